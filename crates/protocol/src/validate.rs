@@ -1,0 +1,182 @@
+//! The one place that decides whether a report body is valid (PROTOCOL.md section 1 rules).
+//!
+//! Every error names the offending field with a JSON path such as `measurements[2].ms`, so a
+//! widget developer can fix the bug from the 400 alone.
+
+use crate::{
+    Measurement, Report, CONTROL_ID, MAX_AGE_S, MAX_MEASUREMENTS, MAX_MS, MAX_SITE_LEN,
+    MAX_VERSION_LEN, VERSION,
+};
+use std::fmt;
+
+/// Why a report was refused: the field (a JSON path, empty for the body as a whole) and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// JSON path of the offending field, e.g. `measurements[2].ms`; empty when the body itself is bad.
+    pub field: String,
+    /// What is wrong, in words a developer can act on.
+    pub message: String,
+}
+
+impl ValidationError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ValidationError { field: field.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// Parses and validates a report body. `is_known_target` says whether a target id belongs to the
+/// current or the previous target list.
+pub fn parse_report(
+    body: &[u8],
+    is_known_target: impl Fn(&str) -> bool,
+) -> Result<Report, ValidationError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let report: Report = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
+            return ValidationError::new("", format!("invalid JSON: {}", clean_serde_message(&inner)));
+        }
+        let field = if path == "." || path == "?" { String::new() } else { path };
+        ValidationError::new(field, clean_serde_message(&inner))
+    })?;
+    de.end().map_err(|_| ValidationError::new("", "invalid JSON: trailing characters after the report"))?;
+    validate(&report, &is_known_target)?;
+    Ok(report)
+}
+
+/// serde_json appends " at line L column C"; the field path already says where.
+fn clean_serde_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    }
+}
+
+fn validate(r: &Report, is_known_target: &impl Fn(&str) -> bool) -> Result<(), ValidationError> {
+    if r.v != VERSION {
+        return Err(ValidationError::new("v", format!("must be {VERSION}")));
+    }
+    if r.id.len() != 32 || !r.id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(ValidationError::new("id", "must be 32 lowercase hex characters"));
+    }
+    if r.site.is_empty()
+        || r.site.len() > MAX_SITE_LEN
+        || !r.site.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        return Err(ValidationError::new("site", "must be 1 to 64 characters of [a-z0-9_-]"));
+    }
+    check_version_string("widget", &r.widget)?;
+    check_version_string("targets_version", &r.targets_version)?;
+    if r.age_s > MAX_AGE_S {
+        return Err(ValidationError::new("age_s", format!("must be between 0 and {MAX_AGE_S}")));
+    }
+    if let Some(b) = &r.browser {
+        if b.major > 1000 {
+            return Err(ValidationError::new("browser.major", "must be between 0 and 1000"));
+        }
+    }
+    if let Some(n) = &r.net {
+        check_short("net.type", n.kind.as_deref())?;
+        check_short("net.effective", n.effective.as_deref())?;
+        check_non_negative("net.rtt_ms", n.rtt_ms)?;
+        check_non_negative("net.downlink_kbps", n.downlink_kbps)?;
+    }
+    if r.control.target != CONTROL_ID {
+        return Err(ValidationError::new("control.target", format!("must be \"{CONTROL_ID}\"")));
+    }
+    check_measurement("control", &r.control)?;
+    if r.measurements.is_empty() || r.measurements.len() > MAX_MEASUREMENTS {
+        return Err(ValidationError::new(
+            "measurements",
+            format!("must hold between 1 and {MAX_MEASUREMENTS} entries"),
+        ));
+    }
+    for (i, m) in r.measurements.iter().enumerate() {
+        let at = format!("measurements[{i}]");
+        if !is_known_target(&m.target) {
+            return Err(ValidationError::new(
+                format!("{at}.target"),
+                format!("unknown target \"{}\": not in the current or previous target list", truncate(&m.target)),
+            ));
+        }
+        if r.measurements[..i].iter().any(|p| p.target == m.target) {
+            return Err(ValidationError::new(format!("{at}.target"), "appears twice in one report"));
+        }
+        check_measurement(&at, m)?;
+    }
+    Ok(())
+}
+
+fn check_measurement(at: &str, m: &Measurement) -> Result<(), ValidationError> {
+    if !m.ms.is_finite() || !(0.0..=MAX_MS).contains(&m.ms) {
+        return Err(ValidationError::new(format!("{at}.ms"), format!("must be between 0 and {MAX_MS}")));
+    }
+    if let Some(p) = &m.phases {
+        for (name, v) in [("dns", p.dns), ("connect", p.connect), ("tls", p.tls), ("ttfb", p.ttfb), ("transfer", p.transfer)] {
+            if let Some(v) = v {
+                if !v.is_finite() || !(0.0..=MAX_MS).contains(&v) {
+                    return Err(ValidationError::new(
+                        format!("{at}.phases.{name}"),
+                        format!("must be between 0 and {MAX_MS}"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(b) = m.bytes {
+        if b > 100_000_000 {
+            return Err(ValidationError::new(format!("{at}.bytes"), "must be at most 100000000"));
+        }
+    }
+    Ok(())
+}
+
+fn check_version_string(field: &str, s: &str) -> Result<(), ValidationError> {
+    if s.is_empty() || s.len() > MAX_VERSION_LEN || s.chars().any(|c| c.is_control()) {
+        return Err(ValidationError::new(field, format!("must be 1 to {MAX_VERSION_LEN} printable characters")));
+    }
+    Ok(())
+}
+
+fn check_short(field: &str, s: Option<&str>) -> Result<(), ValidationError> {
+    match s {
+        Some(s) if s.len() > 16 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+            Err(ValidationError::new(field, "must be at most 16 characters of [A-Za-z0-9-]"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_non_negative(field: &str, v: Option<f64>) -> Result<(), ValidationError> {
+    match v {
+        Some(v) if !v.is_finite() || !(0.0..=1e9).contains(&v) => {
+            Err(ValidationError::new(field, "must be a number between 0 and 1000000000"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Echoing a hostile 10 KiB string back is pointless; 64 chars identify it.
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests;

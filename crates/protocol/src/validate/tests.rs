@@ -1,0 +1,69 @@
+use super::*;
+
+const GOOD: &str = r#"{"v":1,"id":"3f9c1a0e5b7d4c2a9e8f6d5c4b3a2918","site":"drm","widget":"0.1.0",
+ "targets_version":"2026-11-28.1","age_s":4,"browser":{"family":"chromium","major":156},
+ "net":{"type":"wifi","effective":"4g","rtt_ms":50,"downlink_kbps":10000,"save_data":false},
+ "control":{"target":"control.self","outcome":"ok","ms":41.2},
+ "measurements":[{"target":"x.favicon","outcome":"ok","ms":182.5,
+   "phases":{"dns":12.0,"connect":30.1,"tls":28.0,"ttfb":60.2,"transfer":3.1},"bytes":1150},
+  {"target":"youtube.thumb","outcome":"error","ms":3.2},
+  {"target":"facebook.static","outcome":"timeout","ms":15000}]}"#;
+
+fn known(t: &str) -> bool {
+    ["x.favicon", "youtube.thumb", "facebook.static"].contains(&t)
+}
+
+fn err(body: &str) -> ValidationError {
+    parse_report(body.as_bytes(), known).unwrap_err()
+}
+
+#[test]
+fn protocol_example_is_valid() {
+    let r = parse_report(GOOD.as_bytes(), known).unwrap();
+    assert_eq!(r.measurements.len(), 3);
+    assert_eq!(r.measurements[2].outcome, crate::Outcome::Timeout);
+}
+
+#[test]
+fn out_of_range_ms_names_the_field() {
+    let e = err(&GOOD.replace("15000", "120001"));
+    assert_eq!(e.field, "measurements[2].ms");
+    assert_eq!(e.message, "must be between 0 and 120000");
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let e = err(&GOOD.replace(r#""ms":3.2"#, r#""ms":"fast""#));
+    assert_eq!(e.field, "measurements[1].ms");
+}
+
+#[test]
+fn bad_outcome_names_the_field() {
+    let e = err(&GOOD.replace(r#""outcome":"error""#, r#""outcome":"censored""#));
+    assert_eq!(e.field, "measurements[1].outcome");
+}
+
+#[test]
+fn unknown_target_refused() {
+    let e = err(&GOOD.replace("youtube.thumb", "evil.example"));
+    assert_eq!(e.field, "measurements[1].target");
+}
+
+#[test]
+fn bad_id_and_site() {
+    assert_eq!(err(&GOOD.replace("3f9c1a0e5b7d4c2a9e8f6d5c4b3a2918", "3F9C")).field, "id");
+    assert_eq!(err(&GOOD.replace(r#""site":"drm""#, r#""site":"<script>""#)).field, "site");
+}
+
+#[test]
+fn invalid_json_has_empty_field() {
+    let e = err("{not json");
+    assert_eq!(e.field, "");
+    assert!(e.message.starts_with("invalid JSON"), "{e:?}");
+    assert_eq!(err(&format!("{GOOD} x")).field, "");
+}
+
+#[test]
+fn control_must_be_control_self() {
+    assert_eq!(err(&GOOD.replace("control.self", "x.favicon")).field, "control.target");
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and test Vantage.
+# Idempotent: each step checks first and skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate in Cargo.lock
+GECKODRIVER_VERSION=0.37.1
+
+say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+# Debian packages: browsers and their drivers for the widget tests, binaryen for wasm-opt.
+apt_pkgs=(chromium chromium-driver firefox-esr binaryen wrk)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: run as root, or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
+  say "adding rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+  cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --locked --quiet
+fi
+
+if ! command -v geckodriver >/dev/null 2>&1; then
+  say "installing geckodriver $GECKODRIVER_VERSION (once)"
+  cargo install geckodriver --version "=$GECKODRIVER_VERSION" --locked --quiet
+fi
+
+# playwright-core drives Debian's Chromium in the end-to-end tests; it never downloads a browser.
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  say "installing playwright-core for the end-to-end tests"
+  (cd tests/e2e && npm install --no-audit --no-fund --silent)
+fi
+say "setup complete"
