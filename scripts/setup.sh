@@ -35,12 +35,16 @@ fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
-  cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --locked --quiet
+  # --locked first; this registry lacks one crate version the CLI's lock file names
+  # (webpki-roots 1.0.11), so fall back to a fresh resolution of the same pinned CLI.
+  cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --locked --quiet \
+    || cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --quiet
 fi
 
 if ! command -v geckodriver >/dev/null 2>&1; then
   say "installing geckodriver $GECKODRIVER_VERSION (once)"
-  cargo install geckodriver --version "=$GECKODRIVER_VERSION" --locked --quiet
+  cargo install geckodriver --version "=$GECKODRIVER_VERSION" --locked --quiet \
+    || cargo install geckodriver --version "=$GECKODRIVER_VERSION" --quiet
 fi
 
 # playwright-core drives Debian's Chromium in the end-to-end tests; it never downloads a browser.

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Vantage's one entry point: ./build.sh setup|build|test|serve|bench
+#   setup  install what this machine lacks (Debian packages, wasm target, pinned wasm-bindgen-cli
+#          0.2.130, geckodriver, playwright-core); skips what is already there
+#   build  the wasm widget (size budget enforced) and the collector
+#   test   setup + build, then every test: native, widget in Chromium and Firefox, end to end
+#   serve  setup + build, then the collector with the demo site on http://127.0.0.1:8080
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }
+
+setup() { step "setup"; bash scripts/setup.sh; }
+
+build_widget() { step "widget (wasm, size budget)"; bash scripts/build-widget.sh; }
+
+build_native() {
+  local profile_flag=("$@")
+  step "collector and test kit ${profile_flag[*]}"
+  cargo build "${profile_flag[@]}" -p vantage-collector -p vantage-testkit
+}
+
+run_tests() {
+  local started=$SECONDS
+  step "native tests (protocol, collector, detection, test kit)"
+  cargo test --workspace --exclude vantage-widget
+  step "widget tests in headless Chromium and Firefox"
+  bash scripts/test-widget.sh
+  step "end-to-end: real collector, real Chromium, demo article"
+  (cd tests/e2e && node --test --test-concurrency=1 e2e.test.mjs)
+  step "all tests passed in $((SECONDS - started)) s"
+}
+
+serve() {
+  local listen=${VANTAGE_LISTEN:-127.0.0.1:8080}
+  step "starting the collector on http://$listen"
+  echo "  demo article:  http://$listen/demo/"
+  echo "  dashboard:     http://$listen/"
+  echo "  stored reports: target/release/vantage export --raw --store sqlite:./data/vantage.db"
+  exec target/release/vantage serve --listen "$listen" --store "sqlite:./data/vantage.db" "$@"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup) setup ;;
+  build) setup; build_widget; build_native --release ;;
+  test) setup; build_widget; build_native; run_tests ;;
+  serve) setup; build_widget; build_native --release; serve "$@" ;;
+  *)
+    echo "usage: ./build.sh setup|build|test|serve" >&2
+    echo "  serve: collector + demo site + dashboard on http://127.0.0.1:8080 (SQLite in ./data)" >&2
+    echo "  test:  every test (native, both browsers, end to end)" >&2
+    exit 2 ;;
+esac

@@ -1,0 +1,152 @@
+// Shared pieces of the end-to-end tests: real processes (collector, fixture server), real
+// Chromium from Debian driven by playwright-core, and the stored rows read back through
+// `vantage export --raw`.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = join(ROOT, 'target', 'debug');
+export const VANTAGE = join(BIN, 'vantage');
+const TESTKIT = join(BIN, 'vantage-testkit');
+
+/** Starts a process and resolves once a stdout line matches `ready`, with the match. */
+export function startProcess(cmd, args, ready, { timeoutMs = 20000 } = {}) {
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const started = new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${cmd} did not start in ${timeoutMs} ms:\n${out}\n${err}`)), timeoutMs);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(ready);
+      if (m) { clearTimeout(timer); res(m); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); rej(new Error(`${cmd} exited with ${code}:\n${out}\n${err}`)); });
+  });
+  return { child, started, logs: () => out + err };
+}
+
+/** Stops a process with SIGTERM and waits for it to exit; resolves with its exit code. */
+export function stop(child) {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((res) => {
+    child.once('exit', (code) => res(code));
+    child.kill('SIGTERM');
+  });
+}
+
+/** A fresh working folder with test GeoIP databases and a target list aimed at fixture hosts. */
+export function makeWorkdir() {
+  const dir = mkdtempSync(join(tmpdir(), 'vantage-e2e-'));
+  execFileSync(TESTKIT, ['mmdb', '--dir', dir]);
+  // Each platform host resolves (through Chromium's --host-resolver-rules) to the fixture server,
+  // whose paths answer fast, reset the connection, answer late, or never answer.
+  writeFileSync(join(dir, 'targets.toml'), `version = "e2e.1"
+
+[control]
+url = "/v1/ping"
+timeout_ms = 5000
+
+[[target]]
+id = "x.main"
+platform = "x"
+url = "http://x.test/fast"
+timeout_ms = 5000
+
+[[target]]
+id = "youtube.main"
+platform = "youtube"
+url = "http://youtube.test/reset"
+timeout_ms = 5000
+
+[[target]]
+id = "facebook.main"
+platform = "facebook"
+url = "http://facebook.test/delay/1200"
+timeout_ms = 5000
+
+[[target]]
+id = "tiktok.main"
+platform = "tiktok"
+url = "http://tiktok.test/hang"
+timeout_ms = 2000
+`);
+  return dir;
+}
+
+export async function startFixtures() {
+  const p = startProcess(TESTKIT, ['fixtures', '--port', '0'], /listening on 127\.0\.0\.1:(\d+)/);
+  const m = await p.started;
+  return { ...p, port: Number(m[1]) };
+}
+
+/** Starts `vantage serve` on port 0 of `host` with the test databases; resolves with its origin. */
+export async function startCollector(dir, host = '127.0.0.1') {
+  const listen = host.includes(':') ? `[${host}]:0` : `${host}:0`;
+  const p = startProcess(VANTAGE, [
+    'serve', '--listen', listen,
+    '--store', `sqlite:${join(dir, 'data', 'vantage.db')}`,
+    '--geoip-country', join(dir, 'country.mmdb'),
+    '--geoip-asn', join(dir, 'asn.mmdb'),
+    '--targets', join(dir, 'targets.toml'),
+    '--www', join(ROOT, 'www'),
+    '--widget-dir', join(ROOT, 'dist', 'widget'),
+  ], /listening on (http:\/\/\S+)/);
+  const m = await p.started;
+  return { ...p, origin: m[1].replace(/\/$/, '') };
+}
+
+/** The stored observations, through the CLI a user would run. */
+export function exportRaw(dir) {
+  const out = execFileSync(VANTAGE, ['export', '--raw', '--store', `sqlite:${join(dir, 'data', 'vantage.db')}`], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+export async function waitFor(fn, { timeoutMs = 30000, everyMs = 250, what = 'condition' } = {}) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function launchChromium(fixturePort) {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-default-apps', '--disable-extensions',
+      // navigator.webdriver would make the loader skip the visit, as it does for bots.
+      '--disable-blink-features=AutomationControlled',
+      `--host-resolver-rules=MAP *.test 127.0.0.1:${fixturePort}, EXCLUDE localhost`,
+    ],
+  });
+}
+
+/** Every file under `dir`, as bytes, for the privacy scan. */
+export function allFiles(dir) {
+  const found = [];
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) {
+      const path = join(e.parentPath ?? e.path, e.name);
+      found.push({ path, bytes: readFileSync(path) });
+    }
+  }
+  return found;
+}
+
+/** A host page on another origin (served by playwright's router, no server needed). */
+export function hostPage(collectorOrigin, attrs = '') {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host news page</title></head>
+<body><h1>A host article</h1><p>Text.</p>
+<script async src="${collectorOrigin}/v1/loader.js" data-site="hostnews" ${attrs}></script></body></html>`;
+}
