@@ -1,4 +1,125 @@
-//! MaxMind test database writer (owned by the collector work). Placeholder until written.
-pub fn write_test_databases(_dir: &std::path::Path) -> Result<(), String> {
-    Err("mmdb writer not written yet".into())
+//! MaxMind test databases: `country.mmdb` (GeoLite2-Country layout) and `asn.mmdb`
+//! (GeoLite2-ASN layout) that place loopback in Pakistan and 10.0.0.0/8 in Iran.
+//!
+//! Like the real GeoLite2 files, each is an IPv6 tree with IPv4 under `::/96`; the IPv4-mapped
+//! range `::ffff:0:0/96` gets the same answers so either spelling of a v4 address resolves.
+
+use maxminddb_writer::metadata::IpVersion;
+use maxminddb_writer::paths::IpAddrWithMask;
+use maxminddb_writer::Database;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::Path;
+
+/// Networks the test databases know, with the country and AS each maps to.
+const NETWORKS: &[(&str, &str, u32, &str)] = &[
+    ("127.0.0.0/8", "PK", 17557, "Pakistan Telecommunication Company Limited"),
+    ("::1/128", "PK", 17557, "Pakistan Telecommunication Company Limited"),
+    ("10.0.0.0/8", "IR", 58224, "Iran Telecommunication Company PJS"),
+];
+
+#[derive(Serialize)]
+struct CountryRecord {
+    country: IsoCode,
+}
+
+#[derive(Serialize)]
+struct IsoCode {
+    iso_code: &'static str,
+}
+
+#[derive(Serialize)]
+struct AsnRecord {
+    autonomous_system_number: u32,
+    autonomous_system_organization: &'static str,
+}
+
+/// Writes `dir/country.mmdb` and `dir/asn.mmdb`, creating `dir` if needed.
+pub fn write_test_databases(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    write_db(&dir.join("country.mmdb"), "GeoLite2-Country", |_, cc, _, _| {
+        CountryRecord { country: IsoCode { iso_code: cc } }
+    })?;
+    write_db(&dir.join("asn.mmdb"), "GeoLite2-ASN", |_, _, asn, org| AsnRecord {
+        autonomous_system_number: asn,
+        autonomous_system_organization: org,
+    })
+}
+
+fn write_db<T: Serialize>(
+    path: &Path,
+    database_type: &str,
+    record: impl Fn(&str, &'static str, u32, &'static str) -> T,
+) -> Result<(), String> {
+    let mut db = Database::default();
+    db.metadata.ip_version = IpVersion::V6;
+    db.metadata.database_type = database_type.to_string();
+    db.metadata.binary_format_major_version = 2;
+    db.metadata.binary_format_minor_version = 0;
+    db.metadata.build_epoch = 1_767_225_600;
+    db.metadata.languages = vec!["en".to_string()];
+    db.metadata.description.insert("en".into(), "Vantage test database".into());
+    for &(net, cc, asn, org) in NETWORKS {
+        let value = db.insert_value(record(net, cc, asn, org)).map_err(|e| format!("{database_type}: {e}"))?;
+        for path in v6_paths(net)? {
+            db.insert_node(path, value);
+        }
+    }
+    let mut bytes = Vec::new();
+    db.write_to(&mut bytes).map_err(|e| format!("{database_type}: {e}"))?;
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The IPv6-tree paths for a network: itself for v6; `::a.b.c.d` and `::ffff:a.b.c.d` for v4.
+fn v6_paths(net: &str) -> Result<Vec<IpAddrWithMask>, String> {
+    let (addr, len) = net.split_once('/').ok_or_else(|| format!("bad network {net}"))?;
+    let addr: IpAddr = addr.parse().map_err(|_| format!("bad network {net}"))?;
+    let len: u8 = len.parse().map_err(|_| format!("bad network {net}"))?;
+    Ok(match addr {
+        IpAddr::V6(_) => vec![IpAddrWithMask::new(addr, len)],
+        IpAddr::V4(v4) => {
+            let compat = Ipv6Addr::from(u128::from(u32::from(v4)));
+            vec![
+                IpAddrWithMask::new(IpAddr::V6(compat), 96 + len),
+                IpAddrWithMask::new(IpAddr::V6(v4.to_ipv6_mapped()), 96 + len),
+            ]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maxminddb::{geoip2, Reader};
+
+    fn lookup(dir: &Path, ip: &str) -> (Option<String>, Option<u32>, Option<String>) {
+        let country = Reader::open_readfile(dir.join("country.mmdb")).unwrap();
+        let asn = Reader::open_readfile(dir.join("asn.mmdb")).unwrap();
+        let ip: IpAddr = ip.parse().unwrap();
+        let c = country.lookup(ip).unwrap().decode::<geoip2::Country>().unwrap();
+        let a = asn.lookup(ip).unwrap().decode::<geoip2::Asn>().unwrap();
+        (
+            c.and_then(|c| c.country.iso_code.map(str::to_string)),
+            a.as_ref().and_then(|a| a.autonomous_system_number),
+            a.and_then(|a| a.autonomous_system_organization.map(str::to_string)),
+        )
+    }
+
+    #[test]
+    fn databases_read_back_with_maxminddb() {
+        let dir = std::env::temp_dir().join(format!("vantage-mmdb-{}", std::process::id()));
+        write_test_databases(&dir).unwrap();
+        for ip in ["127.0.0.1", "127.200.3.4", "::1", "::ffff:127.0.0.1"] {
+            let (cc, asn, org) = lookup(&dir, ip);
+            assert_eq!(cc.as_deref(), Some("PK"), "{ip}");
+            assert_eq!(asn, Some(17557), "{ip}");
+            assert_eq!(org.as_deref(), Some("Pakistan Telecommunication Company Limited"));
+        }
+        let (cc, asn, _) = lookup(&dir, "10.1.2.3");
+        assert_eq!((cc.as_deref(), asn), (Some("IR"), Some(58224)));
+        assert_eq!(lookup(&dir, "8.8.8.8"), (None, None, None));
+        let meta = Reader::open_readfile(dir.join("asn.mmdb")).unwrap().metadata().database_type.clone();
+        assert_eq!(meta, "GeoLite2-ASN");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

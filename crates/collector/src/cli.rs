@@ -1,0 +1,132 @@
+//! Raw command-line flags (clap derive). They become a validated [`Config`] in [`ServeArgs::into_config`].
+
+use crate::config::{Config, StoreUrl, DEFAULT_STORE};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// `vantage`: the Vantage collector.
+#[derive(Debug, Parser)]
+#[command(name = "vantage", version, about = "Vantage collector: ingest, anonymize and store reachability reports")]
+pub struct Cli {
+    /// Which command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of PROTOCOL.md section 5.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the collector.
+    Serve(ServeArgs),
+    /// Load stored-format observations (NDJSON) into a store.
+    Import(ImportArgs),
+    /// Write observations or k-anonymous aggregates as NDJSON to stdout.
+    Export(ExportArgs),
+}
+
+/// Flags of `vantage serve`, as typed.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Store URL: sqlite:PATH or clickhouse:http://HOST:PORT/DB.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    pub store: String,
+    /// GeoLite2-Country (or DB-IP lite) database file.
+    #[arg(long, value_name = "FILE")]
+    pub geoip_country: Option<PathBuf>,
+    /// GeoLite2-ASN (or DB-IP lite) database file.
+    #[arg(long, value_name = "FILE")]
+    pub geoip_asn: Option<PathBuf>,
+    /// Trust this request header for the country (e.g. CF-IPCountry).
+    #[arg(long, value_name = "NAME")]
+    pub country_header: Option<String>,
+    /// Believe X-Forwarded-For only from peers in this CIDR (repeatable).
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxy: Vec<String>,
+    /// Target list TOML file (default: the built-in list).
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Directory served at /.
+    #[arg(long, default_value = "www", value_name = "DIR")]
+    pub www: PathBuf,
+    /// Directory of the built widget, served at /v1/w/.
+    #[arg(long, default_value = "dist/widget", value_name = "DIR")]
+    pub widget_dir: PathBuf,
+    /// Reports per minute one client may post (0: no limit).
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub rate_limit: u32,
+    /// Reports one client may post in a burst.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub rate_burst: u32,
+    /// Reports queued for the store before answering 503.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub queue_capacity: usize,
+}
+
+/// Flags of `vantage import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Store URL.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    pub store: String,
+    /// NDJSON file of observations (PROTOCOL.md section 2 columns).
+    pub file: PathBuf,
+}
+
+/// Flags of `vantage export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Store URL.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    pub store: String,
+    /// Only observations at or after this RFC 3339 time.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only observations before this RFC 3339 time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Raw observations instead of aggregates.
+    #[arg(long)]
+    pub raw: bool,
+    /// k: fewest reports a published aggregate may describe.
+    #[arg(long, default_value_t = 10)]
+    pub min_reports: usize,
+    /// m: fewest distinct networks a published aggregate may describe.
+    #[arg(long, default_value_t = 3)]
+    pub min_networks: usize,
+}
+
+impl ServeArgs {
+    /// Checks every flag and loads the target list; the error names the bad flag or file line.
+    pub fn into_config(self) -> Result<Config, String> {
+        let mut config = Config::new(self.store.parse::<StoreUrl>()?);
+        config.geoip_country = self.geoip_country;
+        config.geoip_asn = self.geoip_asn;
+        if let Some(h) = &self.country_header {
+            axum::http::HeaderName::try_from(h.as_str())
+                .map_err(|_| format!("--country-header {h:?}: not a valid header name"))?;
+        }
+        config.country_header = self.country_header;
+        config.trusted_proxies = self
+            .trusted_proxy
+            .iter()
+            .map(|c| c.parse().map_err(|e| format!("--trusted-proxy {c:?}: {e}")))
+            .collect::<Result<_, String>>()?;
+        if let Some(path) = &self.targets {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--targets {}: {e}", path.display()))?;
+            config.targets = crate::targets::parse_targets(&text, &path.display().to_string())?;
+        }
+        config.www = self.www;
+        config.widget_dir = self.widget_dir;
+        config.rate_limit_per_min = self.rate_limit;
+        config.rate_burst = self.rate_burst.max(1);
+        if self.queue_capacity == 0 {
+            return Err("--queue-capacity must be at least 1".into());
+        }
+        config.queue_capacity = self.queue_capacity;
+        Ok(config)
+    }
+}

@@ -1,0 +1,80 @@
+//! The validated configuration `vantage serve` runs with (built from the raw CLI flags in `cli`).
+
+use crate::geo::Cidr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use vantage_protocol::TargetList;
+
+/// Where observations are kept, from `--store URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `sqlite:PATH`: the embedded store, one file (plus its WAL) on local disk.
+    Sqlite(PathBuf),
+    /// `clickhouse:http://HOST:PORT/DB`: the scale-out store (not implemented yet).
+    ClickHouse(String),
+}
+
+impl FromStr for StoreUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err("--store sqlite: needs a path, e.g. sqlite:./data/vantage.db".into());
+            }
+            Ok(StoreUrl::Sqlite(PathBuf::from(path)))
+        } else if let Some(url) = s.strip_prefix("clickhouse:") {
+            Ok(StoreUrl::ClickHouse(url.to_string()))
+        } else {
+            Err(format!("--store {s:?}: expected sqlite:PATH or clickhouse:http://HOST:PORT/DB"))
+        }
+    }
+}
+
+/// Default `--store`.
+pub const DEFAULT_STORE: &str = "sqlite:./data/vantage.db";
+
+/// Everything `serve` needs, already checked: a `Config` that exists is one the server can run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where observations are written (and read by import/export).
+    pub store: StoreUrl,
+    /// GeoLite2-Country file: maps the client IP to a country in memory.
+    pub geoip_country: Option<PathBuf>,
+    /// GeoLite2-ASN file: maps the client IP to its autonomous system in memory.
+    pub geoip_asn: Option<PathBuf>,
+    /// A CDN's country header (e.g. `CF-IPCountry`), believed before the country database.
+    pub country_header: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed (our own reverse proxies).
+    pub trusted_proxies: Vec<Cidr>,
+    /// The validated target list served at `/v1/targets` and used to check report target ids.
+    pub targets: TargetList,
+    /// Directory served at `/` (demo site, loader, frame).
+    pub www: PathBuf,
+    /// Directory of the built widget, served at `/v1/w/`.
+    pub widget_dir: PathBuf,
+    /// Reports one client may post per minute (0 turns the limit off).
+    pub rate_limit_per_min: u32,
+    /// Reports one client may post at once before the per-minute rate applies.
+    pub rate_burst: u32,
+    /// Reports waiting for the store writer before ingest answers 503: bounds memory under load.
+    pub queue_capacity: usize,
+}
+
+impl Config {
+    /// Defaults for everything but the store, with the built-in target list.
+    pub fn new(store: StoreUrl) -> Config {
+        Config {
+            store,
+            geoip_country: None,
+            geoip_asn: None,
+            country_header: None,
+            trusted_proxies: Vec::new(),
+            targets: crate::targets::default_targets(),
+            www: PathBuf::from("www"),
+            widget_dir: PathBuf::from("dist/widget"),
+            rate_limit_per_min: 30,
+            rate_burst: 10,
+            queue_capacity: 4096,
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The Vantage collector: `POST /v1/reports` ingest with durable group commit, anonymization
+//! (country, ASN, keyed network hash; never the IP), the target list, and the static widget files.
+//!
+//! Entry points: [`app`] builds the router for a [`Collector`]; [`run`] serves it on a listener
+//! until a shutdown future resolves, then flushes the store.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod geo;
+pub mod ingest;
+pub mod metrics;
+pub mod ratelimit;
+pub mod store;
+pub mod targets;
+mod web;
+
+pub use config::{Config, StoreUrl};
+pub use error::AppError;
+pub use web::app;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use tokio::net::TcpListener;
+
+/// The shared state handlers see.
+pub type AppState = Arc<Collector>;
+
+/// Everything a running collector holds.
+pub struct Collector {
+    /// The validated configuration it was started with.
+    pub config: Config,
+    /// Current and previous target lists (ids a report may name).
+    pub targets: RwLock<targets::KnownTargets>,
+    /// Where reports are written.
+    pub store: Arc<dyn store::Store>,
+    /// Country and ASN lookup.
+    pub geo: geo::Geo,
+    /// Keyed, rotating hash of client networks and addresses.
+    pub hasher: geo::NetworkHasher,
+    /// Per-client ingest rate limit.
+    pub limiter: ratelimit::RateLimiter,
+    /// Counters for `/metrics`.
+    pub metrics: metrics::Metrics,
+}
+
+impl Collector {
+    /// Opens the store and the geo databases; any failure stops start-up with a message.
+    pub fn new(config: Config) -> Result<AppState, String> {
+        let store = store::open(&config.store, config.queue_capacity)?;
+        let geo = geo::Geo::open(
+            config.geoip_country.as_deref(),
+            config.geoip_asn.as_deref(),
+            config.country_header.clone(),
+        )?;
+        Ok(Arc::new(Collector {
+            targets: RwLock::new(targets::KnownTargets::new(config.targets.clone())),
+            store,
+            geo,
+            hasher: geo::NetworkHasher::default(),
+            limiter: ratelimit::RateLimiter::new(config.rate_limit_per_min, config.rate_burst),
+            metrics: metrics::Metrics::default(),
+            config,
+        }))
+    }
+}
+
+/// Builds the collector from `config` and serves it; see [`serve`].
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    serve(listener, Collector::new(config)?, shutdown).await
+}
+
+/// Serves until `shutdown` resolves: stops accepting, lets in-flight requests finish, then
+/// commits everything queued and stops the store writer.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    let store = state.store.clone();
+    let closed = tokio::task::spawn_blocking(move || store.close())
+        .await
+        .map_err(|e| format!("store shutdown: {e}"))?;
+    served.map_err(|e| format!("server: {e}"))?;
+    closed
+}

@@ -1,0 +1,134 @@
+//! The store: where anonymized observations go (PROTOCOL.md section 2). `sqlite:` is built in;
+//! other back ends (ClickHouse) implement the same [`Store`] trait.
+
+mod sqlite;
+
+use crate::config::StoreUrl;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub use sqlite::SqliteStore;
+
+/// One measurement of one report, anonymized: the stored row (PROTOCOL.md section 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observation {
+    /// Receive time minus `age_s`, truncated to the minute (Unix seconds; RFC 3339 in NDJSON).
+    #[serde(with = "rfc3339")]
+    pub ts: i64,
+    /// ISO 3166-1 alpha-2 country, `ZZ` unknown.
+    pub country: String,
+    /// Autonomous system number, 0 unknown.
+    pub asn: u32,
+    /// Keyed hash of the client's /24 or /48: counts distinct networks, reveals none.
+    pub network: u32,
+    /// Embedding site key.
+    pub site: String,
+    /// Platform the target stands for.
+    pub platform: String,
+    /// Target id.
+    pub target: String,
+    /// `ok`, `error`, `timeout` or `blocked_by_client`.
+    pub outcome: String,
+    /// Elapsed milliseconds.
+    pub ms: f64,
+    /// Outcome of the same report's control request.
+    pub control_outcome: String,
+    /// Milliseconds of the control request.
+    pub control_ms: f64,
+    /// Browser family, when the widget said.
+    pub browser_family: Option<String>,
+    /// `navigator.connection.type`, when the browser has it.
+    pub net_type: Option<String>,
+    /// The report's id: the idempotency key (with `target`).
+    pub report_id: String,
+}
+
+/// What the store did with a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Committed now.
+    New,
+    /// This report id was already stored; nothing written.
+    Duplicate,
+}
+
+/// Why a report could not even be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue is at capacity.
+    Full,
+    /// The writer has stopped.
+    Closed,
+}
+
+/// Counters the store exposes for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreStats {
+    /// Reports waiting for the writer.
+    pub queue_depth: usize,
+    /// Transactions committed.
+    pub batches: u64,
+    /// Observation rows written.
+    pub rows: u64,
+}
+
+/// The answer to one submitted report, once committed (or failed).
+pub type Ack = oneshot::Receiver<Result<Stored, String>>;
+
+/// A place observations are stored durably.
+pub trait Store: Send + Sync + 'static {
+    /// Queues one report's rows without waiting; the [`Ack`] resolves after the commit.
+    fn submit(&self, report_id: String, rows: Vec<Observation>) -> Result<Ack, SubmitError>;
+    /// Queue depth and write counters.
+    fn stats(&self) -> StoreStats;
+    /// Stores rows all-or-nothing, skipping (report_id, target) pairs already there; returns
+    /// the number of new rows. Blocking.
+    fn import(&self, rows: &[Observation]) -> Result<usize, String>;
+    /// Observations with `from <= ts < to`, oldest first. Blocking.
+    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String>;
+    /// Writes everything queued, then stops the writer. Blocking.
+    fn close(&self) -> Result<(), String>;
+}
+
+/// Opens the store named by `url`; `queue_capacity` bounds reports waiting to be written.
+pub fn open(url: &StoreUrl, queue_capacity: usize) -> Result<Arc<dyn Store>, String> {
+    match url {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, queue_capacity)?)),
+        StoreUrl::ClickHouse(u) => Err(format!("--store clickhouse:{u}: the ClickHouse store is not supported yet; use sqlite:PATH")),
+    }
+}
+
+/// Unix seconds <-> RFC 3339 for the NDJSON form of `ts`.
+pub mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::format_description::well_known::Rfc3339;
+    use time::OffsetDateTime;
+
+    /// Formats Unix seconds as RFC 3339 UTC.
+    pub fn format(ts: i64) -> String {
+        OffsetDateTime::from_unix_timestamp(ts)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_else(|| ts.to_string())
+    }
+
+    /// Parses an RFC 3339 time into Unix seconds.
+    pub fn parse(s: &str) -> Result<i64, String> {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .map(OffsetDateTime::unix_timestamp)
+            .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
+    }
+
+    /// serde `with` serializer.
+    pub fn serialize<S: Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*ts))
+    }
+
+    /// serde `with` deserializer.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,228 @@
+//! The embedded store: one SQLite file in WAL mode, written by one dedicated thread that commits
+//! whatever is queued as one transaction (group commit) with `synchronous=FULL`, then acknowledges.
+
+use super::{Ack, Observation, Store, StoreStats, Stored, SubmitError};
+use rusqlite::{params, Connection};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most reports committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS reports (id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS observations (
+    ts INTEGER NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL, network INTEGER NOT NULL,
+    site TEXT NOT NULL, platform TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
+    ms REAL NOT NULL, control_outcome TEXT NOT NULL, control_ms REAL NOT NULL,
+    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL,
+    UNIQUE (report_id, target)
+);
+CREATE INDEX IF NOT EXISTS observations_platform_country_ts ON observations (platform, country, ts);
+CREATE INDEX IF NOT EXISTS observations_ts ON observations (ts);
+";
+
+enum Job {
+    Report { id: String, rows: Vec<Observation>, reply: oneshot::Sender<Result<Stored, String>> },
+    Shutdown,
+}
+
+/// The SQLite store and its writer thread.
+pub struct SqliteStore {
+    /// Database file; import/export open their own connections to it.
+    path: PathBuf,
+    /// Bounded queue to the writer thread.
+    tx: mpsc::Sender<Job>,
+    /// Queue capacity, to report its depth.
+    capacity: usize,
+    /// The writer thread, joined by `close`.
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// Transactions and rows committed by the writer.
+    counters: Arc<(AtomicU64, AtomicU64)>,
+}
+
+fn connect(path: &Path) -> Result<Connection, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let err = |e: rusqlite::Error| format!("sqlite {}: {e}", path.display());
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+    conn.execute_batch(SCHEMA).map_err(err)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating parent directories, schema and indexes) and starts the writer.
+    pub fn open(path: &Path, capacity: usize) -> Result<SqliteStore, String> {
+        let conn = connect(path)?;
+        let (tx, rx) = mpsc::channel(capacity);
+        let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let c = counters.clone();
+        let writer = std::thread::Builder::new()
+            .name("vantage-sqlite-writer".into())
+            .spawn(move || write_loop(conn, rx, &c))
+            .map_err(|e| format!("cannot start the sqlite writer: {e}"))?;
+        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters })
+    }
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64)) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::new();
+        let mut reports = Vec::new();
+        let mut stop = false;
+        for job in batch {
+            match job {
+                Job::Report { id, rows, reply } => {
+                    reports.push((id, rows));
+                    replies.push(reply);
+                }
+                Job::Shutdown => stop = true,
+            }
+        }
+        if !reports.is_empty() {
+            match commit(&mut conn, &reports) {
+                Ok((outcomes, rows)) => {
+                    counters.0.fetch_add(1, Ordering::Relaxed);
+                    counters.1.fetch_add(rows, Ordering::Relaxed);
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, reports = reports.len(), "sqlite commit failed");
+                    for reply in replies {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+}
+
+/// One transaction for the whole batch: duplicates are decided here, against committed rows and
+/// earlier reports of the same batch.
+fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusqlite::Result<(Vec<Stored>, u64)> {
+    let tx = conn.transaction()?;
+    let mut outcomes = Vec::with_capacity(reports.len());
+    let mut rows = 0;
+    {
+        let mut new_report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)")?;
+        let mut insert = tx.prepare_cached(INSERT_OBSERVATION)?;
+        for (id, obs) in reports {
+            if new_report.execute([id])? == 0 {
+                outcomes.push(Stored::Duplicate);
+                continue;
+            }
+            for o in obs {
+                rows += insert_observation(&mut insert, o)? as u64;
+            }
+            outcomes.push(Stored::New);
+        }
+    }
+    tx.commit()?;
+    Ok((outcomes, rows))
+}
+
+const INSERT_OBSERVATION: &str = "INSERT OR IGNORE INTO observations (ts, country, asn, network, site, platform, target,
+    outcome, ms, control_outcome, control_ms, browser_family, net_type, report_id)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+fn insert_observation(stmt: &mut rusqlite::CachedStatement<'_>, o: &Observation) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        o.ts, o.country, o.asn, o.network, o.site, o.platform, o.target, o.outcome, o.ms,
+        o.control_outcome, o.control_ms, o.browser_family, o.net_type, o.report_id
+    ])
+}
+
+impl Store for SqliteStore {
+    fn submit(&self, report_id: String, rows: Vec<Observation>) -> Result<Ack, SubmitError> {
+        let (reply, ack) = oneshot::channel();
+        self.tx.try_send(Job::Report { id: report_id, rows, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Full,
+            mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
+        })?;
+        Ok(ack)
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            queue_depth: self.capacity - self.tx.capacity(),
+            batches: self.counters.0.load(Ordering::Relaxed),
+            rows: self.counters.1.load(Ordering::Relaxed),
+        }
+    }
+
+    fn import(&self, rows: &[Observation]) -> Result<usize, String> {
+        let mut conn = connect(&self.path)?;
+        let err = |e: rusqlite::Error| format!("sqlite import: {e}");
+        let tx = conn.transaction().map_err(err)?;
+        let mut added = 0;
+        {
+            let mut report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)").map_err(err)?;
+            let mut insert = tx.prepare_cached(INSERT_OBSERVATION).map_err(err)?;
+            for o in rows {
+                report.execute([&o.report_id]).map_err(err)?;
+                added += insert_observation(&mut insert, o).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(added)
+    }
+
+    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
+        let conn = connect(&self.path)?;
+        let err = |e: rusqlite::Error| format!("sqlite export: {e}");
+        let mut stmt = conn
+            .prepare(
+                "SELECT ts, country, asn, network, site, platform, target, outcome, ms, control_outcome,
+                 control_ms, browser_family, net_type, report_id FROM observations
+                 WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, report_id, target",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
+                Ok(Observation {
+                    ts: r.get(0)?,
+                    country: r.get(1)?,
+                    asn: r.get(2)?,
+                    network: r.get(3)?,
+                    site: r.get(4)?,
+                    platform: r.get(5)?,
+                    target: r.get(6)?,
+                    outcome: r.get(7)?,
+                    ms: r.get(8)?,
+                    control_outcome: r.get(9)?,
+                    control_ms: r.get(10)?,
+                    browser_family: r.get(11)?,
+                    net_type: r.get(12)?,
+                    report_id: r.get(13)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn close(&self) -> Result<(), String> {
+        let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() else { return Ok(()) };
+        // FIFO: everything queued before the shutdown job is committed first.
+        let _ = self.tx.blocking_send(Job::Shutdown);
+        writer.join().map_err(|_| "the sqlite writer panicked".to_string())
+    }
+}

@@ -1,0 +1,198 @@
+//! The target list: parsing and validating the TOML file (PROTOCOL.md section 6) with errors that
+//! name the line, and the set of ids a report may use (current list plus the previous one).
+
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use toml::Spanned;
+use vantage_protocol::{is_valid_target_id, Control, Target, TargetList, CONTROL_ID};
+
+/// The built-in list, validated by the same parser as `--targets` files.
+const DEFAULT_TOML: &str = include_str!("../targets.default.toml");
+
+/// The built-in target list.
+pub fn default_targets() -> TargetList {
+    parse_targets(DEFAULT_TOML, "targets.default.toml").expect("built-in target list is valid")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    version: Spanned<String>,
+    control: RawControl,
+    #[serde(default)]
+    target: Vec<RawTarget>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    url: Spanned<String>,
+    timeout_ms: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    id: Spanned<String>,
+    platform: Spanned<String>,
+    url: Spanned<String>,
+    timeout_ms: Spanned<i64>,
+    cache_bust: Option<bool>,
+}
+
+/// Parses and validates a target list; errors read `NAME:LINE: message`.
+pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, String> {
+    let at = |span: std::ops::Range<usize>, msg: String| {
+        format!("{name}:{}: {msg}", text[..span.start.min(text.len())].matches('\n').count() + 1)
+    };
+    let raw: RawFile = toml::from_str(text).map_err(|e| match e.span() {
+        Some(span) => at(span, e.message().to_string()),
+        None => format!("{name}: {}", e.message()),
+    })?;
+    let version = raw.version.get_ref();
+    if version.is_empty() || version.len() > vantage_protocol::MAX_VERSION_LEN || version.chars().any(char::is_control) {
+        return Err(at(raw.version.span(), "version must be 1 to 32 printable characters".into()));
+    }
+    let control_url = raw.control.url.get_ref();
+    if !(control_url.starts_with('/') || is_https_url(control_url)) {
+        return Err(at(raw.control.url.span(), "control url must be a path (/v1/ping) or an https URL".into()));
+    }
+    let control_timeout = check_timeout(&raw.control.timeout_ms).map_err(|m| at(raw.control.timeout_ms.span(), m))?;
+    if raw.target.is_empty() {
+        return Err(format!("{name}: at least one [[target]] is needed"));
+    }
+    let mut seen = HashSet::new();
+    let mut targets = Vec::new();
+    for t in raw.target {
+        let id = t.id.get_ref();
+        if !is_valid_target_id(id) || id == CONTROL_ID {
+            return Err(at(t.id.span(), format!("target id {id:?} must be 1 to 64 of [a-z0-9._-] and not {CONTROL_ID}")));
+        }
+        if !seen.insert(id.clone()) {
+            return Err(at(t.id.span(), format!("target id {id:?} appears twice")));
+        }
+        let platform = t.platform.get_ref();
+        if !is_valid_target_id(platform) || platform.contains('.') {
+            return Err(at(t.platform.span(), format!("platform {platform:?} must be 1 to 64 of [a-z0-9_-]")));
+        }
+        if !is_https_url(t.url.get_ref()) {
+            return Err(at(t.url.span(), format!("url {:?} must be an absolute https URL", t.url.get_ref())));
+        }
+        let timeout_ms = check_timeout(&t.timeout_ms).map_err(|m| at(t.timeout_ms.span(), m))?;
+        targets.push(Target {
+            id: id.clone(),
+            platform: platform.clone(),
+            url: t.url.into_inner(),
+            timeout_ms,
+            cache_bust: t.cache_bust.unwrap_or(true),
+        });
+    }
+    Ok(TargetList {
+        version: raw.version.into_inner(),
+        targets,
+        control: Control { id: CONTROL_ID.into(), url: raw.control.url.into_inner(), timeout_ms: control_timeout },
+    })
+}
+
+fn check_timeout(v: &Spanned<i64>) -> Result<u32, String> {
+    match u32::try_from(*v.get_ref()) {
+        Ok(ms @ 1..=60_000) => Ok(ms),
+        _ => Err(format!("timeout_ms {} must be between 1 and 60000", v.get_ref())),
+    }
+}
+
+fn is_https_url(url: &str) -> bool {
+    origin_of(url).is_some_and(|o| o.len() > "https://".len())
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// `https://host[:port]` of an absolute https URL.
+pub fn origin_of(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("https://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&url[..("https://".len() + end)])
+}
+
+/// The ids reports may name: the current list's and the previous list's, each with its platform.
+#[derive(Debug, Clone)]
+pub struct KnownTargets {
+    /// The list served now.
+    pub current: TargetList,
+    /// Target id -> platform for the list served before the current one (empty at start-up).
+    previous: HashMap<String, String>,
+}
+
+impl KnownTargets {
+    /// Starts with `list` as current and no previous list.
+    pub fn new(list: TargetList) -> Self {
+        KnownTargets { current: list, previous: HashMap::new() }
+    }
+
+    /// Makes `list` current; the old current list's ids stay acceptable until the next change.
+    pub fn replace(&mut self, list: TargetList) {
+        self.previous = platform_map(&self.current);
+        self.current = list;
+    }
+
+    /// The platform of a current or previous target id.
+    pub fn platform(&self, id: &str) -> Option<&str> {
+        self.current
+            .targets
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.platform.as_str())
+            .or_else(|| self.previous.get(id).map(String::as_str))
+    }
+}
+
+fn platform_map(list: &TargetList) -> HashMap<String, String> {
+    list.targets.iter().map(|t| (t.id.clone(), t.platform.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "version = \"v1\"\n[control]\nurl = \"/v1/ping\"\ntimeout_ms = 5000\n\n[[target]]\nid = \"x.main\"\nplatform = \"x\"\nurl = \"https://x.com/favicon.ico\"\ntimeout_ms = 15000\n";
+
+    #[test]
+    fn built_in_list_is_valid_and_covers_the_platforms() {
+        let list = default_targets();
+        for p in ["x", "facebook", "instagram", "youtube", "whatsapp", "tiktok", "telegram", "wikipedia"] {
+            assert_eq!(list.targets.iter().filter(|t| t.platform == p).count(), 2, "{p}");
+        }
+        assert_eq!(list.control.url, "/v1/ping");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse_targets(&GOOD.replace("x.main", "X Main"), "t.toml").unwrap_err();
+        assert!(e.starts_with("t.toml:7: target id"), "{e}");
+        let e = parse_targets(&GOOD.replace("15000", "0"), "t.toml").unwrap_err();
+        assert!(e.starts_with("t.toml:10: timeout_ms"), "{e}");
+        let e = parse_targets(&GOOD.replace("https://x.com", "http://x.com"), "t.toml").unwrap_err();
+        assert!(e.starts_with("t.toml:9: url"), "{e}");
+        let e = parse_targets(&GOOD.replace("platform = \"x\"", "platform = "), "t.toml").unwrap_err();
+        assert!(e.starts_with("t.toml:8:"), "{e}");
+        let twice = format!("{GOOD}\n[[target]]\nid = \"x.main\"\nplatform = \"x\"\nurl = \"https://x.com/a\"\ntimeout_ms = 1\n");
+        let e = parse_targets(&twice, "t.toml").unwrap_err();
+        assert!(e.starts_with("t.toml:13: target id \"x.main\" appears twice"), "{e}");
+    }
+
+    #[test]
+    fn previous_ids_stay_known_for_one_change() {
+        let mut known = KnownTargets::new(parse_targets(GOOD, "a").unwrap());
+        known.replace(parse_targets(&GOOD.replace("x.main", "x.new"), "b").unwrap());
+        assert_eq!(known.platform("x.main"), Some("x"));
+        assert_eq!(known.platform("x.new"), Some("x"));
+        known.replace(parse_targets(&GOOD.replace("x.main", "x.newer"), "c").unwrap());
+        assert_eq!(known.platform("x.main"), None);
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin_of("https://a.b:8443/x?y"), Some("https://a.b:8443"));
+        assert_eq!(origin_of("https://a.b"), Some("https://a.b"));
+        assert_eq!(origin_of("/v1/ping"), None);
+    }
+}

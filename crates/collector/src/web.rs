@@ -1,0 +1,133 @@
+//! The router: ingest, the small read endpoints, static files, and the headers every answer gets.
+
+use crate::{ingest, targets::origin_of, AppState};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, get_service, post};
+use axum::{Json, Router};
+use std::convert::Infallible;
+use std::time::Duration;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use vantage_protocol::TargetList;
+
+/// CSP for our own pages: nothing from elsewhere, never framed.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+/// Cache-Control for `?v=` URLs: the version in the URL changes when the content does.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The whole HTTP surface of the collector.
+pub fn app(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(86_400));
+    let www = state.config.www.clone();
+    let frame_csp = frame_csp(&state.targets.read().unwrap_or_else(|e| e.into_inner()).current);
+    Router::new()
+        .route("/v1/reports", post(ingest::post_report).layer(cors))
+        .route("/v1/targets", get(targets))
+        .route("/v1/ping", get(ping))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route(
+            "/v1/loader.js",
+            get_service(ServeFile::new(www.join("loader.js")))
+                .layer::<_, Infallible>(set_if_absent(header::CACHE_CONTROL, "public, max-age=300"))
+                .layer::<_, Infallible>(set_if_absent(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")),
+        )
+        .route(
+            "/v1/frame.html",
+            get_service(ServeFile::new(www.join("frame.html")))
+                .layer::<_, Infallible>(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, frame_csp)),
+        )
+        .route("/v1/frame.js", get_service(ServeFile::new(www.join("frame.js"))))
+        .nest_service("/v1/w", ServeDir::new(&state.config.widget_dir))
+        .fallback_service(ServeDir::new(&www))
+        .layer(middleware::from_fn(harden))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn set_if_absent(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// The frame may be embedded anywhere and may only talk to us and to the targets it measures.
+fn frame_csp(list: &TargetList) -> HeaderValue {
+    let mut origins: Vec<&str> = list.targets.iter().filter_map(|t| origin_of(&t.url)).collect();
+    origins.extend(origin_of(&list.control.url));
+    origins.sort_unstable();
+    origins.dedup();
+    let csp = format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {}; base-uri 'none'; form-action 'none'",
+        origins.join(" ")
+    );
+    HeaderValue::try_from(csp).expect("target origins are validated header-safe")
+}
+
+/// Headers for every answer: nosniff, no referrer, no cookies, charsets, page CSP, `?v=` caching.
+async fn harden(req: Request, next: Next) -> Response {
+    let versioned = req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("v=")));
+    let mut res = next.run(req).await;
+    let ok = res.status().is_success();
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.remove(header::SET_COOKIE);
+    let essence = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("text/javascript" | "application/javascript") => {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+        }
+        Some("text/html") => {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+                h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+            }
+        }
+        _ => {}
+    }
+    if versioned && ok {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    }
+    res
+}
+
+async fn targets(State(c): State<AppState>) -> Response {
+    let list = c.targets.read().unwrap_or_else(|e| e.into_inner()).current.clone();
+    let mut res = Json(list).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    res
+}
+
+/// The control resource: tiny, never cached, timeable from any origin.
+async fn ping() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (HeaderName::from_static("timing-allow-origin"), "*"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        "ok\n",
+    )
+        .into_response()
+}
+
+async fn metrics(State(c): State<AppState>) -> Response {
+    let body = c.metrics.render(c.store.stats());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
