@@ -1,1 +1,199 @@
+//! The Vantage widget: WebAssembly that times requests to social platforms from a visitor's
+//! browser, next to a control request to the collector's own origin, and builds one report
+//! (PROTOCOL.md section 1).
+//!
+//! JavaScript API (what `www/frame.js` uses, from the `--target web` glue):
+//! * `run(list, site) -> Promise<string | undefined>`: `list` is the parsed `GET /v1/targets`
+//!   object, `site` the snippet's key; measures the control first, then the targets (at most 3
+//!   at once) and resolves to the report as a JSON string (`age_s` 0), or `undefined` when the
+//!   list has no usable target.
+//! * `snapshot() -> string | undefined`: the report of what has completed so far in the current
+//!   run (control plus at least one target), for `pagehide` before `run` resolves.
+//!
+//! Size matters (every sampled visitor downloads this): no serde, no `format!`, no panics with
+//! messages, a bump allocator, and every JS import listed in [`js`].
+
 #![no_std]
+#![warn(missing_docs)]
+
+extern crate alloc;
+// Debug, test and native builds use std (and its panic messages); the shipped wasm (release
+// profiles) has a trapping panic handler instead, so no formatting code is linked.
+#[cfg(any(debug_assertions, not(target_arch = "wasm32")))]
+extern crate std;
+
+#[cfg(all(target_arch = "wasm32", not(debug_assertions)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+mod alloc_bump;
+pub mod js;
+mod measure;
+mod report;
+mod state;
+pub mod wire;
+
+pub use measure::{measure_one, resolve, Measured};
+pub use report::{browser, random_hex, report_json, Target};
+pub use wire::Outcome;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::Poll;
+use js::{get, num, string};
+use state::Cell;
+use wire::{is_valid_target_id, MAX_MEASUREMENTS, MAX_MS};
+use wasm_bindgen::prelude::*;
+
+/// Requests in flight at once during a run.
+pub const PARALLEL: usize = 3;
+
+/// The run in progress: what [`snapshot`] reports.
+struct Run {
+    site: String,
+    version: String,
+    control: Option<Measured>,
+    done: Vec<(usize, Measured)>,
+    targets: Vec<Target>,
+}
+
+static RUN: Cell<Option<Run>> = Cell::new(None);
+
+/// Reads the target list (`GET /v1/targets`, already parsed): `(version, control, targets)`.
+/// Targets with an invalid id or no URL are skipped; at most 64 are kept.
+pub fn read_list(list: &JsValue) -> Option<(String, Target, Vec<Target>)> {
+    let version = string(list, "version")?;
+    let c = get(list, "control");
+    let control = Target {
+        id: String::from(wire::CONTROL_ID),
+        url: string(&c, "url")?,
+        timeout_ms: timeout(&c, 5000),
+        cache_bust: get(&c, "cache_bust").as_bool().unwrap_or(true),
+    };
+    let arr: js_sys::Array = get(list, "targets").dyn_into().ok()?;
+    let mut targets = Vec::new();
+    for t in arr.iter() {
+        if targets.len() == MAX_MEASUREMENTS {
+            break;
+        }
+        if let (Some(id), Some(url)) = (string(&t, "id"), string(&t, "url")) {
+            if is_valid_target_id(&id) && !targets.iter().any(|x: &Target| x.id == id) {
+                let cache_bust = get(&t, "cache_bust").as_bool().unwrap_or(true);
+                targets.push(Target { id, url, timeout_ms: timeout(&t, 15000), cache_bust });
+            }
+        }
+    }
+    if targets.is_empty() {
+        return None;
+    }
+    Some((version, control, targets))
+}
+
+fn timeout(o: &JsValue, default: u32) -> u32 {
+    let t = num(o, "timeout_ms");
+    if t >= 1.0 && t <= MAX_MS {
+        t as u32
+    } else {
+        default
+    }
+}
+
+/// The URL actually requested for `t`: resolved against our origin, plus `_vt=<random>` when
+/// `cache_bust` is set.
+pub fn request_url(t: &Target) -> Option<String> {
+    let mut u = resolve(&t.url)?;
+    if t.cache_bust {
+        u.push(if u.as_bytes().contains(&b'?') { '&' } else { '?' });
+        u.push_str("_vt=");
+        u.push_str(&report::random_hex(4));
+    }
+    Some(u)
+}
+
+async fn measure_target(t: &Target) -> Measured {
+    match request_url(t) {
+        Some(u) => measure_one(&u, t.timeout_ms).await,
+        None => Measured::failed(),
+    }
+}
+
+/// Measures a whole target list and returns the report JSON (`age_s` 0); see the crate docs.
+pub async fn run_list(list: &JsValue, site: &str) -> Option<JsValue> {
+    let (version, control, targets) = read_list(list)?;
+    js::clear_resource_timings();
+    js::set_resource_timing_buffer_size(500);
+    measure::listen_for_violations();
+    let n = targets.len();
+    RUN.replace(Some(Run { site: site.into(), version, control: None, done: Vec::new(), targets }));
+
+    let c = measure_target(&control).await;
+    RUN.with(|r| r.as_mut().map(|r| r.control = Some(c)));
+
+    let next = core::cell::Cell::new(0usize);
+    let worker = || async {
+        loop {
+            let i = next.get();
+            if i >= n {
+                break;
+            }
+            next.set(i + 1);
+            let Some(t) = RUN.with(|r| r.as_ref().map(|r| r.targets[i].clone())) else { break };
+            let m = measure_target(&t).await;
+            RUN.with(|r| r.as_mut().map(|r| r.done.push((i, m))));
+        }
+    };
+    let mut workers: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = Vec::new();
+    for _ in 0..PARALLEL.min(n) {
+        workers.push(Box::pin(worker()));
+    }
+    let mut finished = [false; PARALLEL];
+    core::future::poll_fn(|cx| {
+        let mut all = true;
+        for (w, f) in workers.iter_mut().zip(finished.iter_mut()) {
+            if !*f {
+                *f = w.as_mut().poll(cx).is_ready();
+                all &= *f;
+            }
+        }
+        if all {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    let out = current_report();
+    RUN.replace(None);
+    out
+}
+
+/// The report of the run in progress (control plus completed targets, in list order).
+fn current_report() -> Option<JsValue> {
+    RUN.with(|r| {
+        let r = r.as_mut()?;
+        let control = r.control.as_ref()?;
+        if r.done.is_empty() {
+            return None;
+        }
+        r.done.sort_unstable_by_key(|d| d.0);
+        let ms: Vec<(&str, &Measured)> = r.done.iter().map(|(i, m)| (r.targets[*i].id.as_str(), m)).collect();
+        Some(report_json(&r.site, &r.version, control, &ms))
+    })
+}
+
+/// JS: `run(list, site)`; see the crate docs.
+#[wasm_bindgen]
+pub async fn run(list: JsValue, site: String) -> JsValue {
+    run_list(&list, &site).await.unwrap_or(JsValue::UNDEFINED)
+}
+
+/// JS: `snapshot()`; see the crate docs.
+#[wasm_bindgen]
+pub fn snapshot() -> JsValue {
+    current_report().unwrap_or(JsValue::UNDEFINED)
+}
