@@ -119,7 +119,7 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(Ato
 /// One transaction for the whole batch: duplicates are decided here, against committed rows and
 /// earlier reports of the same batch.
 fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusqlite::Result<(Vec<Stored>, u64)> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(reports.len());
     let mut rows = 0;
     {
@@ -172,7 +172,7 @@ impl Store for SqliteStore {
     fn import(&self, rows: &[Observation]) -> Result<usize, String> {
         let mut conn = connect(&self.path)?;
         let err = |e: rusqlite::Error| format!("sqlite import: {e}");
-        let tx = conn.transaction().map_err(err)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let mut added = 0;
         {
             let mut report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)").map_err(err)?;

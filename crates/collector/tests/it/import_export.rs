@@ -1,0 +1,91 @@
+//! `vantage import` / `vantage export` through the real binary: round trip, idempotency, bad
+//! lines, and the k-anonymity rule.
+
+use crate::common::*;
+use serde_json::{json, Value};
+
+fn obs(ts: &str, country: &str, platform: &str, network: u32, n: u32, outcome: &str) -> Value {
+    json!({"ts": ts, "country": country, "asn": 17557, "network": network, "site": "drm",
+        "platform": platform, "target": format!("{platform}.main"), "outcome": outcome, "ms": 100.0 + f64::from(n),
+        "control_outcome": "ok", "control_ms": 40.0, "browser_family": "firefox", "net_type": null,
+        "report_id": id(n)})
+}
+
+fn ndjson(rows: &[Value]) -> String {
+    rows.iter().map(|r| format!("{r}\n")).collect()
+}
+
+fn run(args: &[&str], store: &str) -> std::process::Output {
+    let out = vantage().args(args).args(["--store", store]).output().unwrap();
+    out
+}
+
+fn lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn round_trip_idempotency_and_k_anonymity() {
+    let t = TestDir::new();
+    let store = format!("sqlite:{}", t.db().display());
+    let mut rows = Vec::new();
+    // Cell A: 12 reports from 4 networks -> published.
+    for n in 0..12 {
+        rows.push(obs("2026-11-28T18:41:00Z", "PK", "x", n % 4, n, if n < 3 { "timeout" } else { "ok" }));
+    }
+    // Cell B: 12 reports from 2 networks -> suppressed (m = 3).
+    for n in 100..112 {
+        rows.push(obs("2026-11-28T18:41:00Z", "PK", "youtube", n % 2, n, "ok"));
+    }
+    // Cell C: 5 reports from 5 networks -> suppressed (k = 10).
+    for n in 200..205 {
+        rows.push(obs("2026-11-28T18:42:00Z", "IR", "x", n, n, "ok"));
+    }
+    let file = t.path().join("in.ndjson");
+    std::fs::write(&file, ndjson(&rows)).unwrap();
+    for _ in 0..2 {
+        let out = run(&["import", file.to_str().unwrap()], &store);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(rows_in(&t), 29, "imported twice, stored once");
+
+    let raw = run(&["export", "--raw"], &store);
+    assert!(raw.status.success());
+    let mut exported = lines(&raw.stdout);
+    let key = |v: &Value| v["report_id"].as_str().unwrap().to_string();
+    exported.sort_by_key(key);
+    let mut expected = rows.clone();
+    expected.sort_by_key(key);
+    assert_eq!(exported, expected, "raw export is the imported data");
+
+    let agg = lines(&run(&["export"], &store).stdout);
+    assert_eq!(agg.len(), 1, "{agg:?}");
+    let a = &agg[0];
+    assert_eq!((a["ts"].as_str(), a["country"].as_str(), a["platform"].as_str()), (Some("2026-11-28T18:41:00Z"), Some("PK"), Some("x")));
+    assert_eq!((a["reports"].as_u64(), a["networks"].as_u64(), a["ok"].as_u64(), a["timeout"].as_u64()), (Some(12), Some(4), Some(9), Some(3)));
+    assert_eq!(a["success_rate"].as_f64(), Some(0.75));
+
+    let relaxed = lines(&run(&["export", "--min-reports", "5", "--min-networks", "2"], &store).stdout);
+    assert_eq!(relaxed.len(), 3);
+    let window = lines(&run(&["export", "--raw", "--from", "2026-11-28T18:42:00Z", "--to", "2026-11-28T18:43:00Z"], &store).stdout);
+    assert_eq!(window.len(), 5);
+}
+
+#[test]
+fn a_bad_line_stores_nothing_and_is_named() {
+    let t = TestDir::new();
+    let store = format!("sqlite:{}", t.db().display());
+    let mut text = ndjson(&[obs("2026-11-28T18:41:00Z", "PK", "x", 1, 1, "ok"), obs("2026-11-28T18:41:00Z", "PK", "x", 1, 2, "ok")]);
+    text.push_str(&format!("{}\n", obs("2026-11-28T18:41:00Z", "PK", "x", 1, 3, "vanished")));
+    let file = t.path().join("bad.ndjson");
+    std::fs::write(&file, text).unwrap();
+    let out = run(&["import", file.to_str().unwrap()], &store);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 3: outcome"), "{stderr}");
+    assert_eq!(rows_in(&t), 0);
+}
+
+fn rows_in(t: &TestDir) -> i64 {
+    rows(&t.db(), "")
+}
