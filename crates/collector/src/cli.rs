@@ -119,6 +119,7 @@ impl ServeArgs {
                 .map_err(|e| format!("--targets {}: {e}", path.display()))?;
             config.targets = crate::targets::parse_targets(&text, &path.display().to_string())?;
         }
+        config.targets_file = self.targets;
         config.www = self.www;
         config.widget_dir = self.widget_dir;
         config.rate_limit_per_min = self.rate_limit;

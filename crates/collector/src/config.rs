@@ -48,6 +48,8 @@ pub struct Config {
     pub trusted_proxies: Vec<Cidr>,
     /// The validated target list served at `/v1/targets` and used to check report target ids.
     pub targets: TargetList,
+    /// The `--targets` file, re-read on SIGHUP (None: the built-in list).
+    pub targets_file: Option<PathBuf>,
     /// Directory served at `/` (demo site, loader, frame).
     pub www: PathBuf,
     /// Directory of the built widget, served at `/v1/w/`.
@@ -70,6 +72,7 @@ impl Config {
             country_header: None,
             trusted_proxies: Vec::new(),
             targets: crate::targets::default_targets(),
+            targets_file: None,
             www: PathBuf::from("www"),
             widget_dir: PathBuf::from("dist/widget"),
             rate_limit_per_min: 30,

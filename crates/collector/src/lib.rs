@@ -67,6 +67,18 @@ impl Collector {
     }
 }
 
+impl Collector {
+    /// Re-reads `--targets FILE`: the new list becomes current, the old one's ids stay accepted
+    /// (reports measured just before the change are still valid). A bad file changes nothing.
+    pub fn reload_targets(&self) -> Result<(), String> {
+        let Some(path) = &self.config.targets_file else { return Ok(()) };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let list = targets::parse_targets(&text, &path.display().to_string())?;
+        self.targets.write().unwrap_or_else(|e| e.into_inner()).replace(list);
+        Ok(())
+    }
+}
+
 /// Builds the collector from `config` and serves it; see [`serve`].
 pub async fn run(
     listener: TcpListener,

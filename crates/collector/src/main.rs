@@ -40,6 +40,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("--listen {listen}: {e}"))?;
         let shutdown = shutdown_signal()?;
+        reload_on_sighup(state.clone())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         println!("vantage listening on http://{addr}");
         let _ = std::io::stdout().flush();
@@ -61,6 +62,21 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
         }
         tracing::info!("shutting down: finishing in-flight requests and flushing the store");
     })
+}
+
+/// SIGHUP re-reads `--targets`; the previous list's ids stay accepted.
+fn reload_on_sighup(state: vantage_collector::AppState) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP handler: {e}"))?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match state.reload_targets() {
+                Ok(()) => tracing::info!("target list reloaded"),
+                Err(e) => tracing::error!(error = %e, "target list not reloaded"),
+            }
+        }
+    });
+    Ok(())
 }
 
 fn open_store(url: &str) -> Result<std::sync::Arc<dyn store::Store>, String> {

@@ -29,7 +29,6 @@ pub fn app(state: AppState) -> Router {
         .allow_headers([header::CONTENT_TYPE])
         .max_age(Duration::from_secs(86_400));
     let www = state.config.www.clone();
-    let frame_csp = frame_csp(&state.targets.read().unwrap_or_else(|e| e.into_inner()).current);
     Router::new()
         .route("/v1/reports", post(ingest::post_report).layer(cors))
         .route("/v1/targets", get(targets))
@@ -45,7 +44,7 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/v1/frame.html",
             get_service(ServeFile::new(www.join("frame.html")))
-                .layer::<_, Infallible>(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, frame_csp)),
+                .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
         )
         .route("/v1/frame.js", get_service(ServeFile::new(www.join("frame.js"))))
         .nest_service("/v1/w", ServeDir::new(&state.config.widget_dir))
@@ -58,6 +57,13 @@ pub fn app(state: AppState) -> Router {
 
 fn set_if_absent(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// The frame's CSP, from the target list in force now (it can be reloaded).
+async fn frame_headers(State(c): State<AppState>, mut res: Response) -> Response {
+    let csp = frame_csp(&c.targets.read().unwrap_or_else(|e| e.into_inner()).current);
+    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    res
 }
 
 /// The frame may be embedded anywhere and may only talk to us and to the targets it measures.

@@ -52,3 +52,32 @@ fn clickhouse_is_not_supported_yet() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
 }
+
+#[tokio::test]
+async fn reload_keeps_the_previous_ids_and_updates_the_frame_csp() {
+    let t = TestDir::new();
+    let file = t.path().join("targets.toml");
+    let list = |id: &str, url: &str| {
+        format!("version = \"{id}\"\n[control]\nurl = \"/v1/ping\"\ntimeout_ms = 5000\n[[target]]\nid = \"{id}\"\nplatform = \"x\"\nurl = \"{url}\"\ntimeout_ms = 100\n")
+    };
+    std::fs::write(&file, list("x.one", "https://one.example/a.ico")).unwrap();
+    let mut config = t.config();
+    config.targets = vantage_collector::targets::parse_targets(&std::fs::read_to_string(&file).unwrap(), "t").unwrap();
+    config.targets_file = Some(file.clone());
+    let (router, state) = router(config);
+    std::fs::write(&file, list("x.two", "https://two.example/b.ico")).unwrap();
+    state.reload_targets().unwrap();
+    let csp = oneshot(&router, get("/v1/frame.html")).await.header("content-security-policy").to_string();
+    assert!(csp.contains("https://two.example") && !csp.contains("https://one.example"), "{csp}");
+    assert_eq!(oneshot(&router, get("/v1/targets")).await.json()["targets"][0]["id"], "x.two");
+    for (n, target) in [(1, "x.one"), (2, "x.two")] {
+        let body = report_with(&id(n), &format!(r#"{{"target":"{target}","outcome":"ok","ms":1}}"#));
+        assert_eq!(oneshot(&router, post(body, "text/plain")).await.status, StatusCode::ACCEPTED, "{target}");
+    }
+    std::fs::write(&file, "version = ").unwrap();
+    assert!(state.reload_targets().is_err());
+    std::fs::write(&file, list("x.three", "https://three.example/c.ico")).unwrap();
+    state.reload_targets().unwrap();
+    let body = report_with(&id(3), r#"{"target":"x.one","outcome":"ok","ms":1}"#);
+    assert_eq!(oneshot(&router, post(body, "text/plain")).await.status, StatusCode::BAD_REQUEST, "two lists ago");
+}
