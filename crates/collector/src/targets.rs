@@ -76,7 +76,7 @@ pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, String> {
             return Err(at(t.platform.span(), format!("platform {platform:?} must be 1 to 64 of [a-z0-9_-]")));
         }
         if !is_https_url(t.url.get_ref()) {
-            return Err(at(t.url.span(), format!("url {:?} must be an absolute https URL", t.url.get_ref())));
+            return Err(at(t.url.span(), format!("url {:?} must be an absolute https URL (plain http only for *.test hosts)", t.url.get_ref())));
         }
         let timeout_ms = check_timeout(&t.timeout_ms).map_err(|m| at(t.timeout_ms.span(), m))?;
         targets.push(Target {
@@ -102,15 +102,26 @@ fn check_timeout(v: &Spanned<i64>) -> Result<u32, String> {
 }
 
 fn is_https_url(url: &str) -> bool {
-    origin_of(url).is_some_and(|o| o.len() > "https://".len())
+    origin_of(url).is_some_and(|o| !o.ends_with("://"))
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// `https://host[:port]` of an absolute https URL.
+/// `https://host[:port]` of an absolute https URL, or `http://host[:port]` when the host is in
+/// the `.test` domain (RFC 6761: reserved for testing, never resolvable on the internet). Tests
+/// point platform names at plain-HTTP fixture servers that way; a real platform is always https.
 pub fn origin_of(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("https://")?;
+    let (scheme_len, rest) = match url.strip_prefix("https://") {
+        Some(rest) => ("https://".len(), rest),
+        None => ("http://".len(), url.strip_prefix("http://")?),
+    };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(&url[..("https://".len() + end)])
+    if scheme_len == "http://".len() {
+        let host = rest[..end].rsplit_once(':').map_or(&rest[..end], |(h, _)| h);
+        if !host.ends_with(".test") {
+            return None;
+        }
+    }
+    Some(&url[..(scheme_len + end)])
 }
 
 /// The ids reports may name: the current list's and the previous list's, each with its platform.
@@ -194,5 +205,9 @@ mod tests {
         assert_eq!(origin_of("https://a.b:8443/x?y"), Some("https://a.b:8443"));
         assert_eq!(origin_of("https://a.b"), Some("https://a.b"));
         assert_eq!(origin_of("/v1/ping"), None);
+        assert_eq!(origin_of("http://x.test:9000/fast"), Some("http://x.test:9000"));
+        assert_eq!(origin_of("http://x.com/favicon.ico"), None, "plain http only for .test hosts");
+        assert_eq!(origin_of("https://"), Some("https://"));
+        assert!(!is_https_url("https://"));
     }
 }
