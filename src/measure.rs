@@ -90,13 +90,14 @@ pub fn resolve(url: &str) -> Option<String> {
 /// * `error`: any other rejection before the deadline.
 ///
 /// Time: `responseEnd - startTime` of the Resource Timing entry for exactly this URL that started
-/// during this call (waiting a few task turns for it to appear, since browsers add it when the
-/// body completes), with phases and `transferSize` where `requestStart` is non-zero
+/// during this call (waiting up to four task turns for it to appear; a same-origin body is read
+/// to its end first, since browsers add the entry only then), with phases and `transferSize` where `requestStart` is non-zero
 /// (Timing-Allow-Origin); else the `performance.now()` difference around the fetch promise.
 pub async fn measure_one(url: &str, timeout_ms: u32) -> Measured {
     let Some(href) = resolve(url) else {
         return Measured::failed();
     };
+    listen_for_violations();
     let Ok(ctrl) = web_sys::AbortController::new() else {
         return Measured::failed();
     };
@@ -115,7 +116,20 @@ pub async fn measure_one(url: &str, timeout_ms: u32) -> Measured {
     let t1 = js::now();
 
     let outcome = match result {
-        Ok(_) => Outcome::Ok,
+        Ok(resp) => {
+            // Browsers add the Resource Timing entry only once the body has been read to its end
+            // (whatwg/fetch#1813): read it where the page may (same-origin, e.g. the control).
+            // An opaque (cross-origin no-cors) body cannot be read: Chromium then never adds an
+            // entry, and the time comes from performance.now().
+            if get(&resp, "type") != "opaque" {
+                if let Ok(f) = get(&resp, "arrayBuffer").dyn_into::<Function>() {
+                    if let Ok(p) = f.call0(&resp) {
+                        let _ = JsFuture::from(js_sys::Promise::resolve(&p)).await;
+                    }
+                }
+            }
+            Outcome::Ok
+        }
         Err(_) if signal.aborted() => Outcome::Timeout,
         Err(_) => {
             let mut o = Outcome::Error;
@@ -131,8 +145,8 @@ pub async fn measure_one(url: &str, timeout_ms: u32) -> Measured {
     };
     let mut m = Measured { outcome, ms: t1 - t0, phases: None, bytes: None, from_resource_timing: false };
     if outcome != Outcome::Timeout {
-        // The entry appears when the response body completes, a little after the headers.
-        for _ in 0..20 {
+        // The entry may appear a task or two after the promise settles (Gecko).
+        for _ in 0..4 {
             if let Some(e) = entry(&href, t0) {
                 apply_entry(&mut m, &e);
                 break;

@@ -1,0 +1,24 @@
+//! Shared helpers for the browser tests (run by scripts/test-widget.sh).
+#![allow(dead_code)]
+
+/// Port of the fixture server (`vantage-testkit fixtures`), fixed at compile time.
+pub fn port() -> &'static str {
+    option_env!("VANTAGE_FIXTURE_PORT").expect("VANTAGE_FIXTURE_PORT unset: run scripts/test-widget.sh")
+}
+
+/// `http://127.0.0.1:PORT{path}` on the fixture server.
+pub fn fx(path: &str) -> String {
+    format!("http://127.0.0.1:{}{path}", port())
+}
+
+/// Whether this is Firefox (some cases differ by browser).
+pub fn is_firefox() -> bool {
+    let nav = vantage_widget::js::get(&vantage_widget::js::global(), "navigator");
+    vantage_widget::js::string(&nav, "userAgent").unwrap_or_default().contains("Firefox/")
+}
+
+/// The median of `v` (sorted in place).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
