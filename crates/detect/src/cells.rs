@@ -1,0 +1,55 @@
+//! Cells: which windows exist at a minute, per ASN and, merged, per country.
+
+use std::collections::BTreeMap;
+
+use crate::rollup::Rollups;
+use crate::window::WindowStats;
+
+/// A cell: a platform in a country, or in one ASN of it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellKey {
+    /// Platform name.
+    pub platform: String,
+    /// ISO country code bytes.
+    pub country: [u8; 2],
+    /// `None` for the whole country (ordered first).
+    pub asn: Option<u32>,
+}
+
+impl CellKey {
+    pub(crate) fn country_str(&self) -> String {
+        String::from_utf8_lossy(&self.country).into_owned()
+    }
+}
+
+/// Windows over minutes `from..=to` for every ASN cell and, merged, every country cell.
+pub fn collect(rollups: &Rollups, from: i64, to: i64) -> BTreeMap<CellKey, WindowStats> {
+    let mut out: BTreeMap<CellKey, WindowStats> = BTreeMap::new();
+    for (k, s) in rollups.series() {
+        let mut w = WindowStats::default();
+        let mut any = false;
+        for (t, m) in s.range(from, to) {
+            w.add_minute(m, t == to);
+            any = true;
+        }
+        if !any {
+            continue;
+        }
+        let platform = rollups.platform_name(k.platform).to_string();
+        let country = CellKey {
+            platform: platform.clone(),
+            country: k.country,
+            asn: None,
+        };
+        out.entry(country).or_default().merge(&w);
+        out.insert(
+            CellKey {
+                platform,
+                country: k.country,
+                asn: Some(k.asn),
+            },
+            w,
+        );
+    }
+    out
+}

@@ -1,0 +1,131 @@
+//! What the detector hands to the API: statuses and incidents with PROTOCOL.md field names.
+
+use serde::Serialize;
+
+use crate::classify::State;
+
+/// Formats unix minutes as RFC 3339 UTC (`2026-11-28T18:41:00Z`), by hand to avoid a date
+/// crate for one format (days-to-civil after Howard Hinnant's `civil_from_days`).
+pub fn rfc3339(minute: i64) -> String {
+    let days = minute.div_euclid(1440);
+    let mins = minute.rem_euclid(1440);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:00Z", mins / 60, mins % 60)
+}
+
+/// A deterministic incident id: FNV-1a 64 of platform, country, asn and start minute, so the
+/// same history replayed (`vantage detect`) gives the same ids.
+pub fn incident_id(platform: &str, country: &str, asn: Option<u32>, start_minute: i64) -> String {
+    let key = format!(
+        "{platform}|{country}|{}|{start_minute}",
+        asn.map_or(String::from("-"), |a| a.to_string())
+    );
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// A detected disruption (PROTOCOL.md `/v1/incidents` entry).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Incident {
+    /// Stable id (see [`incident_id`]), so clients and feeds can deduplicate.
+    pub id: String,
+    /// The platform affected.
+    pub platform: String,
+    /// ISO country code.
+    pub country: String,
+    /// The ASN for an ASN-level incident, `null` for a country-level one.
+    pub asn: Option<u32>,
+    /// `disrupted` or `degraded`: the worst state seen while open.
+    pub state: State,
+    /// End of the first non-normal window (RFC 3339).
+    pub started_at: String,
+    /// Start of the normal run that closed it, `null` while open.
+    pub ended_at: Option<String>,
+    /// Highest window failure rate seen while open: how bad it got.
+    pub peak_failure_rate: f64,
+    /// ASNs whose own failure rate cleared the minimum effect meanwhile (for an ASN-level
+    /// incident, just its ASN): tells a national block from one ISP's.
+    pub affected_asns: Vec<u32>,
+    /// Counted reports in the incident's minutes: the weight of evidence.
+    pub reports: u64,
+    /// Distinct networks among them.
+    pub networks: u64,
+    /// `started_at` as unix minutes, for callers that compute with it.
+    #[serde(skip)]
+    pub start_minute: i64,
+    /// `ended_at` as unix minutes.
+    #[serde(skip)]
+    pub end_minute: Option<i64>,
+}
+
+/// One cell's current state (PROTOCOL.md `/v1/status` platform entry, plus its cell key).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CellStatus {
+    /// The platform.
+    pub platform: String,
+    /// ISO country code.
+    pub country: String,
+    /// The ASN, `null` for the country as a whole.
+    pub asn: Option<u32>,
+    /// Published state: an open incident's state, else `normal` or `insufficient_data`;
+    /// a single bad window alone does not change it (incidents need two).
+    pub state: State,
+    /// This window's own verdict, before the open/close hysteresis.
+    pub window_state: State,
+    /// Counted reports in the window.
+    pub reports: u64,
+    /// Distinct networks in the window.
+    pub networks: u64,
+    /// Success rate; `null` under k reports or m networks (never published then).
+    pub success_rate: Option<f64>,
+    /// Median time in ms, from the merged histogram; `null` like `success_rate`.
+    pub median_ms: Option<f64>,
+    /// 90th percentile time in ms; `null` like `success_rate`.
+    pub p90_ms: Option<f64>,
+    /// Expected success rate (baseline posterior mean, the prior when history is short).
+    pub baseline_success_rate: f64,
+    /// Usual median time, `null` until there is history.
+    pub baseline_median_ms: Option<f64>,
+    /// p-value of the disruption test when it was run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// When `state` began (RFC 3339).
+    pub since: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:00Z");
+        assert_eq!(rfc3339(11_016 * 1440), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_891_260 / 60), "2026-11-28T18:41:00Z");
+        assert_eq!(
+            rfc3339(29_892_960 + 59 * 1440 + 1439),
+            "2026-12-31T23:59:00Z"
+        );
+    }
+
+    #[test]
+    fn ids_are_deterministic_and_distinct() {
+        let a = incident_id("x", "PK", Some(17557), 100);
+        assert_eq!(a, incident_id("x", "PK", Some(17557), 100));
+        assert_ne!(a, incident_id("x", "PK", None, 100));
+        assert_eq!(a.len(), 16);
+    }
+}
