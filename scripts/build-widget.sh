@@ -20,6 +20,80 @@ wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontr
   "$OUT/vantage_widget_bg.wasm" -o "$OUT/vantage_widget_bg.wasm.opt"
 mv "$OUT/vantage_widget_bg.wasm.opt" "$OUT/vantage_widget_bg.wasm"
 
+# Shorten the import names (wasm-bindgen's `__wbg_<name>_<hash>` and the module
+# "./vantage_widget_bg.js") in the wasm and the glue alike: about 3 KiB raw, poorly compressible.
+# Also repairs what binaryen 108 (Debian 12's wasm-opt) breaks with two tables: it points the
+# `__wbindgen_externrefs` export at the funcref table; it must name the externref table.
+node --input-type=module - "$OUT/vantage_widget_bg.wasm" "$OUT/vantage_widget.js" <<'JS'
+import { readFileSync, writeFileSync } from 'node:fs';
+const [wasmPath, gluePath] = process.argv.slice(2);
+const b = readFileSync(wasmPath);
+let i = 8;
+const leb = () => { let r = 0, s = 0, x; do { x = b[i++]; r += (x & 0x7f) * 2 ** s; s += 7 } while (x & 0x80); return r };
+const enc = n => { const o = []; do { let x = n & 0x7f; n = Math.floor(n / 128); if (n) x |= 0x80; o.push(x) } while (n); return o };
+const str = s => { const u = Buffer.from(s); return [...enc(u.length), ...u] };
+const name = () => { const n = leb(), s = b.subarray(i, i + n).toString(); i += n; return s };
+const limits = () => { const f = b[i++]; leb(); if (f & 1) leb() };
+const out = [b.subarray(0, 8)];
+const renames = new Map();
+let externTable = -1;
+let glue = readFileSync(gluePath, 'utf8');
+while (i < b.length) {
+  const id = b[i++], size = leb(), start = i;
+  if (id === 4) {
+    const n = leb();
+    for (let k = 0; k < n; k++) { if (b[i++] === 0x6f) externTable = k; limits() }
+    i = start;
+  }
+  if (id === 7) {
+    const n = leb(), body = [...enc(n)];
+    for (let k = 0; k < n; k++) {
+      const field = name(), kind = b[i++];
+      let idx = leb();
+      if (kind === 1 && field === '__wbindgen_externrefs') {
+        if (externTable < 0) throw new Error('no externref table');
+        idx = externTable;
+      }
+      body.push(...str(field), kind, ...enc(idx));
+    }
+    out.push(Buffer.from([7, ...enc(body.length), ...body]));
+    continue;
+  }
+  if (id !== 2) { i = start + size; out.push(Buffer.concat([Buffer.from([id, ...enc(size)]), b.subarray(start, i)])); continue }
+  const n = leb(), body = [...enc(n)];
+  for (let k = 0; k < n; k++) {
+    const mod = name(), field = name(), d0 = i, kind = b[i++];
+    if (kind === 0) leb(); else if (kind === 1) { i++; limits() } else if (kind === 2) limits();
+    else if (kind === 3) i += 2; else if (kind === 4) { i++; leb() } else throw new Error('import kind ' + kind);
+    let nf = field;
+    if (mod === './vantage_widget_bg.js') {
+      if (!renames.has(field)) renames.set(field, 'i' + renames.size.toString(36));
+      nf = renames.get(field);
+    }
+    body.push(...str(mod === './vantage_widget_bg.js' ? 'a' : mod), ...str(nf), ...b.subarray(d0, i));
+  }
+  out.push(Buffer.from([2, ...enc(body.length), ...body]));
+}
+for (const [from, to] of renames) {
+  const re = new RegExp('\\b' + from + '\\b', 'g');
+  if (!re.test(glue)) throw new Error('import not in glue: ' + from);
+  glue = glue.replace(re, to);
+}
+glue = glue.split('"./vantage_widget_bg.js"').join('"a"');
+if (glue.includes('./vantage_widget_bg.js')) throw new Error('module name left in glue');
+writeFileSync(wasmPath, Buffer.concat(out));
+writeFileSync(gluePath, glue);
+JS
+
+# Minify the glue with terser, installed here (target/ is not committed) at a pinned version.
+TOOLS="$TARGET_DIR/widget-tools"
+if [ ! -x "$TOOLS/node_modules/.bin/terser" ]; then
+  npm install --prefix "$TOOLS" --no-audit --no-fund --silent terser@5.51.4
+fi
+"$TOOLS/node_modules/.bin/terser" "$OUT/vantage_widget.js" --module --compress passes=2 --mangle \
+  --comments false -o "$OUT/vantage_widget.min.js"
+mv "$OUT/vantage_widget.min.js" "$OUT/vantage_widget.js"
+
 gz() { gzip -9 -c "$1" | wc -c; }
 raw() { wc -c <"$1"; }
 total_raw=0

@@ -58,7 +58,8 @@ struct Run {
     site: String,
     version: String,
     control: Option<Measured>,
-    done: Vec<(usize, Measured)>,
+    /// Per target, in list order: its measurement once finished.
+    done: Vec<Option<Measured>>,
     targets: Vec<Target>,
 }
 
@@ -129,7 +130,7 @@ pub async fn run_list(list: &JsValue, site: &str) -> Option<JsValue> {
     js::set_resource_timing_buffer_size(500);
     measure::listen_for_violations();
     let n = targets.len();
-    RUN.replace(Some(Run { site: site.into(), version, control: None, done: Vec::new(), targets }));
+    RUN.replace(Some(Run { site: site.into(), version, control: None, done: targets.iter().map(|_| None).collect(), targets }));
 
     let c = measure_target(&control).await;
     RUN.with(|r| r.as_mut().map(|r| r.control = Some(c)));
@@ -144,7 +145,7 @@ pub async fn run_list(list: &JsValue, site: &str) -> Option<JsValue> {
             next.set(i + 1);
             let Some(t) = RUN.with(|r| r.as_ref().map(|r| r.targets[i].clone())) else { break };
             let m = measure_target(&t).await;
-            RUN.with(|r| r.as_mut().map(|r| r.done.push((i, m))));
+            RUN.with(|r| r.as_mut().and_then(|r| r.done.get_mut(i)).map(|d| *d = Some(m)));
         }
     };
     let mut workers: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = Vec::new();
@@ -177,11 +178,11 @@ fn current_report() -> Option<JsValue> {
     RUN.with(|r| {
         let r = r.as_mut()?;
         let control = r.control.as_ref()?;
-        if r.done.is_empty() {
+        let ms: Vec<(&str, &Measured)> =
+            r.targets.iter().zip(r.done.iter()).filter_map(|(t, d)| Some((t.id.as_str(), d.as_ref()?))).collect();
+        if ms.is_empty() {
             return None;
         }
-        r.done.sort_unstable_by_key(|d| d.0);
-        let ms: Vec<(&str, &Measured)> = r.done.iter().map(|(i, m)| (r.targets[*i].id.as_str(), m)).collect();
         Some(report_json(&r.site, &r.version, control, &ms))
     })
 }
