@@ -4,6 +4,7 @@ mod common;
 mod geo;
 mod import_export;
 mod ingest;
+mod malformed;
 mod privacy;
 mod shutdown;
 mod static_files;
