@@ -1,0 +1,132 @@
+//! `vantage-bench`: every performance figure of Vantage, each against a baseline measured in the
+//! same run where one exists, on this (shared, noisy) machine.
+//!
+//! `cargo run --release -p vantage-bench -- all` for the full run (BENCHMARKS.md);
+//! `cargo run -p vantage-bench -- all --smoke` for a few seconds a section (`./build.sh test`).
+//! Results: a table on stdout, JSON in `bench-results/latest.json` (the previous one is compared
+//! with and kept as `previous.json`), and the Markdown table in `bench-results/latest.md`.
+
+mod detect;
+mod ingest;
+mod query;
+mod report;
+mod store;
+mod util;
+mod widget;
+
+use clap::{Parser, ValueEnum};
+use report::{Figure, Results, Skipped};
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Section {
+    Ingest,
+    Store,
+    Query,
+    Widget,
+    Detect,
+    All,
+}
+
+/// Vantage benchmark harness.
+#[derive(Debug, Parser)]
+#[command(name = "vantage-bench")]
+struct Cli {
+    /// Which benchmark to run.
+    #[arg(value_enum)]
+    section: Section,
+    /// A short run (seconds per section): proves the harness works; goals are not judged.
+    #[arg(long)]
+    smoke: bool,
+    /// Where the JSON results go (the previous file there is compared with, then replaced).
+    #[arg(long, default_value = "bench-results/latest.json")]
+    out: std::path::PathBuf,
+}
+
+type Runner = fn(bool, &mut Vec<Figure>) -> Result<(), String>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let smoke = cli.smoke;
+    let sections: Vec<(&str, Runner)> = vec![
+        ("ingest", ingest::run),
+        ("store", store::run),
+        ("query", query::run),
+        ("widget", widget::run),
+        ("detect", detect::run),
+    ];
+    let wanted: Vec<_> = sections
+        .into_iter()
+        .filter(|(name, _)| cli.section == Section::All || format!("{:?}", cli.section).to_lowercase() == *name)
+        .collect();
+    let out = if cli.out.is_relative() { util::root().join(&cli.out) } else { cli.out.clone() };
+    let mut results = Results {
+        started_at: vantage_collector::store::rfc3339::format(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64,
+        ),
+        command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        smoke,
+        machine: serde_json::json!({
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "loadavg_start": util::loadavg(),
+            "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        }),
+        figures: Vec::new(),
+        skipped: Vec::new(),
+        errors: Vec::new(),
+    };
+    if cfg!(debug_assertions) && !smoke {
+        eprintln!("vantage-bench: a debug build; figures are only meaningful with --release");
+    }
+    for (name, run) in wanted {
+        eprintln!("== {name}{}", if smoke { " (smoke)" } else { "" });
+        let started = std::time::Instant::now();
+        let before = results.figures.len();
+        match run(smoke, &mut results.figures) {
+            Ok(()) => {}
+            Err(e) if e.starts_with(query::NOT_AVAILABLE) => {
+                eprintln!("   {e}");
+                results.skipped.push(Skipped { section: name.into(), reason: e });
+            }
+            Err(e) => {
+                eprintln!("   ERROR: {e}");
+                results.errors.push(Skipped { section: name.into(), reason: e });
+            }
+        }
+        for f in &mut results.figures[before..] {
+            f.judge(smoke);
+        }
+        eprintln!("   {} figures in {:.1} s", results.figures.len() - before, started.elapsed().as_secs_f64());
+    }
+    results.machine["loadavg_end"] = util::loadavg().into();
+
+    println!("\n{}", report::table(&results));
+    if let Some(prev) = report::load(&out) {
+        println!("{}", report::compare(&prev, &results));
+        let _ = std::fs::copy(&out, out.with_file_name("previous.json"));
+    } else {
+        println!("no previous {} to compare with", out.display());
+    }
+    let written = out
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&out, serde_json::to_string_pretty(&results).expect("json")))
+        .and_then(|()| std::fs::write(out.with_extension("md"), report::markdown(&results)));
+    match written {
+        Ok(()) => println!("results: {}", out.display()),
+        Err(e) => {
+            eprintln!("vantage-bench: cannot write {}: {e}", out.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let unmet = results.figures.iter().filter(|f| f.pass == Some(false)).count();
+    if unmet > 0 {
+        println!("{unmet} goal(s) not met (see BENCHMARKS.md for what limits each)");
+    }
+    // Failing goals are a finding, not a harness failure; a section that could not run is.
+    if results.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

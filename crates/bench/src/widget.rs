@@ -1,0 +1,204 @@
+//! The widget in real headless Chromium: `tests/e2e/bench-widget.mjs` (playwright-core) drives
+//! the browser; this side starts the collector and the fixture server in process, points the
+//! target list at `/delay/{50,200,1000}` fixtures, and turns the script's JSON into figures.
+
+use crate::report::{Figure, Goal};
+use crate::util::{self, Server};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+
+/// Target id -> injected delay (ms). Two targets a delay: six timed requests a visit.
+const DELAYS: [(&str, &str, u32); 6] = [
+    ("x.main", "x", 50),
+    ("x.cdn", "x", 50),
+    ("youtube.main", "youtube", 200),
+    ("youtube.cdn", "youtube", 200),
+    ("facebook.main", "facebook", 1000),
+    ("facebook.cdn", "facebook", 1000),
+];
+
+fn target_list() -> String {
+    let mut t = String::from("version = \"bench.1\"\n\n[control]\nurl = \"/v1/ping\"\ntimeout_ms = 5000\n");
+    for (id, platform, ms) in DELAYS {
+        t.push_str(&format!(
+            "\n[[target]]\nid = \"{id}\"\nplatform = \"{platform}\"\nurl = \"http://{platform}.test/delay/{ms}\"\ntimeout_ms = 5000\n"
+        ));
+    }
+    t
+}
+
+/// gzip -9 sizes of what is served: (loader.js, everything after it), as build-widget.sh counts.
+fn gzip_sizes(root: &std::path::Path) -> Result<(f64, f64), String> {
+    let gz = |p: &str| -> Result<f64, String> {
+        let out = Command::new("gzip").args(["-9", "-c"]).arg(root.join(p)).output().map_err(|e| format!("gzip: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("gzip {p}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(out.stdout.len() as f64)
+    };
+    let after = ["www/frame.html", "www/frame.js", "dist/widget/vantage_widget.js", "dist/widget/vantage_widget_bg.wasm"];
+    Ok((gz("www/loader.js")?, after.iter().map(|p| gz(p)).sum::<Result<f64, String>>()?))
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+    let root = util::root();
+    let script = root.join("tests/e2e/bench-widget.mjs");
+    if !root.join("tests/e2e/node_modules/playwright-core").exists() {
+        return Err("tests/e2e/node_modules/playwright-core is missing: run ./build.sh setup".into());
+    }
+    if !root.join("dist/widget/vantage_widget_bg.wasm").exists() {
+        return Err("dist/widget is not built: run scripts/build-widget.sh (or ./build.sh build)".into());
+    }
+    let dir = tempfile::Builder::new().prefix("vantage-bench-widget-").tempdir().map_err(|e| e.to_string())?;
+    let mut config = util::collector_config(dir.path().join("vantage.db"));
+    config.targets = vantage_collector::targets::parse_targets(&target_list(), "bench targets")?;
+    let collector = Server::collector(config)?;
+    let fixtures = Server::fixtures()?;
+    let visits = if smoke { 1 } else { 10 };
+
+    let pb = util::bar(4 * visits as u64, "widget");
+    pb.set_message("starting Chromium");
+    let mut child = Command::new("node")
+        .arg(&script)
+        .args(["--origin", &format!("http://{}", collector.addr)])
+        .args(["--fixtures-port", &fixtures.addr.port().to_string()])
+        .args(["--visits", &visits.to_string()])
+        .args(["--warmup", if smoke { "0" } else { "1" }])
+        .current_dir(root.join("tests/e2e"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    let mut stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut err_text = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if line.starts_with("visit ") {
+            pb.inc(1);
+            pb.set_message(line.clone());
+        }
+        err_text.push_str(&line);
+        err_text.push('\n');
+    }
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let status = child.wait().map_err(|e| e.to_string())?;
+    pb.finish_and_clear();
+    drop(fixtures);
+    collector.stop()?;
+    if !status.success() {
+        return Err(format!("bench-widget.mjs failed ({status}):\n{}", err_text.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")));
+    }
+    let j: Value = serde_json::from_str(out.trim().lines().last().unwrap_or("")).map_err(|e| format!("bench-widget.mjs output: {e}: {out}"))?;
+
+    let reports = j["sampled_reports"].as_u64().unwrap_or(0);
+    if reports == 0 {
+        return Err(format!("no sampled visit posted a report: {j}"));
+    }
+    let files = |k: &str| {
+        j["bytes"][k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| format!("{} {} B{}", x["path"].as_str().unwrap_or("?"), x["body"], x["encoding"].as_str().map(|e| format!(" {e}")).unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let (loader_gz, after_gz) = gzip_sizes(&root)?;
+    figures.push(
+        Figure::new("widget", "widget.gzip_sampled", "gzip -9 bytes a sampled visitor downloads", "B", loader_gz + after_gz)
+            .goal(Goal::at_most(20_480.0))
+            .note(format!(
+                "loader {loader_gz} B + frame.html, frame.js, widget js and wasm {after_gz} B (scripts/build-widget.sh's budget counts the part after the loader: {after_gz} B of 20480); the /v1/targets answer not included"
+            )),
+    );
+    figures.push(
+        Figure::new("widget", "widget.gzip_not_sampled", "gzip -9 bytes a non-sampled visitor downloads (loader.js)", "B", loader_gz)
+            .goal(Goal::at_most(1024.0)),
+    );
+    figures.push(
+        Figure::new("widget", "widget.bytes_sampled", "bytes a sampled visitor downloads for the widget, as Chromium received them", "B", f(&j["bytes"]["sampled"]))
+            .note(format!(
+                "response bodies as transferred by Chromium (cold cache): {}; with headers {} B; measured platform requests and the control ping not counted",
+                files("sampled_files"),
+                j["bytes"]["sampled_with_headers"]
+            )),
+    );
+    figures.push(
+        Figure::new("widget", "widget.bytes_not_sampled", "bytes a non-sampled visitor downloads, as Chromium received them", "B", f(&j["bytes"]["not_sampled"]))
+            .note(files("not_sampled_files")),
+    );
+    let mt = &j["main_thread_ms"];
+    let (sampled, none, not_sampled) = (f(&mt["sampled"]), f(&mt["none"]), f(&mt["not_sampled"]));
+    figures.push(
+        Figure::new("widget", "widget.main_thread_ms", "renderer main-thread time the widget adds to the host page", "ms", sampled - none)
+            .baseline(none)
+            .goal(Goal::at_most(5.0))
+            .note(format!(
+                "median CDP TaskDuration, sampled visit {sampled:.1} ms minus the same page without the snippet {none:.1} ms (the baseline column); host and frame share one renderer (same origin: worst case); script time {:.1} vs {:.1} ms",
+                f(&mt["script_sampled"]),
+                f(&mt["script_none"])
+            )),
+    );
+    figures.push(
+        Figure::new("widget", "widget.main_thread_ms_cross_site", "host renderer main-thread time added when the host is another site", "ms", f(&mt["sampled_xsite"]) - none)
+            .baseline(none)
+            .note(format!("host at news.example, frame at the collector: site isolation gives the frame its own process; {} of {visits} visits reported", j["sampled_xsite_reports"])),
+    );
+    figures.push(
+        Figure::new("widget", "widget.main_thread_ms_not_sampled", "main-thread time of the loader alone (not sampled)", "ms", not_sampled - none)
+            .baseline(none),
+    );
+    let lt = &j["long_tasks"];
+    figures.push(
+        Figure::new("widget", "widget.long_tasks", "long tasks (>50 ms) in sampled visits, any frame", "tasks", f(&lt["sampled"]))
+            .baseline(f(&lt["none"]))
+            .goal(Goal::at_most(0.0))
+            .note(format!("PerformanceObserver longtask in every frame, {visits} visits; baseline: the page without the snippet; first ones: {}", lt["list"])),
+    );
+    figures.push(
+        Figure::new("widget", "widget.requests_before_load", "widget requests started before the host's load event", "requests", f(&j["requests_before_load"]))
+            .goal(Goal::at_most(0.0))
+            .note(format!("absolute Resource Timing starts of every frame vs the host's loadEventStart; the loader script itself excluded; {}", j["requests_before_load_list"])),
+    );
+
+    // Timing accuracy: the widget's ms against the injected delay, and node's own timing of the
+    // same fixture URLs as the baseline (the floor of any client on this machine).
+    let delay_of = |t: &str| DELAYS.iter().find(|d| d.0 == t).map(|d| d.2 as f64);
+    let mut errs = Vec::new();
+    let mut not_ok = 0;
+    for m in j["measurements"].as_array().into_iter().flatten() {
+        let Some(d) = delay_of(m["target"].as_str().unwrap_or("")) else { continue };
+        if m["outcome"] != "ok" {
+            not_ok += 1;
+            continue;
+        }
+        errs.push(f(&m["ms"]) - d);
+    }
+    let node: Vec<f64> = j["node_reference"].as_array().into_iter().flatten().map(|r| f(&r["ms"]) - f(&r["delay"])).collect();
+    let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let signed = util::median(&errs);
+    figures.push(
+        Figure::new("widget", "widget.timing_err_median", "timing error vs injected delay, median |error|", "ms", util::median(&abs(&errs)))
+            .baseline(util::median(&abs(&node)))
+            .goal(Goal::at_most(3.0))
+            .note(format!(
+                "{} timed requests to /delay/50, /delay/200, /delay/1000 on the fixture server ({not_ok} not ok), signed median {signed:+.1} ms; baseline: node's http.get of the same URLs ({} requests)",
+                errs.len(),
+                node.len()
+            )),
+    );
+    figures.push(
+        Figure::new("widget", "widget.timing_err_p95", "timing error vs injected delay, p95 |error|", "ms", util::percentile(&abs(&errs), 95.0))
+            .baseline(util::percentile(&abs(&node), 95.0))
+            .goal(Goal::at_most(10.0)),
+    );
+    Ok(())
+}

@@ -1,0 +1,203 @@
+// Widget benchmark in real headless Chromium (Debian's, driven by playwright-core): what the
+// widget costs a host page. Prints one JSON object on stdout; progress goes to stderr.
+//
+//   node tests/e2e/bench-widget.mjs --origin http://127.0.0.1:PORT --fixtures-port N [--visits 10] [--warmup 0]
+//
+// Needs a running collector whose target list points at fixture hosts (`*.test`, mapped to the
+// fixture server by --host-resolver-rules) with /delay/{ms} URLs; `vantage-bench widget` starts
+// both in process and passes their addresses. Each visit is a fresh browser context (cold cache,
+// empty localStorage: a first visit) on a host page served by playwright's router, either at the
+// collector's own origin (the frame shares the host's renderer main thread: the worst case) or
+// on another site (news.example: the frame gets its own process, as on a real news site).
+//
+// Per visit it records: response body bytes as transferred (encoded), CDP Performance metrics
+// (TaskDuration = main-thread time of the renderer), long tasks from a PerformanceObserver in
+// every frame, every resource's absolute start time against the host's load event, and the
+// report the frame posts (its measured ms, compared with the fixture's injected delay).
+import { launchChromium } from './harness.mjs';
+import http from 'node:http';
+import { performance as perf } from 'node:perf_hooks';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
+  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1] && !all[i + 1].startsWith('--') ? all[i + 1] : 'true']);
+  return acc;
+}, []));
+const ORIGIN = args.origin;
+const FIXTURES = Number(args['fixtures-port']);
+const VISITS = Number(args.visits || 10);
+const WARMUP = args.warmup !== '0';
+if (!ORIGIN || !FIXTURES) {
+  console.error('usage: bench-widget.mjs --origin URL --fixtures-port N [--visits N]');
+  process.exit(2);
+}
+const log = (m) => process.stderr.write(`${m}\n`);
+
+/** Runs in every frame before its scripts: long tasks and the load time, for later reading. */
+const OBSERVE = () => {
+  window.__vlt = [];
+  try {
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__vlt.push({ start: e.startTime, ms: e.duration, name: e.name }); })
+      .observe({ type: 'longtask', buffered: true });
+  } catch (e) { /* no Long Tasks API */ }
+};
+
+function hostHtml(variant) {
+  const snippet = variant === 'none' ? ''
+    : `<script async src="${ORIGIN}/v1/loader.js" data-site="bench" data-sample="${variant.startsWith('sampled') ? 1 : 0}"></script>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host article</title></head>
+<body><h1>A host article</h1><p>${'Some article text. '.repeat(200)}</p>${snippet}</body></html>`;
+}
+
+async function visit(browser, variant, n) {
+  const context = await browser.newContext();
+  await context.addInitScript(OBSERVE);
+  // sampled_xsite: the host on another site, as on a real news site; the frame then runs in its
+  // own renderer process (site isolation) and CDP's TaskDuration is the host's renderer alone.
+  const url = `${variant === 'sampled_xsite' ? 'http://news.example' : ORIGIN}/bench/${variant}-${n}.html`;
+  await context.route(url, (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: hostHtml(variant) }));
+  const responses = [];
+  let report = null;
+  let reportDone;
+  const reported = new Promise((res) => { reportDone = res; });
+  context.on('requestfinished', async (req) => {
+    try {
+      const res = await req.response();
+      const sizes = await req.sizes();
+      responses.push({
+        url: req.url(), method: req.method(), status: res?.status(),
+        body: sizes.responseBodySize, headers: sizes.responseHeadersSize,
+        encoding: (await res?.allHeaders())?.['content-encoding'] || null,
+      });
+      if (req.method() === 'POST' && req.url().endsWith('/v1/reports')) {
+        report = JSON.parse(req.postData());
+        reportDone();
+      }
+    } catch (e) { /* a request of a closed page */ }
+  });
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  await page.goto(url, { waitUntil: 'load' });
+  if (variant.startsWith('sampled')) {
+    await Promise.race([reported, new Promise((r) => setTimeout(r, 20000))]);
+    await page.waitForTimeout(300); // the frame's last task after the POST answer
+  } else {
+    await page.waitForTimeout(2500); // load + idle: time for a loader that wrongly went on
+  }
+  const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+  const top = await page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    return { loadAbs: performance.timeOrigin + nav.loadEventStart };
+  });
+  const frames = [];
+  for (const f of page.frames()) {
+    try {
+      frames.push(await f.evaluate(() => ({
+        url: location.href,
+        timeOrigin: performance.timeOrigin,
+        longTasks: window.__vlt || [],
+        resources: performance.getEntriesByType('resource').map((e) => ({ name: e.name, abs: performance.timeOrigin + e.startTime })),
+      })));
+    } catch (e) { /* detached */ }
+  }
+  await context.close();
+  // Requests the widget made before the host's load event: every resource except the host
+  // page's own (the loader script itself is the host's), plus the frame's own navigation.
+  const starts = frames.flatMap((f, i) => [
+    ...(i > 0 ? [{ name: f.url, abs: f.timeOrigin }] : []),
+    ...f.resources.filter((r) => !r.name.endsWith('/v1/loader.js')),
+  ]);
+  const beforeLoad = starts.filter((s) => s.abs < top.loadAbs).map((s) => s.name);
+  return {
+    variant,
+    responses,
+    report,
+    taskMs: metrics.TaskDuration * 1000,
+    scriptMs: metrics.ScriptDuration * 1000,
+    longTasks: frames.flatMap((f) => f.longTasks.map((t) => ({ ...t, frame: f.url }))),
+    beforeLoad,
+  };
+}
+
+/** Node's own timing of the same fixture delays: the floor any client on this machine sees. */
+function nodeTime(delay) {
+  return new Promise((res, rej) => {
+    const t = perf.now();
+    http.get({ host: '127.0.0.1', port: FIXTURES, path: `/delay/${delay}?r=${Math.random()}`, agent: false }, (r) => {
+      r.resume();
+      r.on('end', () => res(perf.now() - t));
+    }).on('error', rej);
+  });
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.ceil(0.5 * s.length) - 1] : null; };
+const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.max(1, Math.ceil(q / 100 * s.length)) - 1] : null; };
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+
+/** Widget bytes of one visit: what the collector sent for the widget (not the host page, not
+ *  the measured platforms, not the control ping), body bytes as transferred. */
+function widgetBytes(v) {
+  const ours = v.responses.filter((r) => r.url.startsWith(`${ORIGIN}/v1/`) && r.method === 'GET' && !r.url.includes('/v1/ping'));
+  return {
+    body: sum(ours.map((r) => r.body)),
+    withHeaders: sum(ours.map((r) => r.body + r.headers)),
+    files: ours.map((r) => ({ path: r.url.slice(ORIGIN.length).split('?')[0], body: r.body, encoding: r.encoding })),
+  };
+}
+
+const browser = await launchChromium(FIXTURES);
+const visits = { none: [], not_sampled: [], sampled: [], sampled_xsite: [] };
+try {
+  // Interleaved, so a noisy neighbour's burst hits every variant alike. One warm-up visit of
+  // each first (Chromium's own first-use costs), not counted.
+  if (WARMUP) for (const variant of Object.keys(visits)) await visit(browser, variant, 'warm');
+  for (let i = 0; i < VISITS; i++) {
+    for (const variant of Object.keys(visits)) {
+      log(`visit ${i + 1}/${VISITS} ${variant}`);
+      visits[variant].push(await visit(browser, variant, i));
+    }
+  }
+} finally {
+  await browser.close();
+}
+
+const sampledReports = visits.sampled.filter((v) => v.report).length;
+const xsiteReports = visits.sampled_xsite.filter((v) => v.report).length;
+const nodeRef = [];
+for (let i = 0; i < Math.max(3, VISITS); i++) {
+  for (const d of [50, 200, 1000]) nodeRef.push({ delay: d, ms: await nodeTime(d) });
+}
+
+const taskMedian = (k) => median(visits[k].map((v) => v.taskMs));
+const out = {
+  visits: VISITS,
+  sampled_reports: sampledReports,
+  sampled_xsite_reports: xsiteReports,
+  bytes: {
+    sampled: median(visits.sampled.map((v) => widgetBytes(v).body)),
+    sampled_with_headers: median(visits.sampled.map((v) => widgetBytes(v).withHeaders)),
+    sampled_files: visits.sampled[0] ? widgetBytes(visits.sampled[0]).files : [],
+    not_sampled: median(visits.not_sampled.map((v) => widgetBytes(v).body)),
+    not_sampled_files: visits.not_sampled[0] ? widgetBytes(visits.not_sampled[0]).files : [],
+  },
+  main_thread_ms: {
+    sampled: taskMedian('sampled'),
+    sampled_xsite: taskMedian('sampled_xsite'),
+    not_sampled: taskMedian('not_sampled'),
+    none: taskMedian('none'),
+    script_sampled: median(visits.sampled.map((v) => v.scriptMs)),
+    script_none: median(visits.none.map((v) => v.scriptMs)),
+  },
+  long_tasks: {
+    sampled: sum(visits.sampled.map((v) => v.longTasks.length)),
+    sampled_xsite: sum(visits.sampled_xsite.map((v) => v.longTasks.length)),
+    not_sampled: sum(visits.not_sampled.map((v) => v.longTasks.length)),
+    none: sum(visits.none.map((v) => v.longTasks.length)),
+    list: visits.sampled.flatMap((v) => v.longTasks).slice(0, 10),
+  },
+  requests_before_load: sum([...visits.sampled, ...visits.sampled_xsite, ...visits.not_sampled].map((v) => v.beforeLoad.length)),
+  requests_before_load_list: [...visits.sampled, ...visits.sampled_xsite, ...visits.not_sampled].flatMap((v) => v.beforeLoad).slice(0, 10),
+  measurements: [...visits.sampled, ...visits.sampled_xsite].flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms }))),
+  node_reference: nodeRef,
+};
+process.stdout.write(`${JSON.stringify(out)}\n`);
