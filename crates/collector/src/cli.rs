@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// Reports queued for the store before answering 503.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub queue_capacity: usize,
+    /// File holding the bearer token `/metrics` requires (default: $VANTAGE_ADMIN_TOKEN; unset: open).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// Flags of `vantage import`.
@@ -128,6 +131,7 @@ impl ServeArgs {
             return Err("--queue-capacity must be at least 1".into());
         }
         config.queue_capacity = self.queue_capacity;
+        config.admin_token = crate::auth::AdminToken::from_file_or_env(self.admin_token_file.as_deref())?;
         Ok(config)
     }
 }

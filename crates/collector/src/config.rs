@@ -60,6 +60,8 @@ pub struct Config {
     pub rate_burst: u32,
     /// Reports waiting for the store writer before ingest answers 503: bounds memory under load.
     pub queue_capacity: usize,
+    /// Bearer token for non-public routes (`/metrics`); `None` leaves them open.
+    pub admin_token: Option<crate::auth::AdminToken>,
 }
 
 impl Config {
@@ -78,6 +80,7 @@ impl Config {
             rate_limit_per_min: 30,
             rate_burst: 10,
             queue_capacity: 4096,
+            admin_token: None,
         }
     }
 }

@@ -34,7 +34,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/targets", get(targets))
         .route("/v1/ping", get(ping))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics).route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::require_admin)))
         .route(
             "/v1/loader.js",
             get_service(ServeFile::new(www.join("loader.js")))
@@ -81,6 +81,7 @@ fn frame_csp(list: &TargetList) -> HeaderValue {
 
 /// Headers for every answer: nosniff, no referrer, no cookies, charsets, page CSP, `?v=` caching.
 async fn harden(req: Request, next: Next) -> Response {
+    let corp = crate::auth::resource_policy(req.uri().path());
     let versioned = req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("v=")));
     let mut res = next.run(req).await;
     let ok = res.status().is_success();
@@ -88,6 +89,7 @@ async fn harden(req: Request, next: Next) -> Response {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.remove(header::SET_COOKIE);
+    crate::auth::add_policy_headers(h, corp);
     let essence = h
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

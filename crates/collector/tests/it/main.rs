@@ -1,10 +1,14 @@
 //! Integration tests of the collector: real router, real SQLite, real listeners, real binary.
 
+mod access;
+mod binary;
 mod common;
+mod crash;
 mod geo;
 mod import_export;
 mod ingest;
 mod malformed;
+mod overload;
 mod privacy;
 mod shutdown;
 mod static_files;
