@@ -2,7 +2,9 @@
 // Chromium from Debian driven by playwright-core, and the stored rows read back through
 // `vantage export --raw`.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,4 +151,68 @@ export function hostPage(collectorOrigin, attrs = '') {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host news page</title></head>
 <body><h1>A host article</h1><p>Text.</p>
 <script async src="${collectorOrigin}/v1/loader.js" data-site="hostnews" ${attrs}></script></body></html>`;
+}
+
+// ---- Added for the dashboard tests (dashboard.test.mjs) ----------------------------------------
+
+/** Like startCollector, with extra `vantage serve` flags (e.g. ['--rate-limit', '0']). */
+export async function startCollectorWith(dir, extraArgs = [], host = '127.0.0.1') {
+  const listen = host.includes(':') ? `[${host}]:0` : `${host}:0`;
+  const p = startProcess(VANTAGE, [
+    'serve', '--listen', listen,
+    '--store', `sqlite:${join(dir, 'data', 'vantage.db')}`,
+    '--geoip-country', join(dir, 'country.mmdb'),
+    '--geoip-asn', join(dir, 'asn.mmdb'),
+    '--targets', join(dir, 'targets.toml'),
+    '--www', join(ROOT, 'www'),
+    '--widget-dir', join(ROOT, 'dist', 'widget'),
+    ...extraArgs,
+  ], /listening on (http:\/\/\S+)/);
+  const m = await p.started;
+  return { ...p, origin: m[1].replace(/\/$/, '') };
+}
+
+/** Loads stored-format observations (PROTOCOL.md section 2) through `vantage import`. */
+export function importObservations(dir, rows) {
+  const file = join(dir, `import-${Date.now()}.ndjson`);
+  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  return execFileSync(VANTAGE, ['import', '--store', `sqlite:${join(dir, 'data', 'vantage.db')}`, file], { encoding: 'utf8' });
+}
+
+/**
+ * POSTs one report to the collector from a chosen loopback source address (127.0.N.1 is a
+ * different /24, so a different network for the collector; the test GeoIP places all of
+ * 127.0.0.0/8 in PK, AS17557). Resolves with { status, body }.
+ */
+export function postReport(origin, report, localAddress = '127.0.0.1') {
+  const url = new URL('/v1/reports', origin);
+  const body = JSON.stringify(report);
+  return new Promise((res, rej) => {
+    const req = httpRequest({
+      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress,
+      headers: { 'content-type': 'text/plain;charset=UTF-8', 'content-length': Buffer.byteLength(body) },
+    }, (r) => {
+      let data = '';
+      r.on('data', (d) => { data += d; });
+      r.on('end', () => res({ status: r.statusCode, body: data }));
+    });
+    req.on('error', rej);
+    req.end(body);
+  });
+}
+
+/** A valid report (PROTOCOL.md section 1) for the harness target list. */
+export function makeReport(measurements, { site = 'e2e', targetsVersion = 'e2e.1' } = {}) {
+  return {
+    v: 1,
+    id: randomBytes(16).toString('hex'),
+    site,
+    widget: '0.1.0',
+    targets_version: targetsVersion,
+    age_s: 0,
+    browser: { family: 'chromium', major: 130 },
+    control: { target: 'control.self', outcome: 'ok', ms: 20 },
+    measurements,
+  };
 }
