@@ -349,7 +349,7 @@ function makeCard(platform) {
       asnBox.replaceChildren(el('p', { class: 'note', text: t('no_networks') }));
       return;
     }
-    const head = el('tr', {}, ...['col_network', 'col_state', 'col_success', 'col_median'].map((k) => el('th', { scope: 'col', text: t(k) })));
+    const head = el('tr', {}, ...['col_network', 'col_state', 'col_success'].map((k) => el('th', { scope: 'col', text: t(k) })));
     const rows = asns.map((a) => {
       const s = knownState(a.state);
       const mine = a.asn === S.me.asn && S.me.country === S.country;
@@ -358,8 +358,7 @@ function makeCard(platform) {
       return el('tr', { class: `asn-row state-${s}`, 'data-asn': a.asn, 'data-state': s },
         el('th', { scope: 'row' }, pick, mine ? el('span', { class: 'mine', text: t('your_network') }) : ''),
         el('td', {}, el('span', { class: `mini state-${s}` }, stateIcon(s), el('span', { text: i18n.state(s) }))),
-        el('td', { class: 'num', text: i18n.pct(a.success_rate) }),
-        el('td', { class: 'num', text: i18n.ms(a.median_ms) }));
+        el('td', { class: 'num' }, i18n.pct(a.success_rate), el('span', { class: 'sub', text: i18n.ms(a.median_ms) })));
     });
     asnBox.replaceChildren(el('table', { class: 'asn-table' }, caption, el('thead', {}, head), el('tbody', {}, rows)));
   }
@@ -434,7 +433,7 @@ function renderIncidents() {
     const listed = inc.affected_asns ?? inc.asns;
     const asns = Array.isArray(listed) && listed.length ? listed : (inc.asn ? [inc.asn] : []);
     const where = inc.asn ? t('incident_on', { asn: inc.asn }) : t('incident_all_networks');
-    const fact = (k, v, cls) => el('div', {}, el('dt', { text: t(k) }), el('dd', { class: cls, text: v }));
+    const fact = (k, v, cls) => el('div', { class: cls }, el('dt', { text: t(k) }), el('dd', { text: v }));
     return el('li', { class: `incident state-${s}${inc.ended_at ? ' ended' : ' open'}`, 'data-id': inc.id, 'data-platform': inc.platform },
       el('div', { class: 'incident-head' },
         el('span', { class: `pill state-${s}` }, stateIcon(s), el('span', { text: inc.ended_at ? t('incident_ended') : t('incident_ongoing') })),
@@ -444,7 +443,7 @@ function renderIncidents() {
         fact(inc.ended_at ? 'incident_ended' : 'incident_duration', inc.ended_at ? i18n.dateTime(inc.ended_at) : i18n.duration(inc.started_at)),
         inc.ended_at ? fact('incident_duration', i18n.duration(inc.started_at, inc.ended_at)) : null,
         fact('incident_peak', i18n.pct(inc.peak_failure_rate), 'num'),
-        fact('incident_asns', asns.length ? asns.map((a) => t('asn_name', { asn: a })).join(', ') : t('all_networks')),
+        fact('incident_asns', asns.length ? asns.map((a) => t('asn_name', { asn: a })).join(', ') : t('all_networks'), 'wide'),
         fact('incident_reports', i18n.num(inc.reports), 'num'),
         fact('incident_networks', i18n.num(inc.networks), 'num')));
   }));
