@@ -49,12 +49,26 @@ pub fn parse_report(
         if matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
             return ValidationError::new("", format!("invalid JSON: {}", clean_serde_message(&inner)));
         }
-        let field = if path == "." || path == "?" { String::new() } else { path };
-        ValidationError::new(field, clean_serde_message(&inner))
+        // serde echoes unknown keys and bad strings whole: a hostile 16 KiB key would come back twice.
+        let field = if path == "." || path == "?" { String::new() } else { cut(&path, MAX_FIELD_ECHO) };
+        ValidationError::new(field, cut(&clean_serde_message(&inner), MAX_MESSAGE_ECHO))
     })?;
     de.end().map_err(|_| ValidationError::new("", "invalid JSON: trailing characters after the report"))?;
     validate(&report, &is_known_target)?;
     Ok(report)
+}
+
+/// Longest `field` path echoed back (found by fuzzing: serde puts an unknown key in the path).
+const MAX_FIELD_ECHO: usize = 128;
+/// Longest serde message echoed back.
+const MAX_MESSAGE_ECHO: usize = 320;
+
+/// `s` cut to at most `max` characters, marked with `...` where cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// serde_json appends " at line L column C"; the field path already says where.

@@ -52,6 +52,8 @@ fn measurement(target: &str) -> Value {
 }
 
 const TOP_FIELDS: &str = "expected one of `v`, `id`, `site`, `widget`, `targets_version`, `age_s`, `browser`, `net`, `control`, `measurements`";
+/// A 10 KiB unknown key is echoed as its first 128 characters (a cargo-fuzz finding).
+const HOSTILE_FIELD: &str = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...";
 const RANGE_MS: &str = "must be between 0 and 120000";
 const SITE: &str = "must be 1 to 64 characters of [a-z0-9_-]";
 const VERSION: &str = "must be 1 to 32 printable characters";
@@ -84,6 +86,7 @@ fn cases() -> Vec<Case> {
         bad("invalid UTF-8", invalid_utf8, "", "invalid JSON: invalid unicode code point"),
         bad("unpaired surrogate", valid.replacen("\"drm\"", "\"\\ud800\"", 1).into_bytes(), "", "invalid JSON: unexpected end of hex escape"),
         bad("unknown field", with(|v| v["ip"] = json!("203.0.113.9")), "ip", &format!("unknown field `ip`, {TOP_FIELDS}")),
+        bad("hostile key is cut", with(|v| v["k".repeat(10_000)] = json!(1)), HOSTILE_FIELD, &format!("unknown field `{}...", "k".repeat(305))),
         bad("duplicate field", valid.replacen("\"site\":\"drm\"", "\"site\":\"drm\",\"site\":\"drm\"", 1).into_bytes(), "", "duplicate field `site`"),
         bad("number out of range", valid.replacen("182.5", "1e400", 1).into_bytes(), "", "invalid JSON: number out of range"),
         bad("exactly 16 KiB is parsed, not 413", padded_invalid, "v", "must be 1"),

@@ -67,3 +67,19 @@ fn invalid_json_has_empty_field() {
 fn control_must_be_control_self() {
     assert_eq!(err(&GOOD.replace("control.self", "x.favicon")).field, "control.target");
 }
+
+/// Regression (cargo-fuzz): an unknown 16 KiB key came back whole in `field` and twice in the
+/// message; like an unknown target, it is now cut.
+#[test]
+fn hostile_keys_and_strings_are_not_echoed_whole() {
+    let key = "k".repeat(16_000);
+    let e = err(&GOOD.replacen("\"v\":1", &format!("\"{key}\":1,\"v\":1"), 1));
+    assert_eq!(e.field, format!("{}...", "k".repeat(128)));
+    assert!(e.message.starts_with("unknown field `kkk") && e.message.len() <= 323, "{}", e.message.len());
+    let e = err(&GOOD.replacen("\"outcome\":\"error\"", &format!("\"outcome\":\"{key}\""), 1));
+    assert_eq!(e.field, "measurements[1].outcome");
+    assert!(e.message.starts_with("unknown variant `kkk") && e.message.len() <= 323, "{}", e.message.len());
+    let artifact = include_bytes!("../../../../fuzz/seeds/parse_report/regress-long-key.json");
+    let e = parse_report(artifact, known).unwrap_err();
+    assert!(e.field.len() <= 131 && e.message.len() <= 323, "{e:?}");
+}
