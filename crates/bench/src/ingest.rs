@@ -61,7 +61,7 @@ function setup(thread)
 end
 function request()
   n = n + 1
-  local id = string.format("%08x%08x%016d", {nonce}, tid, n)
+  local id = string.format("%s%08x%016d", "{nonce:08x}", tid, n)
   return wrk.format(nil, nil, nil, PRE .. id .. POST)
 end
 function done(summary, latency, requests)
@@ -74,11 +74,16 @@ end
     )
 }
 
-fn wrk(url: &str, script: &Path, secs: u64, label: &str) -> Result<WrkRun, String> {
+/// One wrk run; each gets its own script with a fresh id prefix, so no id repeats across runs.
+fn wrk(url: &str, dir: &Path, targets: &[String], secs: u64, label: &str) -> Result<WrkRun, String> {
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    let run = RUN.fetch_add(1, Ordering::Relaxed);
+    let script = dir.join(format!("post-{run}.lua"));
+    std::fs::write(&script, lua_script(util::nonce().wrapping_add(run as u32 * 0x9e37_79b9), targets)).map_err(|e| e.to_string())?;
     let pb = util::timed(Duration::from_secs(secs), "ingest", label);
     let child = Command::new("wrk")
         .args(["-t", &WRK_THREADS.to_string(), "-c", &WRK_CONNECTIONS.to_string(), "-d", &format!("{secs}s"), "--timeout", "10s", "-s"])
-        .arg(script)
+        .arg(&script)
         .arg(url)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -218,13 +223,11 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let served = rt.block_on(served_target_ids(&collector.url("/v1/targets")))?;
     let targets = util::pick_targets(&served, MEASUREMENTS);
     let nonce = util::nonce();
-    let script = dir.path().join("post.lua");
-    std::fs::write(&script, lua_script(nonce, &targets)).map_err(|e| e.to_string())?;
 
     let (secs, rounds, fixed_secs) = if smoke { (2, 1, 1.0) } else { (10, 2, 10.0) };
     // Warm-up (also proves both answer 2xx to the script's bodies).
     for (name, server) in [("baseline", &baseline), ("collector", &collector)] {
-        let w = wrk(&server.url("/v1/reports"), &script, 1, &format!("warm-up {name}"))?;
+        let w = wrk(&server.url("/v1/reports"), dir.path(), &targets, 1, &format!("warm-up {name}"))?;
         if w.ok() == 0 {
             return Err(format!("{name}: no 2xx answer in the warm-up ({w:?})"));
         }
@@ -232,8 +235,8 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     // Interleaved rounds, so a burst of load from someone else's build hits both alike.
     let (mut b_runs, mut c_runs) = (Vec::new(), Vec::new());
     for r in 0..rounds {
-        b_runs.push(wrk(&baseline.url("/v1/reports"), &script, secs, &format!("wrk baseline {}/{rounds}", r + 1))?);
-        c_runs.push(wrk(&collector.url("/v1/reports"), &script, secs, &format!("wrk collector {}/{rounds}", r + 1))?);
+        b_runs.push(wrk(&baseline.url("/v1/reports"), dir.path(), &targets, secs, &format!("wrk baseline {}/{rounds}", r + 1))?);
+        c_runs.push(wrk(&collector.url("/v1/reports"), dir.path(), &targets, secs, &format!("wrk collector {}/{rounds}", r + 1))?);
     }
     let rate = |runs: &[WrkRun]| {
         let ok: u64 = runs.iter().map(WrkRun::ok).sum();

@@ -3,8 +3,9 @@
 //!
 //! `cargo run --release -p vantage-bench -- all` for the full run (BENCHMARKS.md);
 //! `cargo run -p vantage-bench -- all --smoke` for a few seconds a section (`./build.sh test`).
-//! Results: a table on stdout, JSON in `bench-results/latest.json` (the previous one is compared
-//! with and kept as `previous.json`), and the Markdown table in `bench-results/latest.md`.
+//! Results: a table on stdout, JSON in `bench-results/latest.json` (`latest-smoke.json` for smoke
+//! runs; the previous file is compared with and kept as `latest.previous.json`), and the same table in
+//! Markdown beside it (`latest.md`).
 
 mod detect;
 mod ingest;
@@ -39,8 +40,10 @@ struct Cli {
     #[arg(long)]
     smoke: bool,
     /// Where the JSON results go (the previous file there is compared with, then replaced).
-    #[arg(long, default_value = "bench-results/latest.json")]
-    out: std::path::PathBuf,
+    /// Default: bench-results/latest.json, or bench-results/latest-smoke.json with --smoke (so a
+    /// smoke run never replaces the full run's figures).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 type Runner = fn(bool, &mut Vec<Figure>) -> Result<(), String>;
@@ -59,7 +62,10 @@ fn main() -> ExitCode {
         .into_iter()
         .filter(|(name, _)| cli.section == Section::All || format!("{:?}", cli.section).to_lowercase() == *name)
         .collect();
-    let out = if cli.out.is_relative() { util::root().join(&cli.out) } else { cli.out.clone() };
+    let out = cli.out.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from(if smoke { "bench-results/latest-smoke.json" } else { "bench-results/latest.json" })
+    });
+    let out = if out.is_relative() { util::root().join(&out) } else { out };
     let mut results = Results {
         started_at: vantage_collector::store::rfc3339::format(
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64,
@@ -103,7 +109,7 @@ fn main() -> ExitCode {
     println!("\n{}", report::table(&results));
     if let Some(prev) = report::load(&out) {
         println!("{}", report::compare(&prev, &results));
-        let _ = std::fs::copy(&out, out.with_file_name("previous.json"));
+        let _ = std::fs::copy(&out, out.with_extension("previous.json"));
     } else {
         println!("no previous {} to compare with", out.display());
     }
