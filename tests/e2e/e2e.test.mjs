@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   makeWorkdir, startFixtures, startCollector, stop, exportRaw, waitFor, launchChromium,
-  allFiles, hostPage,
+  allFiles, startHostSite,
 } from './harness.mjs';
 
 let fixtures;
@@ -110,19 +110,19 @@ test('demo article over IPv6 is stored with its geolocation too', async () => {
 async function visitHost(signalScript, attrs = '') {
   const dir = makeWorkdir();
   const collector = await startCollector(dir, '127.0.0.1');
+  const host = await startHostSite(collector.origin, attrs);
   const context = await browser.newContext();
   const requests = [];
   context.on('request', (r) => requests.push(r.url()));
   if (signalScript) await context.addInitScript(signalScript);
-  await context.route('http://news.example/**', (route) =>
-    route.fulfill({ contentType: 'text/html', body: hostPage(collector.origin, attrs) }));
   const page = await context.newPage();
   try {
-    await page.goto('http://news.example/article');
+    await page.goto(host.url);
     // load + idle + a full measurement run (the slowest fixture takes 2 s) fit well inside this.
     await page.waitForTimeout(6000);
   } finally {
     await context.close();
+    host.server.close();
     await stop(collector.child);
   }
   return { requests, rows: exportRaw(dir) };
@@ -154,7 +154,65 @@ for (const [name, script] of Object.entries(SIGNALS)) {
 
 test('data-sample="0": a visitor who is not sampled downloads nothing beyond the loader', async () => {
   const { requests, rows } = await visitHost(null, 'data-sample="0"');
-  const ours = requests.filter((u) => !u.startsWith('http://news.example'));
+  const ours = requests.filter((u) => !u.startsWith('http://localhost:'));
   assert.equal(ours.length, 1, `only loader.js: ${ours.join(', ')}`);
   assert.deepEqual(rows, []);
+});
+
+test('offline queue: a report the collector refused is re-sent with the same id on the next view', async () => {
+  // The demo article is on the collector's own origin, so the frame has first-party storage.
+  const dir = makeWorkdir();
+  const collector = await startCollector(dir, '127.0.0.1');
+  const context = await browser.newContext();
+  try {
+    let refused = 0;
+    await context.route('**/v1/reports', (route) => {
+      refused += 1;
+      return route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"overloaded"}', headers: { 'retry-after': '1' } });
+    });
+    const page = await context.newPage();
+    await page.goto(`${collector.origin}/demo/`);
+    await waitFor(() => refused > 0, { timeoutMs: 20000, what: 'the refused report' });
+    assert.deepEqual(exportRaw(dir), [], 'nothing stored while the collector refuses');
+    await context.unroute('**/v1/reports');
+
+    // Next view, a moment later: no new measurement (10-minute rule); the queued report goes out.
+    const requests = [];
+    context.on('request', (r) => requests.push(r.url()));
+    await page.waitForTimeout(1100);
+    await page.reload();
+    const rows = await waitFor(() => { const r = exportRaw(dir); return r.length >= 4 ? r : null; },
+      { timeoutMs: 20000, what: 'the queued report' });
+    assert.equal(rows.length, 4);
+    assert.equal(new Set(rows.map((r) => r.report_id)).size, 1, 'one report, stored once');
+    // The frame comes back (the queue asked for it) but measures nothing and loads no wasm.
+    assert.ok(requests.some((u) => u.includes('/v1/frame.html')), 'the frame returns to flush its queue');
+    const again = requests.filter((u) => u.includes('/v1/targets') || u.includes('/v1/w/') || u.includes('.test/'));
+    assert.deepEqual(again, [], 'no second measurement within 10 minutes');
+  } finally {
+    await context.close();
+    await stop(collector.child);
+  }
+});
+
+test('10-minute rule holds on a cross-origin host even where the frame gets no storage', async () => {
+  const dir = makeWorkdir();
+  const collector = await startCollector(dir, '127.0.0.1');
+  const host = await startHostSite(collector.origin, 'data-sample="1"');
+  const context = await browser.newContext();
+  const frames = [];
+  context.on('request', (r) => { if (r.url().includes('/v1/frame.html')) frames.push(r.url()); });
+  try {
+    const page = await context.newPage();
+    await page.goto(host.url);
+    await waitFor(() => exportRaw(dir).length >= 4, { timeoutMs: 20000, what: 'the first report' });
+    await page.reload();
+    await page.waitForTimeout(3000);
+    assert.equal(frames.length, 1, 'the second view within 10 minutes adds no frame');
+    assert.equal(exportRaw(dir).length, 4);
+  } finally {
+    await context.close();
+    host.server.close();
+    await stop(collector.child);
+  }
 });

@@ -3,7 +3,7 @@
 // `vantage export --raw`.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readdirSync, readFileSync, mkdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -88,19 +88,8 @@ export async function startFixtures() {
 }
 
 /** Starts `vantage serve` on port 0 of `host` with the test databases; resolves with its origin. */
-export async function startCollector(dir, host = '127.0.0.1') {
-  const listen = host.includes(':') ? `[${host}]:0` : `${host}:0`;
-  const p = startProcess(VANTAGE, [
-    'serve', '--listen', listen,
-    '--store', `sqlite:${join(dir, 'data', 'vantage.db')}`,
-    '--geoip-country', join(dir, 'country.mmdb'),
-    '--geoip-asn', join(dir, 'asn.mmdb'),
-    '--targets', join(dir, 'targets.toml'),
-    '--www', join(ROOT, 'www'),
-    '--widget-dir', join(ROOT, 'dist', 'widget'),
-  ], /listening on (http:\/\/\S+)/);
-  const m = await p.started;
-  return { ...p, origin: m[1].replace(/\/$/, '') };
+export function startCollector(dir, host = '127.0.0.1') {
+  return startCollectorWith(dir, [], host);
 }
 
 /** The stored observations, through the CLI a user would run. */
@@ -146,7 +135,20 @@ export function allFiles(dir) {
   return found;
 }
 
-/** A host page on another origin (served by playwright's router, no server needed). */
+/**
+ * Serves one host article carrying the snippet from a real server on `localhost` (another origin
+ * than the collector's 127.0.0.1, as on a real news site). A page served by playwright's router
+ * would be a public origin framing loopback, which Chromium's Local Network Access checks block.
+ */
+export async function startHostSite(collectorOrigin, attrs = '') {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(hostPage(collectorOrigin, attrs));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://localhost:${server.address().port}/article` };
+}
+
 export function hostPage(collectorOrigin, attrs = '') {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host news page</title></head>
 <body><h1>A host article</h1><p>Text.</p>
@@ -155,7 +157,7 @@ export function hostPage(collectorOrigin, attrs = '') {
 
 // ---- Added for the dashboard tests (dashboard.test.mjs) ----------------------------------------
 
-/** Like startCollector, with extra `vantage serve` flags (e.g. ['--rate-limit', '0']). */
+/** `vantage serve` on port 0 with the test databases and extra flags (e.g. ['--rate-limit', '0']). */
 export async function startCollectorWith(dir, extraArgs = [], host = '127.0.0.1') {
   const listen = host.includes(':') ? `[${host}]:0` : `${host}:0`;
   const p = startProcess(VANTAGE, [
