@@ -23,7 +23,7 @@ pub struct StepResult {
 }
 
 /// Per-cell memory between steps.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct CellState {
     /// The cell's history.
     baseline: Baseline,
@@ -68,6 +68,14 @@ impl Detector {
     /// The settings in use.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// A copy with settings `cfg` holding only the cells `keep` selects: stepping it tells what
+    /// those cells read right now, between minute steps, without touching `self` (the live
+    /// status path; `cfg` lets the caller keep the Bonferroni share of the full step).
+    pub fn subset(&self, cfg: Config, keep: impl Fn(&CellKey) -> bool) -> Detector {
+        let cells = self.cells.iter().filter(|(k, _)| keep(k)).map(|(k, c)| (k.clone(), c.clone())).collect();
+        Detector { cfg, cells, folded_through: self.folded_through }
     }
 
     /// Incidents open now.

@@ -200,6 +200,30 @@ impl Rollups {
         s.log_ms_sum += n as f64 * obs.ms.max(1.0).ln();
     }
 
+    /// Adds an already aggregated minute (a store's rollup rows read back) to the cell's
+    /// series, summing with whatever is there. The control exclusion was applied when the
+    /// minute was aggregated, so the cell's control estimate is left alone.
+    pub fn merge_minute(&mut self, platform: &str, country: [u8; 2], asn: u32, minute: i64, add: &MinuteRollup) {
+        let platform = self.platform_index(platform);
+        let m = self.series.entry(SeriesKey { platform, country, asn }).or_default().minute_mut(minute);
+        for (a, b) in m.outcomes.iter_mut().zip(add.outcomes) {
+            *a += b;
+        }
+        m.excluded_control += add.excluded_control;
+        for s in &add.networks {
+            let i = m.networks.partition_point(|n| n.network < s.network);
+            if m.networks.get(i).map(|n| n.network) != Some(s.network) {
+                m.networks.insert(i, NetStat { network: s.network, ..NetStat::default() });
+            }
+            let n = &mut m.networks[i];
+            n.reports += s.reports;
+            n.failures += s.failures;
+            n.log_ms_sum += s.log_ms_sum;
+        }
+        m.times.merge(&add.times);
+        m.control_times.merge(&add.control_times);
+    }
+
     /// Drops every minute before `minute`, and series left empty (memory stays bounded).
     pub fn evict_before(&mut self, minute: i64) {
         self.series.retain(|_, s| {
