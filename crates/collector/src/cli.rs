@@ -22,6 +22,75 @@ pub enum Command {
     Import(ImportArgs),
     /// Write observations or k-anonymous aggregates as NDJSON to stdout.
     Export(ExportArgs),
+    /// Replay stored history through the detector as if live; print the incidents as JSON.
+    Detect(DetectArgs),
+    /// Generate synthetic traffic: a history into a store, or live reports to a collector.
+    Simulate(SimulateArgs),
+}
+
+/// Flags of `vantage detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Store URL.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    pub store: String,
+    /// First minute replayed (RFC 3339).
+    #[arg(long)]
+    pub from: String,
+    /// End of the replay (RFC 3339, exclusive).
+    #[arg(long)]
+    pub to: String,
+    /// k: fewest reports the detector judges.
+    #[arg(long, default_value_t = 10)]
+    pub min_reports: u64,
+    /// m: fewest distinct networks the detector judges.
+    #[arg(long, default_value_t = 3)]
+    pub min_networks: u64,
+}
+
+/// Flags of `vantage simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Post reports to a running collector (see --url) instead of writing a store.
+    #[arg(long)]
+    pub live: bool,
+    /// Collector base URL for --live; it must run with `--trusted-proxy 127.0.0.1/32
+    /// --country-header CF-IPCountry` so the synthetic addresses and country count.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Reports a minute for --live, e.g. 600 or 600/min.
+    #[arg(long, default_value = "600/min")]
+    pub rate: String,
+    /// Stop --live after this many seconds (default: run until interrupted).
+    #[arg(long, value_name = "SECONDS")]
+    pub seconds: Option<u64>,
+    /// Store to write a history into (without --live).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Days of history to write, ending now (or at --end).
+    #[arg(long, default_value_t = 1.0)]
+    pub days: f64,
+    /// End of the history (RFC 3339; default now).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// What the traffic shows.
+    #[arg(long, value_enum, default_value = "normal")]
+    pub scenario: crate::simulate::Kind,
+    /// Minutes the block or throttle lasts, ending at --end (store histories).
+    #[arg(long, default_value_t = 30)]
+    pub event_minutes: i64,
+    /// Platforms (comma-separated); the scenario's event hits the first.
+    #[arg(long, default_value = "x,youtube,facebook")]
+    pub platforms: String,
+    /// Country of the synthetic visitors.
+    #[arg(long, default_value = "PK")]
+    pub country: String,
+    /// Mean reports a minute per platform in a store history.
+    #[arg(long, default_value_t = 60.0)]
+    pub per_minute: f64,
+    /// Generator seed (store histories are reproducible).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Flags of `vantage serve`, as typed.
@@ -63,6 +132,18 @@ pub struct ServeArgs {
     /// Reports queued for the store before answering 503.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub queue_capacity: usize,
+    /// POST every incident open and close to this URL as JSON (repeatable).
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhook: Vec<String>,
+    /// Days of stored history replayed at start-up for the detector's baselines.
+    #[arg(long, default_value_t = 7, value_name = "DAYS")]
+    pub history_days: u32,
+    /// k: fewest reports a published number may describe (and the detector judges).
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    pub min_reports: u64,
+    /// m: fewest distinct networks a published number may describe.
+    #[arg(long, default_value_t = 3, value_name = "M")]
+    pub min_networks: u64,
     /// File holding the bearer token `/metrics` requires (default: $VANTAGE_ADMIN_TOKEN; unset: open).
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
@@ -131,6 +212,21 @@ impl ServeArgs {
             return Err("--queue-capacity must be at least 1".into());
         }
         config.queue_capacity = self.queue_capacity;
+        for url in &self.webhook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("--webhook {url:?}: must be an http:// or https:// URL"));
+            }
+        }
+        config.webhooks = self.webhook;
+        if self.history_days > 60 {
+            return Err("--history-days must be at most 60".into());
+        }
+        config.history_days = self.history_days;
+        if self.min_reports == 0 || self.min_networks == 0 {
+            return Err("--min-reports and --min-networks must be at least 1".into());
+        }
+        config.detect.min_reports = self.min_reports;
+        config.detect.min_networks = self.min_networks;
         config.admin_token = crate::auth::AdminToken::from_file_or_env(self.admin_token_file.as_deref())?;
         Ok(config)
     }

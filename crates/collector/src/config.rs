@@ -60,6 +60,12 @@ pub struct Config {
     pub rate_burst: u32,
     /// Reports waiting for the store writer before ingest answers 503: bounds memory under load.
     pub queue_capacity: usize,
+    /// Detector settings (k, m, window, thresholds); k and m also gate every published number.
+    pub detect: vantage_detect::Config,
+    /// Days of rollups replayed at start-up so baselines know each cell's usual.
+    pub history_days: u32,
+    /// URLs that get a POST on every incident open and close.
+    pub webhooks: Vec<String>,
     /// Bearer token for non-public routes (`/metrics`); `None` leaves them open.
     pub admin_token: Option<crate::auth::AdminToken>,
 }
@@ -80,6 +86,9 @@ impl Config {
             rate_limit_per_min: 30,
             rate_burst: 10,
             queue_capacity: 4096,
+            detect: vantage_detect::Config::default(),
+            history_days: 7,
+            webhooks: Vec::new(),
             admin_token: None,
         }
     }

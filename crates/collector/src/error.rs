@@ -19,6 +19,24 @@ pub enum AppError {
     RateLimited(u64),
     /// 503: the queue is full or the store failed; retry after this many seconds.
     Overloaded(u64, &'static str),
+    /// 400: a query parameter of the read API is missing or out of its rule.
+    InvalidParameter {
+        /// The parameter's name, so a client knows which one to fix.
+        parameter: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// 404: a page that is not there (e.g. the badge page not built).
+    NotFound(&'static str),
+    /// 500: a store read failed; the detail goes to the log, not to the client.
+    Internal(String),
+}
+
+impl AppError {
+    /// A 400 naming `parameter`.
+    pub fn param(parameter: &'static str, message: impl Into<String>) -> AppError {
+        AppError::InvalidParameter { parameter, message: message.into() }
+    }
 }
 
 impl AppError {
@@ -30,6 +48,9 @@ impl AppError {
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Overloaded(..) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -54,6 +75,14 @@ impl IntoResponse for AppError {
                 (json!({"error": "rate_limited", "message": "too many reports from this client"}), Some(*s))
             }
             AppError::Overloaded(s, why) => (json!({"error": "overloaded", "message": why}), Some(*s)),
+            AppError::InvalidParameter { parameter, message } => {
+                (json!({"error": "invalid_parameter", "parameter": parameter, "message": message}), None)
+            }
+            AppError::NotFound(what) => (json!({"error": "not_found", "message": what}), None),
+            AppError::Internal(detail) => {
+                tracing::error!(error = %detail, "read failed");
+                (json!({"error": "internal", "message": "the store could not answer"}), Some(5))
+            }
         };
         let mut response = (status, Json(body)).into_response();
         if let Some(s) = retry_after {

@@ -1,10 +1,11 @@
 //! `vantage import` and `vantage export`: observations as NDJSON (PROTOCOL.md section 2), and
 //! k-anonymous aggregates per (minute, country, asn, platform).
 
-use crate::store::{Observation, Store};
+use crate::rollup::{CellRollup, NetRollup};
+use crate::store::{Observation, RollupFilter, Store};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use vantage_detect::hist::quantile_of;
 use vantage_protocol::{is_valid_target_id, Outcome};
 
 /// Parses and checks every line first, then stores all rows in one transaction, so a bad file
@@ -57,7 +58,7 @@ pub struct Aggregate {
     pub reports: usize,
     /// Distinct networks in the cell (>= m).
     pub networks: usize,
-    /// Observations per outcome.
+    /// Measurements that got a response (visitor's control fine).
     pub ok: usize,
     /// Network errors.
     pub error: usize,
@@ -65,67 +66,54 @@ pub struct Aggregate {
     pub timeout: usize,
     /// Refused by the browser itself; not part of `success_rate`.
     pub blocked_by_client: usize,
-    /// ok / (ok + error + timeout); absent when all were blocked by the client.
+    /// Measurements whose control failed or crawled (the visitor's link): counted neither way.
+    pub excluded_control: usize,
+    /// ok / (ok + error + timeout); absent when nothing counted.
     pub success_rate: Option<f64>,
-    /// Median ms of the `ok` observations.
+    /// Median ms of the counted measurements (from the rollup's log-spaced histogram).
     pub median_ms: Option<f64>,
 }
 
-#[derive(Default)]
-struct Cell {
-    reports: HashSet<String>,
-    networks: HashSet<u32>,
-    counts: [usize; 4],
-    ok_ms: Vec<f64>,
+/// One cell-minute as a published aggregate, or `None` under `k` reports or `m` networks.
+pub fn aggregate(cell: &CellRollup, k: usize, m: usize) -> Option<Aggregate> {
+    let reports: usize = cell.nets.iter().map(|n| n.reports as usize).sum();
+    let networks = cell.nets.iter().filter(|n| n.reports > 0).count();
+    if reports < k || networks < m {
+        return None;
+    }
+    let sum = |f: fn(&NetRollup) -> u32| cell.nets.iter().map(|n| f(n) as usize).sum::<usize>();
+    let (ok, error, timeout) = (sum(|n| n.ok), sum(|n| n.error), sum(|n| n.timeout));
+    let tried = ok + error + timeout;
+    Some(Aggregate {
+        ts: crate::store::rfc3339::format(cell.key.minute * 60),
+        country: cell.key.country.clone(),
+        asn: cell.key.asn,
+        platform: cell.key.platform.clone(),
+        reports,
+        networks,
+        ok,
+        error,
+        timeout,
+        blocked_by_client: sum(|n| n.blocked),
+        excluded_control: sum(|n| n.excluded_control),
+        success_rate: (tried > 0).then(|| ok as f64 / tried as f64),
+        median_ms: quantile_of(&cell.times, 0.5),
+    })
 }
 
-/// Aggregates observations, keeping only cells with >= `k` reports from >= `m` networks.
-pub fn aggregate(rows: &[Observation], k: usize, m: usize) -> Vec<Aggregate> {
-    let mut cells: BTreeMap<(i64, &str, u32, &str), Cell> = BTreeMap::new();
-    for o in rows {
-        let cell = cells.entry((o.ts, &o.country, o.asn, &o.platform)).or_default();
-        cell.reports.insert(o.report_id.clone());
-        cell.networks.insert(o.network);
-        let outcome = Outcome::from_wire(&o.outcome);
-        if let Some(i) = Outcome::ALL.iter().position(|x| Some(*x) == outcome) {
-            cell.counts[i] += 1;
-        }
-        if outcome == Some(Outcome::Ok) {
-            cell.ok_ms.push(o.ms);
-        }
-    }
-    cells
-        .into_iter()
-        .filter(|(_, c)| c.reports.len() >= k && c.networks.len() >= m)
-        .map(|((ts, country, asn, platform), mut c)| {
-            let [ok, error, timeout, blocked_by_client] = c.counts;
-            let tried = ok + error + timeout;
-            c.ok_ms.sort_by(f64::total_cmp);
-            Aggregate {
-                ts: crate::store::rfc3339::format(ts),
-                country: country.into(),
-                asn,
-                platform: platform.into(),
-                reports: c.reports.len(),
-                networks: c.networks.len(),
-                ok,
-                error,
-                timeout,
-                blocked_by_client,
-                success_rate: (tried > 0).then(|| ok as f64 / tried as f64),
-                median_ms: median(&c.ok_ms),
-            }
-        })
-        .collect()
-}
-
-fn median(sorted: &[f64]) -> Option<f64> {
-    let n = sorted.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(sorted[n / 2]),
-        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
-    }
+/// Published aggregates of `[from, to)` (unix seconds; minutes partly inside count), in
+/// (minute, platform, country, asn) order, from the rollups.
+pub fn aggregates(store: &dyn Store, from: Option<i64>, to: Option<i64>, k: usize, m: usize) -> Result<Vec<Aggregate>, String> {
+    let filter = RollupFilter {
+        from: from.map_or(i64::MIN / 120, |s| s.div_euclid(60)),
+        to: to.map_or(i64::MAX / 120, |s| (s + 59).div_euclid(60)),
+        ..RollupFilter::default()
+    };
+    let Some((first, last)) = store.rollup_bounds()? else { return Ok(Vec::new()) };
+    let filter = RollupFilter { from: filter.from.max(first), to: filter.to.min(last + 1), ..filter };
+    let mut out = Vec::new();
+    store.scan_rollups(&filter, &mut |c| out.extend(aggregate(&c, k, m)))?;
+    Ok(out)
 }
 
 /// What `vantage export` writes.
@@ -144,15 +132,14 @@ pub struct ExportRequest {
 
 /// Writes NDJSON to `out`.
 pub fn export(store: &dyn Store, req: &ExportRequest, out: &mut impl Write) -> Result<(), String> {
-    let rows = store.observations(req.from, req.to)?;
     let io = |e: std::io::Error| format!("writing output: {e}");
     if req.raw {
-        for o in &rows {
+        for o in &store.observations(req.from, req.to)? {
             serde_json::to_writer(&mut *out, o).map_err(|e| e.to_string())?;
             out.write_all(b"\n").map_err(io)?;
         }
     } else {
-        for a in aggregate(&rows, req.min_reports, req.min_networks) {
+        for a in aggregates(store, req.from, req.to, req.min_reports, req.min_networks)? {
             serde_json::to_writer(&mut *out, &a).map_err(|e| e.to_string())?;
             out.write_all(b"\n").map_err(io)?;
         }

@@ -36,7 +36,7 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
     let ip = client_ip(peer, &parts.headers, &c.config.trusted_proxies);
     c.limiter.check(c.hasher.client(ip), Instant::now()).map_err(AppError::RateLimited)?;
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| AppError::TooLarge)?;
-    let received = time::OffsetDateTime::now_utc().unix_timestamp();
+    let received = c.clock.now();
     let (country, asn) = c.geo.locate(ip, &parts.headers);
     let network = c.hasher.network(ip);
     let (report, rows) = {
@@ -62,6 +62,10 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
         let rows = observations(&report, &base, |t| targets.platform(t).unwrap_or("unknown").to_string());
         (report, rows)
     };
+    let mut platforms: Vec<String> = rows.iter().map(|o| o.platform.clone()).collect();
+    platforms.sort_unstable();
+    platforms.dedup();
+    let country = rows.first().map(|o| o.country.clone()).unwrap_or_default();
     let ack = c.store.submit(report.id.clone(), rows).map_err(|e| match e {
         SubmitError::Full => AppError::Overloaded(1, "the collector is over capacity"),
         SubmitError::Closed => AppError::Overloaded(5, "the collector is shutting down"),
@@ -69,6 +73,7 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
     match ack.await {
         Ok(Ok(Stored::New)) => {
             c.metrics.accepted();
+            c.live.touch(&country, platforms);
             Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true, "id": report.id}))).into_response())
         }
         Ok(Ok(Stored::Duplicate)) => {

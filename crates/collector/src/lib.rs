@@ -4,18 +4,24 @@
 //! Entry points: [`app`] builds the router for a [`Collector`]; [`run`] serves it on a listener
 //! until a shutdown future resolves, then flushes the store.
 
+mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod export;
 pub mod geo;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod ratelimit;
+pub mod rollup;
+pub mod simulate;
 pub mod store;
 pub mod targets;
 mod web;
+pub mod webhook;
 
 pub use config::{Config, StoreUrl};
 pub use error::AppError;
@@ -45,6 +51,10 @@ pub struct Collector {
     pub limiter: ratelimit::RateLimiter,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// Live statuses and the event broadcast (fed by the detection task).
+    pub live: live::Live,
+    /// The time ingest stamps reports with and detection steps by (shiftable in tests).
+    pub clock: live::Clock,
 }
 
 impl Collector {
@@ -63,6 +73,8 @@ impl Collector {
             hasher: geo::NetworkHasher::default(),
             limiter: ratelimit::RateLimiter::new(config.rate_limit_per_min, config.rate_burst),
             metrics: metrics::Metrics::default(),
+            live: live::Live::default(),
+            clock: live::Clock::default(),
             config,
         }))
     }
@@ -89,15 +101,25 @@ pub async fn run(
     serve(listener, Collector::new(config)?, shutdown).await
 }
 
-/// Serves until `shutdown` resolves: stops accepting, lets in-flight requests finish, then
-/// commits everything queued and stops the store writer.
+/// Serves until `shutdown` resolves, with live detection and webhooks running beside it: stops
+/// accepting, lets in-flight requests finish, then commits everything queued and stops the
+/// store writer.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let detection = tokio::spawn(live::run(state.clone()));
+    let webhooks = tokio::spawn(webhook::run(state.clone()));
+    let live = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        live.live.close();
+    };
     let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    detection.abort();
+    webhooks.abort();
     let store = state.store.clone();
     let closed = tokio::task::spawn_blocking(move || store.close())
         .await

@@ -1,9 +1,9 @@
-//! `vantage serve | import | export` (PROTOCOL.md section 5).
+//! `vantage serve | import | export | detect | simulate` (PROTOCOL.md section 5).
 
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
-use vantage_collector::cli::{Cli, Command, ExportArgs, ImportArgs, ServeArgs};
+use vantage_collector::cli::{Cli, Command, DetectArgs, ExportArgs, ImportArgs, ServeArgs, SimulateArgs};
 use vantage_collector::export::{self, ExportRequest};
 use vantage_collector::store::{self, rfc3339};
 use vantage_collector::{Collector, StoreUrl};
@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Import(args) => import(args),
         Command::Export(args) => export(args),
+        Command::Detect(args) => detect(args),
+        Command::Simulate(args) => simulate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,4 +108,81 @@ fn export(args: ExportArgs) -> Result<(), String> {
     let result = export::export(store.as_ref(), &req, &mut std::io::stdout().lock());
     store.close()?;
     result
+}
+
+fn detect(args: DetectArgs) -> Result<(), String> {
+    let from = rfc3339::parse(&args.from).map_err(|e| format!("--from: {e}"))?.div_euclid(60);
+    let to = rfc3339::parse(&args.to).map_err(|e| format!("--to: {e}"))?.div_euclid(60);
+    if to <= from {
+        return Err("--to must be after --from".into());
+    }
+    let cfg = vantage_detect::Config {
+        min_reports: args.min_reports.max(1),
+        min_networks: args.min_networks.max(1),
+        ..vantage_detect::Config::default()
+    };
+    let store = open_store(&args.store)?;
+    let result = vantage_collector::engine::detect(store.as_ref(), cfg, from, to);
+    store.close()?;
+    let incidents = result?;
+    println!("{}", serde_json::json!({ "incidents": incidents }));
+    Ok(())
+}
+
+fn simulate(args: SimulateArgs) -> Result<(), String> {
+    use vantage_collector::simulate;
+    let country = args.country.to_ascii_uppercase();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(format!("--country {:?}: two letters", args.country));
+    }
+    let platforms: Vec<String> = args.platforms.split(',').map(str::to_string).collect();
+    if platforms.iter().any(|p| !vantage_protocol::is_valid_target_id(p)) {
+        return Err(format!("--platforms {:?}: comma-separated names of [a-z0-9._-]", args.platforms));
+    }
+    if args.live {
+        let per_minute: f64 = args.rate.trim_end_matches("/min").parse().ok().filter(|r: &f64| *r > 0.0).ok_or_else(|| format!("--rate {:?}: e.g. 600/min", args.rate))?;
+        let spec = simulate::LiveSpec {
+            url: args.url.trim_end_matches('/').to_string(),
+            per_minute,
+            kind: args.scenario,
+            platform: platforms[0].clone(),
+            country,
+            duration: args.seconds.map(std::time::Duration::from_secs),
+            networks: 300,
+        };
+        let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("tokio: {e}"))?;
+        let tally = runtime.block_on(simulate::live(&spec, |t| {
+            eprint!("\rsimulate: sent {} accepted {} rejected {}   ", t.sent, t.accepted, t.rejected);
+        }))?;
+        eprintln!();
+        return if tally.accepted == 0 && tally.sent > 0 { Err("no report was accepted".into()) } else { Ok(()) };
+    }
+    let store_url = args.store.as_deref().ok_or("--store URL (or --live) is required")?;
+    let end = match &args.end {
+        Some(t) => rfc3339::parse(t).map_err(|e| format!("--end: {e}"))?,
+        None => time::OffsetDateTime::now_utc().unix_timestamp(),
+    }
+    .div_euclid(60);
+    if !(args.days > 0.0 && args.days <= 400.0) {
+        return Err("--days must be more than 0 and at most 400".into());
+    }
+    let spec = simulate::HistorySpec {
+        platforms,
+        country,
+        per_minute: args.per_minute,
+        from: end - (args.days * 1440.0) as i64,
+        to: end,
+        kind: args.scenario,
+        event_minutes: args.event_minutes,
+        seed: args.seed,
+    };
+    let store = open_store(store_url)?;
+    let started = std::time::Instant::now();
+    let result = simulate::history(store.as_ref(), &spec, |t, n| {
+        eprint!("\rsimulate: {} observations, through {}   ", n, rfc3339::format(t * 60));
+    });
+    store.close()?;
+    let n = result?;
+    eprintln!("\nsimulate: wrote {n} observations in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -47,6 +47,7 @@ pub fn app(state: AppState) -> Router {
                 .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
         )
         .route("/v1/frame.js", get_service(ServeFile::new(www.join("frame.js"))))
+        .merge(crate::api::routes())
         .nest_service("/v1/w", ServeDir::new(&state.config.widget_dir))
         .fallback_service(ServeDir::new(&www))
         .layer(middleware::from_fn(harden))

@@ -1,13 +1,17 @@
 //! The store: where anonymized observations go (PROTOCOL.md section 2). `sqlite:` is built in;
 //! other back ends (ClickHouse) implement the same [`Store`] trait.
 
+mod incident;
 mod sqlite;
+mod sqlite_read;
 
 use crate::config::StoreUrl;
+use crate::rollup::CellRollup;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+pub use incident::{IncidentFilter, StoredIncident};
 pub use sqlite::SqliteStore;
 
 /// One measurement of one report, anonymized: the stored row (PROTOCOL.md section 2).
@@ -74,6 +78,22 @@ pub struct StoreStats {
     pub rows: u64,
 }
 
+/// Which minute rollups a read wants: `from <= minute < to` (unix minutes), optionally one
+/// platform, country or ASN.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollupFilter {
+    /// First minute (inclusive).
+    pub from: i64,
+    /// End minute (exclusive).
+    pub to: i64,
+    /// Only this platform.
+    pub platform: Option<String>,
+    /// Only this country.
+    pub country: Option<String>,
+    /// Only this ASN.
+    pub asn: Option<u32>,
+}
+
 /// The answer to one submitted report, once committed (or failed).
 pub type Ack = oneshot::Receiver<Result<Stored, String>>;
 
@@ -88,6 +108,15 @@ pub trait Store: Send + Sync + 'static {
     fn import(&self, rows: &[Observation]) -> Result<usize, String>;
     /// Observations with `from <= ts < to`, oldest first. Blocking.
     fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String>;
+    /// Cell-minutes matching `filter`, in (minute, platform, country, asn) order, handed to
+    /// `each` as they are read (a long range is never held in memory at once). Blocking.
+    fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String>;
+    /// First and last minute that has rollups, `None` when there are none. Blocking.
+    fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String>;
+    /// Inserts incidents, replacing any with the same id (ids are deterministic). Blocking.
+    fn upsert_incidents(&self, incidents: &[StoredIncident]) -> Result<(), String>;
+    /// Incidents matching `filter`, newest start first. Blocking.
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, String>;
     /// Writes everything queued, then stops the writer. Blocking.
     fn close(&self) -> Result<(), String>;
 }

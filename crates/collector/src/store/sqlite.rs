@@ -1,7 +1,9 @@
 //! The embedded store: one SQLite file in WAL mode, written by one dedicated thread that commits
 //! whatever is queued as one transaction (group commit) with `synchronous=FULL`, then acknowledges.
 
-use super::{Ack, Observation, Store, StoreStats, Stored, SubmitError};
+use super::sqlite_read::{self, Readers};
+use super::{Ack, IncidentFilter, Observation, RollupFilter, Store, StoreStats, Stored, StoredIncident, SubmitError};
+use crate::rollup::{CellRollup, RollupDelta};
 use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +25,25 @@ CREATE TABLE IF NOT EXISTS observations (
 );
 CREATE INDEX IF NOT EXISTS observations_platform_country_ts ON observations (platform, country, ts);
 CREATE INDEX IF NOT EXISTS observations_ts ON observations (ts);
+CREATE TABLE IF NOT EXISTS rollup_nets (
+    minute INTEGER NOT NULL, platform TEXT NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL,
+    network INTEGER NOT NULL, reports INTEGER NOT NULL, ok INTEGER NOT NULL, error INTEGER NOT NULL,
+    timeout INTEGER NOT NULL, blocked INTEGER NOT NULL, excluded_control INTEGER NOT NULL,
+    log_ms_sum REAL NOT NULL,
+    PRIMARY KEY (minute, platform, country, asn, network)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollup_nets_cell ON rollup_nets (platform, country, minute);
+CREATE TABLE IF NOT EXISTS rollup_hist (
+    minute INTEGER NOT NULL, platform TEXT NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL,
+    kind INTEGER NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (minute, platform, country, asn, kind, bucket)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollup_hist_cell ON rollup_hist (platform, country, minute);
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY, platform TEXT NOT NULL, country TEXT NOT NULL, asn INTEGER,
+    started INTEGER NOT NULL, ended INTEGER, doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_started ON incidents (started);
 ";
 
 enum Job {
@@ -42,9 +63,11 @@ pub struct SqliteStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Transactions and rows committed by the writer.
     counters: Arc<(AtomicU64, AtomicU64)>,
+    /// Read-only connections reused by the read API.
+    readers: Readers,
 }
 
-fn connect(path: &Path) -> Result<Connection, String> {
+pub(super) fn connect(path: &Path) -> Result<Connection, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
@@ -68,7 +91,8 @@ impl SqliteStore {
             .name("vantage-sqlite-writer".into())
             .spawn(move || write_loop(conn, rx, &c))
             .map_err(|e| format!("cannot start the sqlite writer: {e}"))?;
-        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters })
+        let readers = Readers::new(path);
+        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters, readers })
     }
 }
 
@@ -122,6 +146,7 @@ fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusq
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(reports.len());
     let mut rows = 0;
+    let mut delta = RollupDelta::default();
     {
         let mut new_report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)")?;
         let mut insert = tx.prepare_cached(INSERT_OBSERVATION)?;
@@ -130,12 +155,18 @@ fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusq
                 outcomes.push(Stored::Duplicate);
                 continue;
             }
+            let mut new = Vec::with_capacity(obs.len());
             for o in obs {
-                rows += insert_observation(&mut insert, o)? as u64;
+                if insert_observation(&mut insert, o)? > 0 {
+                    new.push(o);
+                }
             }
+            rows += new.len() as u64;
+            delta.add(&new);
             outcomes.push(Stored::New);
         }
     }
+    sqlite_read::write_rollups(&tx, &delta)?;
     tx.commit()?;
     Ok((outcomes, rows))
 }
@@ -173,17 +204,22 @@ impl Store for SqliteStore {
         let mut conn = connect(&self.path)?;
         let err = |e: rusqlite::Error| format!("sqlite import: {e}");
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
-        let mut added = 0;
+        let mut new = Vec::new();
         {
             let mut report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)").map_err(err)?;
             let mut insert = tx.prepare_cached(INSERT_OBSERVATION).map_err(err)?;
             for o in rows {
                 report.execute([&o.report_id]).map_err(err)?;
-                added += insert_observation(&mut insert, o).map_err(err)?;
+                if insert_observation(&mut insert, o).map_err(err)? > 0 {
+                    new.push(o);
+                }
             }
         }
+        let mut delta = RollupDelta::default();
+        delta.add(&new);
+        sqlite_read::write_rollups(&tx, &delta).map_err(err)?;
         tx.commit().map_err(err)?;
-        Ok(added)
+        Ok(new.len())
     }
 
     fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
@@ -217,6 +253,26 @@ impl Store for SqliteStore {
             })
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {
+        self.readers.with(|conn| sqlite_read::scan_rollups(conn, filter, each))
+    }
+
+    fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String> {
+        self.readers.with(|conn| {
+            conn.query_row("SELECT min(minute), max(minute) FROM rollup_nets", [], |r| {
+                Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+            })
+        })
+    }
+
+    fn upsert_incidents(&self, incidents: &[StoredIncident]) -> Result<(), String> {
+        self.readers.with(|conn| sqlite_read::upsert_incidents(conn, incidents))
+    }
+
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, String> {
+        self.readers.with(|conn| sqlite_read::incidents(conn, filter))
     }
 
     fn close(&self) -> Result<(), String> {

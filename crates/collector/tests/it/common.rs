@@ -156,6 +156,17 @@ impl Server {
         Server { addr, stop: Some(stop), task }
     }
 
+    /// Serves an already built collector (tests that move its clock or read its store).
+    pub async fn start_state(state: vantage_collector::AppState) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(vantage_collector::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Server { addr, stop: Some(stop), task }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -1,12 +1,15 @@
 //! Integration tests of the collector: real router, real SQLite, real listeners, real binary.
 
 mod access;
+mod api;
 mod binary;
 mod common;
 mod crash;
+mod detect_cli;
 mod geo;
 mod import_export;
 mod ingest;
+mod live;
 mod malformed;
 mod overload;
 mod privacy;

@@ -1,0 +1,80 @@
+//! `GET /v1/incidents` (JSON) and `GET /v1/incidents.atom` (the same, as an Atom feed).
+
+use super::params::Params;
+use super::{blocking, json_cached, with_type, xml_escape};
+use crate::error::AppError;
+use crate::store::{IncidentFilter, StoredIncident};
+use crate::AppState;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+
+/// Most incidents one answer lists (newest first).
+const LIMIT: usize = 500;
+
+async fn load(c: &AppState, q: Option<&str>) -> Result<Vec<StoredIncident>, AppError> {
+    let p = Params::parse(q);
+    let filter = IncidentFilter { country: p.country("country")?, platform: p.platform("platform")?, open_only: p.flag("open")?, limit: LIMIT };
+    let store = c.store.clone();
+    blocking(move || store.incidents(&filter)).await
+}
+
+/// The JSON list.
+pub async fn list(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
+    let incidents = load(&c, q.as_deref()).await?;
+    Ok(json_cached(serde_json::json!({"incidents": incidents}), 10))
+}
+
+/// The Atom feed: one entry per incident, updated when it closes.
+pub async fn atom(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
+    let incidents = load(&c, q.as_deref()).await?;
+    let updated = incidents
+        .iter()
+        .map(|i| i.ended_at.as_deref().unwrap_or(&i.started_at))
+        .max()
+        .unwrap_or("1970-01-01T00:00:00Z")
+        .to_string();
+    Ok(with_type(feed(&incidents, &updated).into_response(), Some("application/atom+xml; charset=utf-8"), 60))
+}
+
+fn feed(incidents: &[StoredIncident], updated: &str) -> String {
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
+    let _ = write!(
+        x,
+        "<id>urn:vantage:incidents</id>\n<title>Vantage: detected disruptions</title>\n<updated>{}</updated>\n\
+         <author><name>Vantage</name></author>\n<link rel=\"self\" href=\"/v1/incidents.atom\"/>\n",
+        xml_escape(updated)
+    );
+    for i in incidents {
+        let scope = match i.asn {
+            Some(a) => format!("{} (AS{a})", i.country),
+            None => i.country.clone(),
+        };
+        let title = format!("{}: {} in {scope}", i.platform, i.state);
+        let when = match &i.ended_at {
+            Some(end) => format!("from {} to {end}", i.started_at),
+            None => format!("since {} (ongoing)", i.started_at),
+        };
+        let summary = format!(
+            "{} {when}; peak failure rate {:.0}%, {} reports from {} networks.",
+            title,
+            i.peak_failure_rate * 100.0,
+            i.reports,
+            i.networks
+        );
+        let _ = write!(
+            x,
+            "<entry>\n<id>urn:vantage:incident:{}</id>\n<title>{}</title>\n<published>{}</published>\n<updated>{}</updated>\n\
+             <link href=\"/v1/incidents?country={}&amp;platform={}\"/>\n<summary>{}</summary>\n</entry>\n",
+            xml_escape(&i.id),
+            xml_escape(&title),
+            xml_escape(&i.started_at),
+            xml_escape(i.ended_at.as_deref().unwrap_or(&i.started_at)),
+            xml_escape(&i.country),
+            xml_escape(&i.platform),
+            xml_escape(&summary)
+        );
+    }
+    x.push_str("</feed>\n");
+    x
+}

@@ -1,0 +1,151 @@
+//! Query-string parameters of the read API: each rule lives here, and a broken one is a 400
+//! that names the parameter (`{"error":"invalid_parameter","parameter":"from",...}`).
+
+use crate::error::AppError;
+use crate::store::rfc3339;
+use vantage_protocol::is_valid_target_id;
+
+/// Decoded `name=value` pairs of one request.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Decodes a raw query string (absent = no parameters).
+    pub fn parse(raw: Option<&str>) -> Params {
+        Params(form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect())
+    }
+
+    /// The first value of `name`; an empty value counts as absent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    fn required<'a>(&'a self, name: &'static str) -> Result<&'a str, AppError> {
+        self.get(name).ok_or_else(|| AppError::param(name, format!("{name} is required")))
+    }
+
+    /// An ISO country code (`pk` reads as `PK`).
+    pub fn country(&self, name: &'static str) -> Result<Option<String>, AppError> {
+        self.get(name)
+            .map(|v| {
+                if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    Ok(v.to_ascii_uppercase())
+                } else {
+                    Err(AppError::param(name, "must be a two-letter ISO 3166-1 country code"))
+                }
+            })
+            .transpose()
+    }
+
+    /// A required country code.
+    pub fn required_country(&self, name: &'static str) -> Result<String, AppError> {
+        self.required(name)?;
+        Ok(self.country(name)?.expect("present"))
+    }
+
+    /// A platform name (the target-id alphabet).
+    pub fn platform(&self, name: &'static str) -> Result<Option<String>, AppError> {
+        self.get(name)
+            .map(|v| match is_valid_target_id(v) {
+                true => Ok(v.to_string()),
+                false => Err(AppError::param(name, "must be 1 to 64 of [a-z0-9._-]")),
+            })
+            .transpose()
+    }
+
+    /// A required platform name.
+    pub fn required_platform(&self, name: &'static str) -> Result<String, AppError> {
+        self.required(name)?;
+        Ok(self.platform(name)?.expect("present"))
+    }
+
+    /// An AS number.
+    pub fn asn(&self, name: &'static str) -> Result<Option<u32>, AppError> {
+        self.get(name)
+            .map(|v| v.parse::<u32>().map_err(|_| AppError::param(name, "must be an AS number (0 to 4294967295)")))
+            .transpose()
+    }
+
+    /// An RFC 3339 time, as unix seconds.
+    pub fn time(&self, name: &'static str) -> Result<Option<i64>, AppError> {
+        self.get(name)
+            .map(|v| rfc3339::parse(v).map_err(|_| AppError::param(name, "must be an RFC 3339 time, e.g. 2026-11-28T18:00:00Z")))
+            .transpose()
+    }
+
+    /// `true` or `false`.
+    pub fn flag(&self, name: &'static str) -> Result<bool, AppError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(AppError::param(name, "must be true or false")),
+        }
+    }
+
+    /// An integer in `lo..=hi`, `default` when absent.
+    pub fn int(&self, name: &'static str, lo: i64, hi: i64, default: i64) -> Result<i64, AppError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (lo..=hi).contains(n))
+                .ok_or_else(|| AppError::param(name, format!("must be an integer from {lo} to {hi}"))),
+        }
+    }
+
+    /// A comma-separated list of platform names.
+    pub fn platforms(&self, name: &'static str) -> Result<Vec<String>, AppError> {
+        let Some(v) = self.get(name) else { return Ok(Vec::new()) };
+        let list: Vec<String> = v.split(',').map(str::to_string).collect();
+        if list.len() > 16 || !list.iter().all(|p| is_valid_target_id(p)) {
+            return Err(AppError::param(name, "must be up to 16 comma-separated platform names"));
+        }
+        Ok(list)
+    }
+
+    /// A BCP 47-ish language tag such as `ur` or `pt-BR`.
+    pub fn lang(&self, name: &'static str) -> Result<Option<String>, AppError> {
+        self.get(name)
+            .map(|v| {
+                let mut parts = v.split('-');
+                let primary = parts.next().unwrap_or("");
+                let ok_primary = (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase());
+                let ok_rest = parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+                match ok_primary && ok_rest && v.len() <= 35 {
+                    true => Ok(v.to_string()),
+                    false => Err(AppError::param(name, "must be a language tag such as ur or pt-BR")),
+                }
+            })
+            .transpose()
+    }
+}
+
+/// A `[from, to)` range in unix minutes from `from`/`to` (default: the last `default_s`),
+/// at most `max_s` long.
+pub fn range(p: &Params, now_s: i64, default_s: i64, max_s: i64) -> Result<(i64, i64), AppError> {
+    let to = p.time("to")?.unwrap_or(now_s);
+    let from = p.time("from")?.unwrap_or(to - default_s);
+    if to <= from {
+        return Err(AppError::param("to", "must be after from"));
+    }
+    if to - from > max_s {
+        return Err(AppError::param("from", format!("the range may span at most {} days", max_s / 86_400)));
+    }
+    Ok((from.div_euclid(60), (to + 59).div_euclid(60)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        let p = Params::parse(Some("country=pk&asn=x&platform=X%20Y&open=yes&lang=ur&from=2026-11-28T18:00:00Z"));
+        assert_eq!(p.country("country").unwrap().as_deref(), Some("PK"));
+        assert!(matches!(p.asn("asn"), Err(AppError::InvalidParameter { parameter: "asn", .. })));
+        assert!(p.platform("platform").is_err());
+        assert!(p.flag("open").is_err());
+        assert_eq!(p.lang("lang").unwrap().as_deref(), Some("ur"));
+        assert!(matches!(range(&p, 0, 60, 3600), Err(AppError::InvalidParameter { parameter: "to", .. })));
+    }
+}

@@ -1,0 +1,123 @@
+//! `GET /v1/timeseries`: one cell's reports, networks, success rate and times per step, from
+//! the minute rollups. A point under k reports or m networks keeps its counts but publishes no
+//! rate or time.
+
+use super::params::{range, Params};
+use super::{blocking, json_cached};
+use crate::error::AppError;
+use crate::store::{rfc3339, RollupFilter, Store};
+use crate::AppState;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde::Serialize;
+use std::collections::HashSet;
+use vantage_detect::hist::Histogram;
+
+/// Longest range one request may ask for.
+pub const MAX_RANGE_S: i64 = 31 * 86_400;
+/// Most points one answer may hold.
+pub const MAX_POINTS: i64 = 10_000;
+
+/// One step of a series.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    /// Start of the step (RFC 3339).
+    pub t: String,
+    /// Counted reports (control usable, not blocked by the browser).
+    pub reports: u64,
+    /// Distinct networks among them.
+    pub networks: u64,
+    /// Share that succeeded; `null` under k reports or m networks.
+    pub success_rate: Option<f64>,
+    /// Median time in ms; `null` like `success_rate`.
+    pub median_ms: Option<f64>,
+    /// 90th percentile time in ms; `null` like `success_rate`.
+    pub p90_ms: Option<f64>,
+}
+
+/// What one series covers.
+pub struct SeriesRequest {
+    /// Platform.
+    pub platform: String,
+    /// Country.
+    pub country: String,
+    /// One ASN, or the whole country.
+    pub asn: Option<u32>,
+    /// First minute (inclusive).
+    pub from: i64,
+    /// End minute (exclusive).
+    pub to: i64,
+    /// Minutes per point.
+    pub step: i64,
+    /// k: fewest reports a published rate may describe.
+    pub min_reports: u64,
+    /// m: fewest networks a published rate may describe.
+    pub min_networks: u64,
+}
+
+#[derive(Default)]
+struct Acc {
+    ok: u64,
+    failed: u64,
+    networks: HashSet<u32>,
+    times: Histogram,
+}
+
+/// Computes the points of `r` from the store's rollups.
+pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, String> {
+    let n = ((r.to - r.from) + r.step - 1) / r.step;
+    let mut acc: Vec<Acc> = (0..n).map(|_| Acc::default()).collect();
+    let filter = RollupFilter { from: r.from, to: r.to, platform: Some(r.platform.clone()), country: Some(r.country.clone()), asn: r.asn };
+    store.scan_rollups(&filter, &mut |cell| {
+        let Some(a) = acc.get_mut(((cell.key.minute - r.from) / r.step) as usize) else { return };
+        for net in &cell.nets {
+            a.ok += u64::from(net.ok);
+            a.failed += u64::from(net.error + net.timeout);
+            if net.counted() > 0 {
+                a.networks.insert(net.network);
+            }
+        }
+        for (h, c) in a.times.counts.iter_mut().zip(&cell.times) {
+            *h = h.saturating_add(*c);
+        }
+    })?;
+    Ok(acc
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let reports = a.ok + a.failed;
+            let networks = a.networks.len() as u64;
+            let publish = reports >= r.min_reports && networks >= r.min_networks;
+            Point {
+                t: rfc3339::format((r.from + i as i64 * r.step) * 60),
+                reports,
+                networks,
+                success_rate: publish.then(|| a.ok as f64 / reports as f64),
+                median_ms: a.times.quantile(0.5).filter(|_| publish),
+                p90_ms: a.times.quantile(0.9).filter(|_| publish),
+            }
+        })
+        .collect())
+}
+
+/// The handler.
+pub async fn timeseries(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
+    let p = Params::parse(q.as_deref());
+    let platform = p.required_platform("platform")?;
+    let country = p.required_country("country")?;
+    let asn = p.asn("asn")?;
+    let step_s = p.int("step", 60, 86_400, 60)?;
+    if step_s % 60 != 0 {
+        return Err(AppError::param("step", "must be a multiple of 60 seconds"));
+    }
+    let (from, to) = range(&p, c.clock.now(), 86_400, MAX_RANGE_S)?;
+    let step = step_s / 60;
+    if (to - from) / step > MAX_POINTS {
+        return Err(AppError::param("step", format!("the range would give more than {MAX_POINTS} points; use a larger step")));
+    }
+    let cfg = &c.config.detect;
+    let req = SeriesRequest { platform, country, asn, from, to, step, min_reports: cfg.min_reports, min_networks: cfg.min_networks };
+    let store = c.store.clone();
+    let points = blocking(move || compute(store.as_ref(), &req)).await?;
+    Ok(json_cached(serde_json::json!({"points": points}), 30))
+}

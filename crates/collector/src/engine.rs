@@ -1,0 +1,145 @@
+//! The detector fed from the store's rollups: history replay (start-up and `vantage detect`),
+//! the live minute step, and the quick look at a few cells between steps.
+
+use crate::rollup::CellRollup;
+use crate::store::{RollupFilter, Store};
+use std::collections::BTreeSet;
+use vantage_detect::{CellStatus, Config, Detector, Rollups, StepResult};
+
+/// Minutes of rollups loaded at once during a replay.
+const REPLAY_CHUNK: i64 = 60;
+
+/// A (platform, country) pair: what the live path recomputes after reports arrive.
+pub type Pair = (String, String);
+
+/// A detector and the rollups it reads.
+pub struct Engine {
+    /// The stateful detector (baselines, streaks, open incidents).
+    det: Detector,
+    /// Rollups of the minutes the next step needs.
+    rollups: Rollups,
+    /// Newest minute loaded into `rollups` by a replay.
+    loaded_to: Option<i64>,
+    /// Newest minute stepped.
+    pub stepped_to: Option<i64>,
+    /// The last full step's statuses (their count of testable cells scales the preview's alpha).
+    pub last: Vec<CellStatus>,
+}
+
+fn country_bytes(c: &str) -> [u8; 2] {
+    let b = c.as_bytes();
+    [b.first().copied().unwrap_or(b'Z'), b.get(1).copied().unwrap_or(b'Z')]
+}
+
+fn merge(rollups: &mut Rollups, c: &CellRollup) {
+    rollups.merge_minute(&c.key.platform, country_bytes(&c.key.country), c.key.asn, c.key.minute, &c.to_minute());
+}
+
+impl Engine {
+    /// A detector without history.
+    pub fn new(cfg: Config) -> Engine {
+        Engine { det: Detector::new(cfg), rollups: Rollups::new(), loaded_to: None, stepped_to: None, last: Vec::new() }
+    }
+
+    /// The detector's settings.
+    pub fn config(&self) -> &Config {
+        self.det.config()
+    }
+
+    fn keep(&self) -> i64 {
+        self.det.config().retention_minutes()
+    }
+
+    /// Steps every minute of `from..=to` as if live, reading rollups an hour at a time.
+    pub fn replay(&mut self, store: &dyn Store, from: i64, to: i64, mut each: impl FnMut(i64, &StepResult)) -> Result<(), String> {
+        let keep = self.keep();
+        if self.loaded_to.is_none_or(|l| l < from - keep) {
+            self.rollups = Rollups::new();
+            self.loaded_to = Some(from - keep);
+        }
+        for t in from..=to {
+            let loaded = self.loaded_to.unwrap_or(t - 1);
+            if loaded < t {
+                let end = (t + REPLAY_CHUNK).min(to + 1);
+                let filter = RollupFilter { from: loaded + 1, to: end, ..RollupFilter::default() };
+                store.scan_rollups(&filter, &mut |c| merge(&mut self.rollups, &c))?;
+                self.loaded_to = Some(end - 1);
+            }
+            let r = self.det.step(t, &self.rollups);
+            each(t, &r);
+            self.last = r.statuses;
+            self.stepped_to = Some(t);
+            self.rollups.evict_before(t - keep + 1);
+        }
+        Ok(())
+    }
+
+    /// Steps minute `t` on a fresh read of its window, so reports that arrived late count.
+    pub fn step_live(&mut self, store: &dyn Store, t: i64) -> Result<StepResult, String> {
+        let keep = self.keep();
+        if let Some(s) = self.stepped_to.filter(|s| t - s > 1) {
+            // Catch up (start-up, a stalled clock): minute by minute, as history.
+            self.replay(store, s + 1, t - 1, |_, _| {})?;
+        }
+        let mut rollups = Rollups::new();
+        let filter = RollupFilter { from: t - keep + 1, to: t + 1, ..RollupFilter::default() };
+        store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c))?;
+        let r = self.det.step(t, &rollups);
+        self.rollups = rollups;
+        self.loaded_to = Some(t);
+        self.stepped_to = Some(t);
+        self.last = r.statuses.clone();
+        Ok(r)
+    }
+
+    /// What the cells of `pairs` read at minute `now` (a partial minute), without changing the
+    /// detector: a copy of those cells steps on a fresh read of their window.
+    pub fn preview(&self, store: &dyn Store, now: i64, pairs: &BTreeSet<Pair>) -> Result<Vec<CellStatus>, String> {
+        let keep = self.keep();
+        let mut rollups = Rollups::new();
+        for (platform, country) in pairs {
+            let filter = RollupFilter {
+                from: now - keep + 1,
+                to: now + 1,
+                platform: Some(platform.clone()),
+                country: Some(country.clone()),
+                asn: None,
+            };
+            store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c))?;
+        }
+        let chosen = |p: &str, c: &str| pairs.iter().any(|(pp, cc)| pp == p && cc == c);
+        // Keep the full step's Bonferroni share: alpha x (cells tested here / cells tested overall).
+        let cfg = self.det.config().clone();
+        let counted = |s: &&CellStatus| s.reports >= cfg.min_reports && s.networks >= cfg.min_networks;
+        let total = self.last.iter().filter(counted).count().max(1);
+        let here = self.last.iter().filter(counted).filter(|s| chosen(&s.platform, &s.country)).count().max(1);
+        let mut sub_cfg = cfg.clone();
+        sub_cfg.alpha = cfg.alpha * here as f64 / total as f64;
+        let mut sub = self.det.subset(sub_cfg, |k| chosen(&k.platform, std::str::from_utf8(&k.country).unwrap_or("")));
+        Ok(sub.step(now, &rollups).statuses)
+    }
+
+    /// Incidents open in the detector now.
+    pub fn open_incidents(&self) -> Vec<vantage_detect::Incident> {
+        self.det.open_incidents()
+    }
+}
+
+/// `vantage detect`: replays minutes `from..to` as if live and returns every incident seen
+/// (closed ones with their end, open ones as they stand at the end), oldest first.
+pub fn detect(store: &dyn Store, cfg: Config, from: i64, to: i64) -> Result<Vec<crate::store::StoredIncident>, String> {
+    use crate::store::StoredIncident;
+    let mut engine = Engine::new(cfg);
+    let mut seen: std::collections::BTreeMap<String, StoredIncident> = std::collections::BTreeMap::new();
+    engine.replay(store, from, to - 1, |_, r| {
+        for i in r.opened.iter().chain(&r.closed) {
+            seen.insert(i.id.clone(), StoredIncident::from(i));
+        }
+    })?;
+    for i in engine.open_incidents() {
+        seen.insert(i.id.clone(), StoredIncident::from(&i));
+    }
+    let mut list: Vec<StoredIncident> = seen.into_values().collect();
+    list.sort_by(|a, b| (a.start_minute, &a.platform, a.asn).cmp(&(b.start_minute, &b.platform, b.asn)));
+    Ok(list)
+}

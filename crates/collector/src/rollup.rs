@@ -1,0 +1,230 @@
+//! Minute rollups: what the store's writer adds, in the same transaction as the raw rows, so
+//! that every read (status, time series, export, detection) works on rollups and never scans
+//! observations.
+//!
+//! Two kinds of rows, both plain summable counters (a ClickHouse store can keep them with a
+//! `SummingMergeTree` materialized view over the raw table):
+//!
+//! - per (minute, platform, country, asn, network): reports, outcome counts, reports excluded
+//!   by a bad control, and the sum of ln(ms). Being per network makes distinct-network counts
+//!   exact over any range.
+//! - per (minute, platform, country, asn, kind, bucket): the log-spaced time histogram of
+//!   `vantage-detect` (kind 0: counted reports, kind 1: answered controls).
+
+use crate::store::Observation;
+use std::collections::{HashMap, HashSet};
+use vantage_detect::hist::{bucket_of, Histogram, NUM_BUCKETS};
+use vantage_detect::rollup::{MinuteRollup, NetStat};
+use vantage_protocol::Outcome;
+
+/// A control slower than this means the visitor's own link was bad: the report counts neither
+/// way (the absolute rule of `vantage-detect`; its relative rule needs per-cell running state
+/// that is not a summable column, so the store applies only this one).
+pub const CONTROL_LIMIT_MS: f64 = 10_000.0;
+
+/// Histogram kind of counted reports' times.
+pub const KIND_TIMES: u8 = 0;
+/// Histogram kind of answered controls' times.
+pub const KIND_CONTROL: u8 = 1;
+
+/// One cell: a platform in one ASN of one country during one minute.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellKey {
+    /// Unix minutes.
+    pub minute: i64,
+    /// Platform name.
+    pub platform: String,
+    /// ISO country code.
+    pub country: String,
+    /// AS number, 0 unknown.
+    pub asn: u32,
+}
+
+/// Counters of one network in one cell.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NetRollup {
+    /// The keyed network hash (never reversible): the unit of distinct-network counts.
+    pub network: u32,
+    /// Distinct reports with at least one measurement of this platform: the k of k-anonymity.
+    pub reports: u32,
+    /// Measurements that got a response (control usable).
+    pub ok: u32,
+    /// Network errors (control usable).
+    pub error: u32,
+    /// Deadlines hit (control usable).
+    pub timeout: u32,
+    /// Refused by the browser itself: shown, never a failure.
+    pub blocked: u32,
+    /// Measurements whose control failed or crawled: they count neither way.
+    pub excluded_control: u32,
+    /// Sum of ln(ms) over ok + error + timeout: per-network slowdown checks.
+    pub log_ms_sum: f64,
+}
+
+impl NetRollup {
+    /// Measurements that count toward success or failure.
+    pub fn counted(&self) -> u32 {
+        self.ok + self.error + self.timeout
+    }
+
+    /// Adds another network row's counters (same network).
+    pub fn add(&mut self, o: &NetRollup) {
+        self.reports += o.reports;
+        self.ok += o.ok;
+        self.error += o.error;
+        self.timeout += o.timeout;
+        self.blocked += o.blocked;
+        self.excluded_control += o.excluded_control;
+        self.log_ms_sum += o.log_ms_sum;
+    }
+}
+
+/// One cell-minute read back from the store: everything the detector and the API need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellRollup {
+    /// Which cell and minute.
+    pub key: CellKey,
+    /// Its networks, ascending by hash.
+    pub nets: Vec<NetRollup>,
+    /// Counted reports' times (bucket counts, `NUM_BUCKETS` long).
+    pub times: Vec<u32>,
+    /// Answered controls' times.
+    pub control_times: Vec<u32>,
+}
+
+impl CellRollup {
+    /// An empty cell-minute.
+    pub fn new(key: CellKey) -> CellRollup {
+        CellRollup { key, nets: Vec::new(), times: vec![0; NUM_BUCKETS], control_times: vec![0; NUM_BUCKETS] }
+    }
+
+    /// The detector's view of this minute.
+    pub fn to_minute(&self) -> MinuteRollup {
+        let mut m = MinuteRollup::default();
+        for n in &self.nets {
+            m.outcomes[0] += u64::from(n.ok);
+            m.outcomes[1] += u64::from(n.error);
+            m.outcomes[2] += u64::from(n.timeout);
+            m.outcomes[3] += u64::from(n.blocked);
+            m.excluded_control += u64::from(n.excluded_control);
+            if n.counted() > 0 {
+                let failures = n.error + n.timeout;
+                m.networks.push(NetStat { network: n.network, reports: n.counted(), failures, log_ms_sum: n.log_ms_sum });
+            }
+        }
+        m.times = histogram(&self.times);
+        m.control_times = histogram(&self.control_times);
+        m
+    }
+}
+
+fn histogram(counts: &[u32]) -> Histogram {
+    let mut h = Histogram::default();
+    for (a, b) in h.counts.iter_mut().zip(counts) {
+        *a = *b;
+    }
+    h
+}
+
+/// What one write transaction adds to the rollups.
+#[derive(Debug, Default)]
+pub struct RollupDelta {
+    /// Network counters by (cell, network).
+    pub nets: HashMap<(CellKey, u32), NetRollup>,
+    /// Histogram counts by (cell, kind, bucket).
+    pub hist: HashMap<(CellKey, u8, u8), u32>,
+}
+
+impl RollupDelta {
+    /// Adds newly stored rows. A report's rows share minute, country, asn and network, so a
+    /// report counts once per platform it measured.
+    pub fn add(&mut self, rows: &[&Observation]) {
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        for o in rows {
+            let key = CellKey { minute: o.ts.div_euclid(60), platform: o.platform.clone(), country: o.country.clone(), asn: o.asn };
+            let control_ok = o.control_outcome == Outcome::Ok.as_str();
+            if control_ok {
+                *self.hist.entry((key.clone(), KIND_CONTROL, bucket_of(o.control_ms) as u8)).or_default() += 1;
+            }
+            let outcome = Outcome::from_wire(&o.outcome);
+            let counted = control_ok && o.control_ms <= CONTROL_LIMIT_MS && outcome != Some(Outcome::BlockedByClient);
+            if counted {
+                *self.hist.entry((key.clone(), KIND_TIMES, bucket_of(o.ms) as u8)).or_default() += 1;
+            }
+            let first = seen.insert((&o.report_id, &o.platform));
+            let n = self.nets.entry((key, o.network)).or_insert_with(|| NetRollup { network: o.network, ..NetRollup::default() });
+            n.reports += u32::from(first);
+            if !control_ok || o.control_ms > CONTROL_LIMIT_MS {
+                n.excluded_control += 1;
+                continue;
+            }
+            match outcome {
+                Some(Outcome::Ok) => n.ok += 1,
+                Some(Outcome::Error) => n.error += 1,
+                Some(Outcome::Timeout) => n.timeout += 1,
+                Some(Outcome::BlockedByClient) | None => {
+                    n.blocked += 1;
+                    continue;
+                }
+            }
+            n.log_ms_sum += o.ms.max(1.0).ln();
+        }
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(report: u32, network: u32, outcome: &str, control: &str, control_ms: f64) -> Observation {
+        Observation {
+            ts: 6000,
+            country: "PK".into(),
+            asn: 1,
+            network,
+            site: "drm".into(),
+            platform: "x".into(),
+            target: format!("x.t{report}"),
+            outcome: outcome.into(),
+            ms: 100.0,
+            control_outcome: control.into(),
+            control_ms,
+            browser_family: None,
+            net_type: None,
+            report_id: format!("{report:032x}"),
+        }
+    }
+
+    #[test]
+    fn control_failures_and_blocked_count_neither_way() {
+        let rows = [
+            obs(1, 7, "ok", "ok", 40.0),
+            obs(1, 7, "timeout", "ok", 40.0),
+            obs(2, 7, "error", "error", 40.0),
+            obs(3, 8, "timeout", "ok", 12_000.0),
+            obs(4, 8, "blocked_by_client", "ok", 40.0),
+        ];
+        let mut d = RollupDelta::default();
+        d.add(&rows.iter().collect::<Vec<_>>());
+        let mut cell = CellRollup::new(CellKey { minute: 100, platform: "x".into(), country: "PK".into(), asn: 1 });
+        for ((_, _), n) in &d.nets {
+            cell.nets.push(*n);
+        }
+        cell.nets.sort_by_key(|n| n.network);
+        for ((_, kind, bucket), n) in &d.hist {
+            let h = if *kind == KIND_TIMES { &mut cell.times } else { &mut cell.control_times };
+            h[*bucket as usize] += n;
+        }
+        assert_eq!(cell.nets[0].reports, 2, "report 1 measured x twice: one report");
+        let m = cell.to_minute();
+        assert_eq!(m.outcomes, [1, 0, 1, 1]);
+        assert_eq!(m.excluded_control, 2);
+        assert_eq!(m.networks.len(), 1, "network 8 has nothing counted");
+        assert_eq!(m.times.total(), 2);
+    }
+}

@@ -1,0 +1,225 @@
+//! `vantage simulate`: synthetic traffic for demos, dashboard tests and benchmarks.
+//!
+//! - `--store URL --days N`: writes a history straight into a store through its normal write
+//!   path (rollups included), with `vantage-detect`'s scenario generator: diurnal traffic over
+//!   four ASNs per platform, background failures, content blockers, bad visitor links, and the
+//!   scenario's event (a full block or a 5x slowdown of the first platform) at the end.
+//! - `--live --url URL`: posts reports to a running collector. Each report carries an
+//!   `X-Forwarded-For` from one of a few hundred /24s (distinct networks) and a `CF-IPCountry`,
+//!   so the collector must run with `--trusted-proxy 127.0.0.1/32 --country-header CF-IPCountry`.
+
+use crate::store::{Observation, Store};
+use clap::ValueEnum;
+use std::time::{Duration, Instant};
+use vantage_detect::rng::Pcg32;
+use vantage_detect::scenario::{AsnSpec, Event, Scenario};
+
+/// What the synthetic traffic shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Ordinary traffic only.
+    Normal,
+    /// The first platform fails everywhere.
+    Block,
+    /// The first platform answers five times slower.
+    Throttle,
+}
+
+/// ASNs of the synthetic country and their share of traffic.
+const ASNS: [(u32, f64); 4] = [(17557, 0.4), (45595, 0.3), (9541, 0.2), (23674, 0.1)];
+/// Rows written per store transaction.
+const CHUNK_ROWS: usize = 100_000;
+
+/// Settings of a store history.
+pub struct HistorySpec {
+    /// Platforms; the event hits the first.
+    pub platforms: Vec<String>,
+    /// Country code.
+    pub country: String,
+    /// Mean reports a minute per platform (over the day).
+    pub per_minute: f64,
+    /// First minute (unix minutes).
+    pub from: i64,
+    /// End minute (exclusive).
+    pub to: i64,
+    /// The event of the last `event_minutes`.
+    pub kind: Kind,
+    /// Length of the event, ending at `to`.
+    pub event_minutes: i64,
+    /// Generator seed.
+    pub seed: u64,
+}
+
+/// Writes the history into `store`; returns the number of observations written.
+pub fn history(store: &dyn Store, spec: &HistorySpec, mut progress: impl FnMut(i64, usize)) -> Result<usize, String> {
+    let country = spec.country.as_bytes();
+    let country = [country[0], country[1]];
+    let mut gens: Vec<Scenario> = spec
+        .platforms
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let asns = ASNS.iter().map(|&(asn, share)| AsnSpec { asn, per_minute: spec.per_minute * share, networks: (share * 1000.0) as u32 }).collect();
+            let mut s = Scenario::new(spec.seed.wrapping_add(i as u64), p, country, asns);
+            s.diurnal = true;
+            s.visitor_outages_per_day = 12.0;
+            let start = spec.to - spec.event_minutes;
+            s.events = match (i, spec.kind) {
+                (0, Kind::Block) => vec![Event::Block { asn: None, start, end: spec.to, fail: 1.0 }],
+                (0, Kind::Throttle) => vec![Event::Slowdown { asn: None, start, end: spec.to, factor: 5.0 }],
+                _ => Vec::new(),
+            };
+            s
+        })
+        .collect();
+    let (mut rows, mut buf, mut serial, mut written) = (Vec::with_capacity(CHUNK_ROWS), Vec::new(), 0u64, 0);
+    let run = spec.seed << 20;
+    for t in spec.from..spec.to {
+        for g in &mut gens {
+            buf.clear();
+            g.minute(t, &mut buf);
+            for b in &buf {
+                for _ in 0..b.count {
+                    serial += 1;
+                    rows.push(observation(&b.obs, &spec.country, run, serial));
+                }
+            }
+        }
+        if rows.len() >= CHUNK_ROWS || t + 1 == spec.to {
+            written += store.import(&rows)?;
+            rows.clear();
+            progress(t, written);
+        }
+    }
+    Ok(written)
+}
+
+fn observation(o: &vantage_detect::Observation, country: &str, run: u64, serial: u64) -> Observation {
+    Observation {
+        ts: o.minute * 60,
+        country: country.to_string(),
+        asn: o.asn,
+        network: o.network,
+        site: "simulated".into(),
+        platform: o.platform.clone(),
+        target: format!("{}.sim", o.platform),
+        outcome: o.outcome.as_str().into(),
+        ms: o.ms.clamp(0.0, vantage_protocol::MAX_MS),
+        control_outcome: if o.control_ok { "ok" } else { "error" }.into(),
+        control_ms: o.control_ms.clamp(0.0, vantage_protocol::MAX_MS),
+        browser_family: Some("chromium".into()),
+        net_type: None,
+        report_id: format!("{run:016x}{serial:016x}"),
+    }
+}
+
+/// Settings of a live run.
+pub struct LiveSpec {
+    /// Collector base URL.
+    pub url: String,
+    /// Reports a minute.
+    pub per_minute: f64,
+    /// What the reports show; the event hits `platform`.
+    pub kind: Kind,
+    /// The platform the scenario is about.
+    pub platform: String,
+    /// Country sent in `CF-IPCountry`.
+    pub country: String,
+    /// Stop after this long (`None`: until interrupted).
+    pub duration: Option<Duration>,
+    /// Distinct /24s the reports come from.
+    pub networks: u32,
+}
+
+/// Counters of a live run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LiveTally {
+    /// Reports sent.
+    pub sent: u64,
+    /// Answered 2xx.
+    pub accepted: u64,
+    /// Answered otherwise, or not at all.
+    pub rejected: u64,
+}
+
+/// Posts synthetic reports at the given rate; `progress` is called about once a second.
+pub async fn live(spec: &LiveSpec, mut progress: impl FnMut(&LiveTally)) -> Result<LiveTally, String> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().map_err(|e| e.to_string())?;
+    let list: vantage_protocol::TargetList = client
+        .get(format!("{}/v1/targets", spec.url))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("{}/v1/targets: {e}", spec.url))?
+        .json()
+        .await
+        .map_err(|e| format!("{}/v1/targets: {e}", spec.url))?;
+    // One target per platform: what a widget run measures.
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for t in &list.targets {
+        if !targets.iter().any(|(p, _)| *p == t.platform) {
+            targets.push((t.platform.clone(), t.id.clone()));
+        }
+    }
+    let mut rng = Pcg32::new(time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let started = Instant::now();
+    let gap = Duration::from_secs_f64(60.0 / spec.per_minute.max(0.1));
+    let mut tally = LiveTally::default();
+    let mut next = Instant::now();
+    let mut shown = Instant::now();
+    while spec.duration.is_none_or(|d| started.elapsed() < d) {
+        let body = report(&mut rng, &list.version, &targets, spec);
+        let net = rng.next_u32() % spec.networks.max(1);
+        let xff = format!("10.{}.{}.{}", net / 256, net % 256, 1 + rng.next_u32() % 254);
+        let req = client
+            .post(format!("{}/v1/reports", spec.url))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .header("x-forwarded-for", xff)
+            .header("cf-ipcountry", &spec.country)
+            .body(body);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let ok = req.send().await.is_ok_and(|r| r.status().is_success());
+            let _ = tx.send(ok);
+        });
+        tally.sent += 1;
+        while let Ok(ok) = rx.try_recv() {
+            *if ok { &mut tally.accepted } else { &mut tally.rejected } += 1;
+        }
+        if shown.elapsed() >= Duration::from_secs(1) {
+            progress(&tally);
+            shown = Instant::now();
+        }
+        next += gap;
+        tokio::time::sleep_until(next.into()).await;
+    }
+    drop(tx);
+    while let Some(ok) = rx.recv().await {
+        *if ok { &mut tally.accepted } else { &mut tally.rejected } += 1;
+    }
+    progress(&tally);
+    Ok(tally)
+}
+
+fn report(rng: &mut Pcg32, version: &str, targets: &[(String, String)], spec: &LiveSpec) -> String {
+    let id = format!("{:08x}{:08x}{:08x}{:08x}", rng.next_u32(), rng.next_u32(), rng.next_u32(), rng.next_u32());
+    let control = 40.0 * (0.3f64 * rng.normal()).exp();
+    let measurements: Vec<serde_json::Value> = targets
+        .iter()
+        .map(|(platform, target)| {
+            let hit = *platform == spec.platform;
+            let (outcome, ms) = match spec.kind {
+                Kind::Block if hit => ("timeout", 15_000.0),
+                _ if rng.unit() < 0.02 => ("error", 80.0),
+                Kind::Throttle if hit => ("ok", 1_000.0 * (0.4f64 * rng.normal()).exp()),
+                _ => ("ok", 200.0 * (0.4f64 * rng.normal()).exp()),
+            };
+            serde_json::json!({"target": target, "outcome": outcome, "ms": (ms * 10.0f64).round() / 10.0})
+        })
+        .collect();
+    serde_json::json!({"v": 1, "id": id, "site": "simulated", "widget": "simulate", "targets_version": version,
+        "age_s": 0, "control": {"target": "control.self", "outcome": "ok", "ms": (control * 10.0f64).round() / 10.0},
+        "measurements": measurements})
+    .to_string()
+}

@@ -1,0 +1,204 @@
+//! SQLite rollups and incidents: the writer's upserts (inside its transaction) and the reads of
+//! the API and the detector, on a small pool of connections of their own.
+
+use super::sqlite::connect;
+use super::{IncidentFilter, RollupFilter, StoredIncident};
+use crate::rollup::{CellKey, CellRollup, NetRollup, RollupDelta, KIND_TIMES};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, Transaction};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Most idle read connections kept.
+const MAX_IDLE_READERS: usize = 4;
+/// Minutes read per query when scanning every cell (bounds memory per chunk).
+const CHUNK_ALL: i64 = 60;
+/// Minutes read per query when one platform or country is asked for.
+const CHUNK_FILTERED: i64 = 1440;
+
+/// A pool of read connections (WAL readers never block the writer).
+pub struct Readers {
+    /// Database file.
+    path: PathBuf,
+    /// Idle connections.
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    /// An empty pool for `path`.
+    pub fn new(path: &Path) -> Readers {
+        Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }
+    }
+
+    /// Runs `f` on a pooled connection.
+    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let result = f(&conn).map_err(|e| format!("sqlite read: {e}"));
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+/// Adds a transaction's rollup delta (summing into existing rows).
+pub fn write_rollups(tx: &Transaction<'_>, d: &RollupDelta) -> rusqlite::Result<()> {
+    let mut nets = tx.prepare_cached(
+        "INSERT INTO rollup_nets (minute, platform, country, asn, network, reports, ok, error, timeout, blocked,
+         excluded_control, log_ms_sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (minute, platform, country, asn, network) DO UPDATE SET reports = reports + excluded.reports,
+         ok = ok + excluded.ok, error = error + excluded.error, timeout = timeout + excluded.timeout,
+         blocked = blocked + excluded.blocked, excluded_control = excluded_control + excluded.excluded_control,
+         log_ms_sum = log_ms_sum + excluded.log_ms_sum",
+    )?;
+    for ((k, _), n) in &d.nets {
+        nets.execute(params![
+            k.minute, k.platform, k.country, k.asn, n.network, n.reports, n.ok, n.error, n.timeout, n.blocked,
+            n.excluded_control, n.log_ms_sum
+        ])?;
+    }
+    let mut hist = tx.prepare_cached(
+        "INSERT INTO rollup_hist (minute, platform, country, asn, kind, bucket, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (minute, platform, country, asn, kind, bucket) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((k, kind, bucket), n) in &d.hist {
+        hist.execute(params![k.minute, k.platform, k.country, k.asn, kind, bucket, n])?;
+    }
+    Ok(())
+}
+
+/// `WHERE` clause and parameters for a filter over `[from, to)`.
+fn where_clause(f: &RollupFilter, from: i64, to: i64) -> (String, Vec<Value>) {
+    let mut sql = String::from("minute >= ? AND minute < ?");
+    let mut args = vec![Value::Integer(from), Value::Integer(to)];
+    if let Some(p) = &f.platform {
+        sql.push_str(" AND platform = ?");
+        args.push(Value::Text(p.clone()));
+    }
+    if let Some(c) = &f.country {
+        sql.push_str(" AND country = ?");
+        args.push(Value::Text(c.clone()));
+    }
+    if let Some(a) = f.asn {
+        sql.push_str(" AND asn = ?");
+        args.push(Value::Integer(a.into()));
+    }
+    (sql, args)
+}
+
+/// Streams cell-minutes in (minute, platform, country, asn) order, a chunk of minutes at a time.
+pub fn scan_rollups(conn: &Connection, f: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> rusqlite::Result<()> {
+    let chunk = if f.platform.is_some() || f.country.is_some() { CHUNK_FILTERED } else { CHUNK_ALL };
+    // One read transaction: every chunk sees the same snapshot.
+    conn.execute_batch("BEGIN")?;
+    let result = (|| {
+        let mut from = f.from;
+        while from < f.to {
+            let to = (from + chunk).min(f.to);
+            scan_chunk(conn, f, from, to, each)?;
+            from = to;
+        }
+        Ok(())
+    })();
+    conn.execute_batch("COMMIT")?;
+    result
+}
+
+fn scan_chunk(conn: &Connection, f: &RollupFilter, from: i64, to: i64, each: &mut dyn FnMut(CellRollup)) -> rusqlite::Result<()> {
+    let (cond, args) = where_clause(f, from, to);
+    let mut hists: HashMap<CellKey, (Vec<u32>, Vec<u32>)> = HashMap::new();
+    let mut stmt = conn.prepare_cached(&format!("SELECT minute, platform, country, asn, kind, bucket, n FROM rollup_hist WHERE {cond}"))?;
+    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    while let Some(r) = rows.next()? {
+        let key = CellKey { minute: r.get(0)?, platform: r.get(1)?, country: r.get(2)?, asn: r.get(3)? };
+        let (kind, bucket, n): (u8, i64, u32) = (r.get(4)?, r.get(5)?, r.get(6)?);
+        let empty = CellRollup::new(key.clone());
+        let h = hists.entry(key).or_insert((empty.times, empty.control_times));
+        let v = if kind == KIND_TIMES { &mut h.0 } else { &mut h.1 };
+        if let Some(slot) = v.get_mut(bucket as usize) {
+            *slot += n;
+        }
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT minute, platform, country, asn, network, reports, ok, error, timeout, blocked, excluded_control, log_ms_sum
+         FROM rollup_nets WHERE {cond} ORDER BY minute, platform, country, asn, network"
+    ))?;
+    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    let mut cell: Option<CellRollup> = None;
+    let mut emit = |c: CellRollup, hists: &mut HashMap<CellKey, (Vec<u32>, Vec<u32>)>| {
+        let mut c = c;
+        if let Some((t, ct)) = hists.remove(&c.key) {
+            (c.times, c.control_times) = (t, ct);
+        }
+        each(c);
+    };
+    while let Some(r) = rows.next()? {
+        let key = CellKey { minute: r.get(0)?, platform: r.get(1)?, country: r.get(2)?, asn: r.get(3)? };
+        let net = NetRollup {
+            network: r.get(4)?,
+            reports: r.get(5)?,
+            ok: r.get(6)?,
+            error: r.get(7)?,
+            timeout: r.get(8)?,
+            blocked: r.get(9)?,
+            excluded_control: r.get(10)?,
+            log_ms_sum: r.get(11)?,
+        };
+        if cell.as_ref().is_some_and(|c| c.key != key) {
+            emit(cell.take().expect("checked"), &mut hists);
+        }
+        cell.get_or_insert_with(|| CellRollup::new(key)).nets.push(net);
+    }
+    if let Some(c) = cell {
+        emit(c, &mut hists);
+    }
+    Ok(())
+}
+
+/// Inserts or replaces incidents by id.
+pub fn upsert_incidents(conn: &Connection, incidents: &[StoredIncident]) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO incidents (id, platform, country, asn, started, ended, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET asn = excluded.asn, started = excluded.started, ended = excluded.ended, doc = excluded.doc",
+    )?;
+    for i in incidents {
+        let doc = serde_json::to_string(i).expect("incidents serialize");
+        stmt.execute(params![i.id, i.platform, i.country, i.asn, i.start_minute, i.end_minute, doc])?;
+    }
+    Ok(())
+}
+
+/// Incidents matching the filter, newest start first.
+pub fn incidents(conn: &Connection, f: &IncidentFilter) -> rusqlite::Result<Vec<StoredIncident>> {
+    let mut sql = String::from("SELECT doc, started, ended FROM incidents WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(c) = &f.country {
+        sql.push_str(" AND country = ?");
+        args.push(Value::Text(c.clone()));
+    }
+    if let Some(p) = &f.platform {
+        sql.push_str(" AND platform = ?");
+        args.push(Value::Text(p.clone()));
+    }
+    if f.open_only {
+        sql.push_str(" AND ended IS NULL");
+    }
+    sql.push_str(" ORDER BY started DESC, id LIMIT ?");
+    args.push(Value::Integer(f.limit.max(1) as i64));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        let doc: String = r.get(0)?;
+        let mut i: StoredIncident = serde_json::from_str(&doc)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?;
+        i.start_minute = r.get(1)?;
+        i.end_minute = r.get(2)?;
+        Ok(i)
+    })?;
+    rows.collect()
+}

@@ -1,0 +1,210 @@
+//! Detection end to end through a real collector: a seeded normal history, then a full block
+//! posted from many networks -> disrupted status (over SSE within 2 s), an incident in the API
+//! and the Atom feed, and a webhook delivered to a local receiver.
+
+use crate::common::*;
+use axum::routing::post;
+use axum::Json;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use vantage_collector::simulate::{self, HistorySpec, Kind};
+use vantage_collector::{AppState, Collector};
+
+/// A collector whose store holds three normal hours of `x` in PK ending at the current minute.
+fn seeded(t: &TestDir, webhook: Option<String>) -> AppState {
+    let mut config = t.config();
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    config.country_header = Some("CF-IPCountry".into());
+    config.history_days = 1;
+    config.webhooks = webhook.into_iter().collect();
+    let state = Collector::new(config).unwrap();
+    let now = state.clock.now().div_euclid(60);
+    let spec = HistorySpec {
+        platforms: vec!["x".into()],
+        country: "PK".into(),
+        per_minute: 60.0,
+        from: now - 180,
+        to: now,
+        kind: Kind::Normal,
+        event_minutes: 0,
+        seed: 7,
+    };
+    simulate::history(state.store.as_ref(), &spec, |_, _| {}).unwrap();
+    state
+}
+
+/// `n` reports of `x.main` timing out, from `n / 2` different /24s, in PK.
+async fn post_block(server: &Server, first: u32, n: u32) {
+    for i in 0..n {
+        let body = report_with(&id(first + i), r#"{"target":"x.main","outcome":"timeout","ms":15000}"#);
+        let res = client()
+            .post(server.url("/v1/reports"))
+            .header("content-type", "text/plain")
+            .header("x-forwarded-for", format!("10.9.{}.7", i / 2))
+            .header("cf-ipcountry", "PK")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+    }
+}
+
+async fn get_json(server: &Server, path: &str) -> Value {
+    client().get(server.url(path)).send().await.unwrap().json().await.unwrap()
+}
+
+fn x_state(status: &Value) -> Option<String> {
+    status["platforms"].as_array()?.iter().find(|p| p["platform"] == "x").map(|p| p["state"].as_str().unwrap().to_string())
+}
+
+/// Waits until the history replay has published PK's status.
+async fn loaded(server: &Server) {
+    for _ in 0..100 {
+        if x_state(&get_json(server, "/v1/status?country=PK").await).is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("history never loaded");
+}
+
+/// A local webhook receiver: every JSON body it got.
+async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |Json(v): Json<Value>| {
+            let g = g.clone();
+            async move {
+                g.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+/// Reads SSE events until one satisfies `want`; returns how long it took.
+async fn wait_event(res: &mut reqwest::Response, buf: &mut String, want: impl Fn(&str, &Value) -> bool, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let kind = block.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("");
+            let data = block.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("null");
+            if want(kind, &serde_json::from_str(data).unwrap_or(Value::Null)) {
+                return Some(start.elapsed());
+            }
+        }
+        let left = limit.checked_sub(start.elapsed())?;
+        match tokio::time::timeout(left, res.chunk()).await {
+            Ok(Ok(Some(chunk))) => buf.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_full_block_is_detected_published_persisted_and_sent_to_webhooks() {
+    let t = TestDir::new();
+    let (hook, got) = receiver().await;
+    let state = seeded(&t, Some(hook));
+    let server = Server::start_state(state.clone()).await;
+    loaded(&server).await;
+    assert_eq!(x_state(&get_json(&server, "/v1/status?country=PK").await).as_deref(), Some("normal"));
+
+    // Minute T: the first bad window; the minute step after it starts the streak.
+    post_block(&server, 1, 100).await;
+    state.clock.advance(60);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Minute T+1: the second bad window. Its reports alone must flip the live status.
+    let mut sse = client().get(server.url("/v1/stream")).send().await.unwrap();
+    assert_eq!(sse.headers()["content-type"], "text/event-stream");
+    let mut buf = String::new();
+    let posted = Instant::now();
+    post_block(&server, 1000, 100).await;
+    let disrupted = |kind: &str, v: &Value| kind == "status" && v["country"] == "PK" && x_state(v).as_deref() == Some("disrupted");
+    let took = wait_event(&mut sse, &mut buf, disrupted, Duration::from_secs(5)).await.expect("a disrupted status event");
+    println!("status event {} ms after the last report was acknowledged ({} ms after the first)", took.as_millis(), posted.elapsed().as_millis());
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let status = get_json(&server, "/v1/status?country=PK").await;
+    assert_eq!(x_state(&status).as_deref(), Some("disrupted"), "{status}");
+    let x = status["platforms"].as_array().unwrap().iter().find(|p| p["platform"] == "x").unwrap();
+    assert!(x["asns"].as_array().is_some_and(|a| !a.is_empty()), "{x}");
+
+    // The minute step after T+1 opens and persists the incident and tells the webhook.
+    state.clock.advance(60);
+    let incident = |kind: &str, v: &Value| kind == "incident" && v["platform"] == "x" && v["country"] == "PK";
+    assert!(wait_event(&mut sse, &mut buf, incident, Duration::from_secs(5)).await.is_some(), "incident event");
+    let list = get_json(&server, "/v1/incidents?country=PK&open=true").await;
+    let country_level = list["incidents"].as_array().unwrap().iter().find(|i| i["asn"].is_null()).cloned().expect("country incident");
+    assert_eq!(country_level["state"], "disrupted");
+    assert!(country_level["peak_failure_rate"].as_f64().unwrap() > 0.2);
+    let atom = client().get(server.url("/v1/incidents.atom?country=PK")).send().await.unwrap().text().await.unwrap();
+    assert!(atom.contains(&format!("urn:vantage:incident:{}", country_level["id"].as_str().unwrap())), "{atom}");
+    crate::api::assert_xml(&atom);
+    for _ in 0..50 {
+        if got.lock().unwrap().iter().any(|v| v["event"] == "incident_opened" && v["id"] == country_level["id"]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hooks = got.lock().unwrap().clone();
+    let opened = hooks.iter().find(|v| v["id"] == country_level["id"]).expect("webhook for the country incident");
+    assert_eq!(opened["event"], "incident_opened");
+    assert!(opened["text"].as_str().unwrap().contains("x disrupted in PK"), "{opened}");
+    server.stop().await;
+
+    // Restarting replays the same history: the same ids, upserted, not duplicated.
+    let state = Collector::new({
+        let mut c = t.config();
+        c.history_days = 1;
+        c
+    })
+    .unwrap();
+    let again = Server::start_state(state).await;
+    loaded(&again).await;
+    let list2 = get_json(&again, "/v1/incidents?country=PK").await;
+    let ids = |l: &Value| l["incidents"].as_array().unwrap().iter().filter(|i| i["asn"].is_null()).count();
+    assert_eq!(ids(&list2), 1, "{list2}");
+    again.stop().await;
+}
+
+#[tokio::test]
+async fn status_turns_normal_within_2_s_of_enough_reports() {
+    let t = TestDir::new();
+    let mut config = t.config();
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    config.country_header = Some("CF-IPCountry".into());
+    let server = Server::start(config).await;
+    let mut sse = client().get(server.url("/v1/stream?country=IR")).send().await.unwrap();
+    let mut buf = String::new();
+    let first = wait_event(&mut sse, &mut buf, |k, v| k == "status" && v["platforms"] == serde_json::json!([]), Duration::from_secs(2)).await;
+    assert!(first.is_some(), "the current status comes first");
+    let posted = Instant::now();
+    for i in 0..12u32 {
+        let res = client()
+            .post(server.url("/v1/reports"))
+            .header("content-type", "text/plain")
+            .header("x-forwarded-for", format!("10.1.{}.1", i % 4))
+            .header("cf-ipcountry", "IR")
+            .body(report_with(&id(50 + i), r#"{"target":"youtube.cdn","outcome":"ok","ms":120}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+    }
+    let normal = |k: &str, v: &Value| {
+        k == "status" && v["platforms"].as_array().is_some_and(|p| p.iter().any(|p| p["platform"] == "youtube" && p["state"] == "normal"))
+    };
+    let took = wait_event(&mut sse, &mut buf, normal, Duration::from_secs(5)).await.expect("normal status event");
+    println!("insufficient_data -> normal: {} ms after the last report ({} ms after the first)", took.as_millis(), posted.elapsed().as_millis());
+    assert!(took < Duration::from_secs(2));
+    server.stop().await;
+}
