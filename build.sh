@@ -5,6 +5,7 @@
 #   build  the wasm widget (size budget enforced) and the collector
 #   test   setup + build, then every test: native, widget in Chromium and Firefox, end to end
 #   serve  setup + build, then the collector with the demo site on http://127.0.0.1:8080
+#   bench  setup + build, then every benchmark (results in BENCHMARKS.md's format, JSON in bench-results/)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,12 +23,17 @@ build_native() {
 
 run_tests() {
   local started=$SECONDS
-  step "native tests (protocol, collector, detection, test kit)"
+  step "native tests (protocol, collector, detection, test kit, bench)"
   cargo test --workspace --exclude vantage-widget
   step "widget tests in headless Chromium and Firefox"
   bash scripts/test-widget.sh
-  step "end-to-end: real collector, real Chromium, demo article"
-  (cd tests/e2e && node --test --test-concurrency=1 e2e.test.mjs)
+  step "fuzzing report parsing for ${VANTAGE_FUZZ_SECONDS:-30} s"
+  bash scripts/fuzz.sh "${VANTAGE_FUZZ_SECONDS:-30}"
+  step "benchmark smoke run (numbers only; the goals are checked by ./build.sh bench)"
+  cargo run -q -p vantage-bench -- all --smoke
+  # Last, so its closing "# pass N / # fail N" lines are the run's summary.
+  step "end-to-end: real collector, real Chromium, demo article, dashboard, badge"
+  (cd tests/e2e && node --test --test-concurrency=1 ./*.test.mjs)
   step "all tests passed in $((SECONDS - started)) s"
 }
 
@@ -47,9 +53,11 @@ case "$cmd" in
   build) setup; build_widget; build_native --release ;;
   test) setup; build_widget; build_native; run_tests ;;
   serve) setup; build_widget; build_native --release; serve "$@" ;;
+  bench) setup; build_widget; build_native; cargo run --release -p vantage-bench -- all ;;
   *)
-    echo "usage: ./build.sh setup|build|test|serve" >&2
+    echo "usage: ./build.sh setup|build|test|serve|bench" >&2
     echo "  serve: collector + demo site + dashboard on http://127.0.0.1:8080 (SQLite in ./data)" >&2
-    echo "  test:  every test (native, both browsers, end to end)" >&2
+    echo "  test:  every test (native, both browsers, fuzz, bench smoke, end to end)" >&2
+    echo "  bench: every benchmark, with ratios against a baseline measured in the same run" >&2
     exit 2 ;;
 esac
