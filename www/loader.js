@@ -1,17 +1,16 @@
-/* Vantage loader (docs: README.md "Embedding", ARCHITECTURE.md). No-op under DNT, GPC,
-   vantage-optout, automation, sampling-out or within 10 min of the last run; else one frame. */
+/* Vantage loader: README.md "Embedding", ARCHITECTURE.md */
 (function (w, d, n) {
-  var s = d.currentScript, a = function (k) { return s.getAttribute('data-' + k) }, site, o, p;
+  var s = d.currentScript, a = function (k) { return s.getAttribute('data-' + k) }, site, o, p, c, m = 1, k, L;
   if (!s) return;
-  site = a('site'); p = a('sample');
-  try { o = new URL(s.src).origin; if (localStorage.getItem('vantage-optout') == '1') return } catch (e) { if (!o) return }
+  site = a('site'); p = a('sample'); c = a('consent');
+  try { o = new URL(s.src).origin; L = localStorage; if (L.getItem('vantage-optout') == '1') m = 0; k = L.getItem('vantage-consent') } catch (e) { if (!o) return }
   if (!site || n.doNotTrack == '1' || w.doNotTrack == '1' || n.globalPrivacyControl ||
-      (n.webdriver && a('allow-automation') == null) || !(Math.random() < (p == null ? .1 : +p))) return;
-  function go() {
+      (n.webdriver && a('allow-automation') == null) || !(Math.random() < (p == null ? .1 : +p))) m = 0;
+  if (!m || c == 'none' || k == 'yes' || k == c) c = 0;
+  function run() {
     (w.requestIdleCallback || setTimeout)(function () {
       if (d.visibilityState == 'hidden' || d.prerendering) return;
-      // 10-minute rule here too: the frame may get no third-party storage (ARCHITECTURE.md)
-      try { if (Date.now() - localStorage.getItem('vantage-l') < 6e5) return; localStorage.setItem('vantage-l', Date.now()) } catch (e) {}
+      try { if (Date.now() - L.getItem('vantage-l') < 6e5) return; L.setItem('vantage-l', Date.now()) } catch (e) {}
       var f = d.createElement('iframe');
       f.setAttribute('sandbox', 'allow-scripts allow-same-origin');
       f.setAttribute('aria-hidden', 'true');
@@ -21,9 +20,13 @@
       f.tabIndex = -1;
       f.style.cssText = 'position:fixed;left:0;top:0;width:0;height:0;border:0;opacity:0;pointer-events:none';
       f.src = o + '/v1/frame.html?site=' + encodeURIComponent(site);
-      w.addEventListener('message', function (e) { if (e.origin == o && e.data == 'vantage-retry') try { localStorage.removeItem('vantage-l') } catch (x) {} });
+      w.addEventListener('message', function (e) { if (e.origin == o && e.data == 'vantage-retry') try { L.removeItem('vantage-l') } catch (x) {} });
       d.body.appendChild(f);
     }, { timeout: 5e3 });
+  }
+  function go() {
+    if (c || a('live') || d.querySelector('[data-vantage-live]')) d.head.appendChild(d.createElement('script')).src = o + '/v1/embed.js#' + c;
+    m && (c && c != 'notice' ? w.addEventListener('vantage-consent', run) : run());
   }
   d.readyState == 'complete' ? go() : w.addEventListener('load', go);
 })(window, document, navigator);

@@ -12,7 +12,8 @@ import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(ROOT, 'target', 'debug');
-export const VANTAGE = join(BIN, 'vantage');
+// VANTAGE_BIN: another build of the collector (e.g. one with a change not yet merged).
+export const VANTAGE = process.env.VANTAGE_BIN || join(BIN, 'vantage');
 const TESTKIT = join(BIN, 'vantage-testkit');
 
 /** Starts a process and resolves once a stdout line matches `ready`, with the match. */
@@ -217,4 +218,73 @@ export function makeReport(measurements, { site = 'e2e', targetsVersion = 'e2e.1
     control: { target: 'control.self', outcome: 'ok', ms: 20 },
     measurements,
   };
+}
+
+// ---- Added for the embed, accessibility and OpenAPI tests ---------------------------------------
+
+/**
+ * Serves `pages` ({ '/path': html }) from a real server on `localhost` (another origin than the
+ * collector's 127.0.0.1), each with `headers` (e.g. a strict Content-Security-Policy).
+ */
+export async function startPages(pages, headers = {}) {
+  const server = createServer((req, res) => {
+    const html = pages[new URL(req.url, 'http://x').pathname];
+    res.writeHead(html == null ? 404 : 200, { 'content-type': 'text/html; charset=utf-8', ...headers });
+    res.end(html ?? 'not found');
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, origin: `http://localhost:${server.address().port}` };
+}
+
+/** A host article whose body is `body` and which ends with the loader snippet carrying `attrs`. */
+export function hostArticle(collectorOrigin, attrs = '', body = '', lang = 'en') {
+  return `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>Host news page</title></head>
+<body><header><a href="/">Host News</a></header><main><h1>A host article</h1><p>Text with <a href="#one">a link</a>.</p>${body}</main>
+<script async src="${collectorOrigin}/v1/loader.js" data-site="hostnews" ${attrs}></script></body></html>`;
+}
+
+/**
+ * A few hours of stored-format observations in PK over four networks: normal at first, then the
+ * last 40 minutes X failing, so the detector publishes states, per-ASN cells and an incident.
+ */
+export function historyRows(nowMs, { hours = 6 } = {}) {
+  const rows = [];
+  const end = Math.floor(nowMs / 60000) * 60;
+  let id = 0;
+  for (let ts = end - hours * 3600; ts <= end; ts += 60) {
+    const bad = ts > end - 40 * 60;
+    for (let j = 0; j < 8; j++) {
+      const asn = [17557, 45669, 24499, 59257][j % 4];
+      for (const platform of ['x', 'youtube', 'facebook']) {
+        const failing = bad && platform === 'x';
+        rows.push({
+          ts: new Date(ts * 1000).toISOString().replace('.000Z', 'Z'), country: 'PK', asn, network: asn * 10 + j,
+          site: 'history', platform, target: `${platform}.main`, outcome: failing ? 'error' : 'ok',
+          ms: failing ? 25 : 150 + ((ts / 60 + j * 13) % 90), control_outcome: 'ok', control_ms: 35,
+          browser_family: 'chromium', net_type: null, report_id: `h${(id++).toString(16).padStart(31, '0')}`,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+/** A collector on a store seeded with `historyRows`, once the detector has published PK. */
+export async function startSeededCollector(extraArgs = ['--rate-limit', '0']) {
+  const dir = makeWorkdir();
+  importObservations(dir, historyRows(Date.now()));
+  const collector = await startCollectorWith(dir, extraArgs);
+  await waitFor(async () => (await (await fetch(`${collector.origin}/v1/status?country=PK`)).json()).platforms?.length > 0,
+    { what: 'the detector to publish PK', timeoutMs: 60000 });
+  return { ...collector, dir };
+}
+
+/** Runs axe-core in `frameOrPage` (its context needs bypassCSP) and returns the serious and critical violations. */
+export async function axeViolations(frameOrPage, include = null) {
+  const axePath = join(ROOT, 'tests', 'e2e', 'node_modules', 'axe-core', 'axe.min.js');
+  if (!(await frameOrPage.evaluate(() => typeof window.axe !== 'undefined'))) await frameOrPage.addScriptTag({ path: axePath });
+  const result = await frameOrPage.evaluate((inc) => window.axe.run(inc ? { include: [inc] } : document,
+    { resultTypes: ['violations'] }), include);
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((x) => x.target.join(' ')).join('; ')}`);
 }
