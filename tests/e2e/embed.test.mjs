@@ -3,6 +3,7 @@
 // data-live and through a [data-vantage-live] element, and what is (not) downloaded when.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import {
   makeWorkdir, startFixtures, startCollector, stop, exportRaw, waitFor, launchChromium,
   startPages, hostArticle, axeViolations,
@@ -316,6 +317,51 @@ test('a snippet without badge or consent attributes never loads embed.js (sample
       await context.close();
     }
   } finally {
+    await s.close();
+  }
+});
+
+test('builder: the pinned snippet carries the sha384 of the exact loader bytes, and only those run', async () => {
+  const s = await setup({});
+  const { context, requests } = await openContext();
+  try {
+    const page = await context.newPage();
+    const problems = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    await page.goto(`${s.collector.origin}/builder/`);
+    await page.fill('#site', 'pinned');
+    await page.fill('#sample', '1');
+    await page.waitForFunction(() => document.getElementById('sri').textContent.includes('integrity='));
+    const pinned = await page.textContent('#sri');
+    const bytes = Buffer.from(await (await fetch(`${s.collector.origin}/v1/loader.js`)).arrayBuffer());
+    const digest = createHash('sha384').update(bytes).digest();
+    assert.ok(pinned.includes(`integrity="sha384-${digest.toString('base64')}"`), pinned);
+    assert.ok(pinned.includes(`/v1/loader.js?v=${digest.subarray(0, 4).toString('hex')}"`), pinned);
+    assert.ok(pinned.includes('crossorigin="anonymous"') && pinned.includes('data-site="pinned" data-sample="1"'), pinned);
+    assert.equal(await page.textContent('#csp'), `script-src ${s.collector.origin}\nframe-src ${s.collector.origin}`);
+    assert.deepEqual(problems, [], 'the builder runs under our own strict CSP');
+
+    // A ?v= URL may be cached for good.
+    const v = await fetch(`${s.collector.origin}/v1/loader.js?v=${digest.subarray(0, 4).toString('hex')}`);
+    assert.match(v.headers.get('cache-control') ?? '', /immutable/);
+    assert.equal(v.headers.get('access-control-allow-origin'), '*', 'CORS, which crossorigin="anonymous" needs');
+
+    // The snippet as a host page pastes it: it loads and measures; with a wrong hash nothing runs.
+    const good = pinned;
+    const bad = pinned.replace(/sha384-[A-Za-z0-9+/=]+/, `sha384-${createHash('sha384').update('other').digest('base64')}`);
+    const host = await startPages({ '/good': `<!doctype html><title>g</title><p>x</p>${good}`, '/bad': `<!doctype html><title>b</title><p>x</p>${bad}` });
+    try {
+      const p2 = await context.newPage();
+      await p2.goto(`${host.origin}/bad`);
+      await p2.waitForTimeout(2000);
+      assert.ok(!requests.some((u) => u.includes('/v1/frame.html')), 'a loader that fails its integrity check never runs');
+      await p2.goto(`${host.origin}/good`);
+      await waitFor(() => requests.some((u) => u.includes('/v1/frame.html')), { what: 'the pinned loader to run', timeoutMs: 10000 });
+    } finally {
+      host.server.close();
+    }
+  } finally {
+    await context.close();
     await s.close();
   }
 });

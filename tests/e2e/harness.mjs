@@ -261,7 +261,7 @@ export function historyRows(nowMs, { hours = 6 } = {}) {
           ts: new Date(ts * 1000).toISOString().replace('.000Z', 'Z'), country: 'PK', asn, network: asn * 10 + j,
           site: 'history', platform, target: `${platform}.main`, outcome: failing ? 'error' : 'ok',
           ms: failing ? 25 : 150 + ((ts / 60 + j * 13) % 90), control_outcome: 'ok', control_ms: 35,
-          browser_family: 'chromium', net_type: null, report_id: `h${(id++).toString(16).padStart(31, '0')}`,
+          browser_family: 'chromium', net_type: null, report_id: `f${(id++).toString(16).padStart(31, '0')}`,
         });
       }
     }
@@ -286,5 +286,5 @@ export async function axeViolations(frameOrPage, include = null) {
   const result = await frameOrPage.evaluate((inc) => window.axe.run(inc ? { include: [inc] } : document,
     { resultTypes: ['violations'] }), include);
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((x) => x.target.join(' ')).join('; ')}`);
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 5).map((x) => x.target.join(' ')).join('; ')}${v.nodes.length > 5 ? ` and ${v.nodes.length - 5} more` : ''}`);
 }

@@ -17,7 +17,7 @@ export function renderMap(box, { i18n, onSelect }) {
     const b = el('button', { type: 'button', class: 'tile state-none', 'data-cc': cc, 'aria-pressed': 'false', onclick: () => onSelect(cc) }, cc);
     b.style.gridColumn = String(c + 1);
     b.style.gridRow = String(r + 1);
-    b.setAttribute('aria-label', i18n.t('map_tile', { country: i18n.country(cc), state: i18n.state(null) }));
+    b.setAttribute('aria-label', i18n.t('map_tile', { country: i18n.country(cc), code: cc, state: i18n.state(null) }));
     b.title = i18n.country(cc);
     tiles.set(cc, b);
     frag.append(b);
@@ -33,7 +33,7 @@ export function updateMap(box, countries, selected, i18n) {
     if (b.className !== cls) {
       b.className = cls;
       b.dataset.state = state ?? 'none';
-      b.setAttribute('aria-label', i18n.t('map_tile', { country: i18n.country(cc), state: i18n.state(state) }));
+      b.setAttribute('aria-label', i18n.t('map_tile', { country: i18n.country(cc), code: cc, state: i18n.state(state) }));
     }
     b.setAttribute('aria-pressed', String(cc === selected));
   }

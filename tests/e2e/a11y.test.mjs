@@ -1,0 +1,151 @@
+// Accessibility of the reader- and editor-facing pages against the real collector (seeded through
+// `vantage import`): axe-core finds no serious or critical violation on the dashboard (English and
+// Urdu), the badge, the snippet builder, the privacy page and the demo articles with their consent
+// line; keyboard-only use of the builder and the dashboard works with a visible focus; and no
+// state is told by colour alone. axe is injected as a script, so those contexts bypass our CSP.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { stop, waitFor, launchChromium, startSeededCollector, axeViolations } from './harness.mjs';
+
+let collector;
+let browser;
+let origin;
+
+before(async () => {
+  collector = await startSeededCollector();
+  origin = collector.origin;
+  browser = await launchChromium(9); // no *.test host is used here
+});
+
+after(async () => {
+  await browser?.close();
+  if (collector) await stop(collector.child);
+});
+
+/** Each page, and what shows that it has finished drawing. */
+const PAGES = [
+  ['/?country=PK&lang=en', '#cards .card[data-platform="x"] .pill'],
+  ['/?country=PK&lang=ur', '#cards .card[data-platform="x"] .pill'],
+  ['/v1/badge?country=PK&platforms=x,youtube,facebook&lang=en', '.chip[data-platform="facebook"][data-state]'],
+  ['/v1/badge?country=PK&platforms=x,youtube&lang=ur', '.chip[data-platform="youtube"][data-state]'],
+  ['/builder/', '#platforms input[value="x"]'],
+  ['/privacy.html', 'h1'],
+  ['/demo/', 'iframe.vantage-badge'],
+  ['/demo/consent.html', '.vantage-consent'],
+];
+
+for (const [path, ready] of PAGES) {
+  test(`axe: no serious or critical violation on ${path}`, async () => {
+    const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(origin + path);
+      await page.waitForSelector(ready);
+      if (path === '/builder/') await page.waitForFunction(() => !document.getElementById('sri').textContent.startsWith('Computing'));
+      assert.deepEqual(await axeViolations(page), [], `axe on ${path}`);
+      // The badge inside the demo article, as readers meet it.
+      if (path.startsWith('/demo/')) {
+        const frame = await waitFor(() => page.frames().find((f) => f.url().includes('/v1/badge')), { what: 'badge frame' });
+        await frame.waitForSelector('.chip[data-state]');
+        assert.deepEqual(await axeViolations(frame), [], `axe on the badge in ${path}`);
+      }
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+test('no state by colour alone: every chip, pill and tile says its state in words or a label', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${origin}/?country=PK&lang=en`);
+    await page.waitForSelector('#cards .card[data-platform="x"] .pill');
+    await page.waitForSelector('.tile[data-cc="PK"][data-state]');
+    const bad = await page.evaluate(() => {
+      const out = [];
+      for (const p of document.querySelectorAll('.pill')) if (!p.querySelector('svg.icon') || !p.textContent.trim()) out.push(`pill ${p.outerHTML.slice(0, 80)}`);
+      for (const t of document.querySelectorAll('.tile[data-state]')) if (!(t.getAttribute('aria-label') || t.title || t.textContent.trim())) out.push(`tile ${t.dataset.cc}`);
+      return out;
+    });
+    assert.deepEqual(bad, []);
+    const badge = await context.newPage();
+    await badge.goto(`${origin}/v1/badge?country=PK&platforms=x,youtube,tiktok`);
+    await badge.waitForSelector('.chip[data-platform="tiktok"][data-state]');
+    const chips = await badge.$$eval('.chip', (cs) => cs.map((c) => ({ icon: !!c.querySelector('svg.icon'), word: c.querySelector('.word')?.textContent ?? '' })));
+    assert.ok(chips.length === 3 && chips.every((c) => c.icon && c.word.trim()), JSON.stringify(chips));
+  } finally {
+    await context.close();
+  }
+});
+
+/** Tabs until `predicate` holds for the focused element (at most `max` presses); returns its description. */
+async function tabTo(page, predicate, max = 40) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const hit = await page.evaluate(predicate);
+    if (hit) return hit;
+  }
+  return null;
+}
+
+const focusRing = (page) => page.evaluate(() => {
+  const st = getComputedStyle(document.activeElement);
+  return document.activeElement.matches(':focus-visible') && st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) >= 2;
+});
+
+test('builder by keyboard only: site key checked as typed, consent chosen, badge on, snippet copied', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${origin}/builder/`);
+    await page.waitForSelector('#platforms input[value="x"]');
+    assert.ok(await tabTo(page, () => document.activeElement.id === 'site'), 'site key reachable');
+    assert.ok(await focusRing(page), 'focus visible on the site key');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('Bad Key!');
+    assert.equal(await page.getAttribute('#site', 'aria-invalid'), 'true');
+    assert.equal(await page.isVisible('#site-error'), true, 'the error is said in words');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('dawn_news');
+    assert.equal(await page.getAttribute('#site', 'aria-invalid'), 'false');
+    assert.equal(await page.isVisible('#site-error'), false);
+
+    // Consent: arrow keys move within the radio group.
+    assert.ok(await tabTo(page, () => document.activeElement.name === 'consent'), 'consent group reachable');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.evaluate(() => document.activeElement.value), 'opt-in');
+    assert.ok(await tabTo(page, () => document.activeElement.id === 'live-on'), 'badge switch reachable');
+    await page.keyboard.press('Space');
+    assert.ok(await focusRing(page), 'focus visible on a checkbox');
+    await page.waitForSelector('#preview');
+    const snippet = await page.textContent('#snippet');
+    assert.equal(snippet, `<script async src="${origin}/v1/loader.js" data-site="dawn_news" data-consent="opt-in" data-live="x,youtube" data-country="PK"></script>`, 'the default badge platforms the target list has');
+    assert.ok(await tabTo(page, () => document.activeElement.dataset?.copy === 'snippet'), 'copy button reachable');
+    assert.ok(await focusRing(page), 'focus visible on the copy button');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.getElementById('copied').textContent.startsWith('Copied'));
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), snippet);
+  } finally {
+    await context.close();
+  }
+});
+
+test('dashboard by keyboard: country picker and a platform drill-down, focus always visible', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${origin}/?country=PK&lang=en`);
+    await page.waitForSelector('#cards .card[data-platform="x"] .drill');
+    assert.ok(await tabTo(page, () => document.activeElement.id === 'country'), 'country picker reachable');
+    assert.ok(await focusRing(page));
+    const drill = await tabTo(page, () => document.activeElement.matches('.card[data-platform="x"] .drill'), 60);
+    assert.ok(drill, 'the X drill-down reachable');
+    assert.ok(await focusRing(page), 'focus visible on the drill-down');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.getAttribute('#cards .card[data-platform="x"] .drill', 'aria-expanded'), 'true');
+  } finally {
+    await context.close();
+  }
+});
