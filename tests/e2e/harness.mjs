@@ -244,7 +244,7 @@ export function hostArticle(collectorOrigin, attrs = '', body = '', lang = 'en')
 }
 
 /**
- * A few hours of stored-format observations in PK over four networks: normal at first, then the
+ * A few hours of stored-format observations in PK over four ASNs: normal at first, then the
  * last 40 minutes X failing, so the detector publishes states, per-ASN cells and an incident.
  */
 export function historyRows(nowMs, { hours = 6 } = {}) {
@@ -253,12 +253,14 @@ export function historyRows(nowMs, { hours = 6 } = {}) {
   let id = 0;
   for (let ts = end - hours * 3600; ts <= end; ts += 60) {
     const bad = ts > end - 40 * 60;
-    for (let j = 0; j < 8; j++) {
+    // The last hour is busy enough that each network's own minute cells publish (export, asns).
+    const perMinute = ts > end - 60 * 60 ? 48 : 8;
+    for (let j = 0; j < perMinute; j++) {
       const asn = [17557, 45669, 24499, 59257][j % 4];
       for (const platform of ['x', 'youtube', 'facebook']) {
         const failing = bad && platform === 'x';
         rows.push({
-          ts: new Date(ts * 1000).toISOString().replace('.000Z', 'Z'), country: 'PK', asn, network: asn * 10 + j,
+          ts: new Date(ts * 1000).toISOString().replace('.000Z', 'Z'), country: 'PK', asn, network: asn * 100 + j,
           site: 'history', platform, target: `${platform}.main`, outcome: failing ? 'error' : 'ok',
           ms: failing ? 25 : 150 + ((ts / 60 + j * 13) % 90), control_outcome: 'ok', control_ms: 35,
           browser_family: 'chromium', net_type: null, report_id: `f${(id++).toString(16).padStart(31, '0')}`,
