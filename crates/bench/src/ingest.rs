@@ -79,7 +79,7 @@ fn wrk(url: &str, dir: &Path, targets: &[String], secs: u64, label: &str) -> Res
     static RUN: AtomicU64 = AtomicU64::new(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let script = dir.join(format!("post-{run}.lua"));
-    std::fs::write(&script, lua_script(util::nonce().wrapping_add(run as u32 * 0x9e37_79b9), targets)).map_err(|e| e.to_string())?;
+    std::fs::write(&script, lua_script(util::nonce().wrapping_add((run as u32).wrapping_mul(0x9e37_79b9)), targets)).map_err(|e| e.to_string())?;
     let pb = util::timed(Duration::from_secs(secs), "ingest", label);
     let child = Command::new("wrk")
         .args(["-t", &WRK_THREADS.to_string(), "-c", &WRK_CONNECTIONS.to_string(), "-d", &format!("{secs}s"), "--timeout", "10s", "-s"])
