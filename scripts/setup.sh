@@ -10,7 +10,7 @@ GECKODRIVER_VERSION=0.37.1
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
 # Debian packages: browsers and their drivers for the widget tests, binaryen for wasm-opt.
-apt_pkgs=(chromium chromium-driver firefox-esr binaryen wrk)
+apt_pkgs=(chromium chromium-driver firefox-esr binaryen wrk clickhouse-server)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

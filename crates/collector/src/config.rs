@@ -10,7 +10,7 @@ use vantage_protocol::TargetList;
 pub enum StoreUrl {
     /// `sqlite:PATH`: the embedded store, one file (plus its WAL) on local disk.
     Sqlite(PathBuf),
-    /// `clickhouse:http://HOST:PORT/DB`: the scale-out store (not implemented yet).
+    /// `clickhouse:http://HOST:PORT/DB[?settings]`: the scale-out store (checked when opened).
     ClickHouse(String),
 }
 

@@ -222,13 +222,17 @@ pub async fn run(c: AppState) {
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut others = HashMap::new();
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = c.live.wake.notified() => tokio::time::sleep(DEBOUNCE).await,
-        }
+        let ticked = tokio::select! {
+            _ = tick.tick() => true,
+            _ = c.live.wake.notified() => { tokio::time::sleep(DEBOUNCE).await; false }
+        };
         let now_s = c.clock.now();
         let minute = now_s.div_euclid(60);
+        if ticked {
+            poll_other_nodes(&c, minute, &mut others).await;
+        }
         let due = now_s - minute * 60 >= STEP_GRACE_S;
         let stepped = engine.lock().unwrap_or_else(|e| e.into_inner()).stepped_to;
         if due && stepped.is_none_or(|s| s < minute - 1) {
@@ -239,6 +243,23 @@ pub async fn run(c: AppState) {
             recompute(&c, &engine, minute, pairs, window_s).await;
         }
     }
+}
+
+/// A store shared with other collectors (ClickHouse) says which cells gained reports; those that
+/// changed since the last poll are recomputed as if this node had received the reports.
+async fn poll_other_nodes(c: &AppState, minute: i64, last: &mut HashMap<Pair, u64>) {
+    let (store, from) = (c.store.clone(), minute - c.config.detect.window_minutes);
+    let Ok(Ok(Some(now))) = tokio::task::spawn_blocking(move || store.activity(from)).await else { return };
+    let mut pending = c.live.pending.lock().unwrap_or_else(|e| e.into_inner());
+    let mut seen = HashMap::with_capacity(now.len());
+    for (platform, country, reports) in now {
+        let pair = (platform, country);
+        if last.get(&pair) != Some(&reports) {
+            pending.insert(pair.clone());
+        }
+        seen.insert(pair, reports);
+    }
+    *last = seen;
 }
 
 /// The full minute step: persist and publish incidents, replace every status.

@@ -1,6 +1,13 @@
-//! The store: where anonymized observations go (PROTOCOL.md section 2). `sqlite:` is built in;
-//! other back ends (ClickHouse) implement the same [`Store`] trait.
+//! The store: where anonymized observations go (PROTOCOL.md section 2). Two back ends behind one
+//! [`Store`] trait, chosen at start-up by `--store`: `sqlite:PATH` (embedded, one node) and
+//! `clickhouse:http://HOST:PORT/DATABASE` (shared by any number of collectors).
 
+mod cells;
+mod clickhouse;
+mod clickhouse_http;
+mod clickhouse_read;
+mod clickhouse_schema;
+mod clickhouse_write;
 mod incident;
 mod sqlite;
 mod sqlite_read;
@@ -11,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+pub use clickhouse::ClickHouseStore;
 pub use incident::{IncidentFilter, StoredIncident};
 pub use sqlite::SqliteStore;
 
@@ -94,6 +102,9 @@ pub struct RollupFilter {
     pub asn: Option<u32>,
 }
 
+/// (platform, country, reports) per pair: what [`Store::activity`] returns.
+pub type Activity = Vec<(String, String, u64)>;
+
 /// The answer to one submitted report, once committed (or failed).
 pub type Ack = oneshot::Receiver<Result<Stored, String>>;
 
@@ -117,6 +128,13 @@ pub trait Store: Send + Sync + 'static {
     fn upsert_incidents(&self, incidents: &[StoredIncident]) -> Result<(), String>;
     /// Incidents matching `filter`, newest start first. Blocking.
     fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, String>;
+    /// For a store shared by several collectors: (platform, country, reports) of every pair with
+    /// rollups from minute `from_minute` on, so each node's live status also follows reports that
+    /// reached other nodes. `None` (the default): this node sees every write itself. Blocking.
+    fn activity(&self, from_minute: i64) -> Result<Option<Activity>, String> {
+        let _ = from_minute;
+        Ok(None)
+    }
     /// Writes everything queued, then stops the writer. Blocking.
     fn close(&self) -> Result<(), String>;
 }
@@ -125,7 +143,7 @@ pub trait Store: Send + Sync + 'static {
 pub fn open(url: &StoreUrl, queue_capacity: usize) -> Result<Arc<dyn Store>, String> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, queue_capacity)?)),
-        StoreUrl::ClickHouse(u) => Err(format!("--store clickhouse:{u}: the ClickHouse store is not supported yet; use sqlite:PATH")),
+        StoreUrl::ClickHouse(u) => Ok(Arc::new(ClickHouseStore::open(u, queue_capacity)?)),
     }
 }
 

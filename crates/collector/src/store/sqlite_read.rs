@@ -3,10 +3,10 @@
 
 use super::sqlite::connect;
 use super::{IncidentFilter, RollupFilter, StoredIncident};
-use crate::rollup::{CellKey, CellRollup, NetRollup, RollupDelta, KIND_TIMES};
+use super::cells::Cells;
+use crate::rollup::{CellKey, CellRollup, NetRollup, RollupDelta};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, Transaction};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -112,32 +112,19 @@ pub fn scan_rollups(conn: &Connection, f: &RollupFilter, each: &mut dyn FnMut(Ce
 
 fn scan_chunk(conn: &Connection, f: &RollupFilter, from: i64, to: i64, each: &mut dyn FnMut(CellRollup)) -> rusqlite::Result<()> {
     let (cond, args) = where_clause(f, from, to);
-    let mut hists: HashMap<CellKey, (Vec<u32>, Vec<u32>)> = HashMap::new();
+    let mut cells = Cells::default();
     let mut stmt = conn.prepare_cached(&format!("SELECT minute, platform, country, asn, kind, bucket, n FROM rollup_hist WHERE {cond}"))?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
     while let Some(r) = rows.next()? {
         let key = CellKey { minute: r.get(0)?, platform: r.get(1)?, country: r.get(2)?, asn: r.get(3)? };
         let (kind, bucket, n): (u8, i64, u32) = (r.get(4)?, r.get(5)?, r.get(6)?);
-        let empty = CellRollup::new(key.clone());
-        let h = hists.entry(key).or_insert((empty.times, empty.control_times));
-        let v = if kind == KIND_TIMES { &mut h.0 } else { &mut h.1 };
-        if let Some(slot) = v.get_mut(bucket as usize) {
-            *slot += n;
-        }
+        cells.hist(key, kind, bucket as usize, n);
     }
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT minute, platform, country, asn, network, reports, ok, error, timeout, blocked, excluded_control, log_ms_sum
          FROM rollup_nets WHERE {cond} ORDER BY minute, platform, country, asn, network"
     ))?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
-    let mut cell: Option<CellRollup> = None;
-    let mut emit = |c: CellRollup, hists: &mut HashMap<CellKey, (Vec<u32>, Vec<u32>)>| {
-        let mut c = c;
-        if let Some((t, ct)) = hists.remove(&c.key) {
-            (c.times, c.control_times) = (t, ct);
-        }
-        each(c);
-    };
     while let Some(r) = rows.next()? {
         let key = CellKey { minute: r.get(0)?, platform: r.get(1)?, country: r.get(2)?, asn: r.get(3)? };
         let net = NetRollup {
@@ -150,14 +137,9 @@ fn scan_chunk(conn: &Connection, f: &RollupFilter, from: i64, to: i64, each: &mu
             excluded_control: r.get(10)?,
             log_ms_sum: r.get(11)?,
         };
-        if cell.as_ref().is_some_and(|c| c.key != key) {
-            emit(cell.take().expect("checked"), &mut hists);
-        }
-        cell.get_or_insert_with(|| CellRollup::new(key)).nets.push(net);
+        cells.net(key, net, each);
     }
-    if let Some(c) = cell {
-        emit(c, &mut hists);
-    }
+    cells.finish(each);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 mod access;
 mod api;
 mod binary;
+mod clickhouse;
 mod common;
 mod crash;
 mod detect_cli;

@@ -46,13 +46,6 @@ fn a_bad_targets_file_stops_start_up_naming_the_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml:2:"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-#[test]
-fn clickhouse_is_not_supported_yet() {
-    let out = vantage().args(["serve", "--listen", "127.0.0.1:0", "--store", "clickhouse:http://localhost:8123/vantage"]).output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
-}
-
 #[tokio::test]
 async fn reload_keeps_the_previous_ids_and_updates_the_frame_csp() {
     let t = TestDir::new();

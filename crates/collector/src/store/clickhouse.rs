@@ -1,0 +1,136 @@
+//! The scale-out store: `--store clickhouse:http://HOST:PORT/DATABASE`, shared by any number of
+//! collectors. Same [`Store`] contract as SQLite: a report is acknowledged only after the insert
+//! holding it got HTTP 200 from ClickHouse; a full queue or a failed insert is a 503.
+//!
+//! Parts: [`clickhouse_http`](super::clickhouse_http) (the HTTP interface), `clickhouse_schema`
+//! (tables, URL settings, retention), `clickhouse_write` (the batch writer and dedupe),
+//! `clickhouse_read` (rollups, incidents, export). ARCHITECTURE.md states the guarantees.
+
+use super::clickhouse_http::Http;
+use super::clickhouse_read as read;
+use super::clickhouse_schema::{self as schema, Settings};
+use super::clickhouse_write::{self as write, Batching, Counters, Job};
+use super::{Ack, Activity, IncidentFilter, Observation, RollupFilter, Store, StoreStats, StoredIncident, SubmitError};
+use crate::rollup::CellRollup;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Rows per insert of `import`.
+const IMPORT_CHUNK: usize = 50_000;
+
+/// The ClickHouse store and its writer thread.
+pub struct ClickHouseStore {
+    http: Arc<Http>,
+    /// Bounded queue to the writer thread.
+    tx: SyncSender<Job>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+    insert_timeout: Duration,
+}
+
+impl ClickHouseStore {
+    /// Connects, creates the database, tables and views when missing, and starts the writer.
+    /// `url` is the part after `clickhouse:`.
+    pub fn open(url: &str, capacity: usize) -> Result<ClickHouseStore, String> {
+        let settings = Settings::parse(url)?;
+        let http = Arc::new(Http::new(&settings.url, &settings.db)?);
+        schema::create(&http).map_err(|e| format!("--store clickhouse:{url}: cannot create the schema: {e}"))?;
+        let (tx, rx) = sync_channel(capacity);
+        let counters = Arc::new(Counters::default());
+        let batching = Batching { interval: settings.batch_interval, max_rows: settings.batch_rows, timeout: settings.insert_timeout };
+        let (h, c) = (http.clone(), counters.clone());
+        let writer = std::thread::Builder::new()
+            .name("vantage-clickhouse-writer".into())
+            .spawn(move || write::write_loop(&h, &rx, &batching, &c))
+            .map_err(|e| format!("cannot start the clickhouse writer: {e}"))?;
+        if let Some(days) = settings.ttl_days {
+            start_retention(Arc::downgrade(&http), days);
+        }
+        Ok(ClickHouseStore { http, tx, writer: Mutex::new(Some(writer)), counters, insert_timeout: settings.insert_timeout })
+    }
+}
+
+/// Drops day partitions older than `days`, now and every hour, while the store is open. Any node
+/// may do it (dropping a partition twice is harmless).
+fn start_retention(http: std::sync::Weak<Http>, days: u32) {
+    let _ = std::thread::Builder::new().name("vantage-clickhouse-retention".into()).spawn(move || loop {
+        let Some(h) = http.upgrade() else { return };
+        match schema::drop_old_days(&h, days, time::OffsetDateTime::now_utc().unix_timestamp()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(partitions = n, days, "clickhouse retention dropped old days"),
+            Err(e) => tracing::warn!(error = %e, "clickhouse retention failed; retrying in an hour"),
+        }
+        drop(h);
+        std::thread::sleep(Duration::from_secs(3600));
+    });
+}
+
+impl Store for ClickHouseStore {
+    fn submit(&self, report_id: String, rows: Vec<Observation>) -> Result<Ack, SubmitError> {
+        let (reply, ack) = oneshot::channel();
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx.try_send(Job::Report { id: report_id, rows, reply }).map_err(|e| {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => SubmitError::Full,
+                TrySendError::Disconnected(_) => SubmitError::Closed,
+            }
+        })?;
+        Ok(ack)
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            queue_depth: self.counters.queued.load(Ordering::Relaxed),
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            rows: self.counters.rows.load(Ordering::Relaxed),
+        }
+    }
+
+    fn import(&self, rows: &[Observation]) -> Result<usize, String> {
+        let stored = write::existing_pairs(&self.http, rows, read::READ_TIMEOUT)?;
+        let new = write::new_rows(rows, &stored);
+        let mut seen = std::collections::HashSet::new();
+        for chunk in new.chunks(IMPORT_CHUNK) {
+            let body = write::encode(chunk, &mut seen);
+            self.http.insert(&format!("{}.observations", self.http.db), body, self.insert_timeout.max(read::READ_TIMEOUT))?;
+        }
+        Ok(new.len())
+    }
+
+    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
+        read::observations(&self.http, from, to)
+    }
+
+    fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {
+        read::scan_rollups(&self.http, filter, each)
+    }
+
+    fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String> {
+        read::rollup_bounds(&self.http)
+    }
+
+    fn upsert_incidents(&self, incidents: &[StoredIncident]) -> Result<(), String> {
+        read::upsert_incidents(&self.http, incidents)
+    }
+
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, String> {
+        read::incidents(&self.http, filter)
+    }
+
+    fn activity(&self, from_minute: i64) -> Result<Option<Activity>, String> {
+        read::activity(&self.http, from_minute).map(Some)
+    }
+
+    fn close(&self) -> Result<(), String> {
+        let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() else { return Ok(()) };
+        // FIFO: everything queued before the shutdown job is inserted first.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(Job::Shutdown);
+        writer.join().map_err(|_| "the clickhouse writer panicked".to_string())
+    }
+}
