@@ -108,6 +108,12 @@ impl ClickHouse {
         }
     }
 
+    /// SIGSTOP or SIGCONT: a hung server (connections open, no answers) and its recovery.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    }
+
     /// The `--store` value for database `db`.
     pub fn store(&self, db: &str, settings: &str) -> String {
         format!("clickhouse:http://127.0.0.1:{}/{db}{settings}", self.http_port)
@@ -129,7 +135,7 @@ impl Drop for ClickHouse {
 
 /// `vantage serve` on port 0 with a ClickHouse store; trusts X-Forwarded-For and CF-IPCountry
 /// from loopback, so each test report can come from its own network and country.
-fn node(t: &TestDir, store: &str) -> Binary {
+fn node(t: &TestDir, store: &str, extra: &[&str]) -> Binary {
     let logs = t.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let n = std::fs::read_dir(&logs).unwrap().count();
@@ -141,6 +147,7 @@ fn node(t: &TestDir, store: &str) -> Binary {
         .arg(t.path().join("www"))
         .arg("--widget-dir")
         .arg(t.path().join("widget"))
+        .args(extra)
         .env_remove("RUST_LOG")
         .env_remove(vantage_collector::auth::TOKEN_ENV)
         .stdin(Stdio::null())
@@ -206,8 +213,8 @@ async fn two_collectors_share_one_clickhouse_and_survive_its_outage() {
     let mut ch = ClickHouse::start();
     let t = TestDir::new();
     let url = ch.store("vantage_it", "?batch_ms=200");
-    let a = node(&t, &url);
-    let b = node(&t, &url);
+    let a = node(&t, &url, &[]);
+    let b = node(&t, &url, &[]);
 
     // Twelve reports at once to A: each 202 only after its batch is in ClickHouse; few inserts.
     let answers = futures_util::future::join_all((1..=12).map(|n| post(&a, n))).await;
@@ -226,19 +233,22 @@ async fn two_collectors_share_one_clickhouse_and_survive_its_outage() {
     assert_eq!(ch.query("SELECT count(), uniqExact(report_id) FROM vantage_it.observations").await.trim(), "12\t12");
 
     // B reads what A stored: the time series at once, the status as soon as its live task
-    // notices the new rollups (it polls ClickHouse every second).
+    // notices the new rollups (it polls ClickHouse every second), here within a few seconds.
+    let polled = Instant::now();
     assert_eq!(series_totals(&b).await, (12, 4));
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         let s = get_json(&b, "/v1/status?country=IR").await;
-        if youtube(&s).is_some_and(|y| y["state"] == "normal") {
+        // B may have polled between A's inserts (11 of 12 already say normal): wait for all 12.
+        if youtube(&s).is_some_and(|y| y["state"] == "normal" && y["reports"] == 12) {
             break s;
         }
         assert!(Instant::now() < deadline, "B never showed A's reports in its status: {s}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    println!("B's status showed A's reports {} ms after the last 202", polled.elapsed().as_millis());
     let y = youtube(&status).unwrap();
-    assert_eq!((y["reports"].as_u64(), y["networks"].as_u64()), (Some(12), Some(4)), "{y}");
+    assert_eq!(y["networks"].as_u64(), Some(4), "{y}");
     assert_eq!(get_json(&a, "/v1/incidents").await, get_json(&b, "/v1/incidents").await);
     let export = client().get(b.url("/v1/export.ndjson")).send().await.unwrap().text().await.unwrap();
     assert!(export.contains(r#""platform":"youtube","reports":12"#), "{export}");
@@ -272,6 +282,40 @@ async fn two_collectors_share_one_clickhouse_and_survive_its_outage() {
         assert!(n.term().success());
     }
     println!("two collectors on ClickHouse: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test]
+async fn a_hung_clickhouse_sheds_load_with_retry_after_and_recovers() {
+    let ch = ClickHouse::start();
+    let t = TestDir::new();
+    let a = node(&t, &ch.store("vantage_hung", "?batch_ms=100&insert_timeout_ms=1000"), &["--queue-capacity", "4"]);
+    assert_eq!(post(&a, 1).await.status(), 202);
+
+    // Connections open, no answers: inserts time out, the queue stays bounded, nobody hangs.
+    ch.signal("-STOP");
+    let sent = Instant::now();
+    let answers = futures_util::future::join_all((10..40).map(|n| post(&a, n))).await;
+    let took = sent.elapsed();
+    let mut retry_after: Vec<String> = Vec::new();
+    for r in &answers {
+        assert_eq!(r.status(), 503);
+        retry_after.push(r.headers()["retry-after"].to_str().unwrap().to_string());
+    }
+    assert!(retry_after.iter().any(|r| r == "1"), "a full queue answers at once: {retry_after:?}");
+    assert!(retry_after.iter().any(|r| r == "5"), "a timed-out insert: {retry_after:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+
+    ch.signal("-CONT");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = post(&a, 99).await.status();
+        if status == 202 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery after the server resumed: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(a.term().success());
 }
 
 fn all_cells(s: &dyn Store, from: i64, to: i64) -> Vec<CellRollup> {
