@@ -237,7 +237,7 @@ test('live badge through data-live: shown to every reader (GPC too), framed from
       w: e.getBoundingClientRect().width, h: e.getBoundingClientRect().height, next: e.nextElementSibling?.tagName,
     }));
     assert.equal(a.src, `${s.collector.origin}/v1/badge?country=PK&platforms=x%2Cyoutube&lang=en`);
-    assert.equal(a.title, 'Live status of x, youtube in Pakistan (Vantage)');
+    assert.equal(a.title, 'Live status of X, YouTube in Pakistan (Vantage)');
     assert.equal(a.sandbox, 'allow-scripts allow-same-origin allow-popups');
     assert.equal(a.rp, 'no-referrer');
     assert.equal(a.loading, 'lazy');

@@ -80,6 +80,8 @@
   // ---- live badge ------------------------------------------------------------------------------
 
   var PLATFORM = /^[a-z0-9._-]{1,32}$/;
+  var NAMES = { x: 'X', facebook: 'Facebook', instagram: 'Instagram', youtube: 'YouTube', whatsapp: 'WhatsApp',
+    tiktok: 'TikTok', telegram: 'Telegram', wikipedia: 'Wikipedia' };
 
   function badgeFrame(platforms, country, lang) {
     var list = String(platforms || '').split(',').map(function (p) { return p.trim().toLowerCase(); })
@@ -93,7 +95,7 @@
     var name = cc;
     try { name = new Intl.DisplayNames([l], { type: 'region' }).of(cc) || cc; } catch (e) { /* old browser */ }
     var f = make('iframe', {
-      title: TEXT[l].badge.replace('{platforms}', list.join(', ') || '…').replace('{country}', name),
+      title: TEXT[l].badge.replace('{platforms}', list.map(function (p) { return NAMES[p] || p; }).join(', ') || '…').replace('{country}', name),
       referrerPolicy: 'no-referrer',
       loading: 'lazy',
       width: 320,
