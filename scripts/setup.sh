@@ -47,9 +47,10 @@ if ! command -v geckodriver >/dev/null 2>&1; then
     || cargo install geckodriver --version "=$GECKODRIVER_VERSION" --quiet
 fi
 
-# playwright-core drives Debian's Chromium in the end-to-end tests; it never downloads a browser.
-if [ ! -d tests/e2e/node_modules/playwright-core ]; then
-  say "installing playwright-core for the end-to-end tests"
-  (cd tests/e2e && npm install --no-audit --no-fund --silent)
+# playwright-core drives Debian's Chromium in the end-to-end tests (it never downloads a browser);
+# axe-core and ajv check accessibility and the OpenAPI document. Reinstall when any is missing.
+if ! (cd tests/e2e && node -e "for (const d of Object.keys(require('./package.json').dependencies)) require.resolve(d + '/package.json')" 2>/dev/null); then
+  say "installing the end-to-end test packages (npm ci)"
+  (cd tests/e2e && npm ci --no-audit --no-fund --silent)
 fi
 say "setup complete"

@@ -107,7 +107,7 @@ pub async fn require_admin(State(c): State<AppState>, req: Request, next: Next) 
 /// frame and what it loads, the badge, the chart, the control resource), `same-origin` for the
 /// rest (JSON readers use CORS, which CORP does not restrict).
 pub fn resource_policy(path: &str) -> HeaderValue {
-    let embeddable = matches!(path, "/v1/loader.js" | "/v1/frame.html" | "/v1/frame.js" | "/v1/ping" | "/v1/badge" | "/v1/chart.svg")
+    let embeddable = matches!(path, "/v1/loader.js" | "/v1/embed.js" | "/v1/frame.html" | "/v1/frame.js" | "/v1/ping" | "/v1/badge" | "/v1/chart.svg")
         || path.starts_with("/v1/w/");
     HeaderValue::from_static(if embeddable { "cross-origin" } else { "same-origin" })
 }
