@@ -12,12 +12,18 @@ use vantage_collector::simulate::{self, HistorySpec, Kind};
 use vantage_collector::{AppState, Collector};
 
 /// A collector whose store holds three normal hours of `x` in PK ending at the current minute.
-fn seeded(t: &TestDir, webhook: Option<String>) -> AppState {
+pub(crate) fn seeded(t: &TestDir, webhook: Option<String>) -> AppState {
+    seeded_with(t, webhook, |_| {})
+}
+
+/// [`seeded`], with a last change to the collector's config (e.g. its rate limit).
+pub(crate) fn seeded_with(t: &TestDir, webhook: Option<String>, tweak: impl FnOnce(&mut vantage_collector::Config)) -> AppState {
     let mut config = t.config();
     config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     config.country_header = Some("CF-IPCountry".into());
     config.history_days = 1;
     config.webhooks = webhook.into_iter().collect();
+    tweak(&mut config);
     let state = Collector::new(config).unwrap();
     let now = state.clock.now().div_euclid(60);
     let spec = HistorySpec {
@@ -35,7 +41,7 @@ fn seeded(t: &TestDir, webhook: Option<String>) -> AppState {
 }
 
 /// `n` reports of `x.main` timing out, from `n / 2` different /24s, in PK.
-async fn post_block(server: &Server, first: u32, n: u32) {
+pub(crate) async fn post_block(server: &Server, first: u32, n: u32) {
     for i in 0..n {
         let body = report_with(&id(first + i), r#"{"target":"x.main","outcome":"timeout","ms":15000}"#);
         let res = client()
@@ -51,16 +57,16 @@ async fn post_block(server: &Server, first: u32, n: u32) {
     }
 }
 
-async fn get_json(server: &Server, path: &str) -> Value {
+pub(crate) async fn get_json(server: &Server, path: &str) -> Value {
     client().get(server.url(path)).send().await.unwrap().json().await.unwrap()
 }
 
-fn x_state(status: &Value) -> Option<String> {
+pub(crate) fn x_state(status: &Value) -> Option<String> {
     status["platforms"].as_array()?.iter().find(|p| p["platform"] == "x").map(|p| p["state"].as_str().unwrap().to_string())
 }
 
 /// Waits until the history replay has published PK's status.
-async fn loaded(server: &Server) {
+pub(crate) async fn loaded(server: &Server) {
     for _ in 0..100 {
         if x_state(&get_json(server, "/v1/status?country=PK").await).is_some() {
             return;

@@ -13,6 +13,7 @@ mod ingest;
 mod live;
 mod malformed;
 mod overload;
+mod poisoning;
 mod privacy;
 mod shutdown;
 mod static_files;
