@@ -81,7 +81,7 @@ fn clients(v4: usize, v6: usize) -> Vec<IpAddr> {
     let mut out = std::collections::BTreeSet::new();
     while out.len() < v4 {
         let r = next().to_le_bytes();
-        out.insert(IpAddr::V4(Ipv4Addr::new(128 | r[0] % 127, 128 | r[1] % 127, 128 | r[2] % 127, 128 | r[3] % 127)));
+        out.insert(IpAddr::V4(Ipv4Addr::new(128 | (r[0] % 127), 128 | (r[1] % 127), 128 | (r[2] % 127), 128 | (r[3] % 127))));
     }
     while out.len() < v4 + v6 {
         let (a, b) = (next(), next());
