@@ -44,6 +44,9 @@ struct Cli {
     /// smoke run never replaces the full run's figures).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// Observations the query part stores (default 10,000,000; 100,000 with --smoke).
+    #[arg(long)]
+    observations: Option<usize>,
 }
 
 type Runner = fn(bool, &mut Vec<Figure>) -> Result<(), String>;
@@ -51,6 +54,9 @@ type Runner = fn(bool, &mut Vec<Figure>) -> Result<(), String>;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let smoke = cli.smoke;
+    if let Some(n) = cli.observations {
+        let _ = query::OBSERVATIONS.set(n);
+    }
     let sections: Vec<(&str, Runner)> = vec![
         ("ingest", ingest::run),
         ("store", store::run),

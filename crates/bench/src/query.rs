@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use vantage_collector::store;
 use vantage_collector::StoreUrl;
 
+/// Observations to store, when `--observations` gave a number (else 10 million, 100,000 smoke).
+pub static OBSERVATIONS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
 /// Why this section could not run, when the collector has no read API yet.
 pub const NOT_AVAILABLE: &str = "read API not available";
 
@@ -72,6 +75,7 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     }
 
     let (rows, requests) = if smoke { (100_000usize, 30usize) } else { (10_000_000, 300) };
+    let rows = OBSERVATIONS.get().copied().unwrap_or(rows);
     let reports = rows / 10;
     let span = 3 * 1440; // three days: ~29 reports per (platform, country) minute, above k = 10
     let chunk = 50_000; // reports per import transaction
