@@ -147,6 +147,9 @@ pub struct ServeArgs {
     /// File holding the bearer token `/metrics` requires (default: $VANTAGE_ADMIN_TOKEN; unset: open).
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// File holding a secret (32+ bytes) shared by every node, from which each UTC day's network-hash key is derived, so all nodes count a network once (default: a random per-node key in memory).
+    #[arg(long, value_name = "FILE")]
+    pub network_key_file: Option<PathBuf>,
 }
 
 /// Flags of `vantage import`.
@@ -228,6 +231,7 @@ impl ServeArgs {
         config.detect.min_reports = self.min_reports;
         config.detect.min_networks = self.min_networks;
         config.admin_token = crate::auth::AdminToken::from_file_or_env(self.admin_token_file.as_deref())?;
+        config.network_key = self.network_key_file.as_deref().map(crate::geo::NetworkKey::from_file).transpose()?;
         Ok(config)
     }
 }

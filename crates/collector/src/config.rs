@@ -68,6 +68,9 @@ pub struct Config {
     pub webhooks: Vec<String>,
     /// Bearer token for non-public routes (`/metrics`); `None` leaves them open.
     pub admin_token: Option<crate::auth::AdminToken>,
+    /// Secret shared by every node (`--network-key-file`): the daily network-hash key is derived
+    /// from it and the UTC day. `None`: a random in-memory key per node (the default).
+    pub network_key: Option<crate::geo::NetworkKey>,
 }
 
 impl Config {
@@ -90,6 +93,7 @@ impl Config {
             history_days: 7,
             webhooks: Vec::new(),
             admin_token: None,
+            network_key: None,
         }
     }
 }

@@ -3,11 +3,11 @@
 
 use axum::http::HeaderMap;
 use maxminddb::{geoip2, Reader};
-use std::hash::{BuildHasher, Hasher};
+use ring::hmac;
 use std::net::IpAddr;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32`.
@@ -136,46 +136,171 @@ impl Geo {
     }
 }
 
-/// How long one hashing key lives before it is replaced by a fresh random one.
+/// How long one random hashing key lives before it is replaced by a fresh random one.
 const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
-/// Keyed hashing of addresses under a random in-memory key that rotates every 24 h, so stored
-/// network hashes cannot be reversed or linked across days.
+/// Seconds in a UTC day: a shared key changes at every UTC midnight.
+const DAY: i64 = 24 * 3600;
+
+/// Domain separation of the daily derivation, so the secret keys nothing else by accident.
+const DERIVATION_LABEL: &[u8] = b"vantage network hash v1\0";
+
+/// The secret of `--network-key-file`, shared by every node of one deployment so they all hash
+/// a network alike. Never printed: `Debug` shows only its length.
+#[derive(Clone)]
+pub struct NetworkKey(Arc<[u8]>);
+
+impl std::fmt::Debug for NetworkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NetworkKey(<{} secret bytes>)", self.0.len())
+    }
+}
+
+impl NetworkKey {
+    /// Fewest bytes a secret may have.
+    pub const MIN_BYTES: usize = 32;
+
+    /// Reads the secret (trailing whitespace, such as the newline of `openssl rand -base64 48`,
+    /// is not part of it). Errors name the file and the fix, never the content.
+    pub fn from_file(path: &Path) -> Result<NetworkKey, String> {
+        let flag = format!("--network-key-file {}", path.display());
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "{flag}: no such file; create one on every node with `openssl rand -base64 48 > {0}; chmod 600 {0}` (the same file on all of them)",
+                path.display()
+            ),
+            std::io::ErrorKind::PermissionDenied => {
+                format!("{flag}: permission denied; make it readable by the user vantage runs as (and by nobody else: chmod 600)")
+            }
+            _ => format!("{flag}: cannot read it: {e}"),
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                tracing::warn!(file = %path.display(), "the network key file is readable by other users: chmod 600 it");
+            }
+        }
+        NetworkKey::new(&bytes).map_err(|e| format!("{flag}: {e}"))
+    }
+
+    /// A secret of at least [`Self::MIN_BYTES`] bytes (trailing whitespace trimmed).
+    pub fn new(bytes: &[u8]) -> Result<NetworkKey, String> {
+        let trimmed = bytes.trim_ascii_end();
+        if trimmed.len() < Self::MIN_BYTES {
+            return Err(format!(
+                "the secret has {} bytes, at least {} are needed; make one with `openssl rand -base64 48`",
+                trimmed.len(),
+                Self::MIN_BYTES
+            ));
+        }
+        Ok(NetworkKey(trimmed.into()))
+    }
+
+    /// The key of UTC day `day` (days since 1970-01-01): HMAC-SHA256(secret, label || day).
+    fn day_key(&self, day: i64) -> hmac::Key {
+        let secret = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
+        let mut msg = DERIVATION_LABEL.to_vec();
+        msg.extend_from_slice(&day.to_be_bytes());
+        hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(&secret, &msg).as_ref())
+    }
+}
+
+/// Where the daily key comes from.
+enum KeySource {
+    /// 32 random bytes made in memory and replaced every 24 h (the default): nothing on disk
+    /// can re-derive a stored hash, but every node has its own.
+    Random,
+    /// Derived from the shared secret and the UTC day: every node computes the same key.
+    Shared(NetworkKey),
+}
+
+/// The key in use.
+struct DayKey {
+    /// HMAC-SHA256 key the addresses are hashed under.
+    key: hmac::Key,
+    /// UTC day it belongs to (shared keys).
+    day: i64,
+    /// When it was made (random keys).
+    made: Instant,
+}
+
+/// Keyed hashing (HMAC-SHA256, truncated) of addresses under a daily key, so stored network
+/// hashes cannot be reversed or linked across days. The key is random and in memory by default,
+/// or derived from `--network-key-file`'s secret and the UTC day (see [`NetworkKey`]).
 pub struct NetworkHasher {
-    /// The current key (a SipHash key from `RandomState`) and when it was made.
-    key: Mutex<(std::collections::hash_map::RandomState, Instant)>,
+    /// Random or shared.
+    source: KeySource,
+    /// The current key.
+    current: Mutex<DayKey>,
 }
 
 impl Default for NetworkHasher {
     fn default() -> Self {
-        NetworkHasher { key: Mutex::new((Default::default(), Instant::now())) }
+        NetworkHasher { source: KeySource::Random, current: Mutex::new(random_key()) }
     }
 }
 
+fn random_key() -> DayKey {
+    let rng = ring::rand::SystemRandom::new();
+    let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("the operating system's random source failed");
+    DayKey { key, day: 0, made: Instant::now() }
+}
+
+fn utc_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 impl NetworkHasher {
-    /// 32-bit hash of the client's /24 (IPv4) or /48 (IPv6); 0 when the address is unknown.
+    /// A hasher whose daily key is derived from `secret`: the same on every node on one UTC day.
+    pub fn shared(secret: NetworkKey) -> NetworkHasher {
+        let day = utc_now().div_euclid(DAY);
+        let key = secret.day_key(day);
+        NetworkHasher { source: KeySource::Shared(secret), current: Mutex::new(DayKey { key, day, made: Instant::now() }) }
+    }
+
+    /// Whether the key comes from a shared secret.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.source, KeySource::Shared(_))
+    }
+
+    /// 32-bit hash of the client's /24 (IPv4) or /48 (IPv6) now; 0 when the address is unknown.
     pub fn network(&self, ip: Option<IpAddr>) -> u32 {
+        self.network_at(ip, utc_now())
+    }
+
+    /// [`Self::network`] at Unix time `now` (which picks a shared key's day; a random key
+    /// rotates on its own 24 h schedule whatever `now` says).
+    pub fn network_at(&self, ip: Option<IpAddr>, now: i64) -> u32 {
         let Some(ip) = ip.map(|ip| ip.to_canonical()) else { return 0 };
         let prefix = if ip.is_ipv4() { 24 } else { 48 };
-        self.hash(mask(ip, prefix)) as u32
+        self.hash(mask(ip, prefix), now) as u32
     }
 
     /// 64-bit hash of the whole address: a rate-limit key that is not the address.
     pub fn client(&self, ip: Option<IpAddr>) -> u64 {
-        ip.map_or(0, |ip| self.hash(ip.to_canonical()))
+        ip.map_or(0, |ip| self.hash(ip.to_canonical(), utc_now()))
     }
 
-    fn hash(&self, ip: IpAddr) -> u64 {
-        let mut key = self.key.lock().unwrap_or_else(|e| e.into_inner());
-        if key.1.elapsed() >= KEY_LIFETIME {
-            *key = (Default::default(), Instant::now());
+    fn hash(&self, ip: IpAddr, now: i64) -> u64 {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        match &self.source {
+            KeySource::Random if current.made.elapsed() >= KEY_LIFETIME => *current = random_key(),
+            KeySource::Shared(secret) if current.day != now.div_euclid(DAY) => {
+                let day = now.div_euclid(DAY);
+                *current = DayKey { key: secret.day_key(day), day, made: Instant::now() };
+            }
+            _ => {}
         }
-        let mut h = key.0.build_hasher();
-        match ip {
-            IpAddr::V4(v4) => h.write(&v4.octets()),
-            IpAddr::V6(v6) => h.write(&v6.octets()),
-        }
-        h.finish()
+        let tag = match ip {
+            IpAddr::V4(v4) => hmac::sign(&current.key, &v4.octets()),
+            IpAddr::V6(v6) => hmac::sign(&current.key, &v6.octets()),
+        };
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&tag.as_ref()[..8]);
+        u64::from_le_bytes(first)
     }
 }
 
@@ -215,5 +340,13 @@ mod tests {
         assert_eq!(a, h.network(Some("10.1.2.200".parse().unwrap())));
         assert_ne!(a, h.network(Some("10.1.3.3".parse().unwrap())));
         assert_eq!(h.network(Some("2001:db8:1::1".parse().unwrap())), h.network(Some("2001:db8:1:ff::2".parse().unwrap())));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_and_debug_hides_it() {
+        assert!(NetworkKey::new(&[7u8; 31]).unwrap_err().contains("at least 32"));
+        assert!(NetworkKey::new(b"0123456789abcdef0123456789abcdef  \n").is_ok());
+        let k = NetworkKey::new(b"sesame-sesame-sesame-sesame-sesame").unwrap();
+        assert!(!format!("{k:?}").contains("sesame"));
     }
 }

@@ -38,7 +38,7 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| AppError::TooLarge)?;
     let received = c.clock.now();
     let (country, asn) = c.geo.locate(ip, &parts.headers);
-    let network = c.hasher.network(ip);
+    let network = c.hasher.network_at(ip, received);
     let (report, rows) = {
         let targets = c.targets.read().unwrap_or_else(|e| e.into_inner());
         let report = parse_report(&bytes, |t| targets.platform(t).is_some()).map_err(AppError::InvalidReport)?;

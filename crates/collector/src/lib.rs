@@ -70,7 +70,10 @@ impl Collector {
             targets: RwLock::new(targets::KnownTargets::new(config.targets.clone())),
             store,
             geo,
-            hasher: geo::NetworkHasher::default(),
+            hasher: match &config.network_key {
+                Some(secret) => geo::NetworkHasher::shared(secret.clone()),
+                None => geo::NetworkHasher::default(),
+            },
             limiter: ratelimit::RateLimiter::new(config.rate_limit_per_min, config.rate_burst),
             metrics: metrics::Metrics::default(),
             live: live::Live::default(),

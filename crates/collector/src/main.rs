@@ -38,6 +38,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("tokio: {e}"))?;
     runtime.block_on(async move {
         let state = Collector::new(config)?;
+        if state.hasher.is_shared() {
+            tracing::info!("network hash: daily key derived from --network-key-file (the same on every node sharing it)");
+        } else {
+            tracing::info!("network hash: random daily key in this node's memory (networks are counted per node)");
+        }
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| format!("--listen {listen}: {e}"))?;

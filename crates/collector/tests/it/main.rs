@@ -12,6 +12,7 @@ mod import_export;
 mod ingest;
 mod live;
 mod malformed;
+mod network_key;
 mod overload;
 mod poisoning;
 mod privacy;
