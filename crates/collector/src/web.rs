@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, get_service, post};
 use axum::{Json, Router};
 use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -37,7 +38,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics).route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::require_admin)))
         .route(
             "/v1/loader.js",
-            get_service(ServeFile::new(www.join("loader.js")))
+            get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "loader.js")))
                 .layer::<_, Infallible>(set_if_absent(header::CACHE_CONTROL, "public, max-age=300"))
                 .layer::<_, Infallible>(set_if_absent(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")),
         )
@@ -46,7 +47,7 @@ pub fn app(state: AppState) -> Router {
             get_service(ServeFile::new(www.join("frame.html")))
                 .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
         )
-        .route("/v1/frame.js", get_service(ServeFile::new(www.join("frame.js"))))
+        .route("/v1/frame.js", get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "frame.js"))))
         .merge(crate::api::routes())
         .nest_service("/v1/w", ServeDir::new(&state.config.widget_dir))
         .fallback_service(ServeDir::new(&www))
@@ -54,6 +55,18 @@ pub fn app(state: AppState) -> Router {
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The minified copy `scripts/build-widget.sh` writes next to the wasm (what visitors should get:
+/// the byte budgets are measured on it), else the readable source in `www/` (a checkout that
+/// has not built the widget yet).
+fn built_or_source(widget_dir: &Path, www: &Path, name: &str) -> PathBuf {
+    let built = widget_dir.join(name);
+    if built.is_file() {
+        built
+    } else {
+        www.join(name)
+    }
 }
 
 fn set_if_absent(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

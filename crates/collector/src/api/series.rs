@@ -5,12 +5,11 @@
 use super::params::{range, Params};
 use super::{blocking, json_cached};
 use crate::error::AppError;
-use crate::store::{rfc3339, RollupFilter, Store};
+use crate::store::{rfc3339, SeriesQuery, Store};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde::Serialize;
-use std::collections::HashSet;
 use vantage_detect::hist::Histogram;
 
 /// Longest range one request may ask for.
@@ -55,46 +54,28 @@ pub struct SeriesRequest {
     pub min_networks: u64,
 }
 
-#[derive(Default)]
-struct Acc {
-    ok: u64,
-    failed: u64,
-    networks: HashSet<u32>,
-    times: Histogram,
-}
-
-/// Computes the points of `r` from the store's rollups.
+/// Computes the points of `r` from the store's per-point sums.
 pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, String> {
-    let n = ((r.to - r.from) + r.step - 1) / r.step;
-    let mut acc: Vec<Acc> = (0..n).map(|_| Acc::default()).collect();
-    let filter = RollupFilter { from: r.from, to: r.to, platform: Some(r.platform.clone()), country: Some(r.country.clone()), asn: r.asn };
-    store.scan_rollups(&filter, &mut |cell| {
-        let Some(a) = acc.get_mut(((cell.key.minute - r.from) / r.step) as usize) else { return };
-        for net in &cell.nets {
-            a.ok += u64::from(net.ok);
-            a.failed += u64::from(net.error + net.timeout);
-            if net.counted() > 0 {
-                a.networks.insert(net.network);
-            }
-        }
-        for (h, c) in a.times.counts.iter_mut().zip(&cell.times) {
-            *h = h.saturating_add(*c);
-        }
-    })?;
-    Ok(acc
+    let q = SeriesQuery { platform: r.platform.clone(), country: r.country.clone(), asn: r.asn, from: r.from, to: r.to, step: r.step };
+    let sums = store.series(&q)?;
+    Ok(sums
         .into_iter()
         .enumerate()
         .map(|(i, a)| {
             let reports = a.ok + a.failed;
-            let networks = a.networks.len() as u64;
+            let networks = a.networks;
             let publish = reports >= r.min_reports && networks >= r.min_networks;
+            let mut times = Histogram::default();
+            for (h, c) in times.counts.iter_mut().zip(&a.times) {
+                *h = u32::try_from(*c).unwrap_or(u32::MAX);
+            }
             Point {
                 t: rfc3339::format((r.from + i as i64 * r.step) * 60),
                 reports,
                 networks,
                 success_rate: publish.then(|| a.ok as f64 / reports as f64),
-                median_ms: a.times.quantile(0.5).filter(|_| publish),
-                p90_ms: a.times.quantile(0.9).filter(|_| publish),
+                median_ms: times.quantile(0.5).filter(|_| publish),
+                p90_ms: times.quantile(0.9).filter(|_| publish),
             }
         })
         .collect())

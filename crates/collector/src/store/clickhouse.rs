@@ -110,6 +110,10 @@ impl Store for ClickHouseStore {
         read::scan_rollups(&self.http, filter, each)
     }
 
+    fn series(&self, q: &super::SeriesQuery) -> Result<Vec<super::PointSums>, String> {
+        read::series(&self.http, q)
+    }
+
     fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String> {
         read::rollup_bounds(&self.http)
     }

@@ -5,7 +5,8 @@
 use super::clickhouse_http::{quote, Http};
 use super::{IncidentFilter, Observation, RollupFilter, StoredIncident};
 use super::cells::Cells;
-use crate::rollup::{CellKey, CellRollup, NetRollup};
+use super::series::{PointSums, SeriesQuery};
+use crate::rollup::{CellKey, CellRollup, NetRollup, KIND_TIMES};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -111,6 +112,63 @@ fn scan_chunk(http: &Http, f: &RollupFilter, from: i64, to: i64, each: &mut dyn 
     }
     cells.finish(each);
     Ok(())
+}
+
+/// Per-point sums of one series, aggregated by the server (a few thousand rows come back, not
+/// every network row): counters and distinct networks from `rollup_nets` (`uniqExactIf` over
+/// unmerged parts is exact: a network's counted total is above zero exactly when one of its part
+/// rows is), times from `rollup_hist` as one bucket array a point.
+pub fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, String> {
+    #[derive(Deserialize)]
+    struct NetPoint {
+        i: i64,
+        ok: u64,
+        failed: u64,
+        networks: u64,
+    }
+    #[derive(Deserialize)]
+    struct HistPoint {
+        i: i64,
+        b: Vec<usize>,
+        n: Vec<u64>,
+    }
+    let f = RollupFilter { from: q.from, to: q.to, platform: Some(q.platform.clone()), country: Some(q.country.clone()), asn: q.asn };
+    let cond = conditions(&f, q.from, q.to);
+    let (db, from, step) = (&http.db, q.from, q.step.max(1));
+    let point = format!("intDiv(toInt64(intDiv(toUInt32(ts), 60)) - {from}, {step})");
+    let mut out = vec![PointSums::default(); q.points()];
+    let nets: Vec<NetPoint> = http.select(
+        &format!(
+            "SELECT {point} AS i, sum(ok) AS ok, sum(error) + sum(timeout) AS failed,
+             uniqExactIf(network, ok + error + timeout > 0) AS networks
+             FROM {db}.rollup_nets WHERE {cond} GROUP BY i"
+        ),
+        READ_TIMEOUT,
+    )?;
+    for r in nets {
+        if let Some(p) = usize::try_from(r.i).ok().and_then(|i| out.get_mut(i)) {
+            (p.ok, p.failed, p.networks) = (r.ok, r.failed, r.networks);
+        }
+    }
+    let hist: Vec<HistPoint> = http.select(
+        &format!(
+            "SELECT i, groupArray(bucket) AS b, groupArray(c) AS n FROM (
+                SELECT {point} AS i, bucket, sum(n) AS c FROM {db}.rollup_hist
+                WHERE {cond} AND kind = {KIND_TIMES} GROUP BY i, bucket
+             ) GROUP BY i"
+        ),
+        READ_TIMEOUT,
+    )?;
+    for r in hist {
+        if let Some(p) = usize::try_from(r.i).ok().and_then(|i| out.get_mut(i)) {
+            for (b, n) in r.b.into_iter().zip(r.n) {
+                if let Some(slot) = p.times.get_mut(b) {
+                    *slot += n;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// First and last minute with rollups.

@@ -9,6 +9,7 @@ mod clickhouse_read;
 mod clickhouse_schema;
 mod clickhouse_write;
 mod incident;
+pub mod series;
 mod sqlite;
 mod sqlite_read;
 
@@ -20,6 +21,7 @@ use tokio::sync::oneshot;
 
 pub use clickhouse::ClickHouseStore;
 pub use incident::{IncidentFilter, StoredIncident};
+pub use series::{PointSums, SeriesQuery};
 pub use sqlite::SqliteStore;
 
 /// One measurement of one report, anonymized: the stored row (PROTOCOL.md section 2).
@@ -122,6 +124,12 @@ pub trait Store: Send + Sync + 'static {
     /// Cell-minutes matching `filter`, in (minute, platform, country, asn) order, handed to
     /// `each` as they are read (a long range is never held in memory at once). Blocking.
     fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String>;
+    /// Per-point sums of one cell's time series (`/v1/timeseries`), one per point of `q`.
+    /// Default: computed from [`Store::scan_rollups`]; stores override it with a faster path
+    /// that must give the same answer. Blocking.
+    fn series(&self, q: &SeriesQuery) -> Result<Vec<PointSums>, String> {
+        series::from_rollups(self, q)
+    }
     /// First and last minute that has rollups, `None` when there are none. Blocking.
     fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String>;
     /// Inserts incidents, replacing any with the same id (ids are deterministic). Blocking.
@@ -145,6 +153,11 @@ pub fn open(url: &StoreUrl, queue_capacity: usize) -> Result<Arc<dyn Store>, Str
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, queue_capacity)?)),
         StoreUrl::ClickHouse(u) => Ok(Arc::new(ClickHouseStore::open(u, queue_capacity)?)),
     }
+}
+
+/// Checks a ClickHouse `--store` URL (the part after `clickhouse:`) without connecting.
+pub fn check_clickhouse_url(url: &str) -> Result<(), String> {
+    clickhouse_schema::Settings::parse(url).map(drop)
 }
 
 /// Unix seconds <-> RFC 3339 for the NDJSON form of `ts`.

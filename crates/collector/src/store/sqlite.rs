@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS rollup_hist (
     PRIMARY KEY (minute, platform, country, asn, kind, bucket)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rollup_hist_cell ON rollup_hist (platform, country, minute);
+CREATE TABLE IF NOT EXISTS rollup_country (
+    platform TEXT NOT NULL, country TEXT NOT NULL, minute INTEGER NOT NULL,
+    reports INTEGER NOT NULL, ok INTEGER NOT NULL, error INTEGER NOT NULL, timeout INTEGER NOT NULL,
+    blocked INTEGER NOT NULL, excluded_control INTEGER NOT NULL, networks INTEGER NOT NULL, times BLOB NOT NULL,
+    PRIMARY KEY (platform, country, minute)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY, platform TEXT NOT NULL, country TEXT NOT NULL, asn INTEGER,
     started INTEGER NOT NULL, ended INTEGER, doc TEXT NOT NULL
@@ -69,9 +75,19 @@ pub struct SqliteStore {
 
 pub(super) fn connect(path: &Path) -> Result<Connection, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "cannot create the data directory {}: {e}; create it writable for the user vantage runs as, or choose another place with --store sqlite:PATH",
+                dir.display()
+            )
+        })?;
     }
-    let err = |e: rusqlite::Error| format!("sqlite {}: {e}", path.display());
+    let err = |e: rusqlite::Error| {
+        format!(
+            "cannot open the SQLite store {}: {e}; the file and its directory must be writable by the user vantage runs as (or choose another with --store sqlite:PATH)",
+            path.display()
+        )
+    };
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
@@ -83,7 +99,13 @@ pub(super) fn connect(path: &Path) -> Result<Connection, String> {
 impl SqliteStore {
     /// Opens (creating parent directories, schema and indexes) and starts the writer.
     pub fn open(path: &Path, capacity: usize) -> Result<SqliteStore, String> {
-        let conn = connect(path)?;
+        let mut conn = connect(path)?;
+        // A store written before `rollup_country` existed: fill it once from the other rollups.
+        let started = std::time::Instant::now();
+        let backfilled = sqlite_read::backfill_country(&mut conn).map_err(|e| format!("sqlite {}: backfilling rollup_country: {e}", path.display()))?;
+        if let Some(rows) = backfilled {
+            tracing::info!(rows, ms = started.elapsed().as_millis() as u64, "rollup_country backfilled from rollup_nets and rollup_hist");
+        }
         let (tx, rx) = mpsc::channel(capacity);
         let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
         let c = counters.clone();
@@ -259,6 +281,14 @@ impl Store for SqliteStore {
         self.readers.with(|conn| sqlite_read::scan_rollups(conn, filter, each))
     }
 
+    fn series(&self, q: &super::SeriesQuery) -> Result<Vec<super::PointSums>, String> {
+        if q.asn.is_some() {
+            // One ASN's network rows are few: the cell-minute scan is fast enough.
+            return super::series::from_rollups(self, q);
+        }
+        self.readers.with(|conn| sqlite_read::series(conn, q))
+    }
+
     fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String> {
         self.readers.with(|conn| {
             conn.query_row("SELECT min(minute), max(minute) FROM rollup_nets", [], |r| {
@@ -280,5 +310,99 @@ impl Store for SqliteStore {
         // FIFO: everything queued before the shutdown job is committed first.
         let _ = self.tx.blocking_send(Job::Shutdown);
         writer.join().map_err(|_| "the sqlite writer panicked".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::series::{from_rollups, SeriesQuery};
+
+    /// Reports spread over 3 hours, 2 countries, 3 ASNs and networks shared between ASNs (a
+    /// network hash can show up under two ASNs), every outcome and control failures.
+    fn rows() -> Vec<Observation> {
+        let mut out = Vec::new();
+        let mut x: u64 = 7;
+        let mut next = |m: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for r in 0..3000u64 {
+            let minute = 1_000_000 + next(180) as i64;
+            let (country, asn, network) = (["PK", "IR"][next(2) as usize], next(3) as u32, next(40) as u32);
+            for platform in ["x", "youtube"] {
+                let outcome = ["ok", "ok", "error", "timeout", "blocked_by_client"][next(5) as usize];
+                let control = if next(10) == 0 { "error" } else { "ok" };
+                out.push(Observation {
+                    ts: minute * 60 + next(60) as i64,
+                    country: country.into(),
+                    asn,
+                    network,
+                    site: "s".into(),
+                    platform: platform.into(),
+                    target: format!("{platform}.t"),
+                    outcome: outcome.into(),
+                    ms: 10.0 + next(5000) as f64,
+                    control_outcome: control.into(),
+                    control_ms: 50.0,
+                    browser_family: None,
+                    net_type: None,
+                    report_id: format!("{r:032x}"),
+                });
+            }
+        }
+        out
+    }
+
+    fn queries() -> Vec<SeriesQuery> {
+        let mut out = Vec::new();
+        for (platform, country, asn) in [("x", "PK", None), ("youtube", "IR", None), ("x", "PK", Some(1)), ("x", "ZZ", None)] {
+            for step in [1, 5, 60, 1440] {
+                let (platform, country) = (platform.to_string(), country.to_string());
+                out.push(SeriesQuery { platform, country, asn, from: 1_000_000 - 7, to: 1_000_000 + 185, step });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn series_fast_path_equals_the_cell_scan_before_and_after_a_backfill() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let all = rows();
+        let store = SqliteStore::open(&path, 16).unwrap();
+        // Several transactions, so rows are both created and updated.
+        for chunk in all.chunks(777) {
+            store.import(chunk).unwrap();
+        }
+        for (i, o) in all.iter().take(400).enumerate() {
+            let mut o = o.clone();
+            o.report_id = format!("live{i}");
+            store.submit(o.report_id.clone(), vec![o]).unwrap().blocking_recv().unwrap().unwrap();
+        }
+        let answers: Vec<_> = queries().iter().map(|q| store.series(q).unwrap()).collect();
+        for (q, a) in queries().iter().zip(&answers) {
+            assert_eq!(a, &from_rollups(&store, q).unwrap(), "{q:?}");
+        }
+        assert!(answers[0].iter().any(|p| p.networks > 0 && p.ok > 0));
+        store.close().unwrap();
+
+        // A store from before rollup_country: the table is filled once at start-up.
+        let conn = connect(&path).unwrap();
+        conn.execute("DELETE FROM rollup_country", []).unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&path, 16).unwrap();
+        let after: Vec<_> = queries().iter().map(|q| store.series(q).unwrap()).collect();
+        assert_eq!(after, answers);
+        // And it keeps being maintained afterwards.
+        let mut more = all[..200].to_vec();
+        for (i, o) in more.iter_mut().enumerate() {
+            o.report_id = format!("late{i}");
+        }
+        store.import(&more).unwrap();
+        for q in queries() {
+            assert_eq!(store.series(&q).unwrap(), from_rollups(&store, &q).unwrap(), "{q:?}");
+        }
+        store.close().unwrap();
     }
 }

@@ -369,6 +369,14 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
         }
     }
     assert_eq!(sqlite.rollup_bounds().unwrap(), clickhouse.rollup_bounds().unwrap());
+    // The time series' per-point sums: each store's fast path, and the cell scan they replace.
+    for (platform, asn, step) in [("x", None, 1), ("youtube", None, 1), ("x", None, 7), ("x", None, 60), ("youtube", Some(0), 5)] {
+        let q = store::SeriesQuery { platform: platform.into(), country: "PK".into(), asn, from: end - 250, to: end + 3, step };
+        let reference = store::series::from_rollups(sqlite.as_ref(), &q).unwrap();
+        assert!(reference.iter().any(|p| p.networks > 0), "{q:?}");
+        assert_eq!(sqlite.series(&q).unwrap(), reference, "sqlite {q:?}");
+        assert_eq!(clickhouse.series(&q).unwrap(), reference, "clickhouse {q:?}");
+    }
 
     let cfg = vantage_detect::Config::default();
     let (si, ci) = (
