@@ -91,6 +91,17 @@ pub struct SimulateArgs {
     /// Generator seed (store histories are reproducible).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Instead of --per-minute: the traffic of vantage-detect's scenario tests, R reports a
+    /// minute in the busiest ASN cell (block, asn-half, throttle: four ASNs at R; normal: three
+    /// at R, R*25/60, R*8/60), e.g. 60.
+    #[arg(long, value_name = "R")]
+    pub asn_rate: Option<f64>,
+    /// With --asn-rate: write only the first N of those ASNs (fewer cells, a faster history).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub asns: usize,
+    /// Print a JSON summary of a store history on stdout (onset, ASNs, the one asn-half hits).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `vantage serve`, as typed.

@@ -128,18 +128,29 @@ impl Engine {
 /// `vantage detect`: replays minutes `from..to` as if live and returns every incident seen
 /// (closed ones with their end, open ones as they stand at the end), oldest first.
 pub fn detect(store: &dyn Store, cfg: Config, from: i64, to: i64) -> Result<Vec<crate::store::StoredIncident>, String> {
+    Ok(detect_opened(store, cfg, from, to)?.into_iter().map(|(i, _)| i).collect())
+}
+
+/// [`detect`], each incident with the minute it opened: the step that saw its `open_after`-th
+/// bad window, plus one (the step judges minute t once t has ended, so a live collector opens it
+/// at the start of minute t + 1). `started_at` is earlier: the newest minute of its first bad
+/// window.
+pub fn detect_opened(store: &dyn Store, cfg: Config, from: i64, to: i64) -> Result<Vec<(crate::store::StoredIncident, i64)>, String> {
     use crate::store::StoredIncident;
     let mut engine = Engine::new(cfg);
-    let mut seen: std::collections::BTreeMap<String, StoredIncident> = std::collections::BTreeMap::new();
-    engine.replay(store, from, to - 1, |_, r| {
-        for i in r.opened.iter().chain(&r.closed) {
-            seen.insert(i.id.clone(), StoredIncident::from(i));
+    let mut seen: std::collections::BTreeMap<String, (StoredIncident, i64)> = std::collections::BTreeMap::new();
+    engine.replay(store, from, to - 1, |t, r| {
+        for i in &r.opened {
+            seen.insert(i.id.clone(), (StoredIncident::from(i), t + 1));
+        }
+        for i in &r.closed {
+            seen.entry(i.id.clone()).or_insert((StoredIncident::from(i), t + 1)).0 = StoredIncident::from(i);
         }
     })?;
     for i in engine.open_incidents() {
-        seen.insert(i.id.clone(), StoredIncident::from(&i));
+        seen.entry(i.id.clone()).or_insert((StoredIncident::from(&i), to)).0 = StoredIncident::from(&i);
     }
-    let mut list: Vec<StoredIncident> = seen.into_values().collect();
-    list.sort_by(|a, b| (a.start_minute, &a.platform, a.asn).cmp(&(b.start_minute, &b.platform, b.asn)));
+    let mut list: Vec<(StoredIncident, i64)> = seen.into_values().collect();
+    list.sort_by(|(a, _), (b, _)| (a.start_minute, &a.platform, a.asn).cmp(&(b.start_minute, &b.platform, b.asn)));
     Ok(list)
 }

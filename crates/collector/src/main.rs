@@ -127,9 +127,18 @@ fn detect(args: DetectArgs) -> Result<(), String> {
         ..vantage_detect::Config::default()
     };
     let store = open_store(&args.store)?;
-    let result = vantage_collector::engine::detect(store.as_ref(), cfg, from, to);
+    let result = vantage_collector::engine::detect_opened(store.as_ref(), cfg, from, to);
     store.close()?;
-    let incidents = result?;
+    // Each incident as /v1/incidents shows it, plus `opened_at`: when a live collector would
+    // have opened it (`started_at` is the newest minute of its first bad window, earlier).
+    let incidents: Vec<serde_json::Value> = result?
+        .into_iter()
+        .map(|(i, opened)| {
+            let mut v = serde_json::to_value(&i).unwrap_or_default();
+            v["opened_at"] = rfc3339::format(opened * 60).into();
+            v
+        })
+        .collect();
     println!("{}", serde_json::json!({ "incidents": incidents }));
     Ok(())
 }
@@ -171,10 +180,13 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
     if !(args.days > 0.0 && args.days <= 400.0) {
         return Err("--days must be more than 0 and at most 400".into());
     }
+    if let Some(r) = args.asn_rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        return Err(format!("--asn-rate {r}: must be more than 0"));
+    }
     let spec = simulate::HistorySpec {
         platforms,
         country,
-        per_minute: args.per_minute,
+        per_minute: args.asn_rate.unwrap_or(args.per_minute),
         from: end - (args.days * 1440.0) as i64,
         to: end,
         kind: args.scenario,
@@ -183,11 +195,29 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
     };
     let store = open_store(store_url)?;
     let started = std::time::Instant::now();
-    let result = simulate::history(store.as_ref(), &spec, |t, n| {
+    let mix = match args.asn_rate {
+        Some(_) if args.asns == 0 => return Err("--asns must be at least 1".into()),
+        Some(_) => simulate::Mix::Cells(args.asns),
+        None => simulate::Mix::Shares,
+    };
+    let result = simulate::history_mix(store.as_ref(), &spec, mix, |t, n| {
         eprint!("\rsimulate: {} observations, through {}   ", n, rfc3339::format(t * 60));
     });
     store.close()?;
     let n = result?;
+    let onset = spec.onset().map(|m| rfc3339::format(m * 60));
     eprintln!("\nsimulate: wrote {n} observations in {:.1} s", started.elapsed().as_secs_f64());
+    if let Some(o) = &onset {
+        eprintln!("simulate: {:?} on {} from {o}", args.scenario, spec.platforms[0]);
+    }
+    if args.json {
+        let asns: Vec<serde_json::Value> = spec.asns(mix).iter().map(|a| serde_json::json!({"asn": a.asn, "per_minute": a.per_minute})).collect();
+        let victim = (spec.kind == simulate::Kind::AsnHalf).then_some(simulate::VICTIM_ASN);
+        println!(
+            "{}",
+            serde_json::json!({"observations": n, "from": rfc3339::format(spec.from * 60), "to": rfc3339::format(spec.to * 60),
+                "onset": onset, "platform": spec.platforms[0], "country": spec.country, "asns": asns, "victim_asn": victim, "seed": spec.seed})
+        );
+    }
     Ok(())
 }

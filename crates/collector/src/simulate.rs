@@ -2,8 +2,10 @@
 //!
 //! - `--store URL --days N`: writes a history straight into a store through its normal write
 //!   path (rollups included), with `vantage-detect`'s scenario generator: diurnal traffic over
-//!   four ASNs per platform, background failures, content blockers, bad visitor links, and the
-//!   scenario's event (a full block or a 5x slowdown of the first platform) at the end.
+//!   several ASNs per platform, background failures, content blockers, bad visitor links,
+//!   single-visitor outages, and the scenario's event (a full block, half the reports of one ASN
+//!   failing, or a 5x slowdown of the first platform) at the end. With `--asn-rate R` ([`Mix::Cells`])
+//!   the ASNs carry the traffic of `vantage-detect`'s scenario tests (R reports a minute per cell).
 //! - `--live --url URL`: posts reports to a running collector. Each report carries an
 //!   `X-Forwarded-For` from one of a few hundred /24s (distinct networks) and a `CF-IPCountry`,
 //!   so the collector must run with `--trusted-proxy 127.0.0.1/32 --country-header CF-IPCountry`.
@@ -21,12 +23,30 @@ pub enum Kind {
     Normal,
     /// The first platform fails everywhere.
     Block,
+    /// Half the first platform's reports fail in one ASN ([`VICTIM_ASN`]) only (live reports
+    /// carry no ASN: there, half of all of them).
+    AsnHalf,
     /// The first platform answers five times slower.
     Throttle,
 }
 
 /// ASNs of the synthetic country and their share of traffic.
 const ASNS: [(u32, f64); 4] = [(17557, 0.4), (45595, 0.3), (9541, 0.2), (23674, 0.1)];
+/// The ASN that `asn-half` hits (the second, as in `vantage-detect`'s scenario tests).
+pub const VICTIM_ASN: u32 = ASNS[1].0;
+
+/// How a platform's traffic spreads over ASNs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    /// `per_minute` split 40/30/20/10% over four ASNs, 12 single-visitor outages a day.
+    Shares,
+    /// The traffic of `vantage-detect`'s scenario tests, `per_minute` in the busiest ASN cell:
+    /// events over four ASNs at `per_minute` each (300 /24s apiece); `normal` as its 14-day
+    /// test, three ASNs at `per_minute`, 25/60 and 8/60 of it (400, 200 and 80 /24s). Both
+    /// diurnal, with 24 single-visitor outages a day. Only the first `n` ASNs are written
+    /// (fewer cells, a faster history; the busiest keeps its rate).
+    Cells(usize),
+}
 /// Rows written per store transaction.
 const CHUNK_ROWS: usize = 100_000;
 
@@ -50,8 +70,34 @@ pub struct HistorySpec {
     pub seed: u64,
 }
 
+impl HistorySpec {
+    /// First minute of the event (`None` for `normal`).
+    pub fn onset(&self) -> Option<i64> {
+        (self.kind != Kind::Normal).then_some(self.to - self.event_minutes)
+    }
+
+    /// The ASNs and their mean reports a minute under `mix`.
+    pub fn asns(&self, mix: Mix) -> Vec<AsnSpec> {
+        let r = self.per_minute;
+        match (mix, self.kind) {
+            (Mix::Shares, _) => ASNS.iter().map(|&(asn, share)| AsnSpec { asn, per_minute: r * share, networks: (share * 1000.0) as u32 }).collect(),
+            (Mix::Cells(n), Kind::Normal) => [(ASNS[0].0, 1.0, 400), (ASNS[1].0, 25.0 / 60.0, 200), (ASNS[2].0, 8.0 / 60.0, 80)]
+                .iter()
+                .take(n)
+                .map(|&(asn, f, networks)| AsnSpec { asn, per_minute: r * f, networks })
+                .collect(),
+            (Mix::Cells(n), _) => ASNS.iter().take(n).map(|&(asn, _)| AsnSpec { asn, per_minute: r, networks: 300 }).collect(),
+        }
+    }
+}
+
+/// Writes the history into `store` with [`Mix::Shares`]; returns the observations written.
+pub fn history(store: &dyn Store, spec: &HistorySpec, progress: impl FnMut(i64, usize)) -> Result<usize, String> {
+    history_mix(store, spec, Mix::Shares, progress)
+}
+
 /// Writes the history into `store`; returns the number of observations written.
-pub fn history(store: &dyn Store, spec: &HistorySpec, mut progress: impl FnMut(i64, usize)) -> Result<usize, String> {
+pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress: impl FnMut(i64, usize)) -> Result<usize, String> {
     let country = spec.country.as_bytes();
     let country = [country[0], country[1]];
     let mut gens: Vec<Scenario> = spec
@@ -59,13 +105,13 @@ pub fn history(store: &dyn Store, spec: &HistorySpec, mut progress: impl FnMut(i
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let asns = ASNS.iter().map(|&(asn, share)| AsnSpec { asn, per_minute: spec.per_minute * share, networks: (share * 1000.0) as u32 }).collect();
-            let mut s = Scenario::new(spec.seed.wrapping_add(i as u64), p, country, asns);
+            let mut s = Scenario::new(spec.seed.wrapping_add(i as u64), p, country, spec.asns(mix));
             s.diurnal = true;
-            s.visitor_outages_per_day = 12.0;
+            s.visitor_outages_per_day = if matches!(mix, Mix::Cells(_)) { 24.0 } else { 12.0 };
             let start = spec.to - spec.event_minutes;
             s.events = match (i, spec.kind) {
                 (0, Kind::Block) => vec![Event::Block { asn: None, start, end: spec.to, fail: 1.0 }],
+                (0, Kind::AsnHalf) => vec![Event::Block { asn: Some(VICTIM_ASN), start, end: spec.to, fail: 0.5 }],
                 (0, Kind::Throttle) => vec![Event::Slowdown { asn: None, start, end: spec.to, factor: 5.0 }],
                 _ => Vec::new(),
             };
@@ -211,6 +257,7 @@ fn report(rng: &mut Pcg32, version: &str, targets: &[(String, String)], spec: &L
             let hit = *platform == spec.platform;
             let (outcome, ms) = match spec.kind {
                 Kind::Block if hit => ("timeout", 15_000.0),
+                Kind::AsnHalf if hit && rng.unit() < 0.5 => ("timeout", 15_000.0),
                 _ if rng.unit() < 0.02 => ("error", 80.0),
                 Kind::Throttle if hit => ("ok", 1_000.0 * (0.4f64 * rng.normal()).exp()),
                 _ => ("ok", 200.0 * (0.4f64 * rng.normal()).exp()),
