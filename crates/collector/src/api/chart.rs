@@ -6,6 +6,7 @@ use super::params::Params;
 use super::series::{compute, Point, SeriesRequest};
 use super::{blocking, with_type, xml_escape};
 use crate::error::AppError;
+use crate::store::SeriesQuery;
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -30,16 +31,8 @@ pub async fn chart(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<R
     let from = to - hours * 60;
     let step = ((hours * 60) + MAX_POINTS - 1) / MAX_POINTS;
     let cfg = &c.config.detect;
-    let req = SeriesRequest {
-        platform: platform.clone(),
-        country: country.clone(),
-        asn,
-        from,
-        to,
-        step,
-        min_reports: cfg.min_reports,
-        min_networks: cfg.min_networks,
-    };
+    let query = SeriesQuery { platform: platform.clone(), country: country.clone(), asn, from, to, step };
+    let req = SeriesRequest { query, min_reports: cfg.min_reports, min_networks: cfg.min_networks };
     let store = c.store.clone();
     let points = blocking(move || compute(store.as_ref(), &req)).await?;
     let scope = asn.map_or(country.clone(), |a| format!("{country} AS{a}"));

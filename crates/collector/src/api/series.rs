@@ -34,20 +34,10 @@ pub struct Point {
     pub p90_ms: Option<f64>,
 }
 
-/// What one series covers.
+/// What one series covers, and the thresholds its rates need.
 pub struct SeriesRequest {
-    /// Platform.
-    pub platform: String,
-    /// Country.
-    pub country: String,
-    /// One ASN, or the whole country.
-    pub asn: Option<u32>,
-    /// First minute (inclusive).
-    pub from: i64,
-    /// End minute (exclusive).
-    pub to: i64,
-    /// Minutes per point.
-    pub step: i64,
+    /// Platform, country, optional ASN, minutes and step.
+    pub query: SeriesQuery,
     /// k: fewest reports a published rate may describe.
     pub min_reports: u64,
     /// m: fewest networks a published rate may describe.
@@ -56,8 +46,8 @@ pub struct SeriesRequest {
 
 /// Computes the points of `r` from the store's per-point sums.
 pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, String> {
-    let q = SeriesQuery { platform: r.platform.clone(), country: r.country.clone(), asn: r.asn, from: r.from, to: r.to, step: r.step };
-    let sums = store.series(&q)?;
+    let q = &r.query;
+    let sums = store.series(q)?;
     Ok(sums
         .into_iter()
         .enumerate()
@@ -70,7 +60,7 @@ pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, Strin
                 *h = u32::try_from(*c).unwrap_or(u32::MAX);
             }
             Point {
-                t: rfc3339::format((r.from + i as i64 * r.step) * 60),
+                t: rfc3339::format((q.from + i as i64 * q.step) * 60),
                 reports,
                 networks,
                 success_rate: publish.then(|| a.ok as f64 / reports as f64),
@@ -97,7 +87,8 @@ pub async fn timeseries(State(c): State<AppState>, RawQuery(q): RawQuery) -> Res
         return Err(AppError::param("step", format!("the range would give more than {MAX_POINTS} points; use a larger step")));
     }
     let cfg = &c.config.detect;
-    let req = SeriesRequest { platform, country, asn, from, to, step, min_reports: cfg.min_reports, min_networks: cfg.min_networks };
+    let query = SeriesQuery { platform, country, asn, from, to, step };
+    let req = SeriesRequest { query, min_reports: cfg.min_reports, min_networks: cfg.min_networks };
     let store = c.store.clone();
     let points = blocking(move || compute(store.as_ref(), &req)).await?;
     Ok(json_cached(serde_json::json!({"points": points}), 30))

@@ -122,9 +122,9 @@ pub fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, String> {
     #[derive(Deserialize)]
     struct NetPoint {
         i: i64,
-        ok: u64,
-        failed: u64,
-        networks: u64,
+        sum_ok: u64,
+        sum_failed: u64,
+        nets: u64,
     }
     #[derive(Deserialize)]
     struct HistPoint {
@@ -139,15 +139,15 @@ pub fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, String> {
     let mut out = vec![PointSums::default(); q.points()];
     let nets: Vec<NetPoint> = http.select(
         &format!(
-            "SELECT {point} AS i, sum(ok) AS ok, sum(error) + sum(timeout) AS failed,
-             uniqExactIf(network, ok + error + timeout > 0) AS networks
+            "SELECT {point} AS i, sum(ok) AS sum_ok, sum(error) + sum(timeout) AS sum_failed,
+             uniqExactIf(network, ok + error + timeout > 0) AS nets
              FROM {db}.rollup_nets WHERE {cond} GROUP BY i"
         ),
         READ_TIMEOUT,
     )?;
     for r in nets {
         if let Some(p) = usize::try_from(r.i).ok().and_then(|i| out.get_mut(i)) {
-            (p.ok, p.failed, p.networks) = (r.ok, r.failed, r.networks);
+            (p.ok, p.failed, p.networks) = (r.sum_ok, r.sum_failed, r.nets);
         }
     }
     let hist: Vec<HistPoint> = http.select(

@@ -373,7 +373,7 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
     for (platform, asn, step) in [("x", None, 1), ("youtube", None, 1), ("x", None, 7), ("x", None, 60), ("youtube", Some(0), 5)] {
         let q = store::SeriesQuery { platform: platform.into(), country: "PK".into(), asn, from: end - 250, to: end + 3, step };
         let reference = store::series::from_rollups(sqlite.as_ref(), &q).unwrap();
-        assert!(reference.iter().any(|p| p.networks > 0), "{q:?}");
+        assert!(asn.is_some() || reference.iter().any(|p| p.networks > 0), "{q:?}");
         assert_eq!(sqlite.series(&q).unwrap(), reference, "sqlite {q:?}");
         assert_eq!(clickhouse.series(&q).unwrap(), reference, "clickhouse {q:?}");
     }
