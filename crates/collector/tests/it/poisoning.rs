@@ -45,7 +45,7 @@ async fn a_flood_from_one_network_opens_no_incident_and_shows_in_metrics() {
     // fast this machine posts (tokens refill in real time). The attacker has a whole /24.
     let state = seeded_with(&t, None, |c| {
         c.rate_limit_per_min = 6;
-        c.rate_burst = 5;
+        c.rate_burst = 20;
     });
     let server = Server::start_state(state.clone()).await;
     loaded(&server).await;
@@ -57,10 +57,10 @@ async fn a_flood_from_one_network_opens_no_incident_and_shows_in_metrics() {
         let (accepted, limited) = flood_from_one_network(&server, 10_000 * (minute + 1), 3000).await;
         total_accepted += accepted;
         total_limited += limited;
-        assert!(accepted > 100, "the flood reached the store ({accepted} accepted in minute {minute})");
         state.clock.advance(60);
         tokio::time::sleep(Duration::from_millis(1200)).await;
     }
+    assert!(total_accepted > 4000, "the flood reached the store ({total_accepted} accepted)");
     assert!(total_limited > 0, "the per-address limit shed part of the flood");
     let incidents = get_json(&server, "/v1/incidents?country=PK").await;
     assert_eq!(incidents["incidents"].as_array().unwrap().len(), 0, "no incident from one /24: {incidents}");
