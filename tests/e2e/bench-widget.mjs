@@ -6,9 +6,9 @@
 // Needs a running collector whose target list points at fixture hosts (`*.test`, mapped to the
 // fixture server by --host-resolver-rules) with /delay/{ms} URLs; `vantage-bench widget` starts
 // both in process and passes their addresses. Each visit is a fresh browser context (cold cache,
-// empty localStorage: a first visit) on a host page served by playwright's router, either at the
+// empty localStorage: a first visit) on a host page, either at the
 // collector's own origin (the frame shares the host's renderer main thread: the worst case) or
-// on another site (news.example: the frame gets its own process, as on a real news site).
+// on another site (a real server on localhost: the frame gets its own process, as on a real news site).
 //
 // Per visit it records: response body bytes as transferred (encoded), CDP Performance metrics
 // (TaskDuration = main-thread time of the renderer), long tasks from a PerformanceObserver in
@@ -53,8 +53,13 @@ async function visit(browser, variant, n) {
   await context.addInitScript(OBSERVE);
   // sampled_xsite: the host on another site, as on a real news site; the frame then runs in its
   // own renderer process (site isolation) and CDP's TaskDuration is the host's renderer alone.
-  const url = `${variant === 'sampled_xsite' ? 'http://news.example' : ORIGIN}/bench/${variant}-${n}.html`;
-  await context.route(url, (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: hostHtml(variant) }));
+  // The other site is a real server on `localhost` (another site than 127.0.0.1): a page served
+  // by playwright's router would be a public origin framing loopback, which Chromium's Local
+  // Network Access checks block, so no report would ever be posted.
+  const url = `${variant === 'sampled_xsite' ? XSITE : ORIGIN}/bench/${variant}-${n}.html`;
+  if (variant !== 'sampled_xsite') {
+    await context.route(url, (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: hostHtml(variant) }));
+  }
   const responses = [];
   let report = null;
   let reportDone;
@@ -145,6 +150,13 @@ function widgetBytes(v) {
   };
 }
 
+const hostSite = http.createServer((req, res) => {
+  const m = req.url.match(/^\/bench\/([a-z_]+)-/);
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  res.end(hostHtml(m ? m[1] : 'none'));
+});
+await new Promise((r) => hostSite.listen(0, '127.0.0.1', r));
+const XSITE = `http://localhost:${hostSite.address().port}`;
 const browser = await launchChromium(FIXTURES);
 const visits = { none: [], not_sampled: [], sampled: [], sampled_xsite: [] };
 try {
@@ -159,6 +171,7 @@ try {
   }
 } finally {
   await browser.close();
+  hostSite.close();
 }
 
 const sampledReports = visits.sampled.filter((v) => v.report).length;

@@ -150,7 +150,7 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     figures.push(
         Figure::new("widget", "widget.main_thread_ms_cross_site", "host renderer main-thread time added when the host is another site", "ms", f(&mt["sampled_xsite"]) - none)
             .baseline(none)
-            .note(format!("host at news.example, frame at the collector: site isolation gives the frame its own process; {} of {visits} visits reported", j["sampled_xsite_reports"])),
+            .note(format!("host on localhost (another site), frame at the collector: site isolation gives the frame its own process; {} of {visits} visits reported", j["sampled_xsite_reports"])),
     );
     figures.push(
         Figure::new("widget", "widget.main_thread_ms_not_sampled", "main-thread time of the loader alone (not sampled)", "ms", not_sampled - none)
