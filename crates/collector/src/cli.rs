@@ -161,6 +161,15 @@ pub struct ServeArgs {
     /// File holding a secret (32+ bytes) shared by every node, from which each UTC day's network-hash key is derived, so all nodes count a network once (default: a random per-node key in memory).
     #[arg(long, value_name = "FILE")]
     pub network_key_file: Option<PathBuf>,
+    /// Connections open at once; further ones wait in the listen backlog until one ends (at least 1).
+    #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_CONNECTIONS, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's line and headers (and an idle keep-alive connection stays open), e.g. 10 or 0.5.
+    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = seconds)]
+    pub header_timeout: std::time::Duration,
+    /// Seconds a client has to send a report's body before 408, e.g. 10 or 0.5.
+    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = seconds)]
+    pub body_timeout: std::time::Duration,
 }
 
 /// Flags of `vantage import`.
@@ -243,6 +252,16 @@ impl ServeArgs {
         config.detect.min_networks = self.min_networks;
         config.admin_token = crate::auth::AdminToken::from_file_or_env(self.admin_token_file.as_deref())?;
         config.network_key = self.network_key_file.as_deref().map(crate::geo::NetworkKey::from_file).transpose()?;
+        config.max_connections = self.max_connections.max(1);
+        config.header_timeout = self.header_timeout;
+        config.body_timeout = self.body_timeout;
         Ok(config)
+    }
+}
+
+fn seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 3600.0 => Ok(std::time::Duration::from_secs_f64(t)),
+        _ => Err("seconds, more than 0 and at most 3600, e.g. 10 or 0.5".into()),
     }
 }

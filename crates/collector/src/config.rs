@@ -71,6 +71,12 @@ pub struct Config {
     /// Secret shared by every node (`--network-key-file`): the daily network-hash key is derived
     /// from it and the UTC day. `None`: a random in-memory key per node (the default).
     pub network_key: Option<crate::geo::NetworkKey>,
+    /// Connections open at once (`--max-connections`); at the cap, accepting waits.
+    pub max_connections: usize,
+    /// The request head must arrive within this; an idle keep-alive connection closes after it.
+    pub header_timeout: std::time::Duration,
+    /// A report body must arrive within this, else 408.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -94,6 +100,9 @@ impl Config {
             webhooks: Vec::new(),
             admin_token: None,
             network_key: None,
+            max_connections: crate::limits::DEFAULT_MAX_CONNECTIONS,
+            header_timeout: crate::limits::DEFAULT_HEADER_TIMEOUT,
+            body_timeout: crate::limits::DEFAULT_BODY_TIMEOUT,
         }
     }
 }

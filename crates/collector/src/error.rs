@@ -13,6 +13,8 @@ pub enum AppError {
     InvalidReport(ValidationError),
     /// 413: the body is over 16 KiB.
     TooLarge,
+    /// 408: the body did not arrive within `--body-timeout`.
+    BodyTimeout,
     /// 415: neither text/plain nor application/json.
     UnsupportedMediaType,
     /// 429: this client is over its rate; retry after this many seconds.
@@ -45,6 +47,7 @@ impl AppError {
         match self {
             AppError::InvalidReport(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Overloaded(..) => StatusCode::SERVICE_UNAVAILABLE,
@@ -67,6 +70,7 @@ impl IntoResponse for AppError {
                 json!({"error": "too_large", "message": format!("body over {} bytes", vantage_protocol::MAX_BODY_BYTES)}),
                 None,
             ),
+            AppError::BodyTimeout => (json!({"error": "timeout", "message": "the body did not arrive in time"}), None),
             AppError::UnsupportedMediaType => (
                 json!({"error": "unsupported_media_type", "message": "send text/plain or application/json"}),
                 None,

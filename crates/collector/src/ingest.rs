@@ -35,7 +35,12 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
     let ip = client_ip(peer, &parts.headers, &c.config.trusted_proxies);
     c.limiter.check(c.hasher.client(ip), Instant::now()).map_err(AppError::RateLimited)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| AppError::TooLarge)?;
+    // A slow client gets `--body-timeout` for the whole body, not per chunk: a byte every few
+    // seconds does not keep the connection.
+    let bytes = tokio::time::timeout(c.config.body_timeout, axum::body::to_bytes(body, MAX_BODY_BYTES))
+        .await
+        .map_err(|_| AppError::BodyTimeout)?
+        .map_err(|_| AppError::TooLarge)?;
     let received = c.clock.now();
     let (country, asn) = c.geo.locate(ip, &parts.headers);
     let network = c.hasher.network_at(ip, received);

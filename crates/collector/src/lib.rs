@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod geo;
 pub mod ingest;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod ratelimit;
@@ -28,7 +29,6 @@ pub use error::AppError;
 pub use web::app;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 
@@ -106,13 +106,13 @@ pub async fn run(
 
 /// Serves until `shutdown` resolves, with live detection and webhooks running beside it: stops
 /// accepting, lets in-flight requests finish, then commits everything queued and stops the
-/// store writer.
+/// store writer. Connections are capped and slow clients cut off as [`limits`] describes.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let router = app(state.clone());
     let detection = tokio::spawn(live::run(state.clone()));
     let webhooks = tokio::spawn(webhook::run(state.clone()));
     let live = state.clone();
@@ -120,7 +120,7 @@ pub async fn serve(
         shutdown.await;
         live.live.close();
     };
-    let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    let served = limits::serve(listener, router, &state.config, shutdown).await;
     detection.abort();
     webhooks.abort();
     let store = state.store.clone();

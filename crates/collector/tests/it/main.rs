@@ -10,6 +10,7 @@ mod detect_cli;
 mod geo;
 mod import_export;
 mod ingest;
+mod limits;
 mod live;
 mod malformed;
 mod network_key;
