@@ -19,14 +19,27 @@ impl FromStr for StoreUrl {
     fn from_str(s: &str) -> Result<Self, String> {
         if let Some(path) = s.strip_prefix("sqlite:") {
             if path.is_empty() {
-                return Err("--store sqlite: needs a path, e.g. sqlite:./data/vantage.db".into());
+                return Err("sqlite: needs a path, e.g. sqlite:./data/vantage.db".into());
             }
             Ok(StoreUrl::Sqlite(PathBuf::from(path)))
         } else if let Some(url) = s.strip_prefix("clickhouse:") {
+            crate::store::check_clickhouse_url(url)?;
             Ok(StoreUrl::ClickHouse(url.to_string()))
         } else {
-            Err(format!("--store {s:?}: expected sqlite:PATH or clickhouse:http://HOST:PORT/DB"))
+            Err("expected sqlite:PATH (e.g. sqlite:./data/vantage.db) or clickhouse:http://HOST:PORT/DATABASE (e.g. clickhouse:http://127.0.0.1:8123/vantage)".into())
         }
+    }
+}
+
+/// The message for a file named by `flag` that cannot be read: the file, the reason, and `fix`
+/// (what to give instead) when it is missing.
+pub fn file_error(flag: &str, path: &std::path::Path, e: &std::io::Error, fix: &str) -> String {
+    let p = path.display();
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{flag} {p}: no such file; {fix}"),
+        std::io::ErrorKind::PermissionDenied => format!("{flag} {p}: permission denied; make it readable by the user vantage runs as"),
+        std::io::ErrorKind::IsADirectory => format!("{flag} {p}: is a directory, not a file; {fix}"),
+        _ => format!("{flag} {p}: cannot read it: {e}"),
     }
 }
 

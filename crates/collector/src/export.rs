@@ -11,15 +11,24 @@ use vantage_protocol::{is_valid_target_id, Outcome};
 /// Parses and checks every line first, then stores all rows in one transaction, so a bad file
 /// stores nothing. Returns (rows read, rows new).
 pub fn import(store: &dyn Store, text: &str) -> Result<(usize, usize), String> {
+    import_reader(store, text.as_bytes(), |_| {})
+}
+
+/// [`import`] from a reader, line by line; `storing(rows)` is called once every line has been
+/// read and checked, before the rows are stored.
+pub fn import_reader(store: &dyn Store, reader: impl std::io::BufRead, storing: impl FnOnce(usize)) -> Result<(usize, usize), String> {
     let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| format!("line {}: cannot read it: {e}", i + 1))?;
         if line.trim().is_empty() {
             continue;
         }
-        let o: Observation = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let o: Observation = serde_json::from_str(&line)
+            .map_err(|e| format!("line {}: {e}; each line must be one observation object as `vantage export --raw` writes", i + 1))?;
         check(&o).map_err(|e| format!("line {}: {e}", i + 1))?;
         rows.push(o);
     }
+    storing(rows.len());
     let added = store.import(&rows)?;
     Ok((rows.len(), added))
 }
@@ -132,17 +141,25 @@ pub struct ExportRequest {
 
 /// Writes NDJSON to `out`.
 pub fn export(store: &dyn Store, req: &ExportRequest, out: &mut impl Write) -> Result<(), String> {
+    export_progress(store, req, out, &indicatif::ProgressBar::hidden())
+}
+
+/// [`export`], counting the rows written on `bar` (its length set to the rows to write).
+pub fn export_progress(store: &dyn Store, req: &ExportRequest, out: &mut impl Write, bar: &indicatif::ProgressBar) -> Result<(), String> {
     let io = |e: std::io::Error| format!("writing output: {e}");
+    fn write_all<T: Serialize>(rows: &[T], out: &mut impl Write, bar: &indicatif::ProgressBar) -> Result<(), String> {
+        bar.set_length(rows.len() as u64);
+        for r in rows {
+            serde_json::to_writer(&mut *out, r).map_err(|e| format!("writing output: {e}"))?;
+            out.write_all(b"\n").map_err(|e| format!("writing output: {e}"))?;
+            bar.inc(1);
+        }
+        Ok(())
+    }
     if req.raw {
-        for o in &store.observations(req.from, req.to)? {
-            serde_json::to_writer(&mut *out, o).map_err(|e| e.to_string())?;
-            out.write_all(b"\n").map_err(io)?;
-        }
+        write_all(&store.observations(req.from, req.to)?, out, bar)?;
     } else {
-        for a in aggregates(store, req.from, req.to, req.min_reports, req.min_networks)? {
-            serde_json::to_writer(&mut *out, &a).map_err(|e| e.to_string())?;
-            out.write_all(b"\n").map_err(io)?;
-        }
+        write_all(&aggregates(store, req.from, req.to, req.min_reports, req.min_networks)?, out, bar)?;
     }
     out.flush().map_err(io)
 }

@@ -100,12 +100,9 @@ pub struct Geo {
 impl Geo {
     /// Opens the databases; a missing or corrupt file stops start-up.
     pub fn open(country: Option<&Path>, asn: Option<&Path>, country_header: Option<String>) -> Result<Geo, String> {
-        let open = |p: &Path, flag: &str| {
-            Reader::open_readfile(p).map_err(|e| format!("{flag} {}: {e}", p.display()))
-        };
         Ok(Geo {
-            country: country.map(|p| open(p, "--geoip-country")).transpose()?,
-            asn: asn.map(|p| open(p, "--geoip-asn")).transpose()?,
+            country: country.map(|p| open_mmdb(p, Layout::Country)).transpose()?,
+            asn: asn.map(|p| open_mmdb(p, Layout::Asn)).transpose()?,
             country_header,
         })
     }
@@ -134,6 +131,50 @@ impl Geo {
         .unwrap_or(0);
         (country, asn)
     }
+}
+
+/// What a `--geoip-*` file must hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Country records (GeoLite2-Country or -City, DB-IP country or city lite).
+    Country,
+    /// Autonomous systems (GeoLite2-ASN, DB-IP ASN lite).
+    Asn,
+}
+
+/// Opens a MaxMind-format file and checks from its metadata that it has the `layout` asked for;
+/// every error names the flag, the file and what to do.
+fn open_mmdb(path: &Path, layout: Layout) -> Result<Reader<Vec<u8>>, String> {
+    let (flag, other, wanted) = match layout {
+        Layout::Country => ("--geoip-country", "--geoip-asn", "GeoLite2-Country.mmdb (or dbip-country-lite.mmdb)"),
+        Layout::Asn => ("--geoip-asn", "--geoip-country", "GeoLite2-ASN.mmdb (or dbip-asn-lite.mmdb)"),
+    };
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| {
+        crate::config::file_error(
+            flag,
+            path,
+            &e,
+            &format!("download {wanted} from MaxMind (free account) or db-ip.com, or leave {flag} out"),
+        )
+    })?;
+    let reader = Reader::from_source(bytes).map_err(|e| {
+        format!("{flag} {shown}: not a MaxMind database ({e}); give the .mmdb file itself, e.g. {wanted} (not the .tar.gz or .csv download)")
+    })?;
+    let kind = reader.metadata().database_type.to_ascii_lowercase();
+    let is_asn = kind.contains("asn") || kind.contains("isp");
+    let is_country = kind.contains("country") || kind.contains("city");
+    let fits = match layout {
+        Layout::Country => is_country || !is_asn,
+        Layout::Asn => is_asn || !is_country,
+    };
+    if !fits {
+        return Err(format!(
+            "{flag} {shown}: this is a {} database, not the layout {flag} needs; did you swap {flag} and {other}? {flag} takes {wanted}",
+            reader.metadata().database_type
+        ));
+    }
+    Ok(reader)
 }
 
 /// How long one random hashing key lives before it is replaced by a fresh random one.

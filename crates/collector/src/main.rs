@@ -1,6 +1,7 @@
 //! `vantage serve | import | export | detect | simulate` (PROTOCOL.md section 5).
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::process::ExitCode;
 use vantage_collector::cli::{Cli, Command, DetectArgs, ExportArgs, ImportArgs, ServeArgs, SimulateArgs};
@@ -9,7 +10,22 @@ use vantage_collector::store::{self, rfc3339};
 use vantage_collector::{Collector, StoreUrl};
 
 fn main() -> ExitCode {
+    // Usage errors (a flag clap or `Cli::check` refuses) exit 2 with the flag named; every
+    // error after this point is a runtime failure and exits 1.
     let cli = Cli::parse();
+    if let Err(e) = cli.check() {
+        let name = match &cli.command {
+            Command::Serve(_) => "serve",
+            Command::Import(_) => "import",
+            Command::Export(_) => "export",
+            Command::Detect(_) => "detect",
+            Command::Simulate(_) => "simulate",
+        };
+        let mut cmd = Cli::command();
+        cmd.build();
+        let sub = cmd.find_subcommand_mut(name).expect("every command is a subcommand");
+        sub.error(clap::error::ErrorKind::ArgumentConflict, e).exit();
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -43,9 +59,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         } else {
             tracing::info!("network hash: random daily key in this node's memory (networks are counted per node)");
         }
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .map_err(|e| format!("--listen {listen}: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| listen_error(&listen, &e))?;
         let shutdown = shutdown_signal()?;
         reload_on_sighup(state.clone())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -86,14 +100,56 @@ fn reload_on_sighup(state: vantage_collector::AppState) -> Result<(), String> {
     Ok(())
 }
 
+/// Why `--listen ADDR` failed, and what to do about it.
+fn listen_error(listen: &str, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+    let port: u16 = listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(8080);
+    match e.kind() {
+        ErrorKind::AddrInUse => format!(
+            "cannot listen on {listen}: address in use — is another vantage running? pick another with --listen {host}:{}",
+            port.checked_add(1).unwrap_or(8080)
+        ),
+        ErrorKind::PermissionDenied => format!(
+            "cannot listen on {listen}: permission denied — ports below 1024 need root or CAP_NET_BIND_SERVICE; listen on e.g. --listen {host}:8080 behind a reverse proxy"
+        ),
+        ErrorKind::AddrNotAvailable => format!(
+            "cannot listen on {listen}: {host} is not an address of this machine — use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of its addresses"
+        ),
+        _ => format!("cannot listen on {listen}: {e} — give --listen as HOST:PORT, e.g. 127.0.0.1:8080"),
+    }
+}
+
+/// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
+fn bar(len: Option<u64>, template: &str) -> ProgressBar {
+    let bar = len.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
 fn open_store(url: &str) -> Result<std::sync::Arc<dyn store::Store>, String> {
     store::open(&url.parse::<StoreUrl>()?, 16)
 }
 
 fn import(args: ImportArgs) -> Result<(), String> {
-    let text = std::fs::read_to_string(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let fix = "give the path of an NDJSON file of observations, e.g. one written by `vantage export --raw > FILE`";
+    let file = std::fs::File::open(&args.file).map_err(|e| vantage_collector::config::file_error("import", &args.file, &e, fix))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(format!("import {}: is a directory, not a file; {fix}", args.file.display()));
+    }
+    let len = file.metadata().map(|m| m.len()).ok();
     let store = open_store(&args.store)?;
-    let result = export::import(store.as_ref(), &text).map_err(|e| format!("{}: {e}", args.file.display()));
+    let progress = bar(len, "{spinner} reading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} {eta}");
+    let reader = std::io::BufReader::new(progress.wrap_read(file));
+    let result = export::import_reader(store.as_ref(), reader, |rows| {
+        progress.set_style(ProgressStyle::with_template("{spinner} storing {msg} observations ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        progress.set_message(rows.to_string());
+        progress.enable_steady_tick(std::time::Duration::from_millis(120));
+    })
+    .map_err(|e| format!("import {}: {e}", args.file.display()));
+    progress.finish_and_clear();
     store.close()?;
     let (read, added) = result?;
     eprintln!("vantage: imported {added} new of {read} observations");
@@ -110,7 +166,9 @@ fn export(args: ExportArgs) -> Result<(), String> {
         min_networks: args.min_networks,
     };
     let store = open_store(&args.store)?;
-    let result = export::export(store.as_ref(), &req, &mut std::io::stdout().lock());
+    let progress = bar(None, "{spinner} {pos}/{len} rows written [{wide_bar}] {per_sec} {eta}");
+    let result = export::export_progress(store.as_ref(), &req, &mut std::io::stdout().lock(), &progress);
+    progress.finish_and_clear();
     store.close()?;
     result
 }
@@ -165,11 +223,22 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
             networks: 300,
         };
         let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("tokio: {e}"))?;
+        let expected = args.seconds.map(|s| (s as f64 * per_minute / 60.0).ceil() as u64);
+        let progress = match expected {
+            Some(_) => bar(expected, "{spinner} {pos}/{len} reports posted [{wide_bar}] {per_sec} {msg}"),
+            None => bar(None, "{spinner} {pos} reports posted {per_sec} {msg} ({elapsed}, ctrl-c stops)"),
+        };
         let tally = runtime.block_on(simulate::live(&spec, |t| {
-            eprint!("\rsimulate: sent {} accepted {} rejected {}   ", t.sent, t.accepted, t.rejected);
+            progress.set_position(t.sent);
+            progress.set_message(format!("accepted {} rejected {}", t.accepted, t.rejected));
         }))?;
-        eprintln!();
-        return if tally.accepted == 0 && tally.sent > 0 { Err("no report was accepted".into()) } else { Ok(()) };
+        progress.finish_and_clear();
+        eprintln!("simulate: sent {} accepted {} rejected {}", tally.sent, tally.accepted, tally.rejected);
+        return if tally.accepted == 0 && tally.sent > 0 {
+            Err(format!("no report was accepted by {}; is `vantage serve` running there with --trusted-proxy 127.0.0.1/32 --country-header CF-IPCountry (and --rate-limit 0 for high rates)?", spec.url))
+        } else {
+            Ok(())
+        };
     }
     let store_url = args.store.as_deref().ok_or("--store URL (or --live) is required")?;
     let end = match &args.end {

@@ -36,9 +36,20 @@ impl ClickHouseStore {
     /// Connects, creates the database, tables and views when missing, and starts the writer.
     /// `url` is the part after `clickhouse:`.
     pub fn open(url: &str, capacity: usize) -> Result<ClickHouseStore, String> {
-        let settings = Settings::parse(url)?;
+        let settings = Settings::parse(url).map_err(|e| format!("--store: {e}"))?;
         let http = Arc::new(Http::new(&settings.url, &settings.db)?);
-        schema::create(&http).map_err(|e| format!("--store clickhouse:{url}: cannot create the schema: {e}"))?;
+        schema::create(&http).map_err(|e| {
+            // The URL without user and password: messages may end up in logs.
+            let mut shown = settings.url.clone();
+            let _ = shown.set_username("");
+            let _ = shown.set_password(None);
+            shown.set_query(None);
+            if e.contains("unreachable") {
+                format!("cannot reach ClickHouse at {shown}: {e}; is clickhouse-server running and serving HTTP there (default port 8123)? Check the host and port in --store")
+            } else {
+                format!("ClickHouse at {shown} refused to set up the database {:?}: {e}; check the user and password in --store and that the user may CREATE DATABASE and TABLE, or create the schema yourself (docs/clickhouse.md)", settings.db)
+            }
+        })?;
         let (tx, rx) = sync_channel(capacity);
         let counters = Arc::new(Counters::default());
         let batching = Batching { interval: settings.batch_interval, max_rows: settings.batch_rows, timeout: settings.insert_timeout };

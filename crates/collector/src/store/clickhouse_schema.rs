@@ -32,7 +32,7 @@ pub struct Settings {
 impl Settings {
     /// Parses the part after `clickhouse:`.
     pub fn parse(s: &str) -> Result<Settings, String> {
-        let bad = |why: &str| format!("--store clickhouse:{s}: {why} (expected clickhouse:http://HOST:PORT/DATABASE[?batch_ms=1000&batch_rows=5000&ttl_days=N&insert_timeout_ms=10000])");
+        let bad = |why: &str| format!("{why} (expected clickhouse:http://[USER[:PASSWORD]@]HOST:PORT/DATABASE[?batch_ms=1000&batch_rows=5000&ttl_days=N&insert_timeout_ms=10000], e.g. clickhouse:http://127.0.0.1:8123/vantage)");
         let url = Url::parse(s).map_err(|e| bad(&e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(bad("needs an http:// or https:// URL with a host"));

@@ -410,7 +410,7 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
 fn a_bad_or_unreachable_clickhouse_stops_start_up_with_a_message() {
     let [port] = free_ports::<1>();
     for (store, says) in [
-        (format!("clickhouse:http://127.0.0.1:{port}/vantage"), "cannot create the schema"),
+        (format!("clickhouse:http://127.0.0.1:{port}/vantage"), "cannot reach ClickHouse"),
         ("clickhouse:http://127.0.0.1:8123/".to_string(), "the path must name the database"),
         ("clickhouse:http://127.0.0.1:8123/v?batch_ms=x".to_string(), "batch_ms"),
     ] {

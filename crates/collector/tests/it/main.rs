@@ -3,6 +3,7 @@
 mod access;
 mod api;
 mod binary;
+mod cli;
 mod clickhouse;
 mod common;
 mod crash;
