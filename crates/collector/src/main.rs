@@ -269,13 +269,16 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
         Some(_) => simulate::Mix::Cells(args.asns),
         None => simulate::Mix::Shares,
     };
+    let progress = bar(Some((spec.to - spec.from).max(0) as u64), "{spinner} {pos}/{len} minutes generated [{wide_bar}] {per_sec} {msg} {eta}");
     let result = simulate::history_mix(store.as_ref(), &spec, mix, |t, n| {
-        eprint!("\rsimulate: {} observations, through {}   ", n, rfc3339::format(t * 60));
+        progress.set_position((t + 1 - spec.from).max(0) as u64);
+        progress.set_message(format!("{n} observations, through {}", rfc3339::format(t * 60)));
     });
+    progress.finish_and_clear();
     store.close()?;
     let n = result?;
     let onset = spec.onset().map(|m| rfc3339::format(m * 60));
-    eprintln!("\nsimulate: wrote {n} observations in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("simulate: wrote {n} observations in {:.1} s", started.elapsed().as_secs_f64());
     if let Some(o) = &onset {
         eprintln!("simulate: {:?} on {} from {o}", args.scenario, spec.platforms[0]);
     }
