@@ -175,7 +175,7 @@
     }
     var text = make('p', { className: 'vantage-consent-text', textContent: (optIn ? t.ask : t.notice) + ' ' },
       { margin: '0', flex: '1 1 18rem' });
-    var link = make('a', { href: O + '/privacy.html' + (l === 'en' ? '' : '#' + l), textContent: t.more, target: '_blank', rel: 'noopener' },
+    var link = make('a', { href: O + '/privacy' + (l === 'en' ? '' : '.' + l) + '.html', textContent: t.more, target: '_blank', rel: 'noopener' },
       { color: '#0b5cad', textDecoration: 'underline' });
     text.appendChild(link);
     var actions = make('div', { className: 'vantage-consent-actions' }, { display: 'flex', flexWrap: 'wrap', gap: '.5rem' });
