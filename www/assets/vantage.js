@@ -59,6 +59,45 @@ export async function loadLanguage(params = new URLSearchParams(location.search)
   return makeI18n(lang, { ...en, ...dict });
 }
 
+/** The languages every page offers in its switch (each has `/i18n/CODE.json`). */
+export const FEATURED_LANGS = ['en', 'ur'];
+
+/**
+ * The language switch: one link per featured language (and the current one), keeping the page's
+ * other query parameters; the current language is marked with aria-current.
+ */
+export function languageLinks(i18n, params = new URLSearchParams(location.search)) {
+  return [...new Set([...FEATURED_LANGS, i18n.lang])].map((code) => {
+    let name = code;
+    try { name = new Intl.DisplayNames([code], { type: 'language' }).of(code) ?? code; } catch { /* code */ }
+    const q = new URLSearchParams(params);
+    q.set('lang', code);
+    const a = el('a', { href: `?${q}`, lang: code, hreflang: code, text: name });
+    if (code === i18n.lang) a.setAttribute('aria-current', 'true');
+    return a;
+  });
+}
+
+/**
+ * Static text of a page: `[data-i18n]` gets its text, `[data-i18n-label]` its aria-label; links to
+ * the privacy page go to the page in this language (`privacy_page`), and links to our other pages
+ * keep a language other than English.
+ */
+export function translateStatic(i18n, root = document) {
+  const { t } = i18n;
+  for (const e of root.querySelectorAll('[data-i18n]')) e.textContent = t(e.dataset.i18n);
+  for (const e of root.querySelectorAll('[data-i18n-label]')) e.setAttribute('aria-label', t(e.dataset.i18nLabel));
+  for (const a of root.querySelectorAll('a[href="/privacy.html"], a[href^="/privacy.html#"]')) {
+    a.setAttribute('href', t('privacy_page') + (a.hash ?? ''));
+    a.hreflang = i18n.lang;
+  }
+  if (i18n.lang !== 'en') {
+    for (const a of root.querySelectorAll('a[href="/"], a[href="/builder/"]')) {
+      a.setAttribute('href', `${a.getAttribute('href')}?lang=${encodeURIComponent(i18n.lang)}`);
+    }
+  }
+}
+
 /** Translation and formatting for one language. */
 export function makeI18n(lang, dict) {
   const dir = dict.dir === 'rtl' ? 'rtl' : 'ltr';

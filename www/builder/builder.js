@@ -1,16 +1,17 @@
 // The snippet builder: form → the one-line snippet, a pinned copy with Subresource Integrity
 // computed here over the exact loader bytes this server sends, the CSP lines, and a live preview
-// of the badge. Everything is built with textContent / attributes, never HTML parsing.
-import { el, getJSON, PLATFORM_ORDER, byPlatformOrder } from '/assets/vantage.js';
+// of the badge. Everything is built with textContent / attributes, never HTML parsing. Every
+// visible string comes from /i18n/CODE.json; the generated code stays left-to-right English.
+import { el, getJSON, PLATFORM_ORDER, byPlatformOrder, loadLanguage, languageLinks, translateStatic } from '/assets/vantage.js';
 import { TILES } from '/dashboard/tiles.js';
 
 const $ = (id) => document.getElementById(id);
 const ORIGIN = location.origin;
 const SITE_RE = /^[a-z0-9_-]{1,64}$/;
-const NAMES = { x: 'X', facebook: 'Facebook', instagram: 'Instagram', youtube: 'YouTube', whatsapp: 'WhatsApp', tiktok: 'TikTok', telegram: 'Telegram', wikipedia: 'Wikipedia' };
 const DEFAULT_BADGE = ['x', 'youtube', 'whatsapp'];
 
-let pinned = null; // { v, integrity } of the loader, once computed
+let i18n = null; // the page's language (loadLanguage)
+let pinned; // { v, integrity } of the loader once computed, null if it cannot be, undefined meanwhile
 let previewSrc = '';
 
 /** Quotes an attribute value for the snippet (the inputs are validated; this is belt and braces). */
@@ -44,10 +45,9 @@ function attributes(f) {
   const a = [['data-site', f.siteOk ? f.site : 'yoursite']];
   if (f.sampleOk && f.sample !== 0.1) a.push(['data-sample', String(f.sample)]);
   if (f.consent !== 'none') a.push(['data-consent', f.consent]);
-  if (f.live && f.platforms.length) {
-    a.push(['data-live', f.platforms.join(',')], ['data-country', f.country]);
-    if (f.lang) a.push(['data-lang', f.lang]);
-  }
+  if (f.live && f.platforms.length) a.push(['data-live', f.platforms.join(',')], ['data-country', f.country]);
+  // The language of the notice and the badge: only when the snippet shows either.
+  if (f.lang && (f.consent !== 'none' || (f.live && f.platforms.length))) a.push(['data-lang', f.lang]);
   return a.map(([k, v]) => `${k}="${q(v)}"`).join(' ');
 }
 
@@ -56,12 +56,21 @@ function render() {
   showError($('site'), 'site-error', !f.siteOk);
   showError($('sample'), 'sample-error', !f.sampleOk);
   $('platforms-error').hidden = !(f.live && f.platforms.length === 0);
-  for (const id of ['live-options', 'country', 'lang']) $(id).disabled = !f.live;
+  for (const id of ['live-options', 'country']) $(id).disabled = !f.live;
+  $('lang').disabled = !f.live && f.consent === 'none';
   const attrs = attributes(f);
   $('snippet').textContent = `<script async src="${ORIGIN}/v1/loader.js" ${attrs}></script>`;
-  $('sri').textContent = pinned
-    ? `<script async src="${ORIGIN}/v1/loader.js?v=${pinned.v}" integrity="${pinned.integrity}" crossorigin="anonymous" ${attrs}></script>`
-    : 'Could not compute the integrity hash here (this needs https and a modern browser); use the line above.';
+  const sri = $('sri');
+  sri.dataset.pinned = pinned ? 'yes' : pinned === null ? 'no' : 'pending';
+  if (pinned) {
+    sri.textContent = `<script async src="${ORIGIN}/v1/loader.js?v=${pinned.v}" integrity="${pinned.integrity}" crossorigin="anonymous" ${attrs}></script>`;
+    sri.lang = 'en';
+    sri.dir = 'ltr';
+  } else { // a sentence, not code: in the page's language and direction
+    sri.textContent = t(pinned === null ? 'builder_sri_failed' : 'builder_computing');
+    sri.lang = i18n?.lang ?? 'en';
+    sri.dir = i18n?.dir ?? 'ltr';
+  }
   $('csp').textContent = `script-src ${ORIGIN}\nframe-src ${ORIGIN}`;
   renderPreview(f);
 }
@@ -70,7 +79,7 @@ function renderPreview(f) {
   const box = $('preview-box');
   if (!f.live || !f.platforms.length) {
     previewSrc = '';
-    box.replaceChildren(el('p', { class: 'help', id: 'preview-off', text: 'Turn on the live badge and choose a platform to see it here.' }));
+    box.replaceChildren(el('p', { class: 'help', id: 'preview-off', text: t('builder_preview_off') }));
     return;
   }
   const p = new URLSearchParams({ country: f.country, platforms: f.platforms.join(',') });
@@ -78,22 +87,21 @@ function renderPreview(f) {
   const src = `/v1/badge?${p}`;
   if (src === previewSrc) return;
   previewSrc = src;
-  const name = f.platforms.map((x) => NAMES[x] ?? x).join(', ');
+  const platforms = f.platforms.map((x) => platformName(x)).join(t('list_sep'));
   box.replaceChildren(el('iframe', {
-    src, width: 320, height: 60, title: `Preview: live status of ${name} in ${countryName(f.country)}`,
+    src, width: 320, height: 60, title: t('builder_preview_title', { platforms, country: countryName(f.country) }),
     referrerpolicy: 'no-referrer', sandbox: 'allow-scripts allow-same-origin allow-popups', id: 'preview',
   }));
 }
 
-let regionNames = null;
-try { regionNames = new Intl.DisplayNames(['en'], { type: 'region' }); } catch { /* old browser */ }
-function countryName(cc) {
-  try { return regionNames?.of(cc) ?? cc; } catch { return cc; }
-}
+/** Before the dictionary has loaded, the text is the key's English fallback in the page. */
+const t = (key, vars) => (i18n ? i18n.t(key, vars) : key);
+const countryName = (cc) => (i18n ? i18n.country(cc) : cc);
+const platformName = (p) => (i18n ? i18n.platform(p) : p);
 
 function fillCountries() {
   const codes = Object.keys(TILES).filter((c) => /^[A-Z]{2}$/.test(c));
-  const opts = codes.map((c) => ({ c, n: countryName(c) })).sort((a, b) => a.n.localeCompare(b.n));
+  const opts = codes.map((c) => ({ c, n: countryName(c) })).sort((a, b) => a.n.localeCompare(b.n, i18n?.lang));
   $('country').replaceChildren(...opts.map(({ c, n }) => el('option', { value: c, text: `${n} (${c})` })));
   $('country').value = codes.includes('PK') ? 'PK' : codes[0];
 }
@@ -107,7 +115,7 @@ async function fillPlatforms() {
   } catch { /* the usual platforms */ }
   $('platforms').replaceChildren(...list.map((p) => el('div', { class: 'choice' },
     el('input', { type: 'checkbox', id: `p-${p}`, value: p, checked: DEFAULT_BADGE.includes(p) || null }),
-    el('label', { for: `p-${p}`, text: NAMES[p] ?? p }))));
+    el('label', { for: `p-${p}`, text: platformName(p) }))));
   render();
 }
 
@@ -125,7 +133,7 @@ async function pin() {
   render();
 }
 
-async function copy(id, button) {
+async function copy(id) {
   const text = $(id).textContent;
   let ok = false;
   try { await navigator.clipboard.writeText(text); ok = true; } catch {
@@ -135,14 +143,19 @@ async function copy(id, button) {
     getSelection().addRange(r);
     try { ok = document.execCommand('copy'); } catch { /* selected for the reader to copy */ }
   }
-  $('copied').textContent = ok ? `Copied: ${button.textContent.replace(/^Copy /, '')}.` : 'Selected: press Ctrl+C (⌘C) to copy.';
+  $('copied').textContent = t(ok ? `builder_copied_${id}` : 'builder_selected');
 }
 
+const params = new URLSearchParams(location.search);
+i18n = await loadLanguage(params);
+document.title = t('builder_title');
+translateStatic(i18n);
+$('langs').replaceChildren(...languageLinks(i18n, params));
 fillCountries();
 $('form').addEventListener('input', render);
 $('form').addEventListener('change', render);
 $('form').addEventListener('submit', (e) => e.preventDefault());
-for (const b of document.querySelectorAll('button.copy')) b.addEventListener('click', () => copy(b.dataset.copy, b));
+for (const b of document.querySelectorAll('button.copy')) b.addEventListener('click', () => copy(b.dataset.copy));
 render();
 fillPlatforms();
 pin();

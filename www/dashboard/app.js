@@ -2,12 +2,11 @@
 // per-network drill-down, detected disruptions and a world tile map, kept live by /v1/stream.
 import {
   loadLanguage, el, stateIcon, connectStream, getJSON, countryParam, knownState, worse,
-  byPlatformOrder, STATES,
+  byPlatformOrder, STATES, languageLinks, translateStatic as translatePage,
 } from '/assets/vantage.js';
 import { chart } from './chart.js';
 import { renderMap, updateMap } from './map.js';
 
-const FEATURED_LANGS = ['en', 'ur'];
 const SERIES_REFRESH_MS = 60_000;
 const POLL_MS = 60_000;
 const INCIDENTS_SHOWN = 4;
@@ -216,25 +215,13 @@ function syncUrl() {
 // ---- rendering ----------------------------------------------------------------------------
 
 function translateStatic() {
-  const { t } = S.i18n;
-  document.title = t('title');
-  for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = t(e.dataset.i18n);
+  document.title = S.i18n.t('title');
+  translatePage(S.i18n);
   setLive(S.live);
 }
 
 function renderLanguages(params) {
-  const box = $('langs');
-  box.replaceChildren();
-  const codes = [...new Set([...FEATURED_LANGS, S.i18n.lang])];
-  for (const code of codes) {
-    let name = code;
-    try { name = new Intl.DisplayNames([code], { type: 'language' }).of(code) ?? code; } catch { /* code */ }
-    const q = new URLSearchParams(params);
-    q.set('lang', code);
-    const a = el('a', { href: `?${q}`, lang: code, hreflang: code, text: name });
-    if (code === S.i18n.lang) a.setAttribute('aria-current', 'true');
-    box.append(a);
-  }
+  $('langs').replaceChildren(...languageLinks(S.i18n, params));
 }
 
 function renderCountryPicker() {
