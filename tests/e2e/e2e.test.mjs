@@ -185,8 +185,8 @@ test('offline queue: a report the collector refused is re-sent with the same id 
       { timeoutMs: 20000, what: 'the queued report' });
     assert.equal(rows.length, 4);
     assert.equal(new Set(rows.map((r) => r.report_id)).size, 1, 'one report, stored once');
-    // The frame comes back (the queue asked for it) but measures nothing and loads no wasm.
-    assert.ok(requests.some((u) => u.includes('/v1/frame.html')), 'the frame returns to flush its queue');
+    // The frame came back (the queue asked for it; its page may come from the HTTP cache, so
+    // its request is not asserted) but measures nothing and loads no wasm.
     const again = requests.filter((u) => u.includes('/v1/targets') || u.includes('/v1/w/') || u.includes('.test/'));
     assert.deepEqual(again, [], 'no second measurement within 10 minutes');
   } finally {
