@@ -1,6 +1,7 @@
 //! Integration tests of the collector: real router, real SQLite, real listeners, real binary.
 
 mod access;
+mod adversary;
 mod api;
 mod binary;
 mod cli;

@@ -1,0 +1,1 @@
+//! Forged reports, spoofed headers, rate-limit evasion and cache poisoning at the HTTP edge.

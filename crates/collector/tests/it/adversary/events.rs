@@ -1,0 +1,1 @@
+//! Incident events that must survive store failures.

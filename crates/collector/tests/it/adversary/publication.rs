@@ -1,0 +1,1 @@
+//! Differencing attacks on published counts, and backdated reports.
