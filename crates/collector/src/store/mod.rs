@@ -9,6 +9,7 @@ mod clickhouse_read;
 mod clickhouse_schema;
 mod clickhouse_write;
 mod incident;
+pub mod publish;
 pub mod series;
 mod sqlite;
 mod sqlite_read;
@@ -57,6 +58,10 @@ pub struct Observation {
     pub net_type: Option<String>,
     /// The report's id: the idempotency key (with `target`).
     pub report_id: String,
+    /// The report arrived more than `publish::LATE_AFTER_S` after it was measured: kept raw (and
+    /// exported) but never added to the rollups, so it cannot rewrite a published or judged minute.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// What the store did with a report.
@@ -152,6 +157,21 @@ pub fn open(url: &StoreUrl, queue_capacity: usize) -> Result<Arc<dyn Store>, Str
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, queue_capacity)?)),
         StoreUrl::ClickHouse(u) => Ok(Arc::new(ClickHouseStore::open(u, queue_capacity)?)),
+    }
+}
+
+/// [`open`] for `serve`: also deletes raw observations older than `retention_days` (0: never),
+/// now and every hour; rollups are kept.
+pub fn open_serving(url: &StoreUrl, queue_capacity: usize, retention_days: u32) -> Result<Arc<dyn Store>, String> {
+    match url {
+        StoreUrl::Sqlite(path) => {
+            let store = SqliteStore::open(path, queue_capacity)?;
+            if retention_days > 0 {
+                store.start_retention(retention_days);
+            }
+            Ok(Arc::new(store))
+        }
+        StoreUrl::ClickHouse(u) => Ok(Arc::new(ClickHouseStore::open_retaining(u, queue_capacity, retention_days)?)),
     }
 }
 

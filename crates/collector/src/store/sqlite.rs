@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS observations (
     ts INTEGER NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL, network INTEGER NOT NULL,
     site TEXT NOT NULL, platform TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
     ms REAL NOT NULL, control_outcome TEXT NOT NULL, control_ms REAL NOT NULL,
-    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL,
+    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL, late INTEGER NOT NULL DEFAULT 0,
     UNIQUE (report_id, target)
 );
 -- No query reads observations by (platform, country): every read goes to the rollups.
@@ -55,6 +55,12 @@ CREATE TABLE IF NOT EXISTS incidents (
 CREATE INDEX IF NOT EXISTS incidents_started ON incidents (started);
 ";
 
+/// Raw rows deleted per retention transaction: small, so the writer never waits long for the lock.
+const RETENTION_BATCH: usize = 1000;
+
+/// How often the retention pass runs.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 enum Job {
     Report { id: String, rows: Vec<Observation>, reply: oneshot::Sender<Result<Stored, String>> },
     Shutdown,
@@ -74,6 +80,8 @@ pub struct SqliteStore {
     counters: Arc<(AtomicU64, AtomicU64)>,
     /// Read-only connections reused by the read API.
     readers: Readers,
+    /// Held while the store is open; the retention thread stops once it is gone.
+    alive: Arc<()>,
 }
 
 pub(super) fn connect(path: &Path) -> Result<Connection, String> {
@@ -111,6 +119,15 @@ fn tune_writer(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A store written before late reports were set apart: its rows are all on time (default 0).
+fn add_late_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('observations') WHERE name = 'late')", [], |r| r.get(0))?;
+    if !has {
+        conn.execute_batch("ALTER TABLE observations ADD COLUMN late INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
+
 /// Page cache of a writing connection, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -128 * 1024;
 
@@ -119,6 +136,7 @@ impl SqliteStore {
     pub fn open(path: &Path, capacity: usize) -> Result<SqliteStore, String> {
         let mut conn = connect(path)?;
         tune_writer(&conn).map_err(|e| format!("sqlite {}: {e}", path.display()))?;
+        add_late_column(&conn).map_err(|e| format!("sqlite {}: adding observations.late: {e}", path.display()))?;
         // A store written before `rollup_country` existed: fill it once from the other rollups.
         let started = std::time::Instant::now();
         let backfilled = sqlite_read::backfill_country(&mut conn).map_err(|e| format!("sqlite {}: backfilling rollup_country: {e}", path.display()))?;
@@ -133,7 +151,59 @@ impl SqliteStore {
             .spawn(move || write_loop(conn, rx, &c))
             .map_err(|e| format!("cannot start the sqlite writer: {e}"))?;
         let readers = Readers::new(path);
-        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters, readers })
+        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters, readers, alive: Arc::new(()) })
+    }
+
+    /// Deletes raw observations older than `days` now and every hour while the store is open, on
+    /// a thread and connection of its own, a small batch per transaction (rollups are kept).
+    pub fn start_retention(&self, days: u32) {
+        let (path, alive) = (self.path.clone(), Arc::downgrade(&self.alive));
+        let spawned = std::thread::Builder::new().name("vantage-sqlite-retention".into()).spawn(move || {
+            while alive.upgrade().is_some() {
+                let cutoff = time::OffsetDateTime::now_utc().unix_timestamp() - i64::from(days) * 86_400;
+                match connect(&path).and_then(|mut c| delete_raw_before(&mut c, cutoff).map_err(|e| e.to_string())) {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(rows, days, "sqlite retention deleted old raw observations"),
+                    Err(e) => tracing::warn!(error = %e, "sqlite retention failed; retrying in an hour"),
+                }
+                let until = std::time::Instant::now() + RETENTION_EVERY;
+                while std::time::Instant::now() < until && alive.upgrade().is_some() {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the sqlite retention thread; raw rows are kept");
+        }
+    }
+}
+
+/// Deletes raw observations with `ts < cutoff` (unix seconds) and their report ids, at most
+/// [`RETENTION_BATCH`] rows a transaction with a pause between, so ingest is never held up for
+/// long; returns the rows deleted. Report ids go with their rows: a report that old can no
+/// longer arrive again (`age_s` is at most a day), so nothing is left to deduplicate against.
+pub fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<u64> {
+    let mut total = 0;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = {
+            let mut old = tx.prepare_cached("SELECT rowid, report_id FROM observations WHERE ts < ?1 LIMIT ?2")?;
+            let rows: Vec<(i64, String)> =
+                old.query_map(params![cutoff, RETENTION_BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            let mut row = tx.prepare_cached("DELETE FROM observations WHERE rowid = ?1")?;
+            let mut report = tx.prepare_cached("DELETE FROM reports WHERE id = ?1")?;
+            for (rowid, id) in &rows {
+                row.execute([rowid])?;
+                report.execute([id])?;
+            }
+            rows.len()
+        };
+        tx.commit()?;
+        total += n as u64;
+        if n < RETENTION_BATCH {
+            return Ok(total);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -213,13 +283,13 @@ fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusq
 }
 
 const INSERT_OBSERVATION: &str = "INSERT OR IGNORE INTO observations (ts, country, asn, network, site, platform, target,
-    outcome, ms, control_outcome, control_ms, browser_family, net_type, report_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    outcome, ms, control_outcome, control_ms, browser_family, net_type, report_id, late)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 fn insert_observation(stmt: &mut rusqlite::CachedStatement<'_>, o: &Observation) -> rusqlite::Result<usize> {
     stmt.execute(params![
         o.ts, o.country, o.asn, o.network, o.site, o.platform, o.target, o.outcome, o.ms,
-        o.control_outcome, o.control_ms, o.browser_family, o.net_type, o.report_id
+        o.control_outcome, o.control_ms, o.browser_family, o.net_type, o.report_id, o.late
     ])
 }
 
@@ -270,7 +340,7 @@ impl Store for SqliteStore {
         let mut stmt = conn
             .prepare(
                 "SELECT ts, country, asn, network, site, platform, target, outcome, ms, control_outcome,
-                 control_ms, browser_family, net_type, report_id FROM observations
+                 control_ms, browser_family, net_type, report_id, late FROM observations
                  WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, report_id, target",
             )
             .map_err(err)?;
@@ -291,6 +361,7 @@ impl Store for SqliteStore {
                     browser_family: r.get(11)?,
                     net_type: r.get(12)?,
                     report_id: r.get(13)?,
+                    late: r.get(14)?,
                 })
             })
             .map_err(err)?;
@@ -368,6 +439,7 @@ mod tests {
                     browser_family: None,
                     net_type: None,
                     report_id: format!("{r:032x}"),
+                    late: false,
                 });
             }
         }

@@ -34,6 +34,7 @@ fn obs(minute_ts: i64, country: &str, platform: &str, network: u32, n: u32, outc
         browser_family: None,
         net_type: None,
         report_id: id(n),
+        late: false,
     }
 }
 
