@@ -106,6 +106,7 @@ impl Store for ClickHouseStore {
             queue_depth: self.counters.queued.load(Ordering::Relaxed),
             batches: self.counters.batches.load(Ordering::Relaxed),
             rows: self.counters.rows.load(Ordering::Relaxed),
+            late_rows: self.counters.late_rows.load(Ordering::Relaxed),
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Counters {
     pub batches: AtomicU64,
     /// Observation rows inserted.
     pub rows: AtomicU64,
+    /// Of them, late reports' rows.
+    pub late_rows: AtomicU64,
 }
 
 /// One raw row as inserted: the section 2 columns plus its share of the rollups.
@@ -161,6 +163,7 @@ pub fn write_loop(http: &Http, rx: &Receiver<Job>, b: &Batching, counters: &Arc<
             Ok((outcomes, n)) => {
                 counters.batches.fetch_add(1, Ordering::Relaxed);
                 counters.rows.fetch_add(n, Ordering::Relaxed);
+                counters.late_rows.fetch_add(super::late_rows(&reports, &outcomes), Ordering::Relaxed);
                 for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }

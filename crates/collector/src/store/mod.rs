@@ -91,6 +91,14 @@ pub struct StoreStats {
     pub batches: u64,
     /// Observation rows written.
     pub rows: u64,
+    /// Of them, late reports' rows (stored raw, kept out of the rollups): the late channel, so an
+    /// operator sees backdating or a flood of offline-queue retries without publishing either.
+    pub late_rows: u64,
+}
+
+/// Late reports' rows among the new ones of a committed batch.
+pub fn late_rows(reports: &[(String, Vec<Observation>)], outcomes: &[Stored]) -> u64 {
+    reports.iter().zip(outcomes).filter(|(_, s)| **s == Stored::New).map(|((_, rows), _)| rows.iter().filter(|o| o.late).count() as u64).sum()
 }
 
 /// Which minute rollups a read wants: `from <= minute < to` (unix minutes), optionally one

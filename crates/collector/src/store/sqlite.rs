@@ -77,7 +77,7 @@ pub struct SqliteStore {
     /// The writer thread, joined by `close`.
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Transactions and rows committed by the writer.
-    counters: Arc<(AtomicU64, AtomicU64)>,
+    counters: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
     /// Read-only connections reused by the read API.
     readers: Readers,
     /// Held while the store is open; the retention thread stops once it is gone.
@@ -144,7 +144,7 @@ impl SqliteStore {
             tracing::info!(rows, ms = started.elapsed().as_millis() as u64, "rollup_country backfilled from rollup_nets and rollup_hist");
         }
         let (tx, rx) = mpsc::channel(capacity);
-        let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)));
         let c = counters.clone();
         let writer = std::thread::Builder::new()
             .name("vantage-sqlite-writer".into())
@@ -207,7 +207,7 @@ pub fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite::Result
     }
 }
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64)) {
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64, AtomicU64)) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -233,6 +233,7 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(Ato
                 Ok((outcomes, rows)) => {
                     counters.0.fetch_add(1, Ordering::Relaxed);
                     counters.1.fetch_add(rows, Ordering::Relaxed);
+                    counters.2.fetch_add(super::late_rows(&reports, &outcomes), Ordering::Relaxed);
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         let _ = reply.send(Ok(outcome));
                     }
@@ -308,6 +309,7 @@ impl Store for SqliteStore {
             queue_depth: self.capacity - self.tx.capacity(),
             batches: self.counters.0.load(Ordering::Relaxed),
             rows: self.counters.1.load(Ordering::Relaxed),
+            late_rows: self.counters.2.load(Ordering::Relaxed),
         }
     }
 

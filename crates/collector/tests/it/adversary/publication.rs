@@ -258,6 +258,9 @@ async fn a_backdated_report_is_stored_raw_but_does_not_rewrite_the_past() {
     assert_eq!(raw.iter().filter(|o| o.late).count(), 5);
     let line = serde_json::to_string(raw.iter().find(|o| o.late).unwrap()).unwrap();
     assert!(line.contains("\"late\":true"), "{line}");
+    // The late channel: counted for the operator (`vantage_store_late_rows_total`), not published.
+    assert_eq!(state.store.stats().late_rows, 5);
+    assert!(String::from_utf8_lossy(&oneshot(&router, get("/metrics")).await.body).contains("vantage_store_late_rows_total 5"));
     // A retry of a late report is still a duplicate.
     let body = report_with(&id(1000), r#"{"target":"x.main","outcome":"error","ms":3.1}"#).replace("\"age_s\":4", "\"age_s\":3700");
     assert_eq!(oneshot(&router, post(body, "text/plain")).await.status, StatusCode::OK);
