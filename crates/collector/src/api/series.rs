@@ -6,7 +6,7 @@
 use super::params::{range, Params};
 use super::{blocking, json_cached};
 use crate::error::AppError;
-use crate::store::publish::{settled_end, Mass, Thresholds, Tree, STEPS_MIN};
+use crate::store::publish::{settled_end, BucketKey, Mass, Summary, Thresholds, Tree, STEPS_MIN};
 use crate::store::{rfc3339, RollupFilter, SeriesQuery, Store};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
@@ -60,38 +60,51 @@ pub struct SeriesRequest {
     pub settled_end: i64,
 }
 
-/// The published points of `r`.
+/// The published points of `r`: settled buckets from the store's cache when computed before,
+/// the others from one scan of the cell-minutes they span.
 pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, String> {
     let q = &r.query;
-    let scan_to = q.to.min(r.settled_end.div_euclid(q.step) * q.step);
-    let mut values: HashMap<i64, Mass> = HashMap::new();
-    if scan_to > q.from {
-        let filter = RollupFilter { from: q.from, to: scan_to, platform: Some(q.platform.clone()), country: Some(q.country.clone()), asn: q.asn };
-        let mut tree = Tree::new(q.step, r.thresholds, q.asn.is_none(), |start, m| {
+    let t = r.thresholds;
+    let key = |start: i64| -> BucketKey { (q.platform.clone(), q.country.clone(), q.asn, t.min_reports, t.min_networks, q.step, start) };
+    let starts: Vec<i64> = (0..q.points() as i64).map(|i| q.from + i * q.step).collect();
+    let settled = |start: i64| start + q.step <= r.settled_end;
+    let mut known: HashMap<i64, Option<Summary>> = HashMap::new();
+    if let Some(cache) = store.published_cache() {
+        known.extend(starts.iter().filter(|s| settled(**s)).filter_map(|s| Some((*s, cache.get(&key(*s))?))));
+    }
+    let missing: Vec<i64> = starts.iter().copied().filter(|s| settled(*s) && !known.contains_key(s)).collect();
+    if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
+        let (from, to) = (*first, *last + q.step);
+        let mut values: HashMap<i64, Mass> = HashMap::new();
+        let filter = RollupFilter { from, to, platform: Some(q.platform.clone()), country: Some(q.country.clone()), asn: q.asn };
+        let mut tree = Tree::new(q.step, t, q.asn.is_none(), |start, m| {
             values.insert(start, m);
         });
         store.scan_rollups(&filter, &mut |c| tree.cell(&c))?;
         tree.finish();
+        let fresh: Vec<(i64, Option<Summary>)> = (from..to).step_by(q.step as usize).map(|s| (s, values.get(&s).and_then(|m| Summary::of(m, t)))).collect();
+        if let Some(cache) = store.published_cache() {
+            cache.put(fresh.iter().map(|(s, v)| (key(*s), *v)));
+        }
+        known.extend(fresh);
     }
-    Ok((0..q.points() as i64)
-        .map(|i| {
-            let start = q.from + i * q.step;
-            let value = values.get(&start).filter(|m| m.publishable(r.thresholds));
+    Ok(starts
+        .into_iter()
+        .map(|start| {
+            let value = known.get(&start).copied().flatten().filter(|_| settled(start));
             let state = match value {
-                _ if start + q.step > r.settled_end => PointState::Pending,
+                _ if !settled(start) => PointState::Pending,
                 Some(_) => PointState::Published,
                 None => PointState::InsufficientData,
             };
-            let value = value.filter(|_| state == PointState::Published);
-            let times = value.map(Mass::histogram);
             Point {
                 t: rfc3339::format(start * 60),
                 state,
-                reports: value.map(Mass::counted),
-                networks: value.map(|m| m.networks.len() as u64),
-                success_rate: value.map(|m| m.ok as f64 / m.counted() as f64),
-                median_ms: times.as_ref().and_then(|h| h.quantile(0.5)),
-                p90_ms: times.as_ref().and_then(|h| h.quantile(0.9)),
+                reports: value.map(|v| v.reports),
+                networks: value.map(|v| v.networks),
+                success_rate: value.map(|v| v.ok as f64 / v.reports as f64),
+                median_ms: value.and_then(|v| v.median_ms),
+                p90_ms: value.and_then(|v| v.p90_ms),
             }
         })
         .collect())

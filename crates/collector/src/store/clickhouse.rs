@@ -30,6 +30,8 @@ pub struct ClickHouseStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     insert_timeout: Duration,
+    /// Settled buckets' published numbers (every node computes the same from the shared rollups).
+    published: super::publish::PublishedCache,
 }
 
 impl ClickHouseStore {
@@ -68,7 +70,7 @@ impl ClickHouseStore {
         if !plan.is_empty() {
             start_retention(Arc::downgrade(&http), plan);
         }
-        Ok(ClickHouseStore { http, tx, writer: Mutex::new(Some(writer)), counters, insert_timeout: settings.insert_timeout })
+        Ok(ClickHouseStore { http, tx, writer: Mutex::new(Some(writer)), counters, insert_timeout: settings.insert_timeout, published: Default::default() })
     }
 }
 
@@ -123,6 +125,10 @@ impl Store for ClickHouseStore {
 
     fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
         read::observations(&self.http, from, to)
+    }
+
+    fn published_cache(&self) -> Option<&super::publish::PublishedCache> {
+        Some(&self.published)
     }
 
     fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {

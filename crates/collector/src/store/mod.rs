@@ -137,6 +137,11 @@ pub trait Store: Send + Sync + 'static {
     /// Cell-minutes matching `filter`, in (minute, platform, country, asn) order, handed to
     /// `each` as they are read (a long range is never held in memory at once). Blocking.
     fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String>;
+    /// The store's memory of settled buckets' published numbers (`publish::PublishedCache`), when
+    /// it keeps one.
+    fn published_cache(&self) -> Option<&publish::PublishedCache> {
+        None
+    }
     /// Per-point sums of one cell's time series (`/v1/timeseries`), one per point of `q`.
     /// Default: computed from [`Store::scan_rollups`]; stores override it with a faster path
     /// that must give the same answer. Blocking.

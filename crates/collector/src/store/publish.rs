@@ -29,7 +29,8 @@
 //!   that arrived between them.
 
 use crate::rollup::CellRollup;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
 use vantage_detect::hist::{Histogram, NUM_BUCKETS};
 
 /// The steps a series may have, in minutes: each divides the next (the tree above needs a chain;
@@ -142,6 +143,69 @@ impl Mass {
 /// `end <= settled_end(now)` are final.
 pub fn settled_end(now_s: i64) -> i64 {
     (now_s - SETTLE_S).div_euclid(60)
+}
+
+/// What one bucket publishes, once computed: the numbers of a published point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// Counted reports.
+    pub reports: u64,
+    /// Distinct networks among them.
+    pub networks: u64,
+    /// Of the counted reports, those that got a response.
+    pub ok: u64,
+    /// Median time (ms).
+    pub median_ms: Option<f64>,
+    /// 90th percentile time (ms).
+    pub p90_ms: Option<f64>,
+}
+
+impl Summary {
+    /// The published numbers of a value, `None` unless it is publishable.
+    pub fn of(m: &Mass, t: Thresholds) -> Option<Summary> {
+        let h = m.histogram();
+        m.publishable(t).then(|| Summary {
+            reports: m.counted(),
+            networks: m.networks.len() as u64,
+            ok: m.ok,
+            median_ms: h.quantile(0.5),
+            p90_ms: h.quantile(0.9),
+        })
+    }
+}
+
+/// Which bucket of which series: (platform, country, asn, k, m, step minutes, first minute).
+pub type BucketKey = (String, String, Option<u32>, u64, u64, i64, i64);
+
+/// Settled buckets' published numbers, kept by the store in memory: a settled bucket can no
+/// longer change (late reports never reach the rollups), so each is computed from the cell scan
+/// once, and a dashboard polling the last day only scans the buckets that settled since. (An
+/// operator's `vantage import` into the past shows in a running collector after a restart.)
+#[derive(Default)]
+pub struct PublishedCache {
+    /// `None`: the bucket publishes nothing.
+    buckets: Mutex<HashMap<BucketKey, Option<Summary>>>,
+}
+
+/// Buckets the cache holds at most (about 100 bytes each); when full it starts over.
+const MAX_CACHED: usize = 500_000;
+
+impl PublishedCache {
+    /// The cached answer for `key`, if computed before.
+    pub fn get(&self, key: &BucketKey) -> Option<Option<Summary>> {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).get(key).copied()
+    }
+
+    /// Remembers settled buckets' answers.
+    pub fn put(&self, entries: impl IntoIterator<Item = (BucketKey, Option<Summary>)>) {
+        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in entries {
+            if map.len() >= MAX_CACHED {
+                map.clear();
+            }
+            map.insert(k, v);
+        }
+    }
 }
 
 /// A node being summed: its bucket's first minute, the blocks published so far, and the leaves

@@ -82,6 +82,8 @@ pub struct SqliteStore {
     readers: Readers,
     /// Held while the store is open; the retention thread stops once it is gone.
     alive: Arc<()>,
+    /// Settled buckets' published numbers.
+    published: super::publish::PublishedCache,
 }
 
 pub(super) fn connect(path: &Path) -> Result<Connection, String> {
@@ -151,7 +153,7 @@ impl SqliteStore {
             .spawn(move || write_loop(conn, rx, &c))
             .map_err(|e| format!("cannot start the sqlite writer: {e}"))?;
         let readers = Readers::new(path);
-        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters, readers, alive: Arc::new(()) })
+        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters, readers, alive: Arc::new(()), published: Default::default() })
     }
 
     /// Deletes raw observations older than `days` now and every hour while the store is open, on
@@ -368,6 +370,10 @@ impl Store for SqliteStore {
             })
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn published_cache(&self) -> Option<&super::publish::PublishedCache> {
+        Some(&self.published)
     }
 
     fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {
