@@ -324,6 +324,58 @@ mod tests {
         out
     }
 
+    /// Random sparse days (most cell-minutes far below k): at every step, a published bucket
+    /// minus any published bucket inside it, or minus all published buckets of a finer step
+    /// inside it, or minus the publishable ASN-minutes inside it, is 0 or at least k reports.
+    #[test]
+    fn no_difference_of_published_buckets_is_between_1_and_k_minus_1() {
+        let k = 10u64;
+        let mut x: u64 = 11;
+        let mut next = |m: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for _day in 0..20 {
+            let mut cells = Vec::new();
+            for minute in 0..1440 {
+                for asn in 0..4u32 {
+                    let n = match next(20) {
+                        0 => 6 + next(10) as u32, // now and then a busy ASN-minute
+                        1..=4 => 1 + next(3) as u32,
+                        _ => 0,
+                    };
+                    let nets: Vec<(u32, u32)> = (0..n).map(|_| (next(50) as u32, 1)).collect();
+                    if n > 0 {
+                        cells.push(cell(minute, asn, &nets));
+                    }
+                }
+            }
+            let t = Thresholds { min_reports: k, min_networks: 3 };
+            let leaves: Vec<(i64, u64)> = cells.iter().map(|c| (c.key.minute, Mass::of_cell(c))).filter(|(_, m)| m.publishable(t)).map(|(s, m)| (s, m.counted())).collect();
+            let mut published: Vec<(i64, i64, u64)> = Vec::new(); // (start, step, reports)
+            for step in STEPS_MIN {
+                for (start, reports) in run(step, true, &cells) {
+                    published.push((start, step, reports));
+                }
+            }
+            assert!(published.iter().any(|p| p.1 == 1440), "the day publishes");
+            let harmless = |d: i64| d == 0 || d >= k as i64;
+            for a in &published {
+                assert!(a.2 >= k);
+                let inside = |b: &(i64, i64, u64)| a.0 <= b.0 && b.0 + b.1 <= a.0 + a.1;
+                for b in published.iter().filter(|b| inside(b) && *b != a) {
+                    assert!(harmless(a.2 as i64 - b.2 as i64), "{a:?} - {b:?}");
+                }
+                for step in STEPS_MIN.iter().filter(|s| **s < a.1) {
+                    let sum: u64 = published.iter().filter(|b| b.1 == *step && inside(b)).map(|b| b.2).sum();
+                    assert!(harmless(a.2 as i64 - sum as i64), "{a:?} minus its {step}-minute buckets");
+                }
+                let leaf_sum: u64 = leaves.iter().filter(|(m, _)| a.0 <= *m && *m < a.0 + a.1).map(|(_, r)| r).sum();
+                assert!(harmless(a.2 as i64 - leaf_sum as i64), "{a:?} minus its ASN-minutes");
+            }
+        }
+    }
+
     #[test]
     fn small_leaves_pool_into_blocks_of_k_and_a_pool_below_k_is_left_out() {
         let big = cell(0, 1, &[(1, 4), (2, 4), (3, 4)]); // 12 reports, 3 networks: a leaf block
