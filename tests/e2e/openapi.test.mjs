@@ -94,7 +94,7 @@ test('targets, countries, whereami', async () => {
 
 test('timeseries and incidents', async () => {
   const from = new Date(Date.now() - 3 * 3600e3).toISOString();
-  const ts = await check(`/v1/timeseries?platform=x&country=PK&from=${encodeURIComponent(from)}&step=600`);
+  const ts = await check(`/v1/timeseries?platform=x&country=PK&from=${encodeURIComponent(from)}&step=900`);
   assert.ok(ts.points.length >= 10 && ts.points.some((p) => p.success_rate === 0) && ts.points.some((p) => p.success_rate === 1));
   await check('/v1/timeseries?platform=x&country=PK&asn=17557');
   await check('/v1/timeseries?platform=x', 400);

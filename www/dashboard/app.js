@@ -116,7 +116,7 @@ async function loadSeries() {
   const country = S.country;
   const asn = S.asn;
   await Promise.all(platforms.map(async (platform) => {
-    const q = new URLSearchParams({ platform, country, from: from.toISOString(), to: to.toISOString(), step: '600' });
+    const q = new URLSearchParams({ platform, country, from: from.toISOString(), to: to.toISOString(), step: '900' });
     if (asn) q.set('asn', String(asn));
     try {
       const { points } = await getJSON(`/v1/timeseries?${q}`);

@@ -45,6 +45,7 @@ pub fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: i64) ->
                         browser_family: Some("chromium".into()),
                         net_type: Some("wifi".into()),
                         report_id: id.clone(),
+                        late: false,
                     }
                 })
                 .collect();

@@ -213,6 +213,9 @@ pub struct ServeArgs {
     /// Days of stored history replayed at start-up for the detector's baselines (at most 60).
     #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = RangedU64ValueParser::<u32>::new().range(0..=60))]
     pub history_days: u32,
+    /// Days raw observations are kept before they are deleted (hourly); rollups are kept. 0 keeps them for ever.
+    #[arg(long, default_value_t = crate::config::DEFAULT_RETENTION_DAYS, value_name = "DAYS", value_parser = RangedU64ValueParser::<u32>::new().range(0..=36_500))]
+    pub retention_days: u32,
     /// k: fewest reports a published number may describe, and the detector judges (at least 1).
     #[arg(long, default_value_t = 10, value_name = "K", value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
     pub min_reports: u64,
@@ -309,6 +312,7 @@ impl ServeArgs {
             return Err("--history-days must be at most 60".into());
         }
         config.history_days = self.history_days;
+        config.retention_days = self.retention_days;
         if self.min_reports == 0 || self.min_networks == 0 {
             return Err("--min-reports and --min-networks must be at least 1".into());
         }

@@ -43,6 +43,10 @@ pub fn file_error(flag: &str, path: &std::path::Path, e: &std::io::Error, fix: &
     }
 }
 
+/// Default `--retention-days`: a little over a year, so a year-on-year comparison can still be
+/// recomputed from raw rows, and no longer (the rollups keep every published number).
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+
 /// Default `--store`.
 pub const DEFAULT_STORE: &str = "sqlite:./data/vantage.db";
 
@@ -77,6 +81,8 @@ pub struct Config {
     pub detect: vantage_detect::Config,
     /// Days of rollups replayed at start-up so baselines know each cell's usual.
     pub history_days: u32,
+    /// Days raw observations are kept (`--retention-days`; 0: for ever). Rollups are kept.
+    pub retention_days: u32,
     /// URLs that get a POST on every incident open and close.
     pub webhooks: Vec<String>,
     /// Bearer token for non-public routes (`/metrics`); `None` leaves them open.
@@ -110,6 +116,7 @@ impl Config {
             queue_capacity: 4096,
             detect: vantage_detect::Config::default(),
             history_days: 7,
+            retention_days: DEFAULT_RETENTION_DAYS,
             webhooks: Vec::new(),
             admin_token: None,
             network_key: None,

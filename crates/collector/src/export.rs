@@ -2,6 +2,7 @@
 //! k-anonymous aggregates per (minute, country, asn, platform).
 
 use crate::rollup::{CellRollup, NetRollup};
+use crate::store::publish::{settled_end, Mass, Thresholds};
 use crate::store::{Observation, RollupFilter, Store};
 use serde::Serialize;
 use std::io::Write;
@@ -52,7 +53,9 @@ fn check(o: &Observation) -> Result<(), String> {
     }
 }
 
-/// One published cell: a (minute, country, asn, platform) with enough reports and networks.
+/// One published cell: a (minute, country, asn, platform) with at least k counted reports and m
+/// networks among them (a leaf of `store::publish`). A cell below that is not listed at all:
+/// listing it with empty counts would still tell that someone in that ASN measured that minute.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Aggregate {
     /// The minute (RFC 3339).
@@ -63,9 +66,9 @@ pub struct Aggregate {
     pub asn: u32,
     /// Platform.
     pub platform: String,
-    /// Distinct reports in the cell (>= k).
+    /// Distinct reports in the cell (at least k of them counted).
     pub reports: usize,
-    /// Distinct networks in the cell (>= m).
+    /// Distinct networks with a counted measurement in the cell (>= m).
     pub networks: usize,
     /// Measurements that got a response (visitor's control fine).
     pub ok: usize,
@@ -83,13 +86,13 @@ pub struct Aggregate {
     pub median_ms: Option<f64>,
 }
 
-/// One cell-minute as a published aggregate, or `None` under `k` reports or `m` networks.
+/// One cell-minute as a published aggregate, or `None` under `k` counted reports or `m` networks.
 pub fn aggregate(cell: &CellRollup, k: usize, m: usize) -> Option<Aggregate> {
-    let reports: usize = cell.nets.iter().map(|n| n.reports as usize).sum();
-    let networks = cell.nets.iter().filter(|n| n.reports > 0).count();
-    if reports < k || networks < m {
+    let mass = Mass::of_cell(cell);
+    if !mass.publishable(Thresholds { min_reports: k as u64, min_networks: m as u64 }) {
         return None;
     }
+    let (reports, networks) = (mass.reports as usize, mass.networks.len());
     let sum = |f: fn(&NetRollup) -> u32| cell.nets.iter().map(|n| f(n) as usize).sum::<usize>();
     let (ok, error, timeout) = (sum(|n| n.ok), sum(|n| n.error), sum(|n| n.timeout));
     let tried = ok + error + timeout;
@@ -111,11 +114,12 @@ pub fn aggregate(cell: &CellRollup, k: usize, m: usize) -> Option<Aggregate> {
 }
 
 /// Published aggregates of `[from, to)` (unix seconds; minutes partly inside count), in
-/// (minute, platform, country, asn) order, from the rollups.
-pub fn aggregates(store: &dyn Store, from: Option<i64>, to: Option<i64>, k: usize, m: usize) -> Result<Vec<Aggregate>, String> {
+/// (minute, platform, country, asn) order, from the rollups; only minutes that end at or before
+/// minute `settled_end` (`publish::settled_end`), so a listed cell never changes afterwards.
+pub fn aggregates(store: &dyn Store, from: Option<i64>, to: Option<i64>, k: usize, m: usize, settled_end: i64) -> Result<Vec<Aggregate>, String> {
     let filter = RollupFilter {
         from: from.map_or(i64::MIN / 120, |s| s.div_euclid(60)),
-        to: to.map_or(i64::MAX / 120, |s| (s + 59).div_euclid(60)),
+        to: to.map_or(i64::MAX / 120, |s| (s + 59).div_euclid(60)).min(settled_end),
         ..RollupFilter::default()
     };
     let Some((first, last)) = store.rollup_bounds()? else { return Ok(Vec::new()) };
@@ -159,7 +163,8 @@ pub fn export_progress(store: &dyn Store, req: &ExportRequest, out: &mut impl Wr
     if req.raw {
         write_all(&store.observations(req.from, req.to)?, out, bar)?;
     } else {
-        write_all(&aggregates(store, req.from, req.to, req.min_reports, req.min_networks)?, out, bar)?;
+        let settled = settled_end(time::OffsetDateTime::now_utc().unix_timestamp());
+        write_all(&aggregates(store, req.from, req.to, req.min_reports, req.min_networks, settled)?, out, bar)?;
     }
     out.flush().map_err(io)
 }

@@ -63,6 +63,8 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
             browser_family: report.browser.as_ref().map(|b| b.family.as_str().into()),
             net_type: report.net.as_ref().and_then(|n| n.kind.clone()),
             report_id: report.id.clone(),
+            // Measured too long ago to enter a published or judged minute (store/publish.rs).
+            late: i64::from(report.age_s) > crate::store::publish::LATE_AFTER_S,
         };
         let rows = observations(&report, &base, |t| targets.platform(t).unwrap_or("unknown").to_string());
         (report, rows)

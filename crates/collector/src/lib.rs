@@ -60,7 +60,7 @@ pub struct Collector {
 impl Collector {
     /// Opens the store and the geo databases; any failure stops start-up with a message.
     pub fn new(config: Config) -> Result<AppState, String> {
-        let store = store::open(&config.store, config.queue_capacity)?;
+        let store = store::open_serving(&config.store, config.queue_capacity, config.retention_days)?;
         let geo = geo::Geo::open(
             config.geoip_country.as_deref(),
             config.geoip_asn.as_deref(),

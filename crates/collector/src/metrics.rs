@@ -50,8 +50,9 @@ impl Metrics {
             out,
             "# HELP vantage_queue_depth Reports waiting for the store writer.\n# TYPE vantage_queue_depth gauge\nvantage_queue_depth {}\n\
              # HELP vantage_store_batches_total Store transactions committed.\n# TYPE vantage_store_batches_total counter\nvantage_store_batches_total {}\n\
-             # HELP vantage_store_rows_total Observation rows written.\n# TYPE vantage_store_rows_total counter\nvantage_store_rows_total {}\n",
-            store.queue_depth, store.batches, store.rows
+             # HELP vantage_store_rows_total Observation rows written.\n# TYPE vantage_store_rows_total counter\nvantage_store_rows_total {}\n\
+             # HELP vantage_store_late_rows_total Rows of late reports (measured over 5 minutes before arrival): stored raw, not in the published rollups.\n# TYPE vantage_store_late_rows_total counter\nvantage_store_late_rows_total {}\n",
+            store.queue_depth, store.batches, store.rows, store.late_rows
         );
         out
     }

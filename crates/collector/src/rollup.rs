@@ -136,11 +136,12 @@ pub struct RollupDelta {
 }
 
 impl RollupDelta {
-    /// Adds newly stored rows. A report's rows share minute, country, asn and network, so a
-    /// report counts once per platform it measured.
+    /// Adds newly stored rows, except late ones. A report's rows share minute, country, asn and
+    /// network, so a report counts once per platform it measured.
     pub fn add(&mut self, rows: &[&Observation]) {
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
-        for o in rows {
+        // A late report is stored raw only: it must not change a minute already published or judged.
+        for o in rows.iter().filter(|o| !o.late) {
             let key = CellKey { minute: o.ts.div_euclid(60), platform: o.platform.clone(), country: o.country.clone(), asn: o.asn };
             let control_ok = o.control_outcome == Outcome::Ok.as_str();
             if control_ok {
@@ -197,6 +198,7 @@ mod tests {
             browser_family: None,
             net_type: None,
             report_id: format!("{report:032x}"),
+            late: false,
         }
     }
 

@@ -156,6 +156,7 @@ fn observation(o: &vantage_detect::Observation, country: &str, run: u64, serial:
         browser_family: Some("chromium".into()),
         net_type: None,
         report_id: format!("{run:016x}{serial:016x}"),
+        late: false,
     }
 }
 

@@ -3,7 +3,7 @@
 //! m networks leave gaps.
 
 use super::params::Params;
-use super::series::{compute, Point, SeriesRequest};
+use super::series::{compute, step_at_least, Point, SeriesRequest};
 use super::{blocking, with_type, xml_escape};
 use crate::error::AppError;
 use crate::store::SeriesQuery;
@@ -27,12 +27,15 @@ pub async fn chart(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<R
     let country = p.required_country("country")?;
     let asn = p.asn("asn")?;
     let hours = p.int("hours", 1, 720, 24)?;
-    let to = c.clock.now().div_euclid(60) + 1;
-    let from = to - hours * 60;
-    let step = ((hours * 60) + MAX_POINTS - 1) / MAX_POINTS;
+    // The same published buckets as /v1/timeseries: an allowed step, aligned to the epoch.
+    let step = step_at_least(((hours * 60) + MAX_POINTS - 1) / MAX_POINTS);
+    let now = c.clock.now();
+    let to = (now.div_euclid(60) + step).div_euclid(step) * step;
+    let from = to - (hours * 60 + step - 1) / step * step;
     let cfg = &c.config.detect;
     let query = SeriesQuery { platform: platform.clone(), country: country.clone(), asn, from, to, step };
-    let req = SeriesRequest { query, min_reports: cfg.min_reports, min_networks: cfg.min_networks };
+    let thresholds = crate::store::publish::Thresholds { min_reports: cfg.min_reports, min_networks: cfg.min_networks };
+    let req = SeriesRequest { query, thresholds, settled_end: crate::store::publish::settled_end(now) };
     let store = c.store.clone();
     let points = blocking(move || compute(store.as_ref(), &req)).await?;
     let scope = asn.map_or(country.clone(), |a| format!("{country} AS{a}"));

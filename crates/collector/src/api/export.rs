@@ -1,6 +1,7 @@
 //! `GET /v1/export.csv` and `GET /v1/export.ndjson`: k-anonymous aggregates per (minute,
 //! country, asn, platform) over `from`/`to` (default the last 24 h, at most 31 days), from the
-//! same code as `vantage export`.
+//! same code as `vantage export`: only cells of at least k counted reports and m networks, only
+//! minutes that can no longer change (`store::publish`).
 
 use super::params::{range, Params};
 use super::{blocking, with_type};
@@ -15,7 +16,8 @@ async fn load(c: &AppState, q: Option<&str>) -> Result<Vec<Aggregate>, AppError>
     let (from, to) = range(&p, c.clock.now(), 86_400, super::series::MAX_RANGE_S)?;
     let (k, m) = (c.config.detect.min_reports as usize, c.config.detect.min_networks as usize);
     let store = c.store.clone();
-    blocking(move || aggregates(store.as_ref(), Some(from * 60), Some(to * 60), k, m)).await
+    let settled = crate::store::publish::settled_end(c.clock.now());
+    blocking(move || aggregates(store.as_ref(), Some(from * 60), Some(to * 60), k, m, settled)).await
 }
 
 /// NDJSON, one aggregate a line.

@@ -93,6 +93,19 @@ impl Params {
         }
     }
 
+    /// A series step in seconds, one of `publish::STEPS_MIN` (default 60), as minutes. The steps
+    /// form a chain (each divides the next) so that buckets of every step nest.
+    pub fn step(&self, name: &'static str) -> Result<i64, AppError> {
+        let allowed = crate::store::publish::STEPS_MIN.map(|m| m * 60);
+        match self.get(name) {
+            None => Ok(1),
+            Some(v) => match v.parse::<i64>() {
+                Ok(s) if allowed.contains(&s) => Ok(s / 60),
+                _ => Err(AppError::param(name, "must be one of 60, 300, 900, 3600 or 86400 (seconds)")),
+            },
+        }
+    }
+
     /// A comma-separated list of platform names.
     pub fn platforms(&self, name: &'static str) -> Result<Vec<String>, AppError> {
         let Some(v) = self.get(name) else { return Ok(Vec::new()) };
@@ -147,5 +160,10 @@ mod tests {
         assert!(p.flag("open").is_err());
         assert_eq!(p.lang("lang").unwrap().as_deref(), Some("ur"));
         assert!(matches!(range(&p, 0, 60, 3600), Err(AppError::InvalidParameter { parameter: "to", .. })));
+        assert_eq!(Params::parse(Some("step=900")).step("step").unwrap(), 15);
+        assert_eq!(Params::parse(None).step("step").unwrap(), 1);
+        for bad in ["120", "90", "0", "86401", "x"] {
+            assert!(Params::parse(Some(&format!("step={bad}"))).step("step").is_err(), "{bad}");
+        }
     }
 }

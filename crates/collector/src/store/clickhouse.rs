@@ -30,12 +30,20 @@ pub struct ClickHouseStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     insert_timeout: Duration,
+    /// Settled buckets' published numbers (every node computes the same from the shared rollups).
+    published: super::publish::PublishedCache,
 }
 
 impl ClickHouseStore {
     /// Connects, creates the database, tables and views when missing, and starts the writer.
     /// `url` is the part after `clickhouse:`.
     pub fn open(url: &str, capacity: usize) -> Result<ClickHouseStore, String> {
+        ClickHouseStore::open_retaining(url, capacity, 0)
+    }
+
+    /// [`ClickHouseStore::open`], also dropping raw day partitions older than `retention_days`
+    /// (0: never) and, with the URL's `ttl_days`, every table's older days.
+    pub fn open_retaining(url: &str, capacity: usize, retention_days: u32) -> Result<ClickHouseStore, String> {
         let settings = Settings::parse(url).map_err(|e| format!("--store: {e}"))?;
         let http = Arc::new(Http::new(&settings.url, &settings.db)?);
         schema::create(&http).map_err(|e| {
@@ -58,21 +66,22 @@ impl ClickHouseStore {
             .name("vantage-clickhouse-writer".into())
             .spawn(move || write::write_loop(&h, &rx, &batching, &c))
             .map_err(|e| format!("cannot start the clickhouse writer: {e}"))?;
-        if let Some(days) = settings.ttl_days {
-            start_retention(Arc::downgrade(&http), days);
+        let plan = schema::retention_plan(retention_days, settings.ttl_days);
+        if !plan.is_empty() {
+            start_retention(Arc::downgrade(&http), plan);
         }
-        Ok(ClickHouseStore { http, tx, writer: Mutex::new(Some(writer)), counters, insert_timeout: settings.insert_timeout })
+        Ok(ClickHouseStore { http, tx, writer: Mutex::new(Some(writer)), counters, insert_timeout: settings.insert_timeout, published: Default::default() })
     }
 }
 
-/// Drops day partitions older than `days`, now and every hour, while the store is open. Any node
-/// may do it (dropping a partition twice is harmless).
-fn start_retention(http: std::sync::Weak<Http>, days: u32) {
+/// Drops day partitions older than `plan` says, now and every hour, while the store is open. Any
+/// node may do it (dropping a partition twice is harmless).
+fn start_retention(http: std::sync::Weak<Http>, plan: Vec<(&'static str, u32)>) {
     let _ = std::thread::Builder::new().name("vantage-clickhouse-retention".into()).spawn(move || loop {
         let Some(h) = http.upgrade() else { return };
-        match schema::drop_old_days(&h, days, time::OffsetDateTime::now_utc().unix_timestamp()) {
+        match schema::drop_old_days(&h, &plan, time::OffsetDateTime::now_utc().unix_timestamp()) {
             Ok(0) => {}
-            Ok(n) => tracing::info!(partitions = n, days, "clickhouse retention dropped old days"),
+            Ok(n) => tracing::info!(partitions = n, "clickhouse retention dropped old days"),
             Err(e) => tracing::warn!(error = %e, "clickhouse retention failed; retrying in an hour"),
         }
         drop(h);
@@ -99,6 +108,7 @@ impl Store for ClickHouseStore {
             queue_depth: self.counters.queued.load(Ordering::Relaxed),
             batches: self.counters.batches.load(Ordering::Relaxed),
             rows: self.counters.rows.load(Ordering::Relaxed),
+            late_rows: self.counters.late_rows.load(Ordering::Relaxed),
         }
     }
 
@@ -115,6 +125,10 @@ impl Store for ClickHouseStore {
 
     fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
         read::observations(&self.http, from, to)
+    }
+
+    fn published_cache(&self) -> Option<&super::publish::PublishedCache> {
+        Some(&self.published)
     }
 
     fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {

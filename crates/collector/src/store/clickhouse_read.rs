@@ -286,6 +286,7 @@ pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<V
         browser_family: Option<String>,
         net_type: Option<String>,
         report_id: String,
+        late: u8,
     }
     let mut cond = String::from("1 = 1");
     if let Some(f) = from {
@@ -297,7 +298,7 @@ pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<V
     let rows: Vec<Row> = http.select(
         &format!(
             "SELECT toUInt32(ts) AS t, country, asn, network, site, platform, target, outcome, ms, control_outcome,
-             control_ms, browser_family, net_type, report_id FROM {}.observations WHERE {cond}
+             control_ms, browser_family, net_type, report_id, late FROM {}.observations WHERE {cond}
              ORDER BY t, report_id, target LIMIT 1 BY report_id, target",
             http.db
         ),
@@ -320,6 +321,7 @@ pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<V
             browser_family: r.browser_family,
             net_type: r.net_type,
             report_id: r.report_id,
+            late: r.late != 0,
         })
         .collect())
 }

@@ -23,7 +23,8 @@ pub struct Settings {
     pub batch_interval: Duration,
     /// A batch is inserted at once when it reaches this many rows (`batch_rows`, default 5000).
     pub batch_rows: usize,
-    /// Keep this many days of observations and rollups (`ttl_days`; default: keep everything).
+    /// Keep this many days of observations and rollups alike (`ttl_days`; default: rollups are
+    /// kept for ever, raw rows for `--retention-days`).
     pub ttl_days: Option<u32>,
     /// Longest an insert may take before its reports are answered 503 (`insert_timeout_ms`, 10000).
     pub insert_timeout: Duration,
@@ -72,7 +73,7 @@ const SCHEMA: &[&str] = &[
         target String, outcome String, ms Float64, control_outcome String, control_ms Float64,
         browser_family Nullable(String), net_type Nullable(String), report_id String,
         first_of_report UInt8, ok UInt8, error UInt8, timeout UInt8, blocked UInt8, excluded_control UInt8,
-        log_ms Float64, time_bucket Int16, control_bucket Int16
+        log_ms Float64, time_bucket Int16, control_bucket Int16, late UInt8 DEFAULT 0
     ) ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMMDD(ts) ORDER BY (report_id, target)",
     "CREATE TABLE IF NOT EXISTS {db}.reports (id String, ts DateTime('UTC'))
         ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMMDD(ts) ORDER BY id SETTINGS index_granularity = 256",
@@ -87,23 +88,31 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS {db}.incidents (
         id String, platform String, country String, started Int64, ended Int64, doc String, version UInt64
     ) ENGINE = ReplacingMergeTree(version) ORDER BY id",
+];
+
+/// The materialized views, created after [`add_late_column`]. Late rows (`late = 1`) are kept out
+/// of the rollups; they also carry zero shares (see `clickhouse_write::encode`), so a view created
+/// before the `WHERE` existed sums them as nothing and needs no rebuild.
+const VIEWS: &[&str] = &[
     "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.reports_mv TO {db}.reports AS
         SELECT report_id AS id, min(ts) AS ts FROM {db}.observations GROUP BY report_id",
     "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.rollup_nets_mv TO {db}.rollup_nets AS
         SELECT ts, platform, country, asn, network, sum(first_of_report) AS reports, sum(ok) AS ok,
         sum(error) AS error, sum(timeout) AS timeout, sum(blocked) AS blocked,
         sum(excluded_control) AS excluded_control, sum(log_ms) AS log_ms_sum
-        FROM {db}.observations GROUP BY ts, platform, country, asn, network",
+        FROM {db}.observations WHERE late = 0 GROUP BY ts, platform, country, asn, network",
     "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.rollup_times_mv TO {db}.rollup_hist AS
         SELECT ts, platform, country, asn, toUInt8(0) AS kind, toUInt8(time_bucket) AS bucket, count() AS n
-        FROM {db}.observations WHERE time_bucket >= 0 GROUP BY ts, platform, country, asn, time_bucket",
+        FROM {db}.observations WHERE time_bucket >= 0 AND late = 0 GROUP BY ts, platform, country, asn, time_bucket",
     "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.rollup_control_mv TO {db}.rollup_hist AS
         SELECT ts, platform, country, asn, toUInt8(1) AS kind, toUInt8(control_bucket) AS bucket, count() AS n
-        FROM {db}.observations WHERE control_bucket >= 0 GROUP BY ts, platform, country, asn, control_bucket",
+        FROM {db}.observations WHERE control_bucket >= 0 AND late = 0 GROUP BY ts, platform, country, asn, control_bucket",
 ];
 
-/// Tables retention drops old days from.
-const DATED_TABLES: [&str; 4] = ["observations", "reports", "rollup_nets", "rollup_hist"];
+/// Raw tables: `--retention-days` drops their old days.
+pub const RAW_TABLES: &[&str] = &["observations", "reports"];
+/// Every dated table: the URL's `ttl_days` drops their old days, rollups included.
+pub const DATED_TABLES: &[&str] = &["observations", "reports", "rollup_nets", "rollup_hist"];
 
 /// Creates the database and every missing table and view.
 pub fn create(http: &Http) -> Result<(), String> {
@@ -111,29 +120,70 @@ pub fn create(http: &Http) -> Result<(), String> {
     for stmt in SCHEMA {
         http.exec(&stmt.replace("{db}", &http.db), DDL_TIMEOUT)?;
     }
+    add_late_column(http)?;
+    for stmt in VIEWS {
+        http.exec(&stmt.replace("{db}", &http.db), DDL_TIMEOUT)?;
+    }
     Ok(())
 }
 
-/// Drops the day partitions older than `days` (counted from `now`, unix seconds); returns how many.
-pub fn drop_old_days(http: &Http, days: u32, now: i64) -> Result<usize, String> {
+/// A database created before late reports were set apart gets `observations.late` (0 for every
+/// existing row). `ADD COLUMN IF NOT EXISTS` is newer than 18.16, so the column is looked up first.
+fn add_late_column(http: &Http) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct N {
+        n: u64,
+    }
+    let found: Vec<N> = http.select(
+        &format!("SELECT count() AS n FROM system.columns WHERE database = {} AND table = 'observations' AND name = 'late'", quote(&http.db)),
+        DDL_TIMEOUT,
+    )?;
+    if found.first().is_none_or(|f| f.n == 0) {
+        http.exec(&format!("ALTER TABLE {}.observations ADD COLUMN late UInt8 DEFAULT 0", http.db), DDL_TIMEOUT)?;
+    }
+    Ok(())
+}
+
+/// Which tables keep how many days: `--retention-days` for the raw tables, the URL's `ttl_days`
+/// for every table; the shorter wins. Empty: keep everything.
+pub fn retention_plan(retention_days: u32, ttl_days: Option<u32>) -> Vec<(&'static str, u32)> {
+    DATED_TABLES
+        .iter()
+        .filter_map(|t| {
+            let raw = (RAW_TABLES.contains(t) && retention_days > 0).then_some(retention_days);
+            let days = match (raw, ttl_days) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            days.map(|d| (*t, d))
+        })
+        .collect()
+}
+
+/// Drops the day partitions older than each table's days in `plan` (counted from `now`, unix
+/// seconds); returns how many.
+pub fn drop_old_days(http: &Http, plan: &[(&str, u32)], now: i64) -> Result<usize, String> {
     #[derive(serde::Deserialize)]
     struct Part {
         table: String,
         partition: String,
     }
-    let cutoff = yyyymmdd(now - i64::from(days) * 86_400);
+    if plan.is_empty() {
+        return Ok(0);
+    }
     let parts: Vec<Part> = http.select(
         &format!(
             "SELECT DISTINCT table, partition FROM system.parts WHERE database = {} AND active AND table IN ({})",
             quote(&http.db),
-            super::clickhouse_http::quote_list(DATED_TABLES)
+            super::clickhouse_http::quote_list(plan.iter().map(|(t, _)| *t))
         ),
         DDL_TIMEOUT,
     )?;
     let mut dropped = 0;
     for p in parts {
         let Ok(day) = p.partition.trim_matches('\'').parse::<u32>() else { continue };
-        if day < cutoff {
+        let Some((_, days)) = plan.iter().find(|(t, _)| *t == p.table) else { continue };
+        if day < yyyymmdd(now - i64::from(*days) * 86_400) {
             http.exec(&format!("ALTER TABLE {}.{} DROP PARTITION {day}", http.db, p.table), DDL_TIMEOUT)?;
             dropped += 1;
         }
@@ -161,6 +211,14 @@ mod tests {
         assert!(Settings::parse("http://127.0.0.1:8123/db;drop").is_err());
         assert!(Settings::parse("http://127.0.0.1:8123/db?bogus=1").unwrap_err().contains("bogus"));
         assert!(Settings::parse("ftp://h/db").is_err());
+    }
+
+    #[test]
+    fn retention_drops_raw_days_and_ttl_drops_everything() {
+        assert_eq!(retention_plan(400, None), [("observations", 400), ("reports", 400)]);
+        assert_eq!(retention_plan(0, None), []);
+        assert_eq!(retention_plan(400, Some(30)), [("observations", 30), ("reports", 30), ("rollup_nets", 30), ("rollup_hist", 30)]);
+        assert_eq!(retention_plan(10, Some(30))[0], ("observations", 10));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Counters {
     pub batches: AtomicU64,
     /// Observation rows inserted.
     pub rows: AtomicU64,
+    /// Of them, late reports' rows.
+    pub late_rows: AtomicU64,
 }
 
 /// One raw row as inserted: the section 2 columns plus its share of the rollups.
@@ -63,6 +65,8 @@ struct RawRow<'a> {
     log_ms: f64,
     time_bucket: i16,
     control_bucket: i16,
+    /// 1: stored raw only (the views skip it, and its shares above are zero).
+    late: u8,
 }
 
 /// `rows` as JSONEachRow lines. `first_of_report` marks the first row of each (report, platform),
@@ -91,7 +95,8 @@ pub fn encode<'a>(rows: &[&'a Observation], seen: &mut HashSet<(&'a str, &'a str
             browser_family: o.browser_family.as_deref(),
             net_type: o.net_type.as_deref(),
             report_id: &o.report_id,
-            first_of_report: u8::from(seen.insert((&o.report_id, &o.platform))),
+            // A late row adds nothing to the rollups, even through a view without `WHERE late = 0`.
+            first_of_report: u8::from(!o.late && seen.insert((&o.report_id, &o.platform))),
             ok: n.ok as u8,
             error: n.error as u8,
             timeout: n.timeout as u8,
@@ -100,6 +105,7 @@ pub fn encode<'a>(rows: &[&'a Observation], seen: &mut HashSet<(&'a str, &'a str
             log_ms: n.log_ms_sum,
             time_bucket: bucket(KIND_TIMES),
             control_bucket: bucket(KIND_CONTROL),
+            late: u8::from(o.late),
         };
         out.push_str(&serde_json::to_string(&row).expect("rows serialize"));
         out.push('\n');
@@ -157,6 +163,7 @@ pub fn write_loop(http: &Http, rx: &Receiver<Job>, b: &Batching, counters: &Arc<
             Ok((outcomes, n)) => {
                 counters.batches.fetch_add(1, Ordering::Relaxed);
                 counters.rows.fetch_add(n, Ordering::Relaxed);
+                counters.late_rows.fetch_add(super::late_rows(&reports, &outcomes), Ordering::Relaxed);
                 for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
@@ -263,6 +270,7 @@ mod tests {
             browser_family: None,
             net_type: None,
             report_id: report.into(),
+            late: false,
         }
     }
 

@@ -9,6 +9,7 @@ mod clickhouse_read;
 mod clickhouse_schema;
 mod clickhouse_write;
 mod incident;
+pub mod publish;
 pub mod series;
 mod sqlite;
 mod sqlite_read;
@@ -57,6 +58,10 @@ pub struct Observation {
     pub net_type: Option<String>,
     /// The report's id: the idempotency key (with `target`).
     pub report_id: String,
+    /// The report arrived more than `publish::LATE_AFTER_S` after it was measured: kept raw (and
+    /// exported) but never added to the rollups, so it cannot rewrite a published or judged minute.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// What the store did with a report.
@@ -86,6 +91,14 @@ pub struct StoreStats {
     pub batches: u64,
     /// Observation rows written.
     pub rows: u64,
+    /// Of them, late reports' rows (stored raw, kept out of the rollups): the late channel, so an
+    /// operator sees backdating or a flood of offline-queue retries without publishing either.
+    pub late_rows: u64,
+}
+
+/// Late reports' rows among the new ones of a committed batch.
+pub fn late_rows(reports: &[(String, Vec<Observation>)], outcomes: &[Stored]) -> u64 {
+    reports.iter().zip(outcomes).filter(|(_, s)| **s == Stored::New).map(|((_, rows), _)| rows.iter().filter(|o| o.late).count() as u64).sum()
 }
 
 /// Which minute rollups a read wants: `from <= minute < to` (unix minutes), optionally one
@@ -124,6 +137,11 @@ pub trait Store: Send + Sync + 'static {
     /// Cell-minutes matching `filter`, in (minute, platform, country, asn) order, handed to
     /// `each` as they are read (a long range is never held in memory at once). Blocking.
     fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String>;
+    /// The store's memory of settled buckets' published numbers (`publish::PublishedCache`), when
+    /// it keeps one.
+    fn published_cache(&self) -> Option<&publish::PublishedCache> {
+        None
+    }
     /// Per-point sums of one cell's time series (`/v1/timeseries`), one per point of `q`.
     /// Default: computed from [`Store::scan_rollups`]; stores override it with a faster path
     /// that must give the same answer. Blocking.
@@ -152,6 +170,21 @@ pub fn open(url: &StoreUrl, queue_capacity: usize) -> Result<Arc<dyn Store>, Str
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, queue_capacity)?)),
         StoreUrl::ClickHouse(u) => Ok(Arc::new(ClickHouseStore::open(u, queue_capacity)?)),
+    }
+}
+
+/// [`open`] for `serve`: also deletes raw observations older than `retention_days` (0: never),
+/// now and every hour; rollups are kept.
+pub fn open_serving(url: &StoreUrl, queue_capacity: usize, retention_days: u32) -> Result<Arc<dyn Store>, String> {
+    match url {
+        StoreUrl::Sqlite(path) => {
+            let store = SqliteStore::open(path, queue_capacity)?;
+            if retention_days > 0 {
+                store.start_retention(retention_days);
+            }
+            Ok(Arc::new(store))
+        }
+        StoreUrl::ClickHouse(u) => Ok(Arc::new(ClickHouseStore::open_retaining(u, queue_capacity, retention_days)?)),
     }
 }
 

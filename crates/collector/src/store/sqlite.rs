@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS observations (
     ts INTEGER NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL, network INTEGER NOT NULL,
     site TEXT NOT NULL, platform TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
     ms REAL NOT NULL, control_outcome TEXT NOT NULL, control_ms REAL NOT NULL,
-    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL,
+    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL, late INTEGER NOT NULL DEFAULT 0,
     UNIQUE (report_id, target)
 );
 -- No query reads observations by (platform, country): every read goes to the rollups.
@@ -55,6 +55,12 @@ CREATE TABLE IF NOT EXISTS incidents (
 CREATE INDEX IF NOT EXISTS incidents_started ON incidents (started);
 ";
 
+/// Raw rows deleted per retention transaction: small, so the writer never waits long for the lock.
+const RETENTION_BATCH: usize = 1000;
+
+/// How often the retention pass runs.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 enum Job {
     Report { id: String, rows: Vec<Observation>, reply: oneshot::Sender<Result<Stored, String>> },
     Shutdown,
@@ -71,9 +77,13 @@ pub struct SqliteStore {
     /// The writer thread, joined by `close`.
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Transactions and rows committed by the writer.
-    counters: Arc<(AtomicU64, AtomicU64)>,
+    counters: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
     /// Read-only connections reused by the read API.
     readers: Readers,
+    /// Held while the store is open; the retention thread stops once it is gone.
+    alive: Arc<()>,
+    /// Settled buckets' published numbers.
+    published: super::publish::PublishedCache,
 }
 
 pub(super) fn connect(path: &Path) -> Result<Connection, String> {
@@ -111,6 +121,15 @@ fn tune_writer(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A store written before late reports were set apart: its rows are all on time (default 0).
+fn add_late_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('observations') WHERE name = 'late')", [], |r| r.get(0))?;
+    if !has {
+        conn.execute_batch("ALTER TABLE observations ADD COLUMN late INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
+
 /// Page cache of a writing connection, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -128 * 1024;
 
@@ -119,6 +138,7 @@ impl SqliteStore {
     pub fn open(path: &Path, capacity: usize) -> Result<SqliteStore, String> {
         let mut conn = connect(path)?;
         tune_writer(&conn).map_err(|e| format!("sqlite {}: {e}", path.display()))?;
+        add_late_column(&conn).map_err(|e| format!("sqlite {}: adding observations.late: {e}", path.display()))?;
         // A store written before `rollup_country` existed: fill it once from the other rollups.
         let started = std::time::Instant::now();
         let backfilled = sqlite_read::backfill_country(&mut conn).map_err(|e| format!("sqlite {}: backfilling rollup_country: {e}", path.display()))?;
@@ -126,18 +146,70 @@ impl SqliteStore {
             tracing::info!(rows, ms = started.elapsed().as_millis() as u64, "rollup_country backfilled from rollup_nets and rollup_hist");
         }
         let (tx, rx) = mpsc::channel(capacity);
-        let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)));
         let c = counters.clone();
         let writer = std::thread::Builder::new()
             .name("vantage-sqlite-writer".into())
             .spawn(move || write_loop(conn, rx, &c))
             .map_err(|e| format!("cannot start the sqlite writer: {e}"))?;
         let readers = Readers::new(path);
-        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters, readers })
+        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters, readers, alive: Arc::new(()), published: Default::default() })
+    }
+
+    /// Deletes raw observations older than `days` now and every hour while the store is open, on
+    /// a thread and connection of its own, a small batch per transaction (rollups are kept).
+    pub fn start_retention(&self, days: u32) {
+        let (path, alive) = (self.path.clone(), Arc::downgrade(&self.alive));
+        let spawned = std::thread::Builder::new().name("vantage-sqlite-retention".into()).spawn(move || {
+            while alive.upgrade().is_some() {
+                let cutoff = time::OffsetDateTime::now_utc().unix_timestamp() - i64::from(days) * 86_400;
+                match connect(&path).and_then(|mut c| delete_raw_before(&mut c, cutoff).map_err(|e| e.to_string())) {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(rows, days, "sqlite retention deleted old raw observations"),
+                    Err(e) => tracing::warn!(error = %e, "sqlite retention failed; retrying in an hour"),
+                }
+                let until = std::time::Instant::now() + RETENTION_EVERY;
+                while std::time::Instant::now() < until && alive.upgrade().is_some() {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the sqlite retention thread; raw rows are kept");
+        }
     }
 }
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64)) {
+/// Deletes raw observations with `ts < cutoff` (unix seconds) and their report ids, at most
+/// [`RETENTION_BATCH`] rows a transaction with a pause between, so ingest is never held up for
+/// long; returns the rows deleted. Report ids go with their rows: a report that old can no
+/// longer arrive again (`age_s` is at most a day), so nothing is left to deduplicate against.
+pub fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<u64> {
+    let mut total = 0;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = {
+            let mut old = tx.prepare_cached("SELECT rowid, report_id FROM observations WHERE ts < ?1 LIMIT ?2")?;
+            let rows: Vec<(i64, String)> =
+                old.query_map(params![cutoff, RETENTION_BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            let mut row = tx.prepare_cached("DELETE FROM observations WHERE rowid = ?1")?;
+            let mut report = tx.prepare_cached("DELETE FROM reports WHERE id = ?1")?;
+            for (rowid, id) in &rows {
+                row.execute([rowid])?;
+                report.execute([id])?;
+            }
+            rows.len()
+        };
+        tx.commit()?;
+        total += n as u64;
+        if n < RETENTION_BATCH {
+            return Ok(total);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64, AtomicU64)) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -163,6 +235,7 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(Ato
                 Ok((outcomes, rows)) => {
                     counters.0.fetch_add(1, Ordering::Relaxed);
                     counters.1.fetch_add(rows, Ordering::Relaxed);
+                    counters.2.fetch_add(super::late_rows(&reports, &outcomes), Ordering::Relaxed);
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         let _ = reply.send(Ok(outcome));
                     }
@@ -213,13 +286,13 @@ fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusq
 }
 
 const INSERT_OBSERVATION: &str = "INSERT OR IGNORE INTO observations (ts, country, asn, network, site, platform, target,
-    outcome, ms, control_outcome, control_ms, browser_family, net_type, report_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    outcome, ms, control_outcome, control_ms, browser_family, net_type, report_id, late)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 fn insert_observation(stmt: &mut rusqlite::CachedStatement<'_>, o: &Observation) -> rusqlite::Result<usize> {
     stmt.execute(params![
         o.ts, o.country, o.asn, o.network, o.site, o.platform, o.target, o.outcome, o.ms,
-        o.control_outcome, o.control_ms, o.browser_family, o.net_type, o.report_id
+        o.control_outcome, o.control_ms, o.browser_family, o.net_type, o.report_id, o.late
     ])
 }
 
@@ -238,6 +311,7 @@ impl Store for SqliteStore {
             queue_depth: self.capacity - self.tx.capacity(),
             batches: self.counters.0.load(Ordering::Relaxed),
             rows: self.counters.1.load(Ordering::Relaxed),
+            late_rows: self.counters.2.load(Ordering::Relaxed),
         }
     }
 
@@ -270,7 +344,7 @@ impl Store for SqliteStore {
         let mut stmt = conn
             .prepare(
                 "SELECT ts, country, asn, network, site, platform, target, outcome, ms, control_outcome,
-                 control_ms, browser_family, net_type, report_id FROM observations
+                 control_ms, browser_family, net_type, report_id, late FROM observations
                  WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, report_id, target",
             )
             .map_err(err)?;
@@ -291,10 +365,15 @@ impl Store for SqliteStore {
                     browser_family: r.get(11)?,
                     net_type: r.get(12)?,
                     report_id: r.get(13)?,
+                    late: r.get(14)?,
                 })
             })
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn published_cache(&self) -> Option<&super::publish::PublishedCache> {
+        Some(&self.published)
     }
 
     fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {
@@ -368,6 +447,7 @@ mod tests {
                     browser_family: None,
                     net_type: None,
                     report_id: format!("{r:032x}"),
+                    late: false,
                 });
             }
         }

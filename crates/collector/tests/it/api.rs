@@ -34,6 +34,7 @@ fn obs(minute_ts: i64, country: &str, platform: &str, network: u32, n: u32, outc
         browser_family: None,
         net_type: None,
         report_id: id(n),
+        late: false,
     }
 }
 
@@ -110,15 +111,17 @@ async fn exports_publish_only_k_anonymous_cells() {
     assert_eq!(csv_lines.len(), 2, "{text}");
     assert!(csv_lines[0].starts_with("ts,country,asn,platform,reports,networks,"));
     assert!(csv_lines[1].starts_with("2026-11-28T18:41:00Z,PK,17557,x,12,4,9,0,3,"), "{text}");
-    // The same rows through time series: a point under k or m keeps counts but no rates.
+    // The same rows through time series: a point under k or m publishes no number at all.
     let series = oneshot(&router, get(&format!("/v1/timeseries?platform=x&country=IR&{range}"))).await.json();
     let points = series["points"].as_array().unwrap();
     assert_eq!(points.len(), 60);
     let p = points.iter().find(|p| p["t"] == "2026-11-28T18:42:00Z").unwrap();
-    assert_eq!((p["reports"].as_u64(), p["networks"].as_u64()), (Some(5), Some(5)));
+    assert_eq!((p["reports"].as_u64(), p["networks"].as_u64()), (None, None));
+    assert_eq!(p["state"], "insufficient_data");
     assert!(p["success_rate"].is_null() && p["median_ms"].is_null() && p["p90_ms"].is_null());
     let pk = oneshot(&router, get(&format!("/v1/timeseries?platform=x&country=PK&step=3600&{range}"))).await.json();
-    assert_eq!(pk["points"], json!([{"t": "2026-11-28T18:00:00Z", "reports": 12, "networks": 4, "success_rate": 0.75,
+    assert_eq!(pk["step"], 3600);
+    assert_eq!(pk["points"], json!([{"t": "2026-11-28T18:00:00Z", "state": "published", "reports": 12, "networks": 4, "success_rate": 0.75,
         "median_ms": pk["points"][0]["median_ms"], "p90_ms": pk["points"][0]["p90_ms"]}]));
     let med = pk["points"][0]["median_ms"].as_f64().unwrap();
     assert!((med / 100.0 - 1.0).abs() < 0.1, "{med}");
@@ -134,7 +137,8 @@ async fn chart_and_feed_are_valid_xml_and_nothing_hostile_comes_back() {
     let body = report_with(&id(1), r#"{"target":"x.main","outcome":"ok","ms":100}"#).replace(r#""widget":"0.1.0""#, &format!(r#""widget":"{hostile}""#));
     assert_eq!(oneshot(&router, post(body, "text/plain")).await.status, StatusCode::ACCEPTED);
     let now = state.clock.now();
-    let ts = now.div_euclid(60) * 60 - 120;
+    // Ten minutes ago: a minute is charted once it is final (store::publish::SETTLE_S).
+    let ts = now.div_euclid(60) * 60 - 600;
     let rows: Vec<Observation> = (0..20).map(|n| obs(ts, "PK", "x", n % 5, 10 + n, "ok")).collect();
     state.store.import(&rows).unwrap();
     let chart = oneshot(&router, get("/v1/chart.svg?platform=x&country=pk&hours=2")).await;
