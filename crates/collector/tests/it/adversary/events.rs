@@ -81,7 +81,8 @@ async fn wait_hook(got: &Arc<Mutex<Vec<Value>>>, id: &Value, event: &str) {
     }
 }
 
-const STORE_FAILED: &str = "incident store write failed";
+/// What the operator sees when the store refuses a write (any error line).
+const STORE_FAILED: &str = " ERROR ";
 
 #[tokio::test]
 async fn incident_opens_and_closes_survive_a_locked_database_and_go_out_once() {
