@@ -256,3 +256,41 @@ async fn status_turns_normal_at_the_next_publication_tick_after_enough_reports()
     assert!(ev["generated_at"].as_str().is_some_and(|g| g.ends_with('Z')), "{ev}");
     server.stop().await;
 }
+
+/// The clock jumps to the start of the next minute, as the wall clock does when a slow machine
+/// is still posting a block when the minute ends.
+fn roll_over(state: &AppState) {
+    let s = state.clock.now();
+    state.clock.advance(60 - s.rem_euclid(60));
+}
+
+/// The flake of `a_full_block_...` under load, made deterministic: the minute rolls over in the
+/// middle of each block, so the incident opens a step early (before the old test subscribed) or
+/// in a catch-up replay (whose events were dropped). Each incident is still seen exactly once.
+#[tokio::test]
+async fn minutes_rolling_over_while_blocks_are_posted_lose_no_incident_event() {
+    let t = TestDir::new();
+    let (hook, got) = receiver().await;
+    let state = seeded(&t, Some(hook));
+    let server = Server::start_state(state.clone()).await;
+    loaded(&server).await;
+    let mut sse = Watcher::open(&server, "/v1/stream").await;
+    post_block(&server, 1, 50).await;
+    roll_over(&state);
+    post_block(&server, 51, 50).await;
+    state.clock.advance(60);
+    post_block(&server, 1000, 50).await;
+    roll_over(&state);
+    post_block(&server, 1050, 50).await;
+    state.clock.advance(60);
+    let incident = |kind: &str, v: &Value| kind == "incident" && v["platform"] == "x" && v["country"] == "PK" && v["asn"].is_null();
+    let i = sse.wait(incident, Duration::from_secs(60)).await.expect("incident event");
+    let id = sse.seen[i].1["id"].clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !got.lock().unwrap().iter().any(|v| v["id"] == id) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.lock().unwrap().iter().filter(|v| v["id"] == id && v["event"] == "incident_opened").count(), 1);
+    assert_eq!(sse.count("incident", |v| v["id"] == id), 1);
+    server.stop().await;
+}
