@@ -117,7 +117,8 @@ test('notice: Opt out says so, keeps the focus, and no later view measures', asy
     assert.match(await page.textContent('.vantage-consent'), /You opted out/);
     assert.equal(await page.evaluate(() => document.activeElement.className), 'vantage-consent-close', 'focus moved to Close');
     assert.equal(await page.evaluate(() => localStorage.getItem('vantage-optout')), '1');
-    assert.equal(await page.$('iframe[src*="/v1/frame.html"]'), null, 'a running frame is removed');
+    // The frame is told to stop and removed once it says so (at most 2 s later).
+    await waitFor(async () => (await page.$('iframe[src*="/v1/frame.html"]')) == null, { what: 'the running frame to be removed', timeoutMs: 15000 });
     await page.keyboard.press('Enter');
     assert.equal(await page.$('.vantage-consent'), null);
     // Wait for anything the first view may have sent, then lift the 10-minute rule: only the
