@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeWorkdir, startFixtures, startCollector, stop, exportRaw, waitFor, launchChromium, startPages } from './harness.mjs';
 import { startRecordingProxy, reportPosts } from './proxy.mjs';
-import { makeSlowWorkdir, loaderPage, directPage, copiedPage, measuring } from './frame-pages.mjs';
+import { makeSlowWorkdir, loaderPage, directPage, copiedPage, measuring, partDone } from './frame-pages.mjs';
 
 let fixtures;
 let browser;
@@ -76,7 +76,7 @@ test('our loader on another origin: a run cut short by pagehide lands by sendBea
   const t = await open(loaderPage(o));
   try {
     // The fourth target starts once one of the first three is done, and then hangs for 60 s.
-    await waitFor(() => t.proxy.seen.some((r) => r.url.startsWith('http://tiktok.test/hang')), { what: 'the hanging target', timeoutMs: 60000 });
+    await waitFor(() => t.proxy.seen.some((r) => r.url.startsWith('http://tiktok.test/hang')) && partDone(t.proxy.seen), { what: 'the hanging target, after the fast and the slow target answered', timeoutMs: 60000 });
     await t.page.goto('about:blank');
     const rows = await waitRows(dir, 'hostnews', 1);
     assert.ok(rows.length < 4 && !rows.some((r) => r.target === 'tiktok.main'), `a partial report: ${JSON.stringify(rows)}`);
@@ -147,7 +147,7 @@ test('a stop message (the reader opted out) ends a run: nothing is beaconed when
   const stopped = await open(copiedPage(o, 'stopped'));
   const control = await open(copiedPage(o, 'beaconed'));
   try {
-    const hanging = (t) => waitFor(() => t.proxy.seen.some((r) => r.url.startsWith('http://tiktok.test/hang')), { what: 'the hanging target', timeoutMs: 60000 });
+    const hanging = (t) => waitFor(() => t.proxy.seen.some((r) => r.url.startsWith('http://tiktok.test/hang')) && partDone(t.proxy.seen), { what: 'the hanging target, after the fast and the slow target answered', timeoutMs: 60000 });
     await hanging(stopped);
     await hanging(control);
     assert.equal(await stopped.page.evaluate(() => window.stopFrame()), true, 'the frame acknowledged the stop');
