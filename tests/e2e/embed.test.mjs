@@ -179,6 +179,38 @@ test('opt-in: nothing is measured until the reader agrees; then it is, and the a
   }
 });
 
+test('an empty or unknown data-consent means opt-in (README): a prompt, and nothing measured before Agree', async () => {
+  const s = await setup({
+    '/empty': { attrs: 'data-sample="1" data-consent=""' },
+    '/odd': { attrs: 'data-sample="1" data-consent="Notice"' },
+    '/control': { attrs: 'data-sample="1"' },
+  });
+  const opened = [];
+  try {
+    for (const [i, path] of ['/empty', '/odd'].entries()) {
+      const asked = await openContext();
+      const control = await openContext();
+      opened.push(asked.context, control.context);
+      const page = await asked.context.newPage();
+      await page.goto(`${s.host.origin}${path}`);
+      await page.waitForSelector('aside.vantage-consent[data-vantage-consent-mode="opt-in"]', { timeout: 30000 });
+      // Bound the wait by a page without consent UI, opened after: once its frame is added, the
+      // loader of the asking page had as long to add one.
+      await (await control.context.newPage()).goto(`${s.host.origin}/control`);
+      await waitFor(() => control.requests.some((u) => u.includes('/v1/frame.html')), { what: 'the control to add its frame', timeoutMs: 20000 });
+      assert.deepEqual(asked.requests.filter(isMeasuring), [], `${path}: no measurement before Agree`);
+      await page.click('.vantage-consent-agree');
+      // Each round stores two reports: the control's and, after Agree, the asking page's.
+      await waitFor(() => new Set(exportRaw(s.dir).map((r) => r.report_id)).size >= 2 * (i + 1),
+        { what: `${path}: the measurement after Agree (and the control's)`, timeoutMs: 30000 });
+      assert.ok(asked.requests.some((u) => u.includes('/v1/frame.html')), `${path} measures after Agree`);
+    }
+  } finally {
+    for (const c of opened) await c.close();
+    await s.close();
+  }
+});
+
 test('opt-in in Urdu: right to left; No thanks measures nothing and is remembered', async () => {
   const s = await setup({ '/a': { attrs: 'data-sample="1" data-consent="opt-in"' } });
   const { context, requests } = await openContext({ locale: 'ur-PK' });
