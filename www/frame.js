@@ -50,14 +50,23 @@ const main = async site => {
   const { default: init, run, snapshot } = await import('./w/vantage_widget.js');
   await init();
   const list = await (await fetch('/v1/targets')).json();
-  let done;
+  let done, left;
   const finish = s => { done = 1; const e = { t: Date.now(), r: JSON.parse(s) }; queue(e); return e };
+  // The report as it stood when the page began to leave. A navigation stops our requests before
+  // pagehide (Firefox rejects them as network errors), so outcomes after this would be false
+  // `error`s. Listened to only while measuring: in Firefox a beforeunload listener keeps the
+  // host page out of the back/forward cache.
+  const leave = () => { left ??= snapshot() || '' };
+  addEventListener('beforeunload', leave);
+  // The beacon goes first: Firefox tears an out-of-process frame down soon after its pagehide
+  // starts, and a beacon sent after the queue write was sometimes lost (the queue still keeps it).
   addEventListener('pagehide', () => {
-    const s = !done && state < 2 && snapshot();
-    if (s) finish(s), navigator.sendBeacon(URL, s);
+    const s = !done && state < 2 && (left ?? snapshot());
+    if (s) navigator.sendBeacon(URL, s), finish(s);
   });
   const s = await run(list, site);
-  if (s && !done && state < 2) { const e = finish(s); if (await post(s)) queue(0, e.r.id) }
+  removeEventListener('beforeunload', leave);
+  if (s && !done && state < 2 && left == null) { const e = finish(s); if (await post(s)) queue(0, e.r.id) }
 };
 
 addEventListener('message', e => {

@@ -30,7 +30,9 @@ export async function startRecordingProxy(fixturePort) {
     else { rec.status = 403; res.writeHead(403).end(); return; }
     const headers = { ...req.headers };
     for (const h of HOP) delete headers[h];
-    const up = httpRequest({ host, port, method: req.method, path: url.pathname + url.search, headers }, (r) => {
+    // A fresh upstream connection per request: a reused one may be closed by its server as we
+    // write to it, and a POST is not retried.
+    const up = httpRequest({ host, port, method: req.method, path: url.pathname + url.search, headers, agent: false }, (r) => {
       rec.status = r.statusCode;
       const back = { ...r.headers };
       for (const h of HOP) delete back[h];
@@ -48,6 +50,11 @@ export async function startRecordingProxy(fixturePort) {
     seen.push({ method: 'CONNECT', url: `https://${req.url}/`, headers: req.headers, body: '', status: 403 });
     socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
   });
+  // Never close an idle browser connection: a browser that reuses one just as we close it loses
+  // a POST (Firefox does not retry a beacon), which looked like a beacon the browser never sent.
+  server.keepAliveTimeout = 0;
+  server.headersTimeout = 0;
+  server.requestTimeout = 0;
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: server.address().port,
