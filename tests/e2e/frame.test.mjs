@@ -91,6 +91,27 @@ test('our loader on another origin: a run cut short by pagehide lands by sendBea
   }
 });
 
+test('our loader on another origin: a frame sent elsewhere mid-run beacons its partial report, without false errors', async () => {
+  const dir = makeSlowWorkdir();
+  const collector = await startCollector(dir);
+  const o = collector.origin;
+  const t = await open(loaderPage(o));
+  try {
+    await waitFor(() => t.proxy.seen.some((r) => r.url.startsWith('http://tiktok.test/hang')) && partDone(t.proxy.seen), { what: 'the hanging target, after the fast and the slow target answered', timeoutMs: 60000 });
+    // The navigation stops the hanging request: it must be left out, not reported as `error`.
+    await t.page.evaluate((to) => { document.querySelector('iframe').src = to; }, `${o}/v1/ping`);
+    const rows = await waitRows(dir, 'hostnews', 1);
+    assert.ok(rows.length < 4 && !rows.some((r) => r.target === 'tiktok.main'), `a partial report: ${JSON.stringify(rows)}`);
+    const post = await postOf(t.proxy, o, rows);
+    assert.equal(post.headers['sec-fetch-mode'], 'no-cors', 'sent by navigator.sendBeacon');
+    assert.equal(post.headers.origin, o);
+    assert.ok(post.status >= 200 && post.status < 300, `answered ${post.status}`);
+  } finally {
+    await t.close();
+    await stop(collector.child);
+  }
+});
+
 test('a page that frames /v1/frame.html directly measures nothing and stores nothing', async () => {
   const dir = makeWorkdir();
   const collector = await startCollector(dir);
