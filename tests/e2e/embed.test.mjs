@@ -117,7 +117,8 @@ test('notice: Opt out says so, keeps the focus, and no later view measures', asy
     assert.match(await page.textContent('.vantage-consent'), /You opted out/);
     assert.equal(await page.evaluate(() => document.activeElement.className), 'vantage-consent-close', 'focus moved to Close');
     assert.equal(await page.evaluate(() => localStorage.getItem('vantage-optout')), '1');
-    assert.equal(await page.$('iframe[src*="/v1/frame.html"]'), null, 'a running frame is removed');
+    // The frame is told to stop and removed once it says so (at most 2 s later).
+    await waitFor(async () => (await page.$('iframe[src*="/v1/frame.html"]')) == null, { what: 'the running frame to be removed', timeoutMs: 15000 });
     await page.keyboard.press('Enter');
     assert.equal(await page.$('.vantage-consent'), null);
     // Wait for anything the first view may have sent, then lift the 10-minute rule: only the
@@ -174,6 +175,38 @@ test('opt-in: nothing is measured until the reader agrees; then it is, and the a
     assert.ok(!requests.some((u) => u.includes('/v1/embed.js')), 'nothing left to show: no embed.js');
   } finally {
     await context.close();
+    await s.close();
+  }
+});
+
+test('an empty or unknown data-consent means opt-in (README): a prompt, and nothing measured before Agree', async () => {
+  const s = await setup({
+    '/empty': { attrs: 'data-sample="1" data-consent=""' },
+    '/odd': { attrs: 'data-sample="1" data-consent="Notice"' },
+    '/control': { attrs: 'data-sample="1"' },
+  });
+  const opened = [];
+  try {
+    for (const [i, path] of ['/empty', '/odd'].entries()) {
+      const asked = await openContext();
+      const control = await openContext();
+      opened.push(asked.context, control.context);
+      const page = await asked.context.newPage();
+      await page.goto(`${s.host.origin}${path}`);
+      await page.waitForSelector('aside.vantage-consent[data-vantage-consent-mode="opt-in"]', { timeout: 30000 });
+      // Bound the wait by a page without consent UI, opened after: once its frame is added, the
+      // loader of the asking page had as long to add one.
+      await (await control.context.newPage()).goto(`${s.host.origin}/control`);
+      await waitFor(() => control.requests.some((u) => u.includes('/v1/frame.html')), { what: 'the control to add its frame', timeoutMs: 20000 });
+      assert.deepEqual(asked.requests.filter(isMeasuring), [], `${path}: no measurement before Agree`);
+      await page.click('.vantage-consent-agree');
+      // Each round stores two reports: the control's and, after Agree, the asking page's.
+      await waitFor(() => new Set(exportRaw(s.dir).map((r) => r.report_id)).size >= 2 * (i + 1),
+        { what: `${path}: the measurement after Agree (and the control's)`, timeoutMs: 30000 });
+      assert.ok(asked.requests.some((u) => u.includes('/v1/frame.html')), `${path} measures after Agree`);
+    }
+  } finally {
+    for (const c of opened) await c.close();
     await s.close();
   }
 });

@@ -156,8 +156,22 @@
     store('vantage-optout', '1');
     var frames = d.querySelectorAll('iframe');
     for (var k = 0; k < frames.length; k++) {
-      if (frames[k].src.indexOf(O + '/v1/frame.html') === 0) frames[k].remove();
+      if (frames[k].src.indexOf(O + '/v1/frame.html') === 0) stopFrame(frames[k]);
     }
+  }
+
+  /** Tells a measuring frame to stop (it then sends and keeps nothing more), and removes it once
+      it says so. Removing it at once would fire its pagehide, which beacons the partial report;
+      a frame that does not answer (not started yet, or gone) is removed after 2 s anyway. */
+  function stopFrame(f) {
+    var gone = function (e) {
+      if (e && (e.source !== f.contentWindow || e.data !== 'vantage-stopped')) return;
+      w.removeEventListener('message', gone);
+      f.remove();
+    };
+    w.addEventListener('message', gone);
+    setTimeout(gone, 2000);
+    try { f.contentWindow.postMessage({ vantage: 'stop' }, O); } catch (e) { gone(); }
   }
 
   function consent() {
