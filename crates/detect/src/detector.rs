@@ -402,7 +402,9 @@ impl Detector {
                 out.opened.push(inc.clone());
             }
         }
-        if a.state.is_bad() || a.keep_out || c.incident.is_some() || j.untrusted {
+        // Suspicious ASNs' reports are out of the verdict but still in the raw minutes the
+        // baseline folds: keep those minutes out too.
+        if a.state.is_bad() || a.keep_out || c.incident.is_some() || j.untrusted || !j.suspicious.is_empty() {
             for t in now - cfg.window_minutes + 1..=now {
                 c.flagged.insert(t);
             }
