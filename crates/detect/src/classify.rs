@@ -96,6 +96,14 @@ pub fn testable(w: &WindowStats, cfg: &Config) -> bool {
     w.reports >= cfg.min_reports && w.distinct_networks() >= cfg.min_networks
 }
 
+/// Whether an ASN's window counts toward a country's breadth: at least m of its networks fail
+/// and its capped failure rate clears the minimum effect over its own expectation. It need not
+/// be testable on its own (a small ASN's share of a national block may be under k reports).
+pub fn fails_for_breadth(w: &WindowStats, e: &Expectation, cfg: &Config) -> bool {
+    let (n, x) = w.capped_counts(cfg.cap_floor, cfg.fair_share_factor);
+    w.networks_with_failures() >= cfg.min_networks && big_effect(x, n, e.failure_rate(), cfg)
+}
+
 fn big_effect(x: u64, n: u64, base: f64, cfg: &Config) -> bool {
     effect(x, n, base, cfg.min_effect_abs, cfg.min_effect_ratio)
 }

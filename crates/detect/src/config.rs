@@ -13,9 +13,11 @@
 //!   without history, but only with `fresh_min_failing_networks` failing networks (20) and, for a
 //!   country, failing ASNs as below.
 //! * **Breadth for a country** (`min_failing_asns`): a country incident needs failures in at
-//!   least 2 ASNs (an ASN counts when at least m of its networks fail and its own failure rate
-//!   clears the minimum effect). One ASN failing alone, however strongly, is that ASN's incident.
-//!   Without any ASN data (every report in ASN 0) the network rules alone apply.
+//!   least 2 ASNs (an ASN counts when at least m of its networks fail and its own capped failure
+//!   rate clears the minimum effect, even under k reports). One ASN failing alone, however
+//!   strongly, is that ASN's incident, not the country's: a censor (or a prankster) with one
+//!   ISP's address space cannot speak for the whole country. Without any ASN data (every report
+//!   in ASN 0) the network rules alone apply.
 //! * **Incidents end** (`close_no_data_after`): 15 consecutive windows with too few reports or
 //!   networks close an open incident with `end_reason: no_data`: we can no longer back the claim.
 //! * **Hiding is expensive**: each network *and* each ASN is capped at a fair share in every test

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::baseline::{Baseline, Expectation};
 use crate::cells::{collect, CellKey};
-use crate::classify::{assess_with, testable, Assessment, Context, State};
+use crate::classify::{assess_with, fails_for_breadth, testable, Assessment, Context, State};
 use crate::config::Config;
 use crate::output::{confidence, incident_id, rfc3339, CellStatus, EndReason, Incident};
 use crate::rollup::Rollups;
@@ -171,7 +171,7 @@ impl Detector {
             let a = assess_with(w, &e, &self.cfg, alpha_cell, &ctx);
             if !sus {
                 let f = failing.entry((key.platform.clone(), key.country)).or_default();
-                if a.excess && w.networks_with_failures() >= self.cfg.min_networks {
+                if fails_for_breadth(w, &e, &self.cfg) {
                     f.0.push(asn);
                 }
                 if e.median_ms.is_some_and(|m| w.networks_slower_than(m * self.cfg.slowdown_factor) > 0) {

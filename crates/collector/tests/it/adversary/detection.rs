@@ -104,8 +104,14 @@ fn observation(minute: i64, asn: u32, net: u32, fail: bool, serial: u64) -> Obse
 }
 
 /// Starts a server on `state` (its start-up replay runs the detector over the store and
-/// persists every incident it saw) and returns PK's incidents once the replay is done.
-async fn replayed_incidents(state: &AppState) -> (Server, Vec<Value>) {
+/// persists every incident it saw) and returns PK's incidents once the replay is done. Waits
+/// first until the writer has committed the `posted` reports that came through HTTP.
+async fn replayed_incidents(t: &TestDir, state: &AppState, posted: i64) -> (Server, Vec<Value>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while rows(&t.db(), "WHERE site = 'drm'") < posted {
+        assert!(std::time::Instant::now() < deadline, "the posted reports never reached the store");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let server = Server::start_state(state.clone()).await;
     // A week of history replays in tens of seconds on a busy debug build: wait generously.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
@@ -133,7 +139,7 @@ async fn ten_failing_reports_from_ten_networks_in_a_fresh_cell_open_nothing() {
         post_from(&router, &addr(0, n), "error").await;
     }
     state.clock.advance(180);
-    let (server, incidents) = replayed_incidents(&state).await;
+    let (server, incidents) = replayed_incidents(&t, &state, 10).await;
     assert!(incidents.is_empty(), "no history, no incident: {incidents:?}");
     server.stop().await;
 }
@@ -152,7 +158,7 @@ async fn an_incident_whose_cell_falls_silent_ends_with_no_data() {
         state.clock.advance(60);
     }
     state.clock.advance(40 * 60);
-    let (server, incidents) = replayed_incidents(&state).await;
+    let (server, incidents) = replayed_incidents(&t, &state, 3 * 60).await;
     let inc = country_incident(&incidents).unwrap_or_else(|| panic!("the block opened an incident: {incidents:?}"));
     assert_eq!(inc["end_reason"], "no_data", "{inc}");
     assert!(inc["ended_at"].is_string(), "{inc}");
@@ -186,7 +192,7 @@ async fn an_ok_flood_from_one_asn_does_not_cancel_a_multi_asn_incident() {
         }
         state.clock.advance(60);
     }
-    let (server, incidents) = replayed_incidents(&state).await;
+    let (server, incidents) = replayed_incidents(&t, &state, 10 * 60 + 7 * 200).await;
     let inc = country_incident(&incidents).unwrap_or_else(|| panic!("{incidents:?}"));
     assert!(inc["ended_at"].is_null(), "the ok flood closed the incident: {inc}");
     assert_eq!(inc["suspicious_asns"], serde_json::json!([23674]), "{inc}");
@@ -232,7 +238,7 @@ async fn slow_baseline_poisoning_does_not_hide_a_later_block() {
     // The block: half of every reader's requests fail, in every ASN, through HTTP (as many
     // readers as usual, each minute from other /24s).
     let router = app(state.clone());
-    for minute in 0..4 {
+    for minute in 0..6 {
         for (i, _) in ASNS.iter().enumerate() {
             for n in 0..2 {
                 post_from(&router, &addr(i, minute * 2 + n), if n == 0 { "error" } else { "ok" }).await;
@@ -240,11 +246,16 @@ async fn slow_baseline_poisoning_does_not_hide_a_later_block() {
         }
         state.clock.advance(60);
     }
-    let (server, incidents) = replayed_incidents(&state).await;
+    let (server, incidents) = replayed_incidents(&t, &state, 6 * 10).await;
     let started = |i: &&Value| vantage_collector::store::rfc3339::parse(i["started_at"].as_str().unwrap()).unwrap() / 60;
     let during: Vec<&Value> = incidents.iter().filter(|i| i["asn"].is_null() && started(i) >= onset).collect();
-    assert!(!during.is_empty(), "the block after a week of poisoning opened no country incident: {incidents:?}");
     let status = get_json(&server, "/v1/status?country=PK").await;
+    let rows_by_minute = {
+        let conn = rusqlite::Connection::open(t.db()).unwrap();
+        let mut q = conn.prepare("SELECT ts / 60 - ?1, count(*), sum(outcome = 'error') FROM observations WHERE ts >= (?1 - 6) * 60 GROUP BY ts / 60").unwrap();
+        q.query_map([onset], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))).unwrap().map(Result::unwrap).collect::<Vec<_>>()
+    };
+    assert!(!during.is_empty(), "the block after a week of poisoning opened no country incident: {status}\n(minute - onset, rows, errors): {rows_by_minute:?}\n{incidents:?}");
     println!("after the poisoning: {status}");
     server.stop().await;
 }
