@@ -2,6 +2,7 @@
 //! same platform in other countries), open and close incidents with hysteresis, and fold
 //! judged-normal minutes into the baselines. The evidence rules of issue 9 are in `config`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::baseline::{Baseline, Expectation};
@@ -133,22 +134,23 @@ impl Detector {
         let alpha_cell = self.cfg.alpha / tested as f64;
         let suspicious = self.surges(now, &windows);
         // Country windows rebuilt without suspicious ASNs' reports.
-        let mut trusted: BTreeMap<CellKey, WindowStats> = BTreeMap::new();
+        let mut trusted: BTreeMap<CellKey, Cow<WindowStats>> = BTreeMap::new();
         for (k, w) in &windows {
             if k.asn.is_some() {
                 continue;
             }
-            let bad = suspicious.get(&(k.platform.clone(), k.country));
-            let mut t = WindowStats::default();
-            if bad.is_some_and(|b| !b.is_empty()) {
-                for (ak, aw) in asn_windows(&windows, k) {
-                    if !bad.is_some_and(|b| b.contains(&ak)) {
-                        t.merge(aw);
+            let t = match suspicious.get(&(k.platform.clone(), k.country)) {
+                Some(bad) if !bad.is_empty() => {
+                    let mut t = WindowStats::default();
+                    for (ak, aw) in asn_windows(&windows, k) {
+                        if !bad.contains(&ak) {
+                            t.merge(aw);
+                        }
                     }
+                    Cow::Owned(t)
                 }
-            } else {
-                t = w.clone();
-            }
+                _ => Cow::Borrowed(w),
+            };
             trusted.insert(k.clone(), t);
         }
         let expect: BTreeMap<CellKey, Expectation> =
@@ -192,6 +194,7 @@ impl Detector {
             out.statuses.push(status);
         }
         for (key, w) in trusted.iter() {
+            let w: &WindowStats = w;
             let e = expect[key];
             let pc = (key.platform.clone(), key.country);
             let bad = suspicious.get(&pc).cloned().unwrap_or_default();
@@ -259,7 +262,7 @@ impl Detector {
     /// minimum effect over its own baseline: the material of the cross-country rule.
     fn peer_rates(
         &self,
-        trusted: &BTreeMap<CellKey, WindowStats>,
+        trusted: &BTreeMap<CellKey, Cow<WindowStats>>,
         expect: &BTreeMap<CellKey, Expectation>,
     ) -> BTreeMap<String, Vec<([u8; 2], f64, bool)>> {
         let mut out: BTreeMap<String, Vec<([u8; 2], f64, bool)>> = BTreeMap::new();
