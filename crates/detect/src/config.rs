@@ -25,8 +25,8 @@
 //!   baseline failure rate is clamped at `baseline_max_failure_rate` and a window more than
 //!   `poison_guard_abs` above it never teaches it, and a minute teaches it at most
 //!   `fold_volume_factor` times the cell's usual volume; a platform is also judged against the
-//!   same platform in other countries (`peer_*`); a surge of `ok` reports from one ASN during an
-//!   open incident (`surge_*`) is flagged in `suspicious_asns` and left out of the verdict.
+//!   same platform in other countries (`peer_*`); a surge of `ok` reports from one ASN (`surge_*`)
+//!   is left out of the verdict and listed in an open incident's `suspicious_asns`.
 
 /// Everything tunable about detection.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,8 +106,8 @@ pub struct Config {
     pub peer_weight: f64,
     /// Failing networks a cell without history needs to open on cross-country evidence.
     pub fresh_min_failing_networks: u64,
-    /// Surge rule: an ASN's `ok` reports in a window during an open incident above this many
-    /// times its usual window volume flag it as suspicious.
+    /// Surge rule: an ASN's `ok` reports in a window above this many times its usual window
+    /// volume flag it as suspicious (listed on any open incident, left out of the verdict).
     pub surge_factor: f64,
     /// Surge rule: and above this many `ok` reports (small ASNs swing a lot).
     pub surge_min_reports: u64,

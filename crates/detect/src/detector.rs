@@ -162,7 +162,10 @@ impl Detector {
         for (key, w) in windows.iter().filter(|(k, _)| k.asn.is_some()) {
             let asn = key.asn.unwrap_or(0);
             let e = expect[key];
-            let sus = suspicious.get(&(key.platform.clone(), key.country)).is_some_and(|b| b.contains(&asn));
+            // A surging ASN cell holds its own incident's streaks (its only ASN cannot be
+            // trusted); without an incident it is judged as usual (the fold cap bounds it).
+            let sus = self.cells[key].incident.is_some()
+                && suspicious.get(&(key.platform.clone(), key.country)).is_some_and(|b| b.contains(&asn));
             let (peer_rate, global) = peer_for(&peers, key, &self.cfg);
             let ctx = Context {
                 established: self.cells[key].baseline.established(&self.cfg),
@@ -171,7 +174,8 @@ impl Detector {
                 ..Context::default()
             };
             let a = assess_with(w, &e, &self.cfg, alpha_cell, &ctx);
-            if !sus {
+            let surging = suspicious.get(&(key.platform.clone(), key.country)).is_some_and(|b| b.contains(&asn));
+            if !surging {
                 let f = failing.entry((key.platform.clone(), key.country)).or_default();
                 if fails_for_breadth(w, &e, &self.cfg) {
                     f.0.push(asn);
@@ -232,24 +236,20 @@ impl Detector {
         out
     }
 
-    /// The surge rule: for every (platform, country) with an open incident in any of its
-    /// cells, the ASNs whose `ok` reports in the window exceed `surge_factor` times their usual
-    /// window volume (and `surge_min_reports`). Their reports are left out of the verdict.
+    /// The surge rule: the ASNs whose `ok` reports in the window exceed `surge_factor` times
+    /// their usual window volume (and `surge_min_reports`). Their reports are left out of the
+    /// verdict, always: during an incident so that a flood of "it works" cannot close it, and
+    /// before one so that a flood started ahead of a block cannot keep it from opening.
     fn surges(&self, now: i64, windows: &BTreeMap<CellKey, WindowStats>) -> BTreeMap<(String, [u8; 2]), BTreeSet<u32>> {
         let mut out: BTreeMap<(String, [u8; 2]), BTreeSet<u32>> = BTreeMap::new();
-        let open: BTreeSet<(String, [u8; 2])> = self
-            .cells
-            .iter()
-            .filter(|(_, c)| c.incident.is_some())
-            .map(|(k, _)| (k.platform.clone(), k.country))
-            .collect();
         for (k, w) in windows.iter().filter(|(k, _)| k.asn.is_some()) {
             let pc = (k.platform.clone(), k.country);
-            if !open.contains(&pc) {
-                continue;
-            }
             let ok = w.reports - w.failures;
-            let usual = self.cells.get(k).and_then(|c| c.baseline.usual_per_minute(now)).unwrap_or(0.0);
+            // A cell without half an hour of history has no usual volume to surge above (and
+            // the ASN cap bounds what it can do to its country anyway).
+            let Some(usual) = self.cells.get(k).and_then(|c| c.baseline.usual_per_minute(now)) else {
+                continue;
+            };
             let limit = (self.cfg.surge_factor * usual * self.cfg.window_minutes as f64).max(self.cfg.surge_min_reports as f64);
             if ok as f64 > limit {
                 out.entry(pc).or_default().insert(k.asn.unwrap_or(0));
