@@ -205,10 +205,10 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
             break;
         }
     }
-    let (nets, minutes) = cost.unwrap_or((u32::MAX, 0));
+    let (nets, after) = cost.unwrap_or((u32::MAX, 0));
     figures.push(
         Figure::new("detect", "detect.false_country_cost", "fewest attacker /24s (in 2 ASNs) that open a false country incident", "networks", nets as f64).note(format!(
-            "each /24 posting 2 failing reports a minute into the full-block scenario's country (4 ASNs x 60 reports/min, 10 h of history); opened after {minutes} min; one ASN alone never opens a country incident"
+            "each /24 posting 2 failing reports a minute into the full-block scenario's country (4 ASNs x 60 reports/min, 10 h of history); opened after {after} min; one ASN alone never opens a country incident"
         )),
     );
     figures.push(
