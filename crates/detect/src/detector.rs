@@ -264,8 +264,8 @@ impl Detector {
         &self,
         trusted: &BTreeMap<CellKey, Cow<WindowStats>>,
         expect: &BTreeMap<CellKey, Expectation>,
-    ) -> BTreeMap<String, Vec<([u8; 2], f64, bool)>> {
-        let mut out: BTreeMap<String, Vec<([u8; 2], f64, bool)>> = BTreeMap::new();
+    ) -> PeerRates {
+        let mut out = PeerRates::new();
         for (k, w) in trusted {
             if !testable(w, &self.cfg) {
                 continue;
@@ -468,6 +468,10 @@ impl Detector {
     }
 }
 
+/// Per platform, each testable country's (country, capped failure rate, failing over its own
+/// baseline): what the cross-country rule compares with.
+type PeerRates = BTreeMap<String, Vec<([u8; 2], f64, bool)>>;
+
 /// The ASN windows of a country cell `k`, with their ASN.
 fn asn_windows<'a>(
     windows: &'a BTreeMap<CellKey, WindowStats>,
@@ -483,7 +487,7 @@ fn asn_windows<'a>(
 /// The cross-country view of cell `k`: the median capped failure rate of the same platform in
 /// other countries (with at least `peer_min_countries` of them), and whether most of them
 /// (at least two) fail too, which makes the platform broken rather than blocked.
-fn peer_for(peers: &BTreeMap<String, Vec<([u8; 2], f64, bool)>>, k: &CellKey, cfg: &Config) -> (Option<f64>, bool) {
+fn peer_for(peers: &PeerRates, k: &CellKey, cfg: &Config) -> (Option<f64>, bool) {
     let Some(list) = peers.get(&k.platform) else {
         return (None, false);
     };
