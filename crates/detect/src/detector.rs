@@ -348,7 +348,8 @@ impl Detector {
                 networks: 0,
                 asns: 0,
                 failing_networks: 0,
-                baseline_failure_rate: e.failure_rate(),
+                // Rounded like `confidence`: a published figure, not a working value.
+                baseline_failure_rate: (e.failure_rate() * 1e4).round() / 1e4,
                 confidence: 0.0,
                 cross_country: false,
                 suspicious_asns: Vec::new(),

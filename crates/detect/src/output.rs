@@ -109,8 +109,9 @@ pub struct Incident {
 /// `asn` = `1 - 2^(-a)` for a country incident with `a` failing ASNs (0.5 when the deployment
 /// has no ASN data), 1 for an ASN incident (its scope is one ASN); `history` = 1 when the cell
 /// had the history the history rule asks for, 0.5 when it opened on cross-country evidence
-/// alone. So 10 failing networks in one ASN read 0.5, 30 networks over 3 ASNs 0.77, a
-/// national block seen from 300 networks in 4 ASNs 0.94. It grades breadth, which is what an
+/// alone; rounded to four decimals. So 10 failing networks in one ASN read 0.5, 30 networks
+/// over 3 ASNs 0.77, a national block seen from 300 networks in 4 ASNs 0.94. It grades
+/// breadth, which is what an
 /// attacker pays for; significance is already required to open at all.
 pub fn confidence(failing_networks: u64, failing_asns: Option<u64>, established: bool) -> f64 {
     let net = 1.0 - 0.5f64.powf(failing_networks as f64 / 10.0);
@@ -119,7 +120,9 @@ pub fn confidence(failing_networks: u64, failing_asns: Option<u64>, established:
         None => 1.0,
     };
     let history = if established { 1.0 } else { 0.5 };
-    net * asn * history
+    // Four decimals: more would be false precision, and a stored copy then survives stores
+    // that re-print floats (ClickHouse) bit for bit.
+    (net * asn * history * 1e4).round() / 1e4
 }
 
 /// One cell's current state (PROTOCOL.md `/v1/status` platform entry, plus its cell key).
