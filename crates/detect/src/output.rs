@@ -111,8 +111,7 @@ pub struct Incident {
 /// had the history the history rule asks for, 0.5 when it opened on cross-country evidence
 /// alone; rounded to four decimals. So 10 failing networks in one ASN read 0.5, 30 networks
 /// over 3 ASNs 0.77, a national block seen from 300 networks in 4 ASNs 0.94. It grades
-/// breadth, which is what an
-/// attacker pays for; significance is already required to open at all.
+/// breadth, which is what an attacker pays for; significance is already required to open.
 pub fn confidence(failing_networks: u64, failing_asns: Option<u64>, established: bool) -> f64 {
     let net = 1.0 - 0.5f64.powf(failing_networks as f64 / 10.0);
     let asn = match failing_asns {
