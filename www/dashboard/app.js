@@ -417,7 +417,7 @@ function renderIncidents() {
   }
   box.replaceChildren(...list.map((inc) => {
     const s = knownState(inc.state);
-    const listed = inc.affected_asns ?? inc.asns;
+    const listed = inc.affected_asns;
     const asns = Array.isArray(listed) && listed.length ? listed : (inc.asn ? [inc.asn] : []);
     const where = inc.asn ? t('incident_on', { asn: inc.asn }) : t('incident_all_networks');
     const fact = (k, v, cls) => el('div', { class: cls }, el('dt', { text: t(k) }), el('dd', { text: v }));
@@ -432,7 +432,11 @@ function renderIncidents() {
         fact('incident_peak', i18n.pct(inc.peak_failure_rate), 'num'),
         fact('incident_asns', asns.length ? asns.map((a) => t('asn_name', { asn: a })).join(', ') : t('all_networks'), 'wide'),
         fact('incident_reports', i18n.num(inc.reports), 'num'),
-        fact('incident_networks', i18n.num(inc.networks), 'num')));
+        fact('incident_networks', i18n.num(inc.networks), 'num'),
+        // Issue 9: how broad the evidence is, why it ended, and any flood that was not trusted.
+        typeof inc.confidence === 'number' ? fact('incident_confidence', i18n.pct(inc.confidence), 'num') : null,
+        inc.end_reason ? fact('incident_end_reason', t(`end_reason_${inc.end_reason === 'no_data' ? 'no_data' : 'recovered'}`)) : null,
+        inc.suspicious_asns?.length ? fact('incident_suspicious', inc.suspicious_asns.map((a) => t('asn_name', { asn: a })).join(', '), 'wide') : null));
   }));
 }
 

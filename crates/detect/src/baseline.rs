@@ -1,6 +1,9 @@
 //! A cell's own history: decayed counts and time histograms per hour of day (traffic and
 //! latency swing over the day) with an all-day fallback, and a Beta prior on the failure rate
-//! for cells whose history is short.
+//! for cells whose history is short. It also remembers how much history there is (reports,
+//! networks, time span) for the history rule, and the cell's usual volume for the surge rule.
+
+use std::collections::HashSet;
 
 use crate::config::Config;
 use crate::hist::{quantile_of, NUM_BUCKETS};
@@ -17,6 +20,8 @@ struct Bucket {
     times: Vec<f64>,
     /// Decayed control-time histogram (the usual control, to spot a slow visitor link).
     control: Vec<f64>,
+    /// Decayed count of minutes folded in: with `ok + fail`, the usual reports per minute.
+    minutes: f64,
 }
 
 impl Default for Bucket {
@@ -26,20 +31,29 @@ impl Default for Bucket {
             fail: 0.0,
             times: vec![0.0; NUM_BUCKETS],
             control: vec![0.0; NUM_BUCKETS],
+            minutes: 0.0,
         }
     }
 }
 
 impl Bucket {
-    fn fold(&mut self, m: &WindowStats, decay: f64) {
-        self.ok = self.ok * decay + (m.reports - m.failures) as f64;
-        self.fail = self.fail * decay + m.failures as f64;
+    /// Folds one minute in, its counts scaled by `scale` (<= 1: a flood teaches no faster
+    /// than ordinary traffic).
+    fn fold(&mut self, m: &WindowStats, decay: f64, scale: f64) {
+        self.ok = self.ok * decay + (m.reports - m.failures) as f64 * scale;
+        self.fail = self.fail * decay + m.failures as f64 * scale;
         for (w, &c) in self.times.iter_mut().zip(m.times.counts.iter()) {
-            *w = *w * decay + c as f64;
+            *w = *w * decay + c as f64 * scale;
         }
         for (w, &c) in self.control.iter_mut().zip(m.control_times.counts.iter()) {
-            *w = *w * decay + c as f64;
+            *w = *w * decay + c as f64 * scale;
         }
+        self.minutes = self.minutes * decay + 1.0;
+    }
+
+    /// Usual reports per minute, once 30 minutes are folded in.
+    fn per_minute(&self) -> Option<f64> {
+        (self.minutes >= 30.0).then(|| self.reports() / self.minutes)
     }
 
     fn reports(&self) -> f64 {
@@ -74,13 +88,25 @@ pub struct Baseline {
     hours: Vec<Bucket>,
     /// Every hour together, for hours without enough history of their own.
     all: Bucket,
+    /// First minute folded in: the span of the history rule.
+    first_minute: Option<i64>,
+    /// Newest minute folded in.
+    last_minute: Option<i64>,
+    /// Distinct networks folded in, kept only up to `NETWORKS_KEPT` (the rule needs a count).
+    networks: HashSet<u32>,
 }
+
+/// Most network hashes a baseline remembers: enough for any sane `history_min_networks`.
+const NETWORKS_KEPT: usize = 256;
 
 impl Default for Baseline {
     fn default() -> Self {
         Baseline {
             hours: vec![Bucket::default(); 24],
             all: Bucket::default(),
+            first_minute: None,
+            last_minute: None,
+            networks: HashSet::new(),
         }
     }
 }
@@ -95,8 +121,38 @@ impl Baseline {
         // Per-fold decay so that weight halves every `baseline_half_life_days`: an hour bucket
         // is folded 60 times a day, the all-day bucket 1440 times.
         let per_day = 0.5f64.powf(1.0 / cfg.baseline_half_life_days);
-        self.hours[hour_of(minute)].fold(m, per_day.powf(1.0 / 60.0));
-        self.all.fold(m, per_day.powf(1.0 / 1440.0));
+        let scale = match self.all.per_minute() {
+            Some(usual) if m.reports > 0 => (cfg.fold_volume_factor * usual.max(1.0) / m.reports as f64).min(1.0),
+            _ => 1.0,
+        };
+        self.hours[hour_of(minute)].fold(m, per_day.powf(1.0 / 60.0), scale);
+        self.all.fold(m, per_day.powf(1.0 / 1440.0), scale);
+        self.first_minute = Some(self.first_minute.map_or(minute, |f| f.min(minute)));
+        self.last_minute = Some(self.last_minute.map_or(minute, |l| l.max(minute)));
+        for n in m.networks.keys() {
+            if self.networks.len() >= NETWORKS_KEPT {
+                break;
+            }
+            self.networks.insert(*n);
+        }
+    }
+
+    /// The history rule (see `config`): enough reports, from enough networks, over long enough
+    /// for the cell's usual rate to mean something.
+    pub fn established(&self, cfg: &Config) -> bool {
+        let span = match (self.first_minute, self.last_minute) {
+            (Some(f), Some(l)) => l - f,
+            _ => return false,
+        };
+        self.all.reports() >= cfg.history_min_reports
+            && self.networks.len() as u64 >= cfg.history_min_networks
+            && span >= cfg.history_min_minutes
+    }
+
+    /// Usual counted reports per minute at `minute` (its hour of day when known), `None`
+    /// without half an hour of history.
+    pub fn usual_per_minute(&self, minute: i64) -> Option<f64> {
+        self.hours[hour_of(minute)].per_minute().or_else(|| self.all.per_minute())
     }
 
     /// The expectation for a window ending at `minute`.
@@ -115,7 +171,10 @@ impl Baseline {
         let (ok, fail) = match b {
             Some(b) => {
                 let scale = (cfg.baseline_max_weight / b.reports()).min(1.0);
-                (b.ok * scale, b.fail * scale)
+                let (ok, fail) = (b.ok * scale, b.fail * scale);
+                // The ceiling: history fed by a patient attacker cannot make failing normal.
+                let max = cfg.baseline_max_failure_rate;
+                (ok, fail.min(ok * max / (1.0 - max)))
             }
             None => (0.0, 0.0),
         };

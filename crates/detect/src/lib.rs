@@ -19,10 +19,10 @@ pub mod stats;
 pub mod window;
 
 pub use cells::CellKey;
-pub use classify::State;
+pub use classify::{Held, State};
 pub use config::Config;
 pub use detector::{Detector, StepResult};
-pub use output::{CellStatus, Incident};
+pub use output::{CellStatus, EndReason, Incident};
 pub use rollup::Rollups;
 pub use vantage_protocol::Outcome;
 

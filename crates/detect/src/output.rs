@@ -1,8 +1,8 @@
 //! What the detector hands to the API: statuses and incidents with PROTOCOL.md field names.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::classify::State;
+use crate::classify::{Held, State};
 
 /// Formats unix minutes as RFC 3339 UTC (`2026-11-28T18:41:00Z`), by hand to avoid a date
 /// crate for one format (days-to-civil after Howard Hinnant's `civil_from_days`).
@@ -36,8 +36,19 @@ pub fn incident_id(platform: &str, country: &str, asn: Option<u32>, start_minute
     format!("{h:016x}")
 }
 
+/// Why an incident ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// `close_after` normal windows in a row: the platform works again.
+    Recovered,
+    /// `close_no_data_after` windows in a row with too few reports or networks: the cell fell
+    /// silent (readers gone, or a total shutdown), so the claim can no longer be backed.
+    NoData,
+}
+
 /// A detected disruption (PROTOCOL.md `/v1/incidents` entry).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     /// Stable id (see [`incident_id`]), so clients and feeds can deduplicate.
     pub id: String,
@@ -62,12 +73,55 @@ pub struct Incident {
     pub reports: u64,
     /// Distinct networks among them.
     pub networks: u64,
+    /// Distinct ASNs among them: a country claim resting on one ASN is weak.
+    #[serde(default)]
+    pub asns: u64,
+    /// Distinct networks that failed (or, for `degraded`, were slow) while open: the breadth
+    /// of the evidence, which the confidence grows with.
+    #[serde(default)]
+    pub failing_networks: u64,
+    /// Expected failure rate (the cell's baseline) when it opened: what "usual" meant.
+    #[serde(default)]
+    pub baseline_failure_rate: f64,
+    /// 0..1 weight of the evidence's breadth (not a probability; see [`confidence`]).
+    #[serde(default)]
+    pub confidence: f64,
+    /// Some window of it was judged against the same platform in other countries and failed
+    /// far more here (blocked whatever the local baseline says).
+    #[serde(default)]
+    pub cross_country: bool,
+    /// ASNs whose `ok` reports surged while it was open: shown, and left out of the verdict
+    /// (a censor flooding "it works" from its own networks must not close it).
+    #[serde(default)]
+    pub suspicious_asns: Vec<u32>,
+    /// `recovered` or `no_data` once ended, `null` while open.
+    #[serde(default)]
+    pub end_reason: Option<EndReason>,
     /// `started_at` as unix minutes, for callers that compute with it.
     #[serde(skip)]
     pub start_minute: i64,
     /// `ended_at` as unix minutes.
     #[serde(skip)]
     pub end_minute: Option<i64>,
+}
+
+/// An incident's confidence: `(1 - 2^(-n/10)) x asn x history`, with `n` its failing networks;
+/// `asn` = `1 - 2^(-a)` for a country incident with `a` failing ASNs (0.5 when the deployment
+/// has no ASN data), 1 for an ASN incident (its scope is one ASN); `history` = 1 when the cell
+/// had the history the history rule asks for, 0.5 when it opened on cross-country evidence
+/// alone; rounded to four decimals. So 10 failing networks in one ASN read 0.5, 30 networks
+/// over 3 ASNs 0.77, a national block seen from 300 networks in 4 ASNs 0.94. It grades
+/// breadth, which is what an attacker pays for; significance is already required to open.
+pub fn confidence(failing_networks: u64, failing_asns: Option<u64>, established: bool) -> f64 {
+    let net = 1.0 - 0.5f64.powf(failing_networks as f64 / 10.0);
+    let asn = match failing_asns {
+        Some(a) => 1.0 - 0.5f64.powi(a.min(64) as i32),
+        None => 1.0,
+    };
+    let history = if established { 1.0 } else { 0.5 };
+    // Four decimals: more would be false precision, and a stored copy then survives stores
+    // that re-print floats (ClickHouse) bit for bit.
+    (net * asn * history * 1e4).round() / 1e4
 }
 
 /// One cell's current state (PROTOCOL.md `/v1/status` platform entry, plus its cell key).
@@ -103,6 +157,12 @@ pub struct CellStatus {
     pub p_value: Option<f64>,
     /// When `state` began (RFC 3339).
     pub since: String,
+    /// The platform fails in most other countries too: broken, not blocked here.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub global: bool,
+    /// Why a window that looked bad did not count (history, breadth, global), if it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
 }
 
 #[cfg(test)]

@@ -100,20 +100,47 @@ impl WindowStats {
     /// median per-network report count)`, its failures scaled down in proportion. One /24
     /// sending thousands of reports then weighs like a few ordinary ones.
     pub fn capped_counts(&self, floor: u32, factor: f64) -> (u64, u64) {
+        let Some(cap) = self.network_cap(floor, factor) else {
+            return (0, 0);
+        };
+        let (n, x) = self.capped_at(cap);
+        (n.round() as u64, x.round() as u64)
+    }
+
+    /// The per-network cap `max(floor, factor x median)`, `None` without networks.
+    pub fn network_cap(&self, floor: u32, factor: f64) -> Option<f64> {
         let mut per: Vec<u32> = self.networks.values().map(|s| s.reports).collect();
         if per.is_empty() {
-            return (0, 0);
+            return None;
         }
         per.sort_unstable();
         let median = per[per.len() / 2] as f64;
-        let cap = (median * factor).ceil().max(floor as f64);
+        Some((median * factor).ceil().max(floor as f64))
+    }
+
+    /// (reports, failures) with every network capped at `cap` reports.
+    pub fn capped_at(&self, cap: f64) -> (f64, f64) {
         let (mut n, mut x) = (0.0, 0.0);
         for s in self.networks.values() {
             let kept = (s.reports as f64).min(cap);
             n += kept;
             x += s.failures as f64 * kept / s.reports.max(1) as f64;
         }
-        (n.round() as u64, x.round() as u64)
+        (n, x)
+    }
+
+    /// Networks with a failure, as a set (an incident's evidence accumulates them).
+    pub fn failing_network_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.networks.values().filter(|s| s.failures > 0).map(|s| s.network)
+    }
+
+    /// Networks whose geometric-mean time is at least `ms`, as a set.
+    pub fn slow_network_ids(&self, ms: f64) -> impl Iterator<Item = u32> + '_ {
+        let ln = ms.max(1.0).ln();
+        self.networks
+            .values()
+            .filter(move |s| s.reports > 0 && s.log_ms_sum / s.reports as f64 >= ln)
+            .map(|s| s.network)
     }
 
     /// Networks whose geometric-mean time is at least `ms`: a slowdown must be broad too.
@@ -124,6 +151,25 @@ impl WindowStats {
             .filter(|s| s.reports > 0 && s.log_ms_sum / s.reports as f64 >= ln)
             .count() as u64
     }
+}
+
+/// A country's capped counts from its ASN windows: each network capped at the country's fair
+/// share (`network_cap` of `country`), then each ASN at the total of all the others, so one
+/// ASN's reports (however many networks it spreads them over) cannot outweigh the rest of the
+/// country. With a single ASN there is nothing to compare and only the network cap applies.
+pub fn country_capped_counts(country: &WindowStats, asns: &[&WindowStats], floor: u32, factor: f64) -> (u64, u64) {
+    let Some(cap) = country.network_cap(floor, factor) else {
+        return (0, 0);
+    };
+    let per: Vec<(f64, f64)> = asns.iter().map(|w| w.capped_at(cap)).filter(|(n, _)| *n > 0.0).collect();
+    let total: f64 = per.iter().map(|(n, _)| n).sum();
+    let (mut n, mut x) = (0.0, 0.0);
+    for &(an, ax) in &per {
+        let kept = if per.len() >= 2 { an.min(total - an) } else { an };
+        n += kept;
+        x += ax * kept / an;
+    }
+    (n.round() as u64, x.round() as u64)
 }
 
 #[cfg(test)]
@@ -156,6 +202,22 @@ mod tests {
         assert_eq!(w.networks_with_failures(), 1);
         let (n, x) = w.capped_counts(3, 2.0);
         assert_eq!((n, x), (104, 4));
+    }
+
+    #[test]
+    fn one_asn_cannot_outweigh_the_rest_of_the_country() {
+        // 30 failing networks over three ASNs; 200 ok networks in a fourth.
+        let failing: Vec<_> = (0..30).map(|i| (i, 2, 2)).collect();
+        let ok: Vec<_> = (100..300).map(|i| (i, 1, 0)).collect();
+        let asns = [window(&failing[..10]), window(&failing[10..20]), window(&failing[20..]), window(&ok)];
+        let mut country = WindowStats::default();
+        for a in &asns {
+            country.merge(a);
+        }
+        let refs: Vec<&WindowStats> = asns.iter().collect();
+        let (n, x) = country_capped_counts(&country, &refs, 2, 2.0);
+        assert_eq!((n, x), (120, 60), "the ok ASN weighs as much as the three others, no more");
+        assert_eq!(country.capped_counts(2, 2.0), (260, 60), "the network cap alone lets it drown them");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! MaxMind test databases: `country.mmdb` (GeoLite2-Country layout) and `asn.mmdb`
-//! (GeoLite2-ASN layout) that place loopback in Pakistan and 10.0.0.0/8 in Iran.
+//! (GeoLite2-ASN layout) that place loopback in Pakistan and 10.0.0.0/8 in Iran, and give
+//! Pakistan four more ASNs (172.16.0.0/16 to 172.19.0.0/16) so detection tests can spread
+//! reports over several ISPs.
 //!
 //! Like the real GeoLite2 files, each is an IPv6 tree with IPv4 under `::/96`; the IPv4-mapped
 //! range `::ffff:0:0/96` gets the same answers so either spelling of a v4 address resolves.
@@ -16,6 +18,10 @@ const NETWORKS: &[(&str, &str, u32, &str)] = &[
     ("127.0.0.0/8", "PK", 17557, "Pakistan Telecommunication Company Limited"),
     ("::1/128", "PK", 17557, "Pakistan Telecommunication Company Limited"),
     ("10.0.0.0/8", "IR", 58224, "Iran Telecommunication Company PJS"),
+    ("172.16.0.0/16", "PK", 45595, "Pakistan Mobile Communication Limited"),
+    ("172.17.0.0/16", "PK", 9541, "Cyber Internet Services Pvt Ltd."),
+    ("172.18.0.0/16", "PK", 23674, "Nayatel (Pvt) Ltd"),
+    ("172.19.0.0/16", "PK", 24499, "Telenor Pakistan (Pvt) Ltd."),
 ];
 
 #[derive(Serialize)]

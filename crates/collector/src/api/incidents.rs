@@ -8,6 +8,7 @@ use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
+use vantage_detect::EndReason;
 
 /// Most incidents one answer lists (newest first).
 const LIMIT: usize = 500;
@@ -51,17 +52,29 @@ fn feed(incidents: &[StoredIncident], updated: &str) -> String {
             None => i.country.clone(),
         };
         let title = format!("{}: {} in {scope}", i.platform, i.state);
-        let when = match &i.ended_at {
-            Some(end) => format!("from {} to {end}", i.started_at),
-            None => format!("since {} (ongoing)", i.started_at),
+        let when = match (&i.ended_at, i.end_reason) {
+            (Some(end), Some(EndReason::NoData)) => format!("from {} to {end} (ended: no data, the reports stopped)", i.started_at),
+            (Some(end), _) => format!("from {} to {end} (ended: recovered)", i.started_at),
+            (None, _) => format!("since {} (ongoing)", i.started_at),
         };
-        let summary = format!(
-            "{} {when}; peak failure rate {:.0}%, {} reports from {} networks.",
+        let mut summary = format!(
+            "{} {when}; peak failure rate {:.0}% (usually {:.0}%), {} reports from {} networks in {} ASNs, {} of them failing; confidence {:.2}.",
             title,
             i.peak_failure_rate * 100.0,
+            i.baseline_failure_rate * 100.0,
             i.reports,
-            i.networks
+            i.networks,
+            i.asns,
+            i.failing_networks,
+            i.confidence
         );
+        if i.cross_country {
+            summary.push_str(" Failing far more here than in other countries.");
+        }
+        if !i.suspicious_asns.is_empty() {
+            let list: Vec<String> = i.suspicious_asns.iter().map(|a| format!("AS{a}")).collect();
+            let _ = write!(summary, " Suspicious surge of ok reports from {} (not trusted).", list.join(", "));
+        }
         let _ = write!(
             x,
             "<entry>\n<id>urn:vantage:incident:{}</id>\n<title>{}</title>\n<published>{}</published>\n<updated>{}</updated>\n\

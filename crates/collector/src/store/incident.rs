@@ -1,7 +1,7 @@
 //! Incidents as the store keeps them and the API shows them (PROTOCOL.md section 4).
 
 use serde::{Deserialize, Serialize};
-use vantage_detect::Incident;
+use vantage_detect::{EndReason, Incident};
 
 /// A detected disruption: the `/v1/incidents` entry, also the SSE `incident` event and the
 /// webhook body.
@@ -29,6 +29,27 @@ pub struct StoredIncident {
     pub reports: u64,
     /// Distinct networks among them.
     pub networks: u64,
+    /// Distinct ASNs among them (documents kept before issue 9 read 0).
+    #[serde(default)]
+    pub asns: u64,
+    /// Distinct networks that failed (or were slow) while open: the breadth of the evidence.
+    #[serde(default)]
+    pub failing_networks: u64,
+    /// The cell's expected failure rate when it opened.
+    #[serde(default)]
+    pub baseline_failure_rate: f64,
+    /// 0..1 weight of the evidence's breadth (`vantage_detect::output::confidence`).
+    #[serde(default)]
+    pub confidence: f64,
+    /// Judged also against the same platform in other countries, and failing far more here.
+    #[serde(default)]
+    pub cross_country: bool,
+    /// ASNs whose `ok` reports surged while open: shown, not trusted.
+    #[serde(default)]
+    pub suspicious_asns: Vec<u32>,
+    /// `recovered` or `no_data` once ended, `null` while open.
+    #[serde(default)]
+    pub end_reason: Option<EndReason>,
     /// Start in unix minutes, for ordering and filtering (not published).
     #[serde(skip)]
     pub start_minute: i64,
@@ -52,6 +73,13 @@ impl From<&Incident> for StoredIncident {
             affected_asns: i.affected_asns.clone(),
             reports: i.reports,
             networks: i.networks,
+            asns: i.asns,
+            failing_networks: i.failing_networks,
+            baseline_failure_rate: i.baseline_failure_rate,
+            confidence: i.confidence,
+            cross_country: i.cross_country,
+            suspicious_asns: i.suspicious_asns.clone(),
+            end_reason: i.end_reason,
             start_minute: i.start_minute,
             end_minute: i.end_minute,
         }

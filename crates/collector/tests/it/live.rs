@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use vantage_collector::simulate::{self, HistorySpec, Kind};
 use vantage_collector::{AppState, Collector};
 
-/// A collector whose store holds three normal hours of `x` in PK ending at the current minute.
+/// A collector whose store holds three normal hours of `x` in PK (over four ASNs) ending at the
+/// current minute. It reads the test MaxMind databases, so a client's ASN comes from its
+/// address (see [`block_client`]).
 pub(crate) fn seeded(t: &TestDir, webhook: Option<String>) -> AppState {
     seeded_with(t, webhook, |_| {})
 }
@@ -25,6 +27,7 @@ pub(crate) fn seeded_with(t: &TestDir, webhook: Option<String>, tweak: impl FnOn
     config.webhooks = webhook.into_iter().collect();
     // A short publication tick keeps these tests quick; the adversary tests use the default.
     config.publish_interval_s = 1;
+    t.with_geoip(&mut config);
     tweak(&mut config);
     let state = Collector::new(config).unwrap();
     let now = state.clock.now().div_euclid(60);
@@ -42,14 +45,24 @@ pub(crate) fn seeded_with(t: &TestDir, webhook: Option<String>, tweak: impl FnOn
     state
 }
 
-/// `n` reports of `x.main` timing out, from `n / 2` different /24s, in PK.
+/// The address of network `net` of a block: its /24s take turns over the four ASNs the seeded
+/// history has (127/8 is AS17557, 172.16/16 AS45595, 172.17/16 AS9541, 172.18/16 AS23674 in
+/// the test databases), because a country incident needs failures in more than one ASN.
+pub(crate) fn block_client(net: u32) -> String {
+    match net % 4 {
+        0 => format!("127.9.{}.7", net / 4),
+        k => format!("172.{}.{}.7", 15 + k, net / 4),
+    }
+}
+
+/// `n` reports of `x.main` timing out, from `n / 2` different /24s over four ASNs, in PK.
 pub(crate) async fn post_block(server: &Server, first: u32, n: u32) {
     for i in 0..n {
         let body = report_with(&id(first + i), r#"{"target":"x.main","outcome":"timeout","ms":15000}"#);
         let res = client()
             .post(server.url("/v1/reports"))
             .header("content-type", "text/plain")
-            .header("x-forwarded-for", format!("10.9.{}.7", i / 2))
+            .header("x-forwarded-for", block_client(i / 2))
             .header("cf-ipcountry", "PK")
             .body(body)
             .send()
