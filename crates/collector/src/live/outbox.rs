@@ -165,6 +165,13 @@ mod tests {
             affected_asns: vec![],
             reports: 100,
             networks: 50,
+            asns: 3,
+            failing_networks: 40,
+            baseline_failure_rate: 0.03,
+            confidence: 0.9,
+            cross_country: false,
+            suspicious_asns: vec![],
+            end_reason: None,
             start_minute: 0,
             end_minute: (!open).then_some(30),
         }

@@ -149,6 +149,8 @@ mod tests {
             baseline_median_ms: Some(90.0),
             p_value: None,
             since: "2026-12-01T10:00:00Z".into(),
+            global: false,
+            held: None,
         }
     }
 
