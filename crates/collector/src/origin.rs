@@ -7,8 +7,13 @@
 //! cannot forge it, so a browser report is accepted only when its `Origin` is the collector's
 //! public origin: `--public-origin` when given, else derived from the request's `Host` and, from
 //! a trusted proxy only, `X-Forwarded-Proto` (else `http`). `Origin: null` (sandboxed frames,
-//! `data:` pages, some redirects) is refused too. `Sec-Fetch-Site: cross-site` or `same-site`, the
-//! browser's own verdict, is refused whatever `Origin` says. A request without `Origin` is not
+//! `data:` pages, some redirects) is refused too, with one exception: together with
+//! `Sec-Fetch-Site: same-origin`. Our frame is served with `Referrer-Policy: no-referrer`, and for
+//! a no-cors POST (what `navigator.sendBeacon` sends with a text body) the Fetch standard then
+//! serializes the origin as `null`; `Sec-Fetch-Site`, which no page can set, says the request
+//! came from our own origin (an opaque-origin page's requests are `cross-site`). `Sec-Fetch-Site:
+//! cross-site` or `same-site`, the browser's own verdict, is refused whatever `Origin` says. A
+//! request without `Origin` is not
 //! from a browser page (curl, the simulator, a server-side relay) and is left to the rate limit
 //! and the diversity rules, which is all any check could do against such a client.
 
@@ -89,6 +94,9 @@ pub fn check(headers: &HeaderMap, public: &[String], from_trusted_proxy: bool) -
         return Err(AppError::ForbiddenOrigin(allowed()));
     }
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    if origin.as_bytes() == b"null" && site.as_deref() == Some("same-origin") {
+        return Ok(());
+    }
     let sent = origin.to_str().ok().and_then(|o| parse_origin(o).ok());
     match sent {
         Some(o) if ours.contains(&o) => Ok(()),
@@ -160,6 +168,9 @@ mod tests {
         assert!(check(&headers(&[("host", "evil.example"), ("origin", "http://evil.example")]), &public, false).is_err());
         // The browser's own verdict.
         assert!(check(&headers(&[host, ("sec-fetch-site", "cross-site")]), &[], false).is_err());
+        assert!(check(&headers(&[host, ("origin", "null"), ("sec-fetch-site", "cross-site")]), &[], false).is_err());
+        // Our frame's sendBeacon under its no-referrer policy: Origin null, but same-origin.
+        assert!(check(&headers(&[host, ("origin", "null"), ("sec-fetch-site", "same-origin")]), &[], false).is_ok());
         assert!(check(&headers(&[host, ("origin", "http://vantage.example.org"), ("sec-fetch-site", "same-origin")]), &[], false).is_ok());
     }
 }

@@ -112,13 +112,22 @@ async fn our_own_frame_and_clients_without_origin_are_accepted() {
     let server = Server::start(t.config()).await;
     let c = client();
     let ours = format!("http://{}", server.addr);
-    for (n, origin) in [(1, Some(ours.as_str())), (2, None)] {
+    // fetch(keepalive) from our frame; a client that is not a browser page; sendBeacon from our
+    // frame, whose no-referrer policy makes the browser send `Origin: null` on that no-cors POST
+    // (Sec-Fetch-Site still says same-origin).
+    for (n, origin, site) in [(1, Some(ours.as_str()), Some("same-origin")), (2, None, None), (3, Some("null"), Some("same-origin"))] {
         let mut req = c.post(server.url("/v1/reports")).header("content-type", "text/plain;charset=UTF-8").body(report(&id(n)));
         if let Some(o) = origin {
             req = req.header("origin", o);
         }
+        if let Some(s) = site {
+            req = req.header("sec-fetch-site", s);
+        }
         assert_eq!(req.send().await.unwrap().status(), 202, "{origin:?}");
     }
+    // `null` alone (an old browser's opaque-origin page) is not ours.
+    let res = c.post(server.url("/v1/reports")).header("content-type", "text/plain").header("origin", "null").body(report(&id(4))).send().await.unwrap();
+    assert_eq!(res.status(), 403);
     // The preflight a cross-origin page would need is no longer granted.
     let pre = c
         .request(reqwest::Method::OPTIONS, server.url("/v1/reports"))
@@ -131,7 +140,7 @@ async fn our_own_frame_and_clients_without_origin_are_accepted() {
     assert!(pre.headers().get("access-control-allow-origin").is_none());
     assert!(!pre.status().is_success(), "{}", pre.status());
     server.stop().await;
-    assert_eq!(rows(&t.db(), ""), 4);
+    assert_eq!(rows(&t.db(), ""), 6);
 }
 
 #[tokio::test]
@@ -211,16 +220,38 @@ async fn the_country_header_is_believed_from_the_trusted_proxy() {
     assert_eq!(geo_rows(&t.db()), [vec![("DE".to_string(), 17557); 2], vec![("PK".to_string(), 17557); 2]].concat());
 }
 
+/// Runs `vantage` with `args`, which must make it exit at start-up: (exit code, stderr). Killed,
+/// and the test failed, if it is still running after 60 s (it started serving instead).
+fn refused(t: &TestDir, args: &[&str]) -> (Option<i32>, String) {
+    let stderr = t.path().join("refused-stderr");
+    let mut child = vantage()
+        .args(args)
+        .arg("--store")
+        .arg(format!("sqlite:{}", t.db().display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("vantage {args:?} started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status.code(), std::fs::read_to_string(&stderr).unwrap())
+}
+
 #[test]
 fn a_country_header_without_a_trusted_proxy_refuses_to_start() {
     let t = TestDir::new();
-    let out = vantage()
-        .args(["serve", "--listen", "127.0.0.1:0", "--country-header", "CF-IPCountry", "--store"])
-        .arg(format!("sqlite:{}", t.db().display()))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "a usage error");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = refused(&t, &["serve", "--listen", "127.0.0.1:0", "--country-header", "CF-IPCountry"]);
+    assert_eq!(code, Some(2), "a usage error: {err}");
     assert!(err.contains("--country-header") && err.contains("add --trusted-proxy"), "{err}");
     // The library refuses the same config.
     let mut config = t.config();
@@ -335,15 +366,8 @@ fn a_semicolon_in_a_target_url_never_reaches_the_frames_csp() {
         "version = \"v1\"\n[control]\nurl = \"/v1/ping\"\ntimeout_ms = 5000\n\n[[target]]\nid = \"x.main\"\nplatform = \"x\"\nurl = \"https://x.com;script-src/favicon.ico\"\ntimeout_ms = 15000\n",
     )
     .unwrap();
-    let out = vantage()
-        .args(["serve", "--listen", "127.0.0.1:0", "--targets"])
-        .arg(&file)
-        .arg("--store")
-        .arg(format!("sqlite:{}", t.db().display()))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = refused(&t, &["serve", "--listen", "127.0.0.1:0", "--targets", file.to_str().unwrap()]);
+    assert_ne!(code, Some(0), "{err}");
     assert!(err.contains("targets.toml:9: target \"x.main\" url"), "{err}");
 }
 
