@@ -109,11 +109,18 @@ pub fn check(headers: &HeaderMap, public: &[String], from_trusted_proxy: bool) -
     }
 }
 
-/// Whether `sent` is one of `ours` but for the scheme: the mark of a TLS proxy that is not a
-/// `--trusted-proxy` or sends no `X-Forwarded-Proto`, which would refuse every real report.
+/// Whether `sent` has the host of one of `ours` (so differs only by scheme or port): the mark of
+/// a TLS proxy that is not a `--trusted-proxy` or sends no `X-Forwarded-Proto`, or of a proxy
+/// that changes the port, either of which would refuse every real report.
 fn looks_like_ours(sent: &str, ours: &[String]) -> bool {
-    let host = |o: &str| o.split_once("://").map(|(_, h)| h.to_string());
-    ours.iter().any(|o| host(o).is_some_and(|h| host(sent).is_some_and(|s| s == h || s.split(':').next() == h.split(':').next())))
+    fn host(origin: &str) -> &str {
+        let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+        match authority.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => h,
+            _ => authority,
+        }
+    }
+    ours.iter().any(|o| host(o) == host(sent))
 }
 
 /// Logs (once per process) how to fix an origin mismatch that is probably our own deployment.

@@ -23,7 +23,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Cache-Control of the unversioned loader: a new release reaches every host page in 5 minutes.
 const LOADER_CACHE: &str = "public, max-age=300";
 /// Cache-Control of answers about one caller or for the operator: never kept by anyone.
-pub const PRIVATE: &str = "private, no-store";
+const PRIVATE: &str = "private, no-store";
 /// File types outside `/v1/` that are static assets (HTML pages are not: they name the assets).
 const ASSET_EXTENSIONS: [&str; 11] = ["js", "mjs", "css", "wasm", "svg", "png", "jpg", "webp", "ico", "woff", "woff2"];
 
@@ -113,7 +113,8 @@ async fn harden(req: Request, next: Next) -> Response {
     let loader = path == "/v1/loader.js";
     let versioned = req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("v=")));
     let mut res = next.run(req).await;
-    let ok = res.status().is_success();
+    // A 304 revalidation carries the same freshness as the 200 it stands for.
+    let fresh = res.status().is_success() || res.status() == axum::http::StatusCode::NOT_MODIFIED;
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -135,7 +136,7 @@ async fn harden(req: Request, next: Next) -> Response {
         }
         _ => {}
     }
-    if ok && !h.contains_key(header::CACHE_CONTROL) {
+    if fresh && !h.contains_key(header::CACHE_CONTROL) {
         if asset && versioned {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
         } else if loader {
