@@ -103,6 +103,15 @@ pub async fn require_admin(State(c): State<AppState>, req: Request, next: Next) 
     }
 }
 
+/// Whether `/metrics` is open to anyone who can reach `listen`: no admin token, and an address
+/// other than loopback (`0.0.0.0` and `::` included). `serve` warns at start-up when it is.
+pub fn metrics_exposed(listen: std::net::IpAddr, has_token: bool) -> bool {
+    !has_token && !listen.to_canonical().is_loopback()
+}
+
+/// The start-up warning for [`metrics_exposed`].
+pub const METRICS_EXPOSED_WARNING: &str = "/metrics is open to anyone who can reach this address (no admin token): set --admin-token-file FILE or VANTAGE_ADMIN_TOKEN, or listen on 127.0.0.1";
+
 /// `Cross-Origin-Resource-Policy`: `cross-origin` for what other sites embed (the loader, the
 /// frame and what it loads, the badge, the chart, the control resource), `same-origin` for the
 /// rest (JSON readers use CORS, which CORP does not restrict).
@@ -136,6 +145,18 @@ mod tests {
         assert!(constant_time_eq(b"", b""));
         // A prefix padded with NULs is not the token.
         assert!(!constant_time_eq(b"abc\0", b"abc"));
+    }
+
+    #[test]
+    fn metrics_are_exposed_only_off_loopback_without_a_token() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(metrics_exposed(ip("0.0.0.0"), false));
+        assert!(metrics_exposed(ip("::"), false));
+        assert!(metrics_exposed(ip("192.0.2.7"), false));
+        assert!(!metrics_exposed(ip("0.0.0.0"), true));
+        assert!(!metrics_exposed(ip("127.0.0.1"), false));
+        assert!(!metrics_exposed(ip("::1"), false));
+        assert!(!metrics_exposed(ip("::ffff:127.0.0.1"), false));
     }
 
     #[test]

@@ -24,8 +24,9 @@ Examples:
       http://127.0.0.1:8080, SQLite in ./data/vantage.db, countries and ASNs unknown (ZZ, 0)
   vantage serve --geoip-country GeoLite2-Country.mmdb --geoip-asn GeoLite2-ASN.mmdb
       countries and network operators from MaxMind (or DB-IP lite) files
-  vantage serve --listen 0.0.0.0:8080 --trusted-proxy 10.0.0.0/8 --country-header CF-IPCountry
-      behind a load balancer or CDN in 10.0.0.0/8: believe its X-Forwarded-For and country header
+  vantage serve --listen 0.0.0.0:8080 --trusted-proxy 10.0.3.0/24 --country-header CF-IPCountry --public-origin https://vantage.example.org
+      behind a load balancer or CDN in 10.0.3.0/24: believe its X-Forwarded-For and country
+      header, and take reports only from pages of https://vantage.example.org (our frame)
   vantage serve --store clickhouse:http://127.0.0.1:8123/vantage --network-key-file /etc/vantage/network.key
       one of several collectors sharing a ClickHouse database (see docs/clickhouse.md)
   vantage serve --targets targets.toml --admin-token-file /etc/vantage/admin.token
@@ -183,12 +184,15 @@ pub struct ServeArgs {
     /// GeoLite2-ASN (or DB-IP lite) file for the client's network operator (default: none, ASN 0).
     #[arg(long, value_name = "FILE")]
     pub geoip_asn: Option<PathBuf>,
-    /// Believe this request header for the country, e.g. CF-IPCountry (default: none).
+    /// Believe this request header for the country, e.g. CF-IPCountry, from --trusted-proxy peers only (needs --trusted-proxy; default: none).
     #[arg(long, value_name = "NAME", value_parser = header_name)]
     pub country_header: Option<String>,
-    /// Believe X-Forwarded-For only from peers in this CIDR, e.g. 10.0.0.0/8 (repeatable; default: none).
+    /// Believe X-Forwarded-For, X-Forwarded-Proto and --country-header only from peers in this CIDR, e.g. 10.0.3.0/24 (repeatable; default: none).
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = cidr)]
     pub trusted_proxy: Vec<String>,
+    /// This collector's public origin, scheme://host[:port], e.g. https://vantage.example.org: browsers may post reports only from its pages (our frame); repeatable (default: the request's Host, with X-Forwarded-Proto from a --trusted-proxy, else http).
+    #[arg(long = "public-origin", value_name = "URL", value_parser = public_origin)]
+    pub public_origin: Vec<String>,
     /// Target list TOML file (default: the built-in list).
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,
@@ -198,11 +202,11 @@ pub struct ServeArgs {
     /// Directory of the built widget, served at /v1/w/.
     #[arg(long, default_value = "dist/widget", value_name = "DIR")]
     pub widget_dir: PathBuf,
-    /// Reports per minute one client may post (0: no limit).
-    #[arg(long, default_value_t = 30, value_name = "N")]
+    /// Reports per minute one client (an IPv4 address, an IPv6 /64) may post; the default lets a carrier-grade NAT address with thousands of readers through (0: no limit).
+    #[arg(long, default_value_t = crate::ratelimit::DEFAULT_PER_MIN, value_name = "N")]
     pub rate_limit: u32,
     /// Reports one client may post in a burst.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = crate::ratelimit::DEFAULT_BURST, value_name = "N")]
     pub rate_burst: u32,
     /// Reports queued for the store before answering 503 (at least 1).
     #[arg(long, default_value_t = 4096, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
@@ -291,6 +295,12 @@ impl ServeArgs {
             .iter()
             .map(|c| c.parse().map_err(|e| format!("--trusted-proxy {c:?}: {e}")))
             .collect::<Result<_, String>>()?;
+        config.public_origins = self
+            .public_origin
+            .iter()
+            .map(|o| crate::origin::parse_origin(o).map_err(|e| format!("--public-origin {o:?}: {e}")))
+            .collect::<Result<_, String>>()?;
+        config.validate()?;
         if let Some(path) = &self.targets {
             let text = std::fs::read_to_string(path).map_err(|e| crate::config::file_error("--targets", path, &e, "give the path of a target list TOML file (PROTOCOL.md section 6), or leave --targets out for the built-in list"))?;
             config.targets = crate::targets::parse_targets(&text, &path.display().to_string())
@@ -350,6 +360,9 @@ impl Cli {
         match &self.command {
             Command::Detect(a) => order(Some(&a.from), Some(&a.to)),
             Command::Export(a) => order(a.from.as_deref(), a.to.as_deref()),
+            Command::Serve(a) if a.country_header.is_some() && a.trusted_proxy.is_empty() => {
+                Err(crate::config::COUNTRY_HEADER_NEEDS_PROXY.into())
+            }
             _ => Ok(()),
         }
     }
@@ -371,6 +384,10 @@ fn cidr(s: &str) -> Result<String, String> {
     s.parse::<crate::geo::Cidr>()
         .map(|_| s.to_string())
         .map_err(|e| format!("{e}; write an address block such as 10.0.0.0/8, 192.0.2.7/32 or fd00::/8"))
+}
+
+fn public_origin(s: &str) -> Result<String, String> {
+    crate::origin::parse_origin(s).map(|_| s.to_string()).map_err(|e| format!("{e}; e.g. https://vantage.example.org or http://127.0.0.1:8080"))
 }
 
 fn listen_addr(s: &str) -> Result<String, String> {

@@ -61,8 +61,12 @@ pub struct Config {
     pub geoip_asn: Option<PathBuf>,
     /// A CDN's country header (e.g. `CF-IPCountry`), believed before the country database.
     pub country_header: Option<String>,
-    /// Peers whose `X-Forwarded-For` is believed (our own reverse proxies).
+    /// Peers whose `X-Forwarded-For`, `X-Forwarded-Proto` and country header are believed (our
+    /// own reverse proxies); anyone else could set them to pick an address or a country.
     pub trusted_proxies: Vec<Cidr>,
+    /// `--public-origin`s (normalized `scheme://host[:port]`): the only `Origin`s a report may come
+    /// from, since our frame posts from there. Empty: derived per request from `Host`.
+    pub public_origins: Vec<String>,
     /// The validated target list served at `/v1/targets` and used to check report target ids.
     pub targets: TargetList,
     /// The `--targets` file, re-read on SIGHUP (None: the built-in list).
@@ -102,7 +106,18 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
 }
 
+/// Why `--country-header` alone is refused, and the fix.
+pub const COUNTRY_HEADER_NEEDS_PROXY: &str = "--country-header is believed only from a --trusted-proxy (anyone else could pick their country with it): add --trusted-proxy CIDR naming the CDN or load balancer that sets it, e.g. --trusted-proxy 10.0.0.0/24, or leave --country-header out";
+
 impl Config {
+    /// Rules between settings: a config that fails them must not start.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.country_header.is_some() && self.trusted_proxies.is_empty() {
+            return Err(COUNTRY_HEADER_NEEDS_PROXY.into());
+        }
+        Ok(())
+    }
+
     /// Defaults for everything but the store, with the built-in target list.
     pub fn new(store: StoreUrl) -> Config {
         Config {
@@ -111,12 +126,13 @@ impl Config {
             geoip_asn: None,
             country_header: None,
             trusted_proxies: Vec::new(),
+            public_origins: Vec::new(),
             targets: crate::targets::default_targets(),
             targets_file: None,
             www: PathBuf::from("www"),
             widget_dir: PathBuf::from("dist/widget"),
-            rate_limit_per_min: 30,
-            rate_burst: 10,
+            rate_limit_per_min: crate::ratelimit::DEFAULT_PER_MIN,
+            rate_burst: crate::ratelimit::DEFAULT_BURST,
             queue_capacity: 4096,
             detect: vantage_detect::Config::default(),
             history_days: 7,

@@ -17,6 +17,9 @@ pub enum AppError {
     BodyTimeout,
     /// 415: neither text/plain nor application/json.
     UnsupportedMediaType,
+    /// 403: the report comes from a page that is not our own frame (its `Origin` is another
+    /// site's, or `null`); the message names the origin reports are accepted from.
+    ForbiddenOrigin(String),
     /// 429: this client is over its rate; retry after this many seconds.
     RateLimited(u64),
     /// 503: the queue is full or the store failed; retry after this many seconds.
@@ -49,6 +52,7 @@ impl AppError {
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
             AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Overloaded(..) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
@@ -75,6 +79,7 @@ impl IntoResponse for AppError {
                 json!({"error": "unsupported_media_type", "message": "send text/plain or application/json"}),
                 None,
             ),
+            AppError::ForbiddenOrigin(why) => (json!({"error": "forbidden_origin", "message": why}), None),
             AppError::RateLimited(s) => {
                 (json!({"error": "rate_limited", "message": "too many reports from this client"}), Some(*s))
             }

@@ -87,13 +87,19 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) ->
     Some(chosen)
 }
 
+/// Whether the TCP peer is one of our own proxies (`--trusted-proxy`): only then are the headers
+/// a proxy adds (`X-Forwarded-For`, `X-Forwarded-Proto`, the country header) believed.
+pub fn is_trusted_peer(peer: Option<IpAddr>, trusted: &[Cidr]) -> bool {
+    peer.is_some_and(|p| trusted.iter().any(|c| c.contains(p)))
+}
+
 /// Country and ASN sources, opened once at start-up.
 pub struct Geo {
     /// GeoLite2-Country reader, when `--geoip-country` was given.
     country: Option<Reader<Vec<u8>>>,
     /// GeoLite2-ASN reader, when `--geoip-asn` was given.
     asn: Option<Reader<Vec<u8>>>,
-    /// CDN country header, believed before the country database.
+    /// CDN country header, believed before the country database, and only from a trusted proxy.
     country_header: Option<String>,
 }
 
@@ -107,11 +113,14 @@ impl Geo {
         })
     }
 
-    /// ISO country code (`ZZ` unknown) and AS number (0 unknown).
-    pub fn locate(&self, ip: Option<IpAddr>, headers: &HeaderMap) -> (String, u32) {
+    /// ISO country code (`ZZ` unknown) and AS number (0 unknown). The country header counts
+    /// only when `from_trusted_proxy` (the TCP peer is a `--trusted-proxy`): anyone else could
+    /// pick their country by sending it.
+    pub fn locate(&self, ip: Option<IpAddr>, headers: &HeaderMap, from_trusted_proxy: bool) -> (String, u32) {
         let from_header = self
             .country_header
             .as_ref()
+            .filter(|_| from_trusted_proxy)
             .and_then(|h| headers.get(h.as_str()))
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
@@ -176,6 +185,24 @@ fn open_mmdb(path: &Path, layout: Layout) -> Result<Reader<Vec<u8>>, String> {
     }
     Ok(reader)
 }
+
+/// IPv6 prefix counted as one network (distinct-network rule, k-anonymity's m, the detector's
+/// per-network caps). Not /48: RIRs give an LIR (an ISP) a /32 or /29, and the ISP hands out a
+/// /48 per business site, a /56 per home and a /64 per mobile device, so one ISP (or a censor
+/// running it) holds 65,536 /48s in one /32, and a tunnel broker or VPS host gives anyone a /48
+/// for free: counting /48s made IPv6 space almost free diversity. A /40 is the usual size of
+/// one access router's or PoP's customer pool inside an ISP's /32: a customer's /48, /56 or
+/// /64s, and everything one hosting pool hands out, fall into one /40, while a /32 holds at
+/// most 256 of them, as many as an IPv4 /16 holds /24s, so address space buys the same number
+/// of networks in both families. Not /32: an ISP's IPv6 readers would all be one network, so a
+/// mostly-IPv6 mobile operator's ASN cell could never reach `--min-networks` and would go
+/// unmeasured. The censor, who runs whole ASNs, is bounded by the detector's per-ASN caps.
+pub const IPV6_NETWORK_PREFIX: u8 = 40;
+
+/// IPv6 prefix the rate limit counts as one client: a /64 is one subnet (one home LAN, one
+/// mobile device), inside which SLAAC privacy addresses, or an attacker, pick any of 2^64
+/// interface ids at will; keying on the whole address let one /64 walk past the burst.
+pub const IPV6_CLIENT_PREFIX: u8 = 64;
 
 /// How long one random hashing key lives before it is replaced by a fresh random one.
 const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -307,7 +334,8 @@ impl NetworkHasher {
         matches!(self.source, KeySource::Shared(_))
     }
 
-    /// 32-bit hash of the client's /24 (IPv4) or /48 (IPv6) now; 0 when the address is unknown.
+    /// 32-bit hash of the client's /24 (IPv4) or /40 (IPv6, see [`IPV6_NETWORK_PREFIX`]) now;
+    /// 0 when the address is unknown.
     pub fn network(&self, ip: Option<IpAddr>) -> u32 {
         self.network_at(ip, utc_now())
     }
@@ -316,13 +344,18 @@ impl NetworkHasher {
     /// rotates on its own 24 h schedule whatever `now` says).
     pub fn network_at(&self, ip: Option<IpAddr>, now: i64) -> u32 {
         let Some(ip) = ip.map(|ip| ip.to_canonical()) else { return 0 };
-        let prefix = if ip.is_ipv4() { 24 } else { 48 };
+        let prefix = if ip.is_ipv4() { 24 } else { IPV6_NETWORK_PREFIX };
         self.hash(mask(ip, prefix), now) as u32
     }
 
-    /// 64-bit hash of the whole address: a rate-limit key that is not the address.
+    /// 64-bit hash of one client for the rate limit (not the address itself): a whole IPv4
+    /// address, or an IPv6 /64 (see [`IPV6_CLIENT_PREFIX`]).
     pub fn client(&self, ip: Option<IpAddr>) -> u64 {
-        ip.map_or(0, |ip| self.hash(ip.to_canonical(), utc_now()))
+        ip.map_or(0, |ip| {
+            let ip = ip.to_canonical();
+            let prefix = if ip.is_ipv4() { 32 } else { IPV6_CLIENT_PREFIX };
+            self.hash(mask(ip, prefix), utc_now())
+        })
     }
 
     fn hash(&self, ip: IpAddr, now: i64) -> u64 {
@@ -348,6 +381,7 @@ impl NetworkHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn xff(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -381,6 +415,30 @@ mod tests {
         assert_eq!(a, h.network(Some("10.1.2.200".parse().unwrap())));
         assert_ne!(a, h.network(Some("10.1.3.3".parse().unwrap())));
         assert_eq!(h.network(Some("2001:db8:1::1".parse().unwrap())), h.network(Some("2001:db8:1:ff::2".parse().unwrap())));
+    }
+
+    #[test]
+    fn ipv6_networks_are_counted_per_slash_40() {
+        let h = NetworkHasher::default();
+        let v6 = |s: String| Some(s.parse::<IpAddr>().unwrap());
+        // 200 /48s as one provider pool hands them out to one holder: one network (was 200).
+        let pool: HashSet<u32> = (0..200u32).map(|i| h.network(v6(format!("2001:db8:{i:x}::1")))).collect();
+        assert_eq!(pool.len(), 1);
+        // However the /48s are spread over the /32, it yields at most 256 networks (an IPv4 /16's
+        // worth of /24s), where /48s gave one per /48.
+        let spread: HashSet<u32> = (0..2000u32).map(|i| h.network(v6(format!("2001:db8:{:x}::1", (i * 7919) % 65536)))).collect();
+        assert!(spread.len() <= 256, "{}", spread.len());
+        assert_ne!(h.network(v6("2001:db8::1".into())), h.network(v6("2001:db8:100::1".into())), "two /40s are two networks");
+    }
+
+    #[test]
+    fn the_rate_limit_key_is_an_ipv4_address_or_an_ipv6_slash_64() {
+        let h = NetworkHasher::default();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(h.client(ip("2001:db8:1:2::1")), h.client(ip("2001:db8:1:2:dead:beef:1:2")));
+        assert_ne!(h.client(ip("2001:db8:1:2::1")), h.client(ip("2001:db8:1:3::1")));
+        assert_ne!(h.client(ip("10.1.2.3")), h.client(ip("10.1.2.4")));
+        assert_eq!(h.client(ip("::ffff:10.1.2.3")), h.client(ip("10.1.2.3")));
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! `POST /v1/reports` (PROTOCOL.md section 1): check, anonymize, queue, answer after the commit.
+//! `POST /v1/reports` (PROTOCOL.md section 1): check the origin, check, anonymize, queue, answer
+//! after the commit.
 
 use crate::error::AppError;
-use crate::geo::client_ip;
+use crate::geo::{client_ip, is_trusted_peer};
 use crate::store::{Observation, Stored, SubmitError};
 use crate::AppState;
 use axum::extract::{ConnectInfo, Request, State};
@@ -26,13 +27,16 @@ pub async fn post_report(State(c): State<AppState>, req: Request) -> Response {
 
 async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
     let (parts, body) = req.into_parts();
+    // The address stays in this function: it is hashed, looked up, and dropped.
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
+    let via_proxy = is_trusted_peer(peer, &c.config.trusted_proxies);
+    // Before anything is read or a token spent: a hostile page's reports cost us nothing.
+    crate::origin::check(&parts.headers, &c.config.public_origins, via_proxy)?;
     check_content_type(&parts.headers)?;
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(AppError::TooLarge);
     }
-    // The address stays in this function: it is hashed, looked up, and dropped.
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
     let ip = client_ip(peer, &parts.headers, &c.config.trusted_proxies);
     c.limiter.check(c.hasher.client(ip), Instant::now()).map_err(AppError::RateLimited)?;
     // A slow client gets `--body-timeout` for the whole body, not per chunk: a byte every few
@@ -42,7 +46,7 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
         .map_err(|_| AppError::BodyTimeout)?
         .map_err(|_| AppError::TooLarge)?;
     let received = c.clock.now();
-    let (country, asn) = c.geo.locate(ip, &parts.headers);
+    let (country, asn) = c.geo.locate(ip, &parts.headers, via_proxy);
     let network = c.hasher.network_at(ip, received);
     let (report, rows) = {
         let targets = c.targets.read().unwrap_or_else(|e| e.into_inner());

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod origin;
 pub mod ratelimit;
 pub mod rollup;
 pub mod simulate;
@@ -60,6 +61,7 @@ pub struct Collector {
 impl Collector {
     /// Opens the store and the geo databases; any failure stops start-up with a message.
     pub fn new(config: Config) -> Result<AppState, String> {
+        config.validate()?;
         let store = store::open_serving(&config.store, config.queue_capacity, config.retention_days)?;
         let geo = geo::Geo::open(
             config.geoip_country.as_deref(),

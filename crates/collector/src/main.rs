@@ -63,6 +63,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let shutdown = shutdown_signal()?;
         reload_on_sighup(state.clone())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        if vantage_collector::auth::metrics_exposed(addr.ip(), state.config.admin_token.is_some()) {
+            tracing::warn!("{}", vantage_collector::auth::METRICS_EXPOSED_WARNING);
+        }
         println!("vantage listening on http://{addr}");
         let _ = std::io::stdout().flush();
         vantage_collector::serve(listener, state, shutdown).await?;

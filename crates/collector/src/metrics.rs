@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Statuses ingest refuses with, in the order of `Metrics::rejected`.
-const REJECT_STATUSES: [u16; 5] = [400, 413, 415, 429, 503];
+const REJECT_STATUSES: [u16; 6] = [400, 403, 413, 415, 429, 503];
 
 /// Ingest counters.
 #[derive(Default)]
@@ -15,7 +15,7 @@ pub struct Metrics {
     /// Reports acknowledged again without storing (200 duplicate).
     duplicate: AtomicU64,
     /// Reports refused, one counter per status in `REJECT_STATUSES`.
-    rejected: [AtomicU64; 5],
+    rejected: [AtomicU64; 6],
 }
 
 impl Metrics {

@@ -57,6 +57,7 @@ pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, String> {
     if !(control_url.starts_with('/') || is_https_url(control_url)) {
         return Err(at(raw.control.url.span(), "control url must be a path (/v1/ping) or an https URL".into()));
     }
+    check_header_safe(control_url).map_err(|m| at(raw.control.url.span(), format!("control url {control_url:?}: {m}")))?;
     let control_timeout = check_timeout(&raw.control.timeout_ms).map_err(|m| at(raw.control.timeout_ms.span(), m))?;
     if raw.target.is_empty() {
         return Err(format!("{name}: at least one [[target]] is needed"));
@@ -78,6 +79,7 @@ pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, String> {
         if !is_https_url(t.url.get_ref()) {
             return Err(at(t.url.span(), format!("url {:?} must be an absolute https URL (plain http only for *.test hosts)", t.url.get_ref())));
         }
+        check_header_safe(t.url.get_ref()).map_err(|m| at(t.url.span(), format!("target {id:?} url {:?}: {m}", t.url.get_ref())))?;
         let timeout_ms = check_timeout(&t.timeout_ms).map_err(|m| at(t.timeout_ms.span(), m))?;
         targets.push(Target {
             id: id.clone(),
@@ -92,6 +94,39 @@ pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, String> {
         targets,
         control: Control { id: CONTROL_ID.into(), url: raw.control.url.into_inner(), timeout_ms: control_timeout },
     })
+}
+
+/// Characters that end or split a Content-Security-Policy directive or source (`;` `,`
+/// whitespace), or quote one (`'` `"`), plus `\` `<` `>` and backquote, which no target needs.
+const CSP_BREAKERS: &[char] = &[';', ',', '\'', '"', '\\', '<', '>', '`'];
+
+/// A target's origin goes into the frame's CSP header (`connect-src`): the URL may hold nothing
+/// that could end that directive and add another (`; script-src *`), and its host must be a
+/// plain host name, IPv6 literal or address, with an optional port (no userinfo).
+fn check_header_safe(url: &str) -> Result<(), String> {
+    if let Some(c) = url.chars().find(|c| CSP_BREAKERS.contains(c) || c.is_whitespace() || c.is_control()) {
+        return Err(format!("{c:?} is not allowed in a target URL (it could change the frame's Content-Security-Policy); percent-encode it"));
+    }
+    let Some(origin) = origin_of(url) else { return Ok(()) };
+    let authority = origin.split_once("://").map_or("", |(_, a)| a);
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => {
+            if !p.bytes().all(|b| b.is_ascii_digit()) || p.is_empty() || p.len() > 5 {
+                return Err(format!("port {p:?} must be a number"));
+            }
+            h
+        }
+        _ => authority,
+    };
+    let plain = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'),
+    };
+    if plain {
+        Ok(())
+    } else {
+        Err(format!("host {host:?} must be a plain host name (letters, digits, '.', '-'), without user or password"))
+    }
 }
 
 fn check_timeout(v: &Spanned<i64>) -> Result<u32, String> {
@@ -188,6 +223,27 @@ mod tests {
         let twice = format!("{GOOD}\n[[target]]\nid = \"x.main\"\nplatform = \"x\"\nurl = \"https://x.com/a\"\ntimeout_ms = 1\n");
         let e = parse_targets(&twice, "t.toml").unwrap_err();
         assert!(e.starts_with("t.toml:13: target id \"x.main\" appears twice"), "{e}");
+    }
+
+    #[test]
+    fn urls_that_could_break_the_frames_csp_are_refused_naming_the_line_and_target() {
+        for bad in [
+            "https://x.com;script-src*/favicon.ico",
+            "https://x.com/a;b",
+            "https://x.com,https://evil.example/",
+            "https://x.com/'unsafe-inline'",
+            "https://x.com/\\\"a",
+            "https://user@x.com/favicon.ico",
+            "https://x.com:8x/favicon.ico",
+        ] {
+            let e = parse_targets(&GOOD.replace("https://x.com/favicon.ico", bad), "t.toml").unwrap_err();
+            assert!(e.starts_with("t.toml:9: target \"x.main\" url"), "{bad}: {e}");
+        }
+        let e = parse_targets(&GOOD.replace("/v1/ping", "https://ctl.example;x"), "t.toml").unwrap_err();
+        assert!(e.starts_with("t.toml:3: control url"), "{e}");
+        for good in ["https://x.com:8443/a?b=c&d=%3B", "https://[2001:db8::1]/x", "https://a-b.example.org/x/y.png"] {
+            assert!(parse_targets(&GOOD.replace("https://x.com/favicon.ico", good), "t.toml").is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -2,16 +2,14 @@
 
 use crate::{ingest, targets::origin_of, AppState};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, get_service, post};
 use axum::{Json, Router};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -19,19 +17,22 @@ use vantage_protocol::TargetList;
 
 /// CSP for our own pages: nothing from elsewhere, never framed.
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
-/// Cache-Control for `?v=` URLs: the version in the URL changes when the content does.
+/// Cache-Control for `?v=` URLs of static assets: the version in the URL changes when the
+/// content does.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Cache-Control of the unversioned loader: a new release reaches every host page in 5 minutes.
+const LOADER_CACHE: &str = "public, max-age=300";
+/// Cache-Control of answers about one caller or for the operator: never kept by anyone.
+const PRIVATE: &str = "private, no-store";
+/// File types outside `/v1/` that are static assets (HTML pages are not: they name the assets).
+const ASSET_EXTENSIONS: [&str; 11] = ["js", "mjs", "css", "wasm", "svg", "png", "jpg", "webp", "ico", "woff", "woff2"];
 
 /// The whole HTTP surface of the collector.
 pub fn app(state: AppState) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::POST])
-        .allow_headers([header::CONTENT_TYPE])
-        .max_age(Duration::from_secs(86_400));
     let www = state.config.www.clone();
     Router::new()
-        .route("/v1/reports", post(ingest::post_report).layer(cors))
+        // No CORS: only our own frame (same origin) posts reports; see `origin`.
+        .route("/v1/reports", post(ingest::post_report))
         .route("/v1/targets", get(targets))
         .route("/v1/ping", get(ping))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -39,7 +40,6 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/v1/loader.js",
             get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "loader.js")))
-                .layer::<_, Infallible>(set_if_absent(header::CACHE_CONTROL, "public, max-age=300"))
                 .layer::<_, Infallible>(set_if_absent(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")),
         )
         .route(
@@ -93,12 +93,28 @@ fn frame_csp(list: &TargetList) -> HeaderValue {
     HeaderValue::try_from(csp).expect("target origins are validated header-safe")
 }
 
-/// Headers for every answer: nosniff, no referrer, no cookies, charsets, page CSP, `?v=` caching.
+/// Whether `path` is a file that never changes under one `?v=`: the loader, the frame's script,
+/// the embed script, the widget files, and the scripts, styles, images and fonts of `www/`.
+/// Never a route that computes its answer (`/v1/status`, `/v1/chart.svg`, `/metrics`, ...).
+fn is_static_asset(path: &str) -> bool {
+    if let Some(v1) = path.strip_prefix("/v1/") {
+        return matches!(v1, "loader.js" | "frame.js" | "embed.js") || (v1.starts_with("w/") && !v1.ends_with('/'));
+    }
+    let file = path.rsplit('/').next().unwrap_or("");
+    file.rsplit_once('.').is_some_and(|(name, ext)| !name.is_empty() && ASSET_EXTENSIONS.contains(&ext))
+}
+
+/// Headers for every answer: nosniff, no referrer, no cookies, charsets, page CSP, `?v=` caching
+/// of static assets (a route's own `Cache-Control` is never replaced).
 async fn harden(req: Request, next: Next) -> Response {
-    let corp = crate::auth::resource_policy(req.uri().path());
+    let path = req.uri().path();
+    let corp = crate::auth::resource_policy(path);
+    let asset = is_static_asset(path);
+    let loader = path == "/v1/loader.js";
     let versioned = req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("v=")));
     let mut res = next.run(req).await;
-    let ok = res.status().is_success();
+    // A 304 revalidation carries the same freshness as the 200 it stands for.
+    let fresh = res.status().is_success() || res.status() == axum::http::StatusCode::NOT_MODIFIED;
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -120,8 +136,12 @@ async fn harden(req: Request, next: Next) -> Response {
         }
         _ => {}
     }
-    if versioned && ok {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    if fresh && !h.contains_key(header::CACHE_CONTROL) {
+        if asset && versioned {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+        } else if loader {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static(LOADER_CACHE));
+        }
     }
     res
 }
@@ -151,5 +171,5 @@ async fn ping() -> Response {
 
 async fn metrics(State(c): State<AppState>) -> Response {
     let body = c.metrics.render(c.store.stats());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), (header::CACHE_CONTROL, PRIVATE)], body).into_response()
 }

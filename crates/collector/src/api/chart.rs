@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::store::SeriesQuery;
 use crate::AppState;
 use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
@@ -40,8 +41,15 @@ pub async fn chart(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<R
     let points = blocking(move || compute(store.as_ref(), &req)).await?;
     let scope = asn.map_or(country.clone(), |a| format!("{country} AS{a}"));
     let title = format!("{platform} in {scope}: last {hours} h");
-    Ok(with_type(render(&title, &points).into_response(), Some("image/svg+xml; charset=utf-8"), 60))
+    let mut res = with_type(render(&title, &points).into_response(), Some("image/svg+xml; charset=utf-8"), 60);
+    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CHART_CSP));
+    Ok(res)
 }
+
+/// For the chart opened as a document (as an `<img>` no script ever runs): nothing may load or
+/// run; inline style stays allowed so the drawing renders however a viewer applies it. It may
+/// still be embedded anywhere (CORP `cross-origin`).
+pub const CHART_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
 /// A polyline path through `(i, value)` that breaks where the value is missing.
 fn path(points: &[Point], value: impl Fn(&Point) -> Option<f64>, y: impl Fn(f64) -> f64) -> String {

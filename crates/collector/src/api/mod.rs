@@ -20,13 +20,14 @@ use axum::{Json, Router};
 use std::time::Duration;
 use tower_http::cors::{Any, CorsLayer};
 
-/// The read routes; any origin may GET them (public data, no credentials).
+/// The read routes; any origin may GET them (public data, no credentials), except
+/// `/v1/whereami`, which says where the caller is: only our own pages (same origin) read it, so
+/// no other site may learn its readers' country and network through their browsers.
 pub fn routes() -> Router<AppState> {
     let cors = CorsLayer::new().allow_origin(Any).allow_methods([Method::GET]).max_age(Duration::from_secs(86_400));
-    Router::new()
+    let public = Router::new()
         .route("/v1/status", get(status::status))
         .route("/v1/countries", get(status::countries))
-        .route("/v1/whereami", get(status::whereami))
         .route("/v1/timeseries", get(series::timeseries))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents.atom", get(incidents::atom))
@@ -35,7 +36,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/export.ndjson", get(export::ndjson))
         .route("/v1/chart.svg", get(chart::chart))
         .route("/v1/badge", get(badge::badge))
-        .layer(cors)
+        .layer(cors);
+    Router::new().route("/v1/whereami", get(status::whereami)).merge(public)
 }
 
 /// Runs a blocking store read off the async workers; a failed read is a 500.

@@ -45,7 +45,8 @@ pub async fn countries(State(c): State<AppState>) -> Response {
 pub async fn whereami(State(c): State<AppState>, req: Request) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
     let ip = client_ip(peer, req.headers(), &c.config.trusted_proxies);
-    let (country, asn) = c.geo.locate(ip, req.headers());
+    let via_proxy = crate::geo::is_trusted_peer(peer, &c.config.trusted_proxies);
+    let (country, asn) = c.geo.locate(ip, req.headers(), via_proxy);
     let mut res = json_cached(json!({"country": country, "asn": asn}), 0);
     res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private, no-store"));
     res

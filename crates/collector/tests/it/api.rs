@@ -131,6 +131,7 @@ async fn exports_publish_only_k_anonymous_cells() {
 async fn chart_and_feed_are_valid_xml_and_nothing_hostile_comes_back() {
     let t = TestDir::new();
     let mut config = t.config();
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     config.country_header = Some("CF-IPCountry".into());
     let (router, state) = router(config);
     let hostile = "<script>alert(1)</script>";
@@ -173,10 +174,13 @@ async fn chart_and_feed_are_valid_xml_and_nothing_hostile_comes_back() {
 async fn countries_whereami_and_the_badge_route() {
     let t = TestDir::new();
     let mut config = t.config();
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     config.country_header = Some("CF-IPCountry".into());
     let (router, _state) = router(config);
     assert_eq!(oneshot(&router, get("/v1/countries")).await.json(), json!({"countries": []}));
-    let req = axum::http::Request::get("/v1/whereami").header("cf-ipcountry", "pk").body(axum::body::Body::empty()).unwrap();
+    // From the trusted proxy (the country header is believed from nobody else).
+    let mut req = axum::http::Request::get("/v1/whereami").header("cf-ipcountry", "pk").body(axum::body::Body::empty()).unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 40_000))));
     let a = oneshot(&router, req).await;
     assert_eq!(a.json(), json!({"country": "PK", "asn": 0}));
     assert_eq!(a.header("cache-control"), "private, no-store");

@@ -26,7 +26,7 @@ fn every_help_has_examples() {
         assert!(out.status.success() && text.contains("Examples:\n  vantage "), "{cmd:?}: {text}");
     }
     let serve = String::from_utf8_lossy(&run(&["serve", "--help"]).stdout).to_string();
-    for flag in ["--geoip-country GeoLite2-Country.mmdb", "--trusted-proxy 10.0.0.0/8", "clickhouse:http://127.0.0.1:8123/vantage", "--network-key-file"] {
+    for flag in ["--geoip-country GeoLite2-Country.mmdb", "--trusted-proxy 10.0.3.0/24", "--public-origin https://", "clickhouse:http://127.0.0.1:8123/vantage", "--network-key-file"] {
         assert!(serve.contains(flag), "{flag}");
     }
 }
@@ -38,6 +38,8 @@ fn usage_errors_exit_2_and_name_the_flag() {
     fails(&run(&["detect", "--from", "yesterday", "--to", "2026-11-28T00:00:00Z"]), 2, &["--from", "2026-11-28T00:00:00Z"]);
     fails(&run(&["detect", "--from", "2026-11-28T01:00:00Z", "--to", "2026-11-28T00:00:00Z"]), 2, &["--to", "must be after --from"]);
     fails(&run(&["serve", "--trusted-proxy", "10.0.0.0/33"]), 2, &["--trusted-proxy", "10.0.0.0/8"]);
+    fails(&run(&["serve", "--public-origin", "https://vantage.example.org/v1"]), 2, &["--public-origin", "no path", "https://vantage.example.org"]);
+    fails(&run(&["serve", "--public-origin", "ftp://vantage.example.org"]), 2, &["--public-origin", "only http and https"]);
     fails(&run(&["serve", "--listen", "8080"]), 2, &["--listen", "HOST:PORT"]);
     fails(&run(&["simulate", "--days", "3"]), 2, &["--store"]);
     fails(&run(&["serve", "--no-such-flag"]), 2, &["--no-such-flag"]);

@@ -1,4 +1,5 @@
-//! Country and ASN from the testkit MaxMind files, X-Forwarded-For trust, country header.
+//! Country and ASN from the testkit MaxMind files, X-Forwarded-For trust, country header (from a
+//! trusted proxy).
 
 use crate::common::*;
 use axum::http::StatusCode;
@@ -38,10 +39,13 @@ async fn country_header_wins_over_the_database() {
     let t = TestDir::new();
     let mut config = t.config();
     t.with_geoip(&mut config);
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     config.country_header = Some("CF-IPCountry".into());
     let (router, _state) = router(config);
     let mut req = post(report(&id(3)), "text/plain");
     req.headers_mut().insert("cf-ipcountry", "de".parse().unwrap());
+    // From the trusted proxy: the header is believed from nobody else (adversary::edge).
+    req.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 40_000))));
     assert_eq!(oneshot(&router, req).await.status, StatusCode::ACCEPTED);
     assert_eq!(geo_rows(&t.db())[0].0, "DE");
 }

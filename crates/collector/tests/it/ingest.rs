@@ -1,4 +1,4 @@
-//! Every response of PROTOCOL.md section 1, plus CORS.
+//! Every response of PROTOCOL.md section 1, plus the origin rule (no CORS).
 
 use crate::common::*;
 use axum::body::Body;
@@ -156,9 +156,10 @@ async fn wait_for_queue(server: &Server, depth: usize) {
 }
 
 #[tokio::test]
-async fn cors_preflight_and_no_cookies() {
+async fn no_cors_no_foreign_origin_and_no_cookies() {
     let t = TestDir::new();
     let (router, _state) = router(t.config());
+    // Reports come only from our own frame (same origin): no preflight is granted any more.
     let preflight = Request::options("/v1/reports")
         .header("origin", "https://news.example")
         .header("access-control-request-method", "POST")
@@ -166,15 +167,19 @@ async fn cors_preflight_and_no_cookies() {
         .body(Body::empty())
         .unwrap();
     let a = oneshot(&router, preflight).await;
-    assert!(a.status.is_success(), "{}", a.status);
-    assert_eq!(a.header("access-control-allow-origin"), "*");
-    assert!(a.header("access-control-allow-methods").contains("POST"));
-    assert!(a.header("access-control-allow-headers").contains("content-type"));
-    assert!(!a.headers.contains_key("access-control-allow-credentials"));
+    assert!(!a.status.is_success(), "{}", a.status);
+    assert!(!a.headers.contains_key("access-control-allow-origin"));
     let mut req = post(report(&id(30)), "text/plain");
     req.headers_mut().insert("origin", "https://news.example".parse().unwrap());
     let a = oneshot(&router, req).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(a.json()["error"], "forbidden_origin");
+    let mut req = post(report(&id(31)), "text/plain");
+    req.headers_mut().insert("host", "collector.example".parse().unwrap());
+    req.headers_mut().insert("origin", "http://collector.example".parse().unwrap());
+    let a = oneshot(&router, req).await;
     assert_eq!(a.status, StatusCode::ACCEPTED);
-    assert_eq!(a.header("access-control-allow-origin"), "*");
+    assert!(!a.headers.contains_key("access-control-allow-origin"));
     assert!(!a.headers.contains_key("set-cookie"));
+    assert_eq!(rows(&t.db(), ""), 2);
 }
