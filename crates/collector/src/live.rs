@@ -94,6 +94,9 @@ pub struct Live {
     wake: Notify,
     /// Turns true when the server shuts down: SSE streams end so graceful shutdown can finish.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Turns true once the start-up replay has run and handed its incidents to the store: until
+    /// then a published status or an incident list may still lack what history holds.
+    history_loaded: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Live {
@@ -108,6 +111,7 @@ impl Default for Live {
             pending: Mutex::default(),
             wake: Notify::new(),
             closing: tokio::sync::watch::channel(false).0,
+            history_loaded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -121,6 +125,12 @@ fn platform_json(s: &Shown) -> Value {
 }
 
 impl Live {
+    /// Whether the start-up replay is done (its incidents delivered to the store, or queued for
+    /// retry when the store refused them).
+    pub fn history_loaded(&self) -> bool {
+        self.history_loaded.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Called after a report commits: its cells are recomputed shortly.
     pub fn touch(&self, country: &str, platforms: impl IntoIterator<Item = String>) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -345,6 +355,7 @@ async fn start_up(c: &AppState, engine: &Arc<Mutex<Engine>>, outbox: &mut Outbox
         Err(e) => tracing::error!(error = %e, "detector history replay panicked"),
     }
     deliver(c, outbox).await;
+    c.live.history_loaded.store(true, std::sync::atomic::Ordering::Release);
 }
 
 /// The opens and closes of one step, as stored incidents.

@@ -288,13 +288,15 @@ async fn minutes_rolling_over_while_blocks_are_posted_lose_no_incident_event() {
     let server = Server::start_state(state.clone()).await;
     loaded(&server).await;
     let mut sse = Watcher::open(&server, "/v1/stream").await;
-    post_block(&server, 1, 50).await;
+    // As many /24s (50, over four ASNs) as `a_full_block_...`: the detector's breadth rules
+    // (issue 9) need them in every window, however the minutes fall.
+    post_block(&server, 1, 100).await;
     roll_over(&state);
-    post_block(&server, 51, 50).await;
+    post_block(&server, 101, 100).await;
     state.clock.advance(60);
-    post_block(&server, 1000, 50).await;
+    post_block(&server, 1000, 100).await;
     roll_over(&state);
-    post_block(&server, 1050, 50).await;
+    post_block(&server, 1100, 100).await;
     state.clock.advance(60);
     // Which cells open (the country, its one failing ASN, or both) depends on where the minutes
     // fell; every incident the store holds must have been streamed and sent, once.
