@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the widget into dist/widget/ and checks the size budget (PROTOCOL: what a sampled
+# Builds the widget into dist/widget/ and checks the size budget (the budgets of issue 2: what a sampled
 # visitor downloads after the loader <= 20480 B gzipped; loader.js <= 1024 B gzipped).
 # Exits non-zero when over budget.
 set -euo pipefail

@@ -1,6 +1,6 @@
 //! The Vantage widget: WebAssembly that times requests to social platforms from a visitor's
 //! browser, next to a control request to the collector's own origin, and builds one report
-//! (PROTOCOL.md section 1).
+//! (docs/protocol.md §1).
 //!
 //! JavaScript API (what `www/frame.js` uses, from the `--target web` glue):
 //! * `run(list, site) -> Promise<string | undefined>`: `list` is the parsed `GET /v1/targets`

@@ -1,4 +1,4 @@
-//! Building the report (PROTOCOL.md section 1) as a JS object, serialised by `JSON.stringify`.
+//! Building the report (docs/protocol.md §1) as a JS object, serialised by `JSON.stringify`.
 
 use crate::js::{self, get, set};
 use crate::measure::Measured;

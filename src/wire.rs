@@ -6,7 +6,7 @@
 //! (a dev-dependency), that every one equals its original, and that a report built by the widget
 //! passes the collector's `parse_report`.
 
-/// PROTOCOL.md `v`.
+/// docs/protocol.md `v`.
 pub const VERSION: u8 = 1;
 /// The control's target id.
 pub const CONTROL_ID: &str = "control.self";
@@ -15,7 +15,7 @@ pub const MAX_MEASUREMENTS: usize = 64;
 /// Largest `ms`.
 pub const MAX_MS: f64 = 120_000.0;
 
-/// How a request ended (PROTOCOL.md `outcome`).
+/// How a request ended (docs/protocol.md `outcome`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// A response arrived, whatever its status.
@@ -40,7 +40,7 @@ impl Outcome {
     }
 }
 
-/// Browser family names (PROTOCOL.md `browser.family`).
+/// Browser family names (docs/protocol.md `browser.family`).
 pub mod family {
     /// Chrome, Edge, Opera, ...
     pub const CHROMIUM: &str = "chromium";

@@ -1,5 +1,5 @@
 //! `parse_report` over arbitrary bytes: it must never panic, and what it accepts must obey every
-//! rule of PROTOCOL.md section 1 and survive a serialize/parse round trip unchanged. What it
+//! rule of docs/protocol.md §1 and survive a serialize/parse round trip unchanged. What it
 //! refuses must carry a message, and a field path that is empty or names a real field.
 
 #![no_main]

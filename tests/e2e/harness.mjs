@@ -175,7 +175,7 @@ export async function startCollectorWith(dir, extraArgs = [], host = '127.0.0.1'
   return { ...p, origin: m[1].replace(/\/$/, '') };
 }
 
-/** Loads stored-format observations (PROTOCOL.md section 2) through `vantage import`. */
+/** Loads stored-format observations (docs/protocol.md §2) through `vantage import`. */
 export function importObservations(dir, rows) {
   const file = join(dir, `import-${Date.now()}.ndjson`);
   writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
@@ -205,7 +205,7 @@ export function postReport(origin, report, localAddress = '127.0.0.1') {
   });
 }
 
-/** A valid report (PROTOCOL.md section 1) for the harness target list. */
+/** A valid report (docs/protocol.md §1) for the harness target list. */
 export function makeReport(measurements, { site = 'e2e', targetsVersion = 'e2e.1' } = {}) {
   return {
     v: 1,

@@ -1,7 +1,7 @@
 // The OpenAPI document (www/v1/openapi.json, served at /v1/openapi.json) against the real collector
 // on a store seeded through `vantage import`: every JSON answer of the public API, successes and
 // errors, validates against the schema the document gives for that path and status; every
-// endpoint of PROTOCOL.md section 4 (and the additions) is described; and the schemas are strict
+// endpoint of docs/protocol.md §4 (and the additions) is described; and the schemas are strict
 // enough to refuse a wrong answer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

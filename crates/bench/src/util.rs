@@ -171,7 +171,7 @@ pub fn nonce() -> u32 {
     (t.as_nanos() as u32) ^ std::process::id().rotate_left(16)
 }
 
-/// A valid report body with `ids.len()` measurements (PROTOCOL.md section 1).
+/// A valid report body with `ids.len()` measurements (docs/protocol.md §1).
 pub fn report_body(id: &str, targets: &[String]) -> String {
     let outcomes = ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "error", "ok", "timeout"];
     let ms: Vec<String> = targets

@@ -74,7 +74,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands of PROTOCOL.md section 5.
+/// The subcommands of docs/protocol.md §5.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the collector.
@@ -252,7 +252,7 @@ pub struct ImportArgs {
     /// Store to load into: sqlite:PATH or clickhouse:http://HOST:PORT/DB.
     #[arg(long, default_value = DEFAULT_STORE, value_name = "URL", value_parser = store_url)]
     pub store: String,
-    /// NDJSON file of observations (PROTOCOL.md section 2 columns), e.g. from `vantage export --raw`.
+    /// NDJSON file of observations (docs/protocol.md §2 columns), e.g. from `vantage export --raw`.
     pub file: PathBuf,
 }
 
@@ -302,9 +302,9 @@ impl ServeArgs {
             .collect::<Result<_, String>>()?;
         config.validate()?;
         if let Some(path) = &self.targets {
-            let text = std::fs::read_to_string(path).map_err(|e| crate::config::file_error("--targets", path, &e, "give the path of a target list TOML file (PROTOCOL.md section 6), or leave --targets out for the built-in list"))?;
+            let text = std::fs::read_to_string(path).map_err(|e| crate::config::file_error("--targets", path, &e, "give the path of a target list TOML file (docs/protocol.md §6), or leave --targets out for the built-in list"))?;
             config.targets = crate::targets::parse_targets(&text, &path.display().to_string())
-                .map_err(|e| format!("--targets: {e} (the format is PROTOCOL.md section 6; leave --targets out for the built-in list)"))?;
+                .map_err(|e| format!("--targets: {e} (the format is docs/protocol.md §6; leave --targets out for the built-in list)"))?;
         }
         config.targets_file = self.targets;
         config.www = self.www;

@@ -1,4 +1,4 @@
-//! The one error type handlers return; it renders as the JSON bodies of PROTOCOL.md section 1.
+//! The one error type handlers return; it renders as the JSON bodies of docs/protocol.md §1.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

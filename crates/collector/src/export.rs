@@ -1,4 +1,4 @@
-//! `vantage import` and `vantage export`: observations as NDJSON (PROTOCOL.md section 2), and
+//! `vantage import` and `vantage export`: observations as NDJSON (docs/protocol.md §2), and
 //! k-anonymous aggregates per (minute, country, asn, platform).
 
 use crate::rollup::{CellRollup, NetRollup};

@@ -1,4 +1,4 @@
-//! `POST /v1/reports` (PROTOCOL.md section 1): check the origin, check, anonymize, queue, answer
+//! `POST /v1/reports` (docs/protocol.md §1): check the origin, check, anonymize, queue, answer
 //! after the commit.
 
 use crate::error::AppError;

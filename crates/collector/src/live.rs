@@ -159,7 +159,7 @@ impl Live {
         self.hooks_rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
-    /// The PROTOCOL.md section 4 status of `country` (one ASN's cells with `asn`), as of the
+    /// The docs/protocol.md §4 status of `country` (one ASN's cells with `asn`), as of the
     /// last publication tick: the same bytes until the next one.
     pub fn status(&self, country: &str, asn: Option<u32>, window_s: i64) -> Value {
         let published = self.published.read().unwrap_or_else(|e| e.into_inner());

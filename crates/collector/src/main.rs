@@ -1,4 +1,4 @@
-//! `vantage serve | import | export | detect | simulate` (PROTOCOL.md section 5).
+//! `vantage serve | import | export | detect | simulate` (docs/protocol.md §5).
 
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};

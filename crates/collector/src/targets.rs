@@ -1,4 +1,4 @@
-//! The target list: parsing and validating the TOML file (PROTOCOL.md section 6) with errors that
+//! The target list: parsing and validating the TOML file (docs/protocol.md §6) with errors that
 //! name the line, and the set of ids a report may use (current list plus the previous one).
 
 use serde::Deserialize;

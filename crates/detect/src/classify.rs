@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::stats::{beta_binomial_sf, poisson_sf};
 use crate::window::WindowStats;
 
-/// A cell's state (PROTOCOL.md section 4).
+/// A cell's state (docs/protocol.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {

@@ -1,4 +1,4 @@
-//! Detector settings. Defaults follow PROTOCOL.md (k = 10, m = 3, 5-minute windows) and the
+//! Detector settings. Defaults follow docs/protocol.md (k = 10, m = 3, 5-minute windows) and the
 //! issue; the test thresholds are explained where they are used (`classify`).
 //!
 //! # Evidence rules (issue 9)
@@ -31,7 +31,7 @@
 /// Everything tunable about detection.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// Window length in minutes (PROTOCOL.md `window_s` = 300).
+    /// Window length in minutes (docs/protocol.md §4.2 `window_s` = 300).
     pub window_minutes: i64,
     /// k: fewer counted reports than this reads `insufficient_data`.
     pub min_reports: u64,

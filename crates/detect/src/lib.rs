@@ -26,7 +26,7 @@ pub use output::{CellStatus, EndReason, Incident};
 pub use rollup::Rollups;
 pub use vantage_protocol::Outcome;
 
-/// One stored observation (PROTOCOL.md section 2), reduced to what detection needs.
+/// One stored observation (docs/protocol.md §2), reduced to what detection needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observation {
     /// Unix minutes (`ts` truncated to the minute): the rollup it lands in.

@@ -1,4 +1,4 @@
-//! What the detector hands to the API: statuses and incidents with PROTOCOL.md field names.
+//! What the detector hands to the API: statuses and incidents with docs/protocol.md field names.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +47,7 @@ pub enum EndReason {
     NoData,
 }
 
-/// A detected disruption (PROTOCOL.md `/v1/incidents` entry).
+/// A detected disruption (docs/protocol.md §4.6 entry).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     /// Stable id (see [`incident_id`]), so clients and feeds can deduplicate.
@@ -124,7 +124,7 @@ pub fn confidence(failing_networks: u64, failing_asns: Option<u64>, established:
     (net * asn * history * 1e4).round() / 1e4
 }
 
-/// One cell's current state (PROTOCOL.md `/v1/status` platform entry, plus its cell key).
+/// One cell's current state (docs/protocol.md §4.2 platform entry, plus its cell key).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CellStatus {
     /// The platform.

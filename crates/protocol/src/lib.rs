@@ -1,6 +1,6 @@
 //! Vantage wire contract v1: types, limits and validation shared by the widget and the collector.
 //!
-//! Everything here mirrors `PROTOCOL.md`. Fields may be added; nothing may be renamed or change
+//! Everything here mirrors `docs/protocol.md`. Fields may be added; nothing may be renamed or change
 //! meaning without bumping [`VERSION`].
 
 mod report;

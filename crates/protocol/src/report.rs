@@ -1,4 +1,4 @@
-//! The report a widget posts to `POST /v1/reports` (PROTOCOL.md section 1).
+//! The report a widget posts to `POST /v1/reports` (docs/protocol.md §1).
 
 use serde::{Deserialize, Serialize};
 
@@ -67,7 +67,7 @@ impl Outcome {
     /// Every outcome, in a stable order.
     pub const ALL: [Outcome; 4] = [Outcome::Ok, Outcome::Error, Outcome::Timeout, Outcome::BlockedByClient];
 
-    /// The wire name, as in PROTOCOL.md.
+    /// The wire name, as in docs/protocol.md.
     pub const fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",

@@ -1,4 +1,4 @@
-//! The target list served at `GET /v1/targets` (PROTOCOL.md sections 4 and 6).
+//! The target list served at `GET /v1/targets` (docs/protocol.md §4 and §6).
 
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +27,7 @@ pub struct Target {
     pub url: String,
     /// Deadline after which the request is aborted and counted as `timeout`.
     pub timeout_ms: u32,
-    /// Whether to append a random query parameter (an addition to PROTOCOL.md section 4).
+    /// Whether to append a random query parameter (an addition to docs/protocol.md §4).
     #[serde(default = "default_true")]
     pub cache_bust: bool,
 }

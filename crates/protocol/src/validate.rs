@@ -1,4 +1,4 @@
-//! The one place that decides whether a report body is valid (PROTOCOL.md section 1 rules).
+//! The one place that decides whether a report body is valid (docs/protocol.md §1 rules).
 //!
 //! Every error names the offending field with a JSON path such as `measurements[2].ms`, so a
 //! widget developer can fix the bug from the 400 alone.

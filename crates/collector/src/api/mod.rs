@@ -1,4 +1,4 @@
-//! The public read API (PROTOCOL.md section 4 and its additions): status, time series,
+//! The public read API (docs/protocol.md §4 and its additions): status, time series,
 //! incidents (JSON and Atom), the SSE stream, k-anonymous exports, the map's country list,
 //! whereami, the chart image and the badge page.
 

@@ -1,4 +1,4 @@
-//! Incidents as the store keeps them and the API shows them (PROTOCOL.md section 4).
+//! Incidents as the store keeps them and the API shows them (docs/protocol.md §4).
 
 use serde::{Deserialize, Serialize};
 use vantage_detect::{EndReason, Incident};

@@ -1,4 +1,4 @@
-//! The store: where anonymized observations go (PROTOCOL.md section 2). Two back ends behind one
+//! The store: where anonymized observations go (docs/protocol.md §2). Two back ends behind one
 //! [`Store`] trait, chosen at start-up by `--store`: `sqlite:PATH` (embedded, one node) and
 //! `clickhouse:http://HOST:PORT/DATABASE` (shared by any number of collectors).
 
@@ -25,7 +25,7 @@ pub use incident::{IncidentFilter, StoredIncident};
 pub use series::{PointSums, SeriesQuery};
 pub use sqlite::SqliteStore;
 
-/// One measurement of one report, anonymized: the stored row (PROTOCOL.md section 2).
+/// One measurement of one report, anonymized: the stored row (docs/protocol.md §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Observation {

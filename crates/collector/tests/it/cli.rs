@@ -77,7 +77,7 @@ fn runtime_failures_exit_1_with_the_fix() {
     // A bad targets file.
     let targets = t.path().join("targets.toml");
     std::fs::write(&targets, "version = \"1\"\n[[target]]\nid = \"BAD ID\"\n").unwrap();
-    fails(&serve(&["--targets", targets.to_str().unwrap()]), 1, &["--targets", "targets.toml", "PROTOCOL.md section 6"]);
+    fails(&serve(&["--targets", targets.to_str().unwrap()]), 1, &["--targets", "targets.toml", "docs/protocol.md §6"]);
 
     // The port is taken.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,4 +1,4 @@
-//! Every response of PROTOCOL.md section 1, plus the origin rule (no CORS).
+//! Every response of docs/protocol.md §1, plus the origin rule (no CORS).
 
 use crate::common::*;
 use axum::body::Body;

@@ -1,5 +1,5 @@
 //! Malformed reports, table-driven: each answer's exact status, `error`, `field` and `message`
-//! (PROTOCOL.md section 1), and the store exactly as it was after all of them.
+//! (docs/protocol.md §1), and the store exactly as it was after all of them.
 
 use crate::common::*;
 use axum::body::Body;
