@@ -38,7 +38,7 @@ function seedRows(nowMs) {
     for (let j = 0; j < perMinute; j++) {
       const i = minute * perMinute + j; // rotates through the four ASNs
       const asn = PK_ASNS[i % PK_ASNS.length];
-      const net = asn * 100 + (i % 24); // 24 distinct networks
+      const net = asn * 100 + (i % 48); // 48 distinct networks: the history rule asks for 30
       add(ts, 'PK', asn, net, 'x', recent ? (j === 0 ? 'timeout' : 'error') : 'ok', recent ? (j === 0 ? 5000 : 30) : jitter(i, 180, 80));
       add(ts, 'PK', asn, net, 'youtube', 'ok', recent ? jitter(i, 2600, 900) : jitter(i, 220, 80));
       add(ts, 'PK', asn, net, 'facebook', 'ok', jitter(i, 200, 80));

@@ -257,10 +257,13 @@ export function historyRows(nowMs, { hours = 6 } = {}) {
     const perMinute = ts > end - 60 * 60 ? 48 : 8;
     for (let j = 0; j < perMinute; j++) {
       const asn = [17557, 45669, 24499, 59257][j % 4];
+      // The quiet hours rotate over 48 networks (the detector's history rule asks for 30 before a
+      // cell may open an incident); the busy last hour has 48 of its own each minute.
+      const network = ts > end - 60 * 60 ? j : (j + (ts / 60) * 8) % 48;
       for (const platform of ['x', 'youtube', 'facebook']) {
         const failing = bad && platform === 'x';
         rows.push({
-          ts: new Date(ts * 1000).toISOString().replace('.000Z', 'Z'), country: 'PK', asn, network: asn * 100 + j,
+          ts: new Date(ts * 1000).toISOString().replace('.000Z', 'Z'), country: 'PK', asn, network: asn * 100 + network,
           site: 'history', platform, target: `${platform}.main`, outcome: failing ? 'error' : 'ok',
           ms: failing ? 25 : 150 + ((ts / 60 + j * 13) % 90), control_outcome: 'ok', control_ms: 35,
           browser_family: 'chromium', net_type: null, report_id: `f${(id++).toString(16).padStart(31, '0')}`,
