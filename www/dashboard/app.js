@@ -375,6 +375,10 @@ function makeCard(platform) {
       if (p.since && (s === 'disrupted' || s === 'degraded')) {
         since.hidden = false;
         since.textContent = `${i18n.state(s)} ${t('since', { time: i18n.time(p.since) })} · ${i18n.ago(p.since)}`;
+      } else if (p.held) {
+        // The window looked bad but the detector held back (no history, one ASN, global).
+        since.hidden = false;
+        since.textContent = t(`held_${p.held}`);
       } else {
         since.hidden = s !== 'insufficient_data';
         since.textContent = s === 'insufficient_data' ? t('explain_insufficient_data') : '';

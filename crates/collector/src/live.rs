@@ -118,10 +118,14 @@ impl Default for Live {
 
 /// The JSON of one published platform (or ASN) cell.
 fn platform_json(s: &Shown) -> Value {
-    json!({"platform": s.platform, "state": s.state, "reports": s.reports, "networks": s.networks,
+    let mut v = json!({"platform": s.platform, "state": s.state, "reports": s.reports, "networks": s.networks,
         "success_rate": s.success_rate, "median_ms": s.median_ms, "p90_ms": s.p90_ms,
         "baseline_success_rate": s.baseline_success_rate, "baseline_median_ms": s.baseline_median_ms,
-        "since": s.since})
+        "since": s.since});
+    if let Some(held) = s.held {
+        v["held"] = json!(held);
+    }
+    v
 }
 
 impl Live {

@@ -30,6 +30,10 @@ pub struct Shown {
     pub baseline_median_ms: Option<f64>,
     /// When the shown state began; `None` when the state shown is not the detector's.
     pub since: Option<String>,
+    /// Why a window that looked bad was not called a disruption (no history yet, one ASN only,
+    /// failing in other countries too), so a reader seeing `normal` beside a low success rate
+    /// knows why; `None` when withheld (it would say something about a cell under k).
+    pub held: Option<vantage_detect::Held>,
 }
 
 impl Shown {
@@ -47,6 +51,7 @@ impl Shown {
             baseline_success_rate: Some(s.baseline_success_rate),
             baseline_median_ms: s.baseline_median_ms,
             since: Some(s.since.clone()),
+            held: s.held,
         }
     }
 
@@ -59,6 +64,7 @@ impl Shown {
         self.p90_ms = None;
         self.baseline_success_rate = None;
         self.baseline_median_ms = None;
+        self.held = None;
     }
 
     /// Whether its numbers are published.

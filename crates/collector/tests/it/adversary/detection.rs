@@ -141,6 +141,18 @@ async fn ten_failing_reports_from_ten_networks_in_a_fresh_cell_open_nothing() {
     state.clock.advance(180);
     let (server, incidents) = replayed_incidents(&t, &state, 10).await;
     assert!(incidents.is_empty(), "no history, no incident: {incidents:?}");
+    // The reader is told why ten failures read as no disruption, once a tick has published.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = get_json(&server, "/v1/status?country=PK").await;
+        let x = status["platforms"].as_array().and_then(|p| p.iter().find(|p| p["platform"] == "x").cloned());
+        if let Some(x) = x {
+            assert_eq!(x["held"], "no_history", "{x}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "x never published: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     server.stop().await;
 }
 
