@@ -86,10 +86,13 @@ pub struct Aggregate {
     pub median_ms: Option<f64>,
 }
 
-/// One cell-minute as a published aggregate, or `None` under `k` counted reports or `m` networks.
+/// One cell-minute as a published aggregate, or `None` under `k` counted measurements, `k`
+/// distinct reports or `m` networks. The row prints distinct reports, and a report measures
+/// each platform at up to two targets, so k counted measurements alone could print a `reports`
+/// below k.
 pub fn aggregate(cell: &CellRollup, k: usize, m: usize) -> Option<Aggregate> {
     let mass = Mass::of_cell(cell);
-    if !mass.publishable(Thresholds { min_reports: k as u64, min_networks: m as u64 }) {
+    if !mass.publishable(Thresholds { min_reports: k as u64, min_networks: m as u64 }) || (mass.reports as usize) < k {
         return None;
     }
     let (reports, networks) = (mass.reports as usize, mass.networks.len());

@@ -314,3 +314,34 @@ async fn raw_rows_older_than_the_retention_go_and_rollups_stay() {
     assert_eq!(cells.len(), 1);
     assert_eq!(cells[0].reports, 2500);
 }
+
+/// A report measures a platform at up to two targets (`x.main`, `x.cdn`): five readers give ten
+/// counted measurements, which met k, and the export printed `reports: 5`. No row may describe
+/// fewer than k readers' reports.
+#[tokio::test]
+async fn an_export_row_never_describes_fewer_than_k_reports() {
+    let t = TestDir::new();
+    let (router, state) = router(t.config());
+    let minute = (state.clock.now().div_euclid(60) - 30) * 60;
+    let mut rows = Vec::new();
+    for reader in 0..5u32 {
+        for target in ["x.main", "x.cdn"] {
+            rows.push(Observation { target: target.into(), ..obs(minute, "PK", 100, reader, reader, "ok") });
+        }
+    }
+    assert_eq!(state.store.import(&rows).unwrap(), rows.len());
+    let range = format!("from={}&to={}", rfc(minute), rfc(minute + 60));
+    let nd = oneshot(&router, get(&format!("/v1/export.ndjson?{range}"))).await;
+    assert_eq!(nd.status, StatusCode::OK);
+    assert!(nd.body.is_empty(), "five readers published: {}", String::from_utf8_lossy(&nd.body));
+    let csv = oneshot(&router, get(&format!("/v1/export.csv?{range}"))).await;
+    assert_eq!(String::from_utf8_lossy(&csv.body).lines().count(), 1, "header only: {}", String::from_utf8_lossy(&csv.body));
+    // Ten readers (twenty measurements) are published, as ten reports.
+    let more: Vec<Observation> = (5..10u32)
+        .flat_map(|r| ["x.main", "x.cdn"].map(|target| Observation { target: target.into(), ..obs(minute, "PK", 100, r, r, "ok") }))
+        .collect();
+    state.store.import(&more).unwrap();
+    let nd = oneshot(&router, get(&format!("/v1/export.ndjson?{range}"))).await;
+    let row: Value = serde_json::from_slice(nd.body.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(row["reports"], 10, "{row}");
+}
