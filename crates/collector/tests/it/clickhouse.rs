@@ -305,6 +305,12 @@ async fn a_hung_clickhouse_sheds_load_with_retry_after_and_recovers() {
     let t = TestDir::new();
     let a = node(&t, &ch.store("vantage_hung", "?batch_ms=100&insert_timeout_ms=1000"), &["--queue-capacity", "4"]);
     assert_eq!(post(&a, 1).await.status(), 202);
+    // The writer gathers reports for `batch_ms` after an insert starts: a burst arriving inside
+    // that window after a fast first insert would all join one batch (all 503 after the timeout,
+    // the queue never full). Past the window, the writer takes only what is queued, hangs on the
+    // insert, and the bounded queue must refuse the rest at once. A wait of at least 3x the
+    // window holds whatever the machine's load.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Connections open, no answers: inserts time out, the queue stays bounded, nobody hangs.
     ch.signal("-STOP");
