@@ -23,6 +23,8 @@ build_native() {
 
 run_tests() {
   local started=$SECONDS
+  step "formatting (cargo fmt --check; rustfmt.toml)"
+  cargo fmt --all --check
   step "native tests (protocol, collector, detection, test kit, bench)"
   cargo test --workspace --exclude vantage-widget
   step "widget tests in headless Chromium and Firefox"

@@ -47,8 +47,8 @@ use core::pin::Pin;
 use core::task::Poll;
 use js::{get, num, string};
 use state::Cell;
-use wire::{is_valid_target_id, MAX_MEASUREMENTS, MAX_MS};
 use wasm_bindgen::prelude::*;
+use wire::{is_valid_target_id, MAX_MEASUREMENTS, MAX_MS};
 
 /// Requests in flight at once during a run.
 pub const PARALLEL: usize = 3;

@@ -2,10 +2,10 @@
 
 use crate::js::{self, get, num, set};
 use crate::state::Cell;
+use crate::wire::Outcome;
 use alloc::string::String;
 use alloc::vec::Vec;
 use js_sys::{Function, Object};
-use crate::wire::Outcome;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

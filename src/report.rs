@@ -2,9 +2,9 @@
 
 use crate::js::{self, get, set};
 use crate::measure::Measured;
+use crate::wire::{family, CONTROL_ID, MAX_MS, VERSION};
 use alloc::string::String;
 use js_sys::{Array, Object};
-use crate::wire::{family, CONTROL_ID, MAX_MS, VERSION};
 use wasm_bindgen::JsValue;
 
 /// One entry of the target list, as the widget uses it.

@@ -71,11 +71,8 @@ async fn hang_is_timeout_at_the_deadline() {
 async fn unresolvable_name_is_error() {
     // Chromium maps nxdomain.test to NOTFOUND (--host-resolver-rules in tests/webdriver.json);
     // in Firefox .invalid never resolves (RFC 6761; this machine has no working DNS either).
-    let url = if is_firefox() {
-        String::from("http://does-not-exist.invalid/")
-    } else {
-        format!("http://nxdomain.test:{}/fast", common::port())
-    };
+    let url =
+        if is_firefox() { String::from("http://does-not-exist.invalid/") } else { format!("http://nxdomain.test:{}/fast", common::port()) };
     let m = measure_one(&url, 5000).await;
     assert_eq!(m.outcome, Outcome::Error, "{url}: {m:?}");
 }
@@ -89,9 +86,7 @@ async fn control_path_resolves_against_our_origin() {
 fn list(targets: &[(&str, String, u32, bool)]) -> JsValue {
     let ts: Vec<String> = targets
         .iter()
-        .map(|(id, url, t, cb)| {
-            format!(r#"{{"id":"{id}","platform":"x","url":"{url}","timeout_ms":{t},"cache_bust":{cb}}}"#)
-        })
+        .map(|(id, url, t, cb)| format!(r#"{{"id":"{id}","platform":"x","url":"{url}","timeout_ms":{t},"cache_bust":{cb}}}"#))
         .collect();
     let json = format!(
         r#"{{"version":"test.1","control":{{"id":"control.self","url":"{}","timeout_ms":5000}},"targets":[{}]}}"#,
@@ -114,8 +109,7 @@ async fn run_builds_a_report_the_collector_accepts() {
     ]);
     let json = vantage_widget::run_list(&l, "test-site").await.expect("a report").as_string().unwrap();
     let known = ["t.fast", "t.reset", "t.hang", "t.delay"];
-    let r = vantage_protocol::parse_report(json.as_bytes(), |id| known.contains(&id))
-        .unwrap_or_else(|e| panic!("{e}: {json}"));
+    let r = vantage_protocol::parse_report(json.as_bytes(), |id| known.contains(&id)).unwrap_or_else(|e| panic!("{e}: {json}"));
     assert_eq!(r.site, "test-site");
     assert_eq!(r.widget, env!("CARGO_PKG_VERSION"));
     assert_eq!(r.targets_version, "test.1");
@@ -123,13 +117,8 @@ async fn run_builds_a_report_the_collector_accepts() {
     assert_eq!(r.control.outcome, vantage_protocol::Outcome::Ok, "{json}");
     let expect = browser_family();
     assert_eq!(r.browser.as_ref().map(|b| b.family), Some(expect), "{json}");
-    let outcomes: Vec<(&str, &str)> =
-        r.measurements.iter().map(|m| (m.target.as_str(), m.outcome.as_str())).collect();
-    assert_eq!(
-        outcomes,
-        [("t.fast", "ok"), ("t.reset", "error"), ("t.hang", "timeout"), ("t.delay", "ok")],
-        "{json}"
-    );
+    let outcomes: Vec<(&str, &str)> = r.measurements.iter().map(|m| (m.target.as_str(), m.outcome.as_str())).collect();
+    assert_eq!(outcomes, [("t.fast", "ok"), ("t.reset", "error"), ("t.hang", "timeout"), ("t.delay", "ok")], "{json}");
     // A second report gets a fresh id.
     let again = vantage_widget::run_list(&l, "test-site").await.unwrap().as_string().unwrap();
     let r2 = vantage_protocol::parse_report(again.as_bytes(), |id| known.contains(&id)).unwrap();
@@ -147,8 +136,7 @@ fn browser_family() -> vantage_protocol::BrowserFamily {
 /// At most 3 requests at once, and they do overlap: six 300 ms targets take two rounds.
 #[wasm_bindgen_test]
 async fn run_measures_three_at_a_time() {
-    let targets: Vec<(String, String)> =
-        (0..6).map(|i| (format!("t.d{i}"), fx(&format!("/delay/300?n={i}")))).collect();
+    let targets: Vec<(String, String)> = (0..6).map(|i| (format!("t.d{i}"), fx(&format!("/delay/300?n={i}")))).collect();
     let l = list(&targets.iter().map(|(id, u)| (id.as_str(), u.clone(), 5000, true)).collect::<Vec<_>>());
     let t0 = js::now();
     let json = vantage_widget::run_list(&l, "s").await.unwrap().as_string().unwrap();
@@ -182,10 +170,19 @@ async fn snapshot_reports_completed_targets_mid_run() {
 #[wasm_bindgen_test]
 fn browser_family_from_user_agent() {
     let b = vantage_widget::browser;
-    assert_eq!(b("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"), ("chromium", 156));
-    assert_eq!(b("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0"), ("chromium", 120));
+    assert_eq!(
+        b("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"),
+        ("chromium", 156)
+    );
+    assert_eq!(
+        b("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0"),
+        ("chromium", 120)
+    );
     assert_eq!(b("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"), ("firefox", 128));
-    assert_eq!(b("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15"), ("safari", 17));
+    assert_eq!(
+        b("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15"),
+        ("safari", 17)
+    );
     assert_eq!(b("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/123.0 Mobile/15E148 Safari/604.1"), ("safari", 0));
     assert_eq!(b("curl/8.0"), ("other", 0));
 }

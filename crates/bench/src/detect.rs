@@ -178,7 +178,13 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
             missed(k)
         ))
     };
-    figures.push(ttd_fig("detect.ttd_full_block", "time to detect: country-wide full block", 0, 3.0, "4 ASNs x 60 reports/min, block from 10:00, country incident"));
+    figures.push(ttd_fig(
+        "detect.ttd_full_block",
+        "time to detect: country-wide full block",
+        0,
+        3.0,
+        "4 ASNs x 60 reports/min, block from 10:00, country incident",
+    ));
     figures.push(ttd_fig("detect.ttd_half_one_asn", "time to detect: 50% failures on one ASN", 1, 6.0, "ASN incident"));
     figures.push(ttd_fig("detect.ttd_slowdown", "time to detect: 5x slowdown (degraded)", 2, 6.0, "country incident, state degraded"));
     figures.push(
@@ -212,8 +218,14 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
         )),
     );
     figures.push(
-        Figure::new("detect", "detect.replay_speed", "replay speed (generator + rollups + detector)", "sim min/s", minutes as f64 / elapsed)
-            .note(format!("{minutes} simulated minutes in {elapsed:.1} s")),
+        Figure::new(
+            "detect",
+            "detect.replay_speed",
+            "replay speed (generator + rollups + detector)",
+            "sim min/s",
+            minutes as f64 / elapsed,
+        )
+        .note(format!("{minutes} simulated minutes in {elapsed:.1} s")),
     );
     Ok(())
 }

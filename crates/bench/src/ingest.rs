@@ -79,7 +79,8 @@ fn wrk(url: &str, dir: &Path, targets: &[String], secs: u64, label: &str) -> Res
     static RUN: AtomicU64 = AtomicU64::new(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let script = dir.join(format!("post-{run}.lua"));
-    std::fs::write(&script, lua_script(util::nonce().wrapping_add((run as u32).wrapping_mul(0x9e37_79b9)), targets)).map_err(|e| e.to_string())?;
+    std::fs::write(&script, lua_script(util::nonce().wrapping_add((run as u32).wrapping_mul(0x9e37_79b9)), targets))
+        .map_err(|e| e.to_string())?;
     let pb = util::timed(Duration::from_secs(secs), "ingest", label);
     let child = Command::new("wrk")
         .args(["-t", &WRK_THREADS.to_string(), "-c", &WRK_CONNECTIONS.to_string(), "-d", &format!("{secs}s"), "--timeout", "10s", "-s"])
@@ -124,11 +125,8 @@ struct FixedRun {
 /// the ones before (no coordinated omission); latency counts from the due time.
 fn fixed_rate(url: &str, targets: &[String], nonce: u32, rate: f64, secs: f64, label: &str) -> Result<FixedRun, String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(4096)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(4096).timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
     let total = (rate * secs) as u64;
     let pb = util::bar(total, "ingest");
     pb.set_message(label.to_string());
@@ -157,12 +155,7 @@ fn fixed_rate(url: &str, targets: &[String], nonce: u32, rate: f64, secs: f64, l
             let body = format!("{pre}{nonce:08x}ff{i:022}{post}");
             let url = url.to_string();
             tokio::spawn(async move {
-                let res = client
-                    .post(&url)
-                    .header("content-type", "text/plain;charset=UTF-8")
-                    .body(body)
-                    .send()
-                    .await;
+                let res = client.post(&url).header("content-type", "text/plain;charset=UTF-8").body(body).send().await;
                 let ok = match res {
                     Ok(r) => {
                         let ok = r.status().is_success();
@@ -202,12 +195,8 @@ impl FixedRun {
 
 async fn served_target_ids(url: &str) -> Result<Vec<String>, String> {
     let v: serde_json::Value = reqwest::get(url).await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
-    let ids: Vec<String> = v["targets"]
-        .as_array()
-        .ok_or("no targets in /v1/targets")?
-        .iter()
-        .filter_map(|t| t["id"].as_str().map(String::from))
-        .collect();
+    let ids: Vec<String> =
+        v["targets"].as_array().ok_or("no targets in /v1/targets")?.iter().filter_map(|t| t["id"].as_str().map(String::from)).collect();
     if ids.is_empty() {
         return Err("empty target list".into());
     }
@@ -283,9 +272,7 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
             .baseline(b_p99)
             .note(format!("worst round; {c_errors} errors or non-2xx in the collector runs")),
     );
-    let fixed_note = |f: &FixedRun| {
-        format!("achieved {:.0}/s, {} failed, {} shed", f.achieved, f.failed, f.shed)
-    };
+    let fixed_note = |f: &FixedRun| format!("achieved {:.0}/s, {} failed, {} shed", f.achieved, f.failed, f.shed);
     figures.push(
         Figure::new("ingest", "ingest.fixed_rate_p50", "p50 latency at 10,000 reports/s", "ms", util::median(&fc.latencies_ms))
             .baseline(util::median(&fb.latencies_ms)),
@@ -301,8 +288,14 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
             )),
     );
     figures.push(
-        Figure::new("ingest", "ingest.rows_per_report", "stored rows per stored report", "rows", stored_rows as f64 / stored_reports.max(1) as f64)
-            .note(format!("{stored_reports} reports stored, {acked} acknowledged by the measured runs")),
+        Figure::new(
+            "ingest",
+            "ingest.rows_per_report",
+            "stored rows per stored report",
+            "rows",
+            stored_rows as f64 / stored_reports.max(1) as f64,
+        )
+        .note(format!("{stored_reports} reports stored, {acked} acknowledged by the measured runs")),
     );
     Ok(())
 }

@@ -57,20 +57,16 @@ fn main() -> ExitCode {
     if let Some(n) = cli.observations {
         let _ = query::OBSERVATIONS.set(n);
     }
-    let sections: Vec<(&str, Runner)> = vec![
-        ("ingest", ingest::run),
-        ("store", store::run),
-        ("query", query::run),
-        ("widget", widget::run),
-        ("detect", detect::run),
-    ];
+    let sections: Vec<(&str, Runner)> =
+        vec![("ingest", ingest::run), ("store", store::run), ("query", query::run), ("widget", widget::run), ("detect", detect::run)];
     let wanted: Vec<_> = sections
         .into_iter()
         .filter(|(name, _)| cli.section == Section::All || format!("{:?}", cli.section).to_lowercase() == *name)
         .collect();
-    let out = cli.out.clone().unwrap_or_else(|| {
-        std::path::PathBuf::from(if smoke { "bench-results/latest-smoke.json" } else { "bench-results/latest.json" })
-    });
+    let out = cli
+        .out
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(if smoke { "bench-results/latest-smoke.json" } else { "bench-results/latest.json" }));
     let out = if out.is_relative() { util::root().join(&out) } else { out };
     let mut results = Results {
         started_at: vantage_collector::store::rfc3339::format(

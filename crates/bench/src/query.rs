@@ -49,7 +49,11 @@ async fn probe(client: &reqwest::Client, server: &Server) -> Result<Option<Strin
     ] {
         let r = client.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
         if r.status() == 404 || r.status() == 405 {
-            return Ok(Some(format!("{NOT_AVAILABLE}: GET {} answered {}", url.split_once(&server.addr.to_string()).map_or(url.as_str(), |x| x.1), r.status())));
+            return Ok(Some(format!(
+                "{NOT_AVAILABLE}: GET {} answered {}",
+                url.split_once(&server.addr.to_string()).map_or(url.as_str(), |x| x.1),
+                r.status()
+            )));
         }
     }
     Ok(None)
@@ -114,7 +118,8 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let startup_s = started.elapsed().as_secs_f64();
 
     let now = time_now();
-    let status_urls: Vec<String> = (0..requests).map(|i| server.url(&format!("/v1/status?country={}", COUNTRIES[i % COUNTRIES.len()]))).collect();
+    let status_urls: Vec<String> =
+        (0..requests).map(|i| server.url(&format!("/v1/status?country={}", COUNTRIES[i % COUNTRIES.len()]))).collect();
     let series_urls: Vec<String> = (0..requests)
         .map(|i| {
             server.url(&format!(
@@ -151,7 +156,8 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let reports_in_series: u64 = series_json["points"].as_array().into_iter().flatten().filter_map(|p| p["reports"].as_u64()).sum();
     let (h50, h99) = (util::median(&health), util::percentile(&health, 99.0));
     let data = format!("{rows} observations over 3 days, 10 countries x 40 ASNs x 16 targets; {requests} sequential GETs on one keep-alive connection each; baseline: GET /healthz on the same server");
-    figures.push(Figure::new("query", "query.status_p50", "GET /v1/status p50", "ms", util::median(&status)).baseline(h50).note(data.clone()));
+    figures
+        .push(Figure::new("query", "query.status_p50", "GET /v1/status p50", "ms", util::median(&status)).baseline(h50).note(data.clone()));
     figures.push(
         Figure::new("query", "query.status_p99", "GET /v1/status p99", "ms", util::percentile(&status, 99.0))
             .baseline(h99)
@@ -174,8 +180,11 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
             .note(format!("{load_s:.1} s for {rows} rows, {chunk} reports a transaction")),
     );
     figures.push(
-        Figure::new("query", "query.startup_s", "start-up on that store until /v1/status lists platforms", "s", startup_s)
-            .note(if ready { "the detector's history replay" } else { "gave up after 900 s: status still empty" }),
+        Figure::new("query", "query.startup_s", "start-up on that store until /v1/status lists platforms", "s", startup_s).note(if ready {
+            "the detector's history replay"
+        } else {
+            "gave up after 900 s: status still empty"
+        }),
     );
     Ok(())
 }

@@ -152,14 +152,7 @@ pub fn fmt_num(x: f64) -> String {
 
 /// The table people read: goal / measured / baseline / ratio / pass-fail.
 pub fn table(results: &Results) -> String {
-    let mut rows = vec![[
-        "figure".to_string(),
-        "measured".into(),
-        "baseline".into(),
-        "ratio".into(),
-        "goal".into(),
-        "result".into(),
-    ]];
+    let mut rows = vec![["figure".to_string(), "measured".into(), "baseline".into(), "ratio".into(), "goal".into(), "result".into()]];
     for f in &results.figures {
         rows.push([
             format!("{} {}", f.key, if f.unit.is_empty() { String::new() } else { format!("({})", f.unit) }),
@@ -201,7 +194,8 @@ pub fn table(results: &Results) -> String {
 
 /// The same table in Markdown, for BENCHMARKS.md.
 pub fn markdown(results: &Results) -> String {
-    let mut out = String::from("| figure | unit | measured | baseline | ratio | goal | result | how |\n|---|---|---:|---:|---:|---|---|---|\n");
+    let mut out =
+        String::from("| figure | unit | measured | baseline | ratio | goal | result | how |\n|---|---|---:|---:|---:|---|---|---|\n");
     for f in &results.figures {
         out.push_str(&format!(
             "| `{}` {} | {} | {} | {} | {} | {} | {} | {} |\n",

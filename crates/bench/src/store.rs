@@ -108,8 +108,20 @@ fn plain_loop(path: &Path, data: &[(String, Vec<Observation>)], pb: &indicatif::
         for (_, obs) in data {
             for o in obs {
                 stmt.execute(params![
-                    o.ts, o.country, o.asn, o.network, o.site, o.platform, o.target, o.outcome, o.ms,
-                    o.control_outcome, o.control_ms, o.browser_family, o.net_type, o.report_id
+                    o.ts,
+                    o.country,
+                    o.asn,
+                    o.network,
+                    o.site,
+                    o.platform,
+                    o.target,
+                    o.outcome,
+                    o.ms,
+                    o.control_outcome,
+                    o.control_ms,
+                    o.browser_family,
+                    o.net_type,
+                    o.report_id
                 ])
                 .map_err(err)?;
                 rows += 1;

@@ -149,9 +149,7 @@ pub fn median(samples: &[f64]) -> f64 {
 pub fn bar(len: u64, label: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-            .expect("template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} ({elapsed})").expect("template").progress_chars("=> "),
     );
     pb.set_prefix(label.to_string());
     pb.enable_steady_tick(Duration::from_millis(200));
@@ -198,9 +196,7 @@ pub fn pick_targets(served: &[String], n: usize) -> Vec<String> {
 
 /// `/proc/loadavg`'s first three fields: how busy the shared machine was.
 pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
 /// SplitMix64: seeded, so generated data sets are the same every run.

@@ -94,9 +94,13 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     drop(fixtures);
     collector.stop()?;
     if !status.success() {
-        return Err(format!("bench-widget.mjs failed ({status}):\n{}", err_text.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")));
+        return Err(format!(
+            "bench-widget.mjs failed ({status}):\n{}",
+            err_text.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
     }
-    let j: Value = serde_json::from_str(out.trim().lines().last().unwrap_or("")).map_err(|e| format!("bench-widget.mjs output: {e}: {out}"))?;
+    let j: Value =
+        serde_json::from_str(out.trim().lines().last().unwrap_or("")).map_err(|e| format!("bench-widget.mjs output: {e}: {out}"))?;
 
     let reports = j["sampled_reports"].as_u64().unwrap_or(0);
     if reports == 0 {
@@ -107,7 +111,14 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|x| format!("{} {} B{}", x["path"].as_str().unwrap_or("?"), x["body"], x["encoding"].as_str().map(|e| format!(" {e}")).unwrap_or_default()))
+                    .map(|x| {
+                        format!(
+                            "{} {} B{}",
+                            x["path"].as_str().unwrap_or("?"),
+                            x["body"],
+                            x["encoding"].as_str().map(|e| format!(" {e}")).unwrap_or_default()
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             })
@@ -134,8 +145,14 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
             )),
     );
     figures.push(
-        Figure::new("widget", "widget.bytes_not_sampled", "bytes a non-sampled visitor downloads, as Chromium received them", "B", f(&j["bytes"]["not_sampled"]))
-            .note(files("not_sampled_files")),
+        Figure::new(
+            "widget",
+            "widget.bytes_not_sampled",
+            "bytes a non-sampled visitor downloads, as Chromium received them",
+            "B",
+            f(&j["bytes"]["not_sampled"]),
+        )
+        .note(files("not_sampled_files")),
     );
     let mt = &j["main_thread_ms"];
     let (sampled, none, not_sampled) = (f(&mt["sampled"]), f(&mt["none"]), f(&mt["not_sampled"]));
@@ -155,20 +172,38 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
             .note(format!("host on localhost (another site), frame at the collector: site isolation gives the frame its own process; {} of {visits} visits reported", j["sampled_xsite_reports"])),
     );
     figures.push(
-        Figure::new("widget", "widget.main_thread_ms_not_sampled", "main-thread time of the loader alone (not sampled)", "ms", not_sampled - none)
-            .baseline(none),
+        Figure::new(
+            "widget",
+            "widget.main_thread_ms_not_sampled",
+            "main-thread time of the loader alone (not sampled)",
+            "ms",
+            not_sampled - none,
+        )
+        .baseline(none),
     );
     let lt = &j["long_tasks"];
     figures.push(
         Figure::new("widget", "widget.long_tasks", "long tasks (>50 ms) in sampled visits, any frame", "tasks", f(&lt["sampled"]))
             .baseline(f(&lt["none"]))
             .goal(Goal::at_most(0.0))
-            .note(format!("PerformanceObserver longtask in every frame, {visits} visits; baseline: the page without the snippet; first ones: {}", lt["list"])),
+            .note(format!(
+                "PerformanceObserver longtask in every frame, {visits} visits; baseline: the page without the snippet; first ones: {}",
+                lt["list"]
+            )),
     );
     figures.push(
-        Figure::new("widget", "widget.requests_before_load", "widget requests started before the host's load event", "requests", f(&j["requests_before_load"]))
-            .goal(Goal::at_most(0.0))
-            .note(format!("absolute Resource Timing starts of every frame vs the host's loadEventStart; the loader script itself excluded; {}", j["requests_before_load_list"])),
+        Figure::new(
+            "widget",
+            "widget.requests_before_load",
+            "widget requests started before the host's load event",
+            "requests",
+            f(&j["requests_before_load"]),
+        )
+        .goal(Goal::at_most(0.0))
+        .note(format!(
+            "absolute Resource Timing starts of every frame vs the host's loadEventStart; the loader script itself excluded; {}",
+            j["requests_before_load_list"]
+        )),
     );
 
     // Timing accuracy: the widget's ms against the injected delay, and node's own timing of the
@@ -198,9 +233,15 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
             )),
     );
     figures.push(
-        Figure::new("widget", "widget.timing_err_p95", "timing error vs injected delay, p95 |error|", "ms", util::percentile(&abs(&errs), 95.0))
-            .baseline(util::percentile(&abs(&node), 95.0))
-            .goal(Goal::at_most(10.0)),
+        Figure::new(
+            "widget",
+            "widget.timing_err_p95",
+            "timing error vs injected delay, p95 |error|",
+            "ms",
+            util::percentile(&abs(&errs), 95.0),
+        )
+        .baseline(util::percentile(&abs(&node), 95.0))
+        .goal(Goal::at_most(10.0)),
     );
     Ok(())
 }

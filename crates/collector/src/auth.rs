@@ -36,9 +36,7 @@ impl AdminToken {
     pub fn new(token: &str, source: &str) -> Result<AdminToken, String> {
         let token = token.trim();
         if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!(
-                "{source}: the admin token must be at least {MIN_TOKEN_LEN} visible ASCII characters without spaces"
-            ));
+            return Err(format!("{source}: the admin token must be at least {MIN_TOKEN_LEN} visible ASCII characters without spaces"));
         }
         Ok(AdminToken(token.to_string()))
     }
@@ -90,10 +88,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub async fn require_admin(State(c): State<AppState>, req: Request, next: Next) -> Response {
     match &c.config.admin_token {
         Some(token) if !token.allows(req.headers()) => {
-            let mut res = (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer TOKEN"})),
-            )
+            let mut res = (StatusCode::UNAUTHORIZED, Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer TOKEN"})))
                 .into_response();
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"vantage\""));
             res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -116,8 +111,9 @@ pub const METRICS_EXPOSED_WARNING: &str = "/metrics is open to anyone who can re
 /// frame and what it loads, the badge, the chart, the control resource), `same-origin` for the
 /// rest (JSON readers use CORS, which CORP does not restrict).
 pub fn resource_policy(path: &str) -> HeaderValue {
-    let embeddable = matches!(path, "/v1/loader.js" | "/v1/embed.js" | "/v1/frame.html" | "/v1/frame.js" | "/v1/ping" | "/v1/badge" | "/v1/chart.svg")
-        || path.starts_with("/v1/w/");
+    let embeddable =
+        matches!(path, "/v1/loader.js" | "/v1/embed.js" | "/v1/frame.html" | "/v1/frame.js" | "/v1/ping" | "/v1/badge" | "/v1/chart.svg")
+            || path.starts_with("/v1/w/");
     HeaderValue::from_static(if embeddable { "cross-origin" } else { "same-origin" })
 }
 

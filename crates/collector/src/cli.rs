@@ -286,8 +286,7 @@ impl ServeArgs {
         config.geoip_country = self.geoip_country;
         config.geoip_asn = self.geoip_asn;
         if let Some(h) = &self.country_header {
-            axum::http::HeaderName::try_from(h.as_str())
-                .map_err(|_| format!("--country-header {h:?}: not a valid header name"))?;
+            axum::http::HeaderName::try_from(h.as_str()).map_err(|_| format!("--country-header {h:?}: not a valid header name"))?;
         }
         config.country_header = self.country_header;
         config.trusted_proxies = self
@@ -302,7 +301,14 @@ impl ServeArgs {
             .collect::<Result<_, String>>()?;
         config.validate()?;
         if let Some(path) = &self.targets {
-            let text = std::fs::read_to_string(path).map_err(|e| crate::config::file_error("--targets", path, &e, "give the path of a target list TOML file (docs/protocol.md §6), or leave --targets out for the built-in list"))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                crate::config::file_error(
+                    "--targets",
+                    path,
+                    &e,
+                    "give the path of a target list TOML file (docs/protocol.md §6), or leave --targets out for the built-in list",
+                )
+            })?;
             config.targets = crate::targets::parse_targets(&text, &path.display().to_string())
                 .map_err(|e| format!("--targets: {e} (the format is docs/protocol.md §6; leave --targets out for the built-in list)"))?;
         }
@@ -387,24 +393,31 @@ fn cidr(s: &str) -> Result<String, String> {
 }
 
 fn public_origin(s: &str) -> Result<String, String> {
-    crate::origin::parse_origin(s).map(|_| s.to_string()).map_err(|e| format!("{e}; e.g. https://vantage.example.org or http://127.0.0.1:8080"))
+    crate::origin::parse_origin(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("{e}; e.g. https://vantage.example.org or http://127.0.0.1:8080"))
 }
 
 fn listen_addr(s: &str) -> Result<String, String> {
     let ok = s.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if ok { Ok(s.to_string()) } else { Err("expected HOST:PORT, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::]:8080".into()) }
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("expected HOST:PORT, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::]:8080".into())
+    }
 }
 
-
 fn header_name(s: &str) -> Result<String, String> {
-    axum::http::HeaderName::try_from(s)
-        .map(|_| s.to_string())
-        .map_err(|_| "not a valid HTTP header name; e.g. CF-IPCountry".into())
+    axum::http::HeaderName::try_from(s).map(|_| s.to_string()).map_err(|_| "not a valid HTTP header name; e.g. CF-IPCountry".into())
 }
 
 fn http_url(s: &str) -> Result<String, String> {
     let ok = (s.starts_with("http://") || s.starts_with("https://")) && s.split_once("://").is_some_and(|(_, rest)| !rest.is_empty());
-    if ok { Ok(s.to_string()) } else { Err("must be an http:// or https:// URL, e.g. http://127.0.0.1:8080".into()) }
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("must be an http:// or https:// URL, e.g. http://127.0.0.1:8080".into())
+    }
 }
 
 fn per_minute_rate(s: &str) -> Result<String, String> {
@@ -422,9 +435,17 @@ fn history_days(s: &str) -> Result<f64, String> {
 }
 
 fn country_code(s: &str) -> Result<String, String> {
-    if s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic()) { Ok(s.to_string()) } else { Err("two letters (ISO 3166-1 alpha-2), e.g. PK".into()) }
+    if s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(s.to_string())
+    } else {
+        Err("two letters (ISO 3166-1 alpha-2), e.g. PK".into())
+    }
 }
 
 fn platform_list(s: &str) -> Result<String, String> {
-    if s.split(',').all(vantage_protocol::is_valid_target_id) { Ok(s.to_string()) } else { Err("comma-separated platform names of [a-z0-9._-], e.g. x,youtube".into()) }
+    if s.split(',').all(vantage_protocol::is_valid_target_id) {
+        Ok(s.to_string())
+    } else {
+        Err("comma-separated platform names of [a-z0-9._-], e.g. x,youtube".into())
+    }
 }

@@ -66,23 +66,16 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let (body, retry_after) = match &self {
-            AppError::InvalidReport(e) => (
-                json!({"error": "invalid_report", "message": e.to_string(), "field": e.field}),
-                None,
-            ),
-            AppError::TooLarge => (
-                json!({"error": "too_large", "message": format!("body over {} bytes", vantage_protocol::MAX_BODY_BYTES)}),
-                None,
-            ),
-            AppError::BodyTimeout => (json!({"error": "timeout", "message": "the body did not arrive in time"}), None),
-            AppError::UnsupportedMediaType => (
-                json!({"error": "unsupported_media_type", "message": "send text/plain or application/json"}),
-                None,
-            ),
-            AppError::ForbiddenOrigin(why) => (json!({"error": "forbidden_origin", "message": why}), None),
-            AppError::RateLimited(s) => {
-                (json!({"error": "rate_limited", "message": "too many reports from this client"}), Some(*s))
+            AppError::InvalidReport(e) => (json!({"error": "invalid_report", "message": e.to_string(), "field": e.field}), None),
+            AppError::TooLarge => {
+                (json!({"error": "too_large", "message": format!("body over {} bytes", vantage_protocol::MAX_BODY_BYTES)}), None)
             }
+            AppError::BodyTimeout => (json!({"error": "timeout", "message": "the body did not arrive in time"}), None),
+            AppError::UnsupportedMediaType => {
+                (json!({"error": "unsupported_media_type", "message": "send text/plain or application/json"}), None)
+            }
+            AppError::ForbiddenOrigin(why) => (json!({"error": "forbidden_origin", "message": why}), None),
+            AppError::RateLimited(s) => (json!({"error": "rate_limited", "message": "too many reports from this client"}), Some(*s)),
             AppError::Overloaded(s, why) => (json!({"error": "overloaded", "message": why}), Some(*s)),
             AppError::InvalidParameter { parameter, message } => {
                 (json!({"error": "invalid_parameter", "parameter": parameter, "message": message}), None)

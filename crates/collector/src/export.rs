@@ -119,7 +119,14 @@ pub fn aggregate(cell: &CellRollup, k: usize, m: usize) -> Option<Aggregate> {
 /// Published aggregates of `[from, to)` (unix seconds; minutes partly inside count), in
 /// (minute, platform, country, asn) order, from the rollups; only minutes that end at or before
 /// minute `settled_end` (`publish::settled_end`), so a listed cell never changes afterwards.
-pub fn aggregates(store: &dyn Store, from: Option<i64>, to: Option<i64>, k: usize, m: usize, settled_end: i64) -> Result<Vec<Aggregate>, String> {
+pub fn aggregates(
+    store: &dyn Store,
+    from: Option<i64>,
+    to: Option<i64>,
+    k: usize,
+    m: usize,
+    settled_end: i64,
+) -> Result<Vec<Aggregate>, String> {
     let filter = RollupFilter {
         from: from.map_or(i64::MIN / 120, |s| s.div_euclid(60)),
         to: to.map_or(i64::MAX / 120, |s| (s + 59).div_euclid(60)).min(settled_end),

@@ -65,13 +65,8 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) ->
     if !is_trusted(peer) {
         return Some(peer);
     }
-    let hops: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
+    let hops: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).collect();
     let mut chosen = peer;
     for hop in hops.iter().rev() {
         match hop.parse::<IpAddr>() {
@@ -168,7 +163,9 @@ fn open_mmdb(path: &Path, layout: Layout) -> Result<Reader<Vec<u8>>, String> {
         )
     })?;
     let reader = Reader::from_source(bytes).map_err(|e| {
-        format!("{flag} {shown}: not a MaxMind database ({e}); give the .mmdb file itself, e.g. {wanted} (not the .tar.gz or .csv download)")
+        format!(
+            "{flag} {shown}: not a MaxMind database ({e}); give the .mmdb file itself, e.g. {wanted} (not the .tar.gz or .csv download)"
+        )
     })?;
     let kind = reader.metadata().database_type.to_ascii_lowercase();
     let is_asn = kind.contains("asn") || kind.contains("isp");
@@ -316,9 +313,7 @@ fn random_key() -> DayKey {
 }
 
 fn utc_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl NetworkHasher {

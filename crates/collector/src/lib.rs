@@ -63,11 +63,7 @@ impl Collector {
     pub fn new(config: Config) -> Result<AppState, String> {
         config.validate()?;
         let store = store::open_serving(&config.store, config.queue_capacity, config.retention_days)?;
-        let geo = geo::Geo::open(
-            config.geoip_country.as_deref(),
-            config.geoip_asn.as_deref(),
-            config.country_header.clone(),
-        )?;
+        let geo = geo::Geo::open(config.geoip_country.as_deref(), config.geoip_asn.as_deref(), config.country_header.clone())?;
         Ok(Arc::new(Collector {
             targets: RwLock::new(targets::KnownTargets::new(config.targets.clone())),
             store,
@@ -98,22 +94,14 @@ impl Collector {
 }
 
 /// Builds the collector from `config` and serves it; see [`serve`].
-pub async fn run(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
     serve(listener, Collector::new(config)?, shutdown).await
 }
 
 /// Serves until `shutdown` resolves, with live detection and webhooks running beside it: stops
 /// accepting, lets in-flight requests finish, then commits everything queued and stops the
 /// store writer. Connections are capped and slow clients cut off as [`limits`] describes.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
     let router = app(state.clone());
     let detection = tokio::spawn(live::run(state.clone()));
     let webhooks = tokio::spawn(webhook::run(state.clone()));
@@ -126,9 +114,7 @@ pub async fn serve(
     detection.abort();
     webhooks.abort();
     let store = state.store.clone();
-    let closed = tokio::task::spawn_blocking(move || store.close())
-        .await
-        .map_err(|e| format!("store shutdown: {e}"))?;
+    let closed = tokio::task::spawn_blocking(move || store.close()).await.map_err(|e| format!("store shutdown: {e}"))?;
     served.map_err(|e| format!("server: {e}"))?;
     closed
 }

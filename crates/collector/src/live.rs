@@ -249,8 +249,10 @@ fn render(cells: &Snapshot, country: &str, asn: Option<u32>, window_s: i64) -> V
                 let mut v = platform_json(s);
                 let asns: Vec<Value> = mine
                     .range((s.platform.clone(), Some(0))..=(s.platform.clone(), Some(u32::MAX)))
-                    .map(|(_, a)| json!({"asn": a.asn, "state": a.state, "reports": a.reports, "networks": a.networks,
-                        "success_rate": a.success_rate, "median_ms": a.median_ms}))
+                    .map(|(_, a)| {
+                        json!({"asn": a.asn, "state": a.state, "reports": a.reports, "networks": a.networks,
+                        "success_rate": a.success_rate, "median_ms": a.median_ms})
+                    })
                     .collect();
                 v["asns"] = Value::Array(asns);
                 v

@@ -28,9 +28,7 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
@@ -147,7 +145,10 @@ fn import(args: ImportArgs) -> Result<(), String> {
     let progress = bar(len, "{spinner} reading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} {eta}");
     let reader = std::io::BufReader::new(progress.wrap_read(file));
     let result = export::import_reader(store.as_ref(), reader, |rows| {
-        progress.set_style(ProgressStyle::with_template("{spinner} storing {msg} observations ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        progress.set_style(
+            ProgressStyle::with_template("{spinner} storing {msg} observations ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         progress.set_message(rows.to_string());
         progress.enable_steady_tick(std::time::Duration::from_millis(120));
     })
@@ -215,7 +216,13 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
         return Err(format!("--platforms {:?}: comma-separated names of [a-z0-9._-]", args.platforms));
     }
     if args.live {
-        let per_minute: f64 = args.rate.trim_end_matches("/min").parse().ok().filter(|r: &f64| *r > 0.0).ok_or_else(|| format!("--rate {:?}: e.g. 600/min", args.rate))?;
+        let per_minute: f64 = args
+            .rate
+            .trim_end_matches("/min")
+            .parse()
+            .ok()
+            .filter(|r: &f64| *r > 0.0)
+            .ok_or_else(|| format!("--rate {:?}: e.g. 600/min", args.rate))?;
         let spec = simulate::LiveSpec {
             url: args.url.trim_end_matches('/').to_string(),
             per_minute,
@@ -272,7 +279,8 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
         Some(_) => simulate::Mix::Cells(args.asns),
         None => simulate::Mix::Shares,
     };
-    let progress = bar(Some((spec.to - spec.from).max(0) as u64), "{spinner} {pos}/{len} minutes generated [{wide_bar}] {per_sec} {msg} {eta}");
+    let progress =
+        bar(Some((spec.to - spec.from).max(0) as u64), "{spinner} {pos}/{len} minutes generated [{wide_bar}] {per_sec} {msg} {eta}");
     let result = simulate::history_mix(store.as_ref(), &spec, mix, |t, n| {
         progress.set_position((t + 1 - spec.from).max(0) as u64);
         progress.set_message(format!("{n} observations, through {}", rfc3339::format(t * 60)));
@@ -286,7 +294,8 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
         eprintln!("simulate: {:?} on {} from {o}", args.scenario, spec.platforms[0]);
     }
     if args.json {
-        let asns: Vec<serde_json::Value> = spec.asns(mix).iter().map(|a| serde_json::json!({"asn": a.asn, "per_minute": a.per_minute})).collect();
+        let asns: Vec<serde_json::Value> =
+            spec.asns(mix).iter().map(|a| serde_json::json!({"asn": a.asn, "per_minute": a.per_minute})).collect();
         let victim = (spec.kind == simulate::Kind::AsnHalf).then_some(simulate::VICTIM_ASN);
         println!(
             "{}",

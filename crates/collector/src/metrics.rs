@@ -42,7 +42,9 @@ impl Metrics {
         out.push_str("# HELP vantage_reports_total Reports answered, by result.\n# TYPE vantage_reports_total counter\n");
         let _ = writeln!(out, "vantage_reports_total{{result=\"accepted\"}} {}", self.accepted.load(Ordering::Relaxed));
         let _ = writeln!(out, "vantage_reports_total{{result=\"duplicate\"}} {}", self.duplicate.load(Ordering::Relaxed));
-        out.push_str("# HELP vantage_reports_rejected_total Reports refused, by HTTP status.\n# TYPE vantage_reports_rejected_total counter\n");
+        out.push_str(
+            "# HELP vantage_reports_rejected_total Reports refused, by HTTP status.\n# TYPE vantage_reports_rejected_total counter\n",
+        );
         for (status, n) in REJECT_STATUSES.iter().zip(&self.rejected) {
             let _ = writeln!(out, "vantage_reports_rejected_total{{status=\"{status}\"}} {}", n.load(Ordering::Relaxed));
         }

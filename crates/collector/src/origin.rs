@@ -152,7 +152,17 @@ mod tests {
         assert_eq!(parse_origin("https://v.example.org:443").unwrap(), "https://v.example.org");
         assert_eq!(parse_origin("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
         assert_eq!(parse_origin("http://[::1]:80").unwrap(), "http://[::1]");
-        for bad in ["ftp://x.org", "https://x.org/v1", "https://x.org?a", "x.org", "https://", "https://a@x.org", "https://x.org:99999", "null", "https://x .org"] {
+        for bad in [
+            "ftp://x.org",
+            "https://x.org/v1",
+            "https://x.org?a",
+            "x.org",
+            "https://",
+            "https://a@x.org",
+            "https://x.org:99999",
+            "null",
+            "https://x .org",
+        ] {
             assert!(parse_origin(bad).is_err(), "{bad}");
         }
     }

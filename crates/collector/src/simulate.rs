@@ -80,7 +80,9 @@ impl HistorySpec {
     pub fn asns(&self, mix: Mix) -> Vec<AsnSpec> {
         let r = self.per_minute;
         match (mix, self.kind) {
-            (Mix::Shares, _) => ASNS.iter().map(|&(asn, share)| AsnSpec { asn, per_minute: r * share, networks: (share * 1000.0) as u32 }).collect(),
+            (Mix::Shares, _) => {
+                ASNS.iter().map(|&(asn, share)| AsnSpec { asn, per_minute: r * share, networks: (share * 1000.0) as u32 }).collect()
+            }
             (Mix::Cells(n), Kind::Normal) => [(ASNS[0].0, 1.0, 400), (ASNS[1].0, 25.0 / 60.0, 200), (ASNS[2].0, 8.0 / 60.0, 80)]
                 .iter()
                 .take(n)

@@ -77,7 +77,10 @@ pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, String> {
             return Err(at(t.platform.span(), format!("platform {platform:?} must be 1 to 64 of [a-z0-9_-]")));
         }
         if !is_https_url(t.url.get_ref()) {
-            return Err(at(t.url.span(), format!("url {:?} must be an absolute https URL (plain http only for *.test hosts)", t.url.get_ref())));
+            return Err(at(
+                t.url.span(),
+                format!("url {:?} must be an absolute https URL (plain http only for *.test hosts)", t.url.get_ref()),
+            ));
         }
         check_header_safe(t.url.get_ref()).map_err(|m| at(t.url.span(), format!("target {id:?} url {:?}: {m}", t.url.get_ref())))?;
         let timeout_ms = check_timeout(&t.timeout_ms).map_err(|m| at(t.timeout_ms.span(), m))?;
@@ -105,7 +108,9 @@ const CSP_BREAKERS: &[char] = &[';', ',', '\'', '"', '\\', '<', '>', '`'];
 /// plain host name, IPv6 literal or address, with an optional port (no userinfo).
 fn check_header_safe(url: &str) -> Result<(), String> {
     if let Some(c) = url.chars().find(|c| CSP_BREAKERS.contains(c) || c.is_whitespace() || c.is_control()) {
-        return Err(format!("{c:?} is not allowed in a target URL (it could change the frame's Content-Security-Policy); percent-encode it"));
+        return Err(format!(
+            "{c:?} is not allowed in a target URL (it could change the frame's Content-Security-Policy); percent-encode it"
+        ));
     }
     let Some(origin) = origin_of(url) else { return Ok(()) };
     let authority = origin.split_once("://").map_or("", |(_, a)| a);
@@ -137,8 +142,7 @@ fn check_timeout(v: &Spanned<i64>) -> Result<u32, String> {
 }
 
 fn is_https_url(url: &str) -> bool {
-    origin_of(url).is_some_and(|o| !o.ends_with("://"))
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    origin_of(url).is_some_and(|o| !o.ends_with("://")) && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// `https://host[:port]` of an absolute https URL, or `http://host[:port]` when the host is in
@@ -182,12 +186,7 @@ impl KnownTargets {
 
     /// The platform of a current or previous target id.
     pub fn platform(&self, id: &str) -> Option<&str> {
-        self.current
-            .targets
-            .iter()
-            .find(|t| t.id == id)
-            .map(|t| t.platform.as_str())
-            .or_else(|| self.previous.get(id).map(String::as_str))
+        self.current.targets.iter().find(|t| t.id == id).map(|t| t.platform.as_str()).or_else(|| self.previous.get(id).map(String::as_str))
     }
 }
 

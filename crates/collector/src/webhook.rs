@@ -20,9 +20,18 @@ pub fn body(i: &StoredIncident) -> serde_json::Value {
     let event = if i.is_open() { "incident_opened" } else { "incident_closed" };
     let scope = i.asn.map_or(i.country.clone(), |a| format!("{} (AS{a})", i.country));
     let text = match &i.ended_at {
-        None => format!("Vantage: {} {} in {scope} since {} (peak failure rate {:.0}%)", i.platform, i.state, i.started_at, i.peak_failure_rate * 100.0),
+        None => format!(
+            "Vantage: {} {} in {scope} since {} (peak failure rate {:.0}%)",
+            i.platform,
+            i.state,
+            i.started_at,
+            i.peak_failure_rate * 100.0
+        ),
         Some(end) if i.end_reason == Some(vantage_detect::EndReason::NoData) => {
-            format!("Vantage: {} in {scope}: {} since {} ended at {end} for lack of data (the reports stopped)", i.platform, i.state, i.started_at)
+            format!(
+                "Vantage: {} in {scope}: {} since {} ended at {end} for lack of data (the reports stopped)",
+                i.platform, i.state, i.started_at
+            )
         }
         Some(end) => format!("Vantage: {} in {scope} back to normal at {end} ({} since {})", i.platform, i.state, i.started_at),
     };

@@ -26,13 +26,7 @@ struct Bucket {
 
 impl Default for Bucket {
     fn default() -> Self {
-        Bucket {
-            ok: 0.0,
-            fail: 0.0,
-            times: vec![0.0; NUM_BUCKETS],
-            control: vec![0.0; NUM_BUCKETS],
-            minutes: 0.0,
-        }
+        Bucket { ok: 0.0, fail: 0.0, times: vec![0.0; NUM_BUCKETS], control: vec![0.0; NUM_BUCKETS], minutes: 0.0 }
     }
 }
 
@@ -193,11 +187,7 @@ mod tests {
     use super::*;
 
     fn minute(ok: u64, fail: u64, ms: f64) -> WindowStats {
-        let mut w = WindowStats {
-            reports: ok + fail,
-            failures: fail,
-            ..WindowStats::default()
-        };
+        let mut w = WindowStats { reports: ok + fail, failures: fail, ..WindowStats::default() };
         w.times.add(ms, (ok + fail) as u32);
         w.control_times.add(40.0, (ok + fail) as u32);
         w
@@ -219,18 +209,12 @@ mod tests {
         }
         let night = b.expect(5 * 1440 + 130, &cfg);
         let day = b.expect(5 * 1440 + 850, &cfg);
-        assert!(
-            night.failure_rate() > 0.15 && day.failure_rate() < 0.01,
-            "{night:?} {day:?}"
-        );
+        assert!(night.failure_rate() > 0.15 && day.failure_rate() < 0.01, "{night:?} {day:?}");
         assert!((night.median_ms.unwrap() / 900.0 - 1.0).abs() < 0.1);
         assert!((day.median_ms.unwrap() / 100.0 - 1.0).abs() < 0.1);
         // An hour never seen falls back to the whole day.
         let other = b.expect(5 * 1440 + 600, &cfg);
-        assert!(
-            other.failure_rate() > day.failure_rate()
-                && other.failure_rate() < night.failure_rate()
-        );
+        assert!(other.failure_rate() > day.failure_rate() && other.failure_rate() < night.failure_rate());
         assert!(night.fail_a + night.fail_b <= cfg.baseline_max_weight + cfg.prior_weight + 1e-6);
     }
 }

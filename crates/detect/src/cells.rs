@@ -36,20 +36,9 @@ pub fn collect(rollups: &Rollups, from: i64, to: i64) -> BTreeMap<CellKey, Windo
             continue;
         }
         let platform = rollups.platform_name(k.platform).to_string();
-        let country = CellKey {
-            platform: platform.clone(),
-            country: k.country,
-            asn: None,
-        };
+        let country = CellKey { platform: platform.clone(), country: k.country, asn: None };
         out.entry(country).or_default().merge(&w);
-        out.insert(
-            CellKey {
-                platform,
-                country: k.country,
-                asn: Some(k.asn),
-            },
-            w,
-        );
+        out.insert(CellKey { platform, country: k.country, asn: Some(k.asn) }, w);
     }
     out
 }

@@ -223,12 +223,7 @@ mod tests {
     fn window(nets: u32, per_net: u32, fail_per_net: u32, ms: f64) -> WindowStats {
         let mut w = WindowStats::default();
         for i in 0..nets {
-            let s = NetStat {
-                network: i,
-                reports: per_net,
-                failures: fail_per_net,
-                log_ms_sum: per_net as f64 * ms.ln(),
-            };
+            let s = NetStat { network: i, reports: per_net, failures: fail_per_net, log_ms_sum: per_net as f64 * ms.ln() };
             w.networks.insert(i, s);
         }
         w.reports = (nets * per_net) as u64;
@@ -239,12 +234,7 @@ mod tests {
     }
 
     fn expect() -> Expectation {
-        Expectation {
-            fail_a: 43.0,
-            fail_b: 2057.0,
-            median_ms: Some(200.0),
-            control_median_ms: Some(40.0),
-        }
+        Expectation { fail_a: 43.0, fail_b: 2057.0, median_ms: Some(200.0), control_median_ms: Some(40.0) }
     }
 
     #[test]
@@ -270,15 +260,7 @@ mod tests {
     fn one_network_flood_is_not_a_disruption() {
         let cfg = Config::default();
         let mut w = window(100, 3, 0, 200.0);
-        w.networks.insert(
-            7777,
-            NetStat {
-                network: 7777,
-                reports: 3000,
-                failures: 3000,
-                log_ms_sum: 0.0,
-            },
-        );
+        w.networks.insert(7777, NetStat { network: 7777, reports: 3000, failures: 3000, log_ms_sum: 0.0 });
         w.reports += 3000;
         w.failures += 3000;
         let r = assess(&w, &expect(), &cfg, 1e-4);

@@ -89,10 +89,7 @@ pub struct Detector {
 impl Detector {
     /// A detector with no history (baselines start from the prior).
     pub fn new(cfg: Config) -> Self {
-        Detector {
-            cfg,
-            ..Detector::default()
-        }
+        Detector { cfg, ..Detector::default() }
     }
 
     /// The settings in use.
@@ -110,10 +107,7 @@ impl Detector {
 
     /// Incidents open now.
     pub fn open_incidents(&self) -> Vec<Incident> {
-        self.cells
-            .values()
-            .filter_map(|c| c.incident.clone())
-            .collect()
+        self.cells.values().filter_map(|c| c.incident.clone()).collect()
     }
 
     /// Judges the window ending with minute `now` (inclusive). `rollups` must hold at least
@@ -167,12 +161,7 @@ impl Detector {
             let sus = self.cells[key].incident.is_some()
                 && suspicious.get(&(key.platform.clone(), key.country)).is_some_and(|b| b.contains(&asn));
             let (peer_rate, global) = peer_for(&peers, key, &self.cfg);
-            let ctx = Context {
-                established: self.cells[key].baseline.established(&self.cfg),
-                peer_rate,
-                global,
-                ..Context::default()
-            };
+            let ctx = Context { established: self.cells[key].baseline.established(&self.cfg), peer_rate, global, ..Context::default() };
             let a = assess_with(w, &e, &self.cfg, alpha_cell, &ctx);
             let surging = suspicious.get(&(key.platform.clone(), key.country)).is_some_and(|b| b.contains(&asn));
             if !surging {
@@ -202,8 +191,7 @@ impl Detector {
             let e = expect[key];
             let pc = (key.platform.clone(), key.country);
             let bad = suspicious.get(&pc).cloned().unwrap_or_default();
-            let parts: Vec<(u32, &WindowStats)> =
-                asn_windows(&windows, key).filter(|(a, _)| !bad.contains(a)).collect();
+            let parts: Vec<(u32, &WindowStats)> = asn_windows(&windows, key).filter(|(a, _)| !bad.contains(a)).collect();
             let asns: Vec<u32> = parts.iter().map(|(a, _)| *a).collect();
             // Without ASN data (every report in ASN 0) only the network rules can apply.
             let asn_data = parts.iter().any(|(a, w)| *a != 0 && w.reports > 0);
@@ -260,11 +248,7 @@ impl Detector {
 
     /// Per platform, every testable country's capped failure rate and whether it clears the
     /// minimum effect over its own baseline: the material of the cross-country rule.
-    fn peer_rates(
-        &self,
-        trusted: &BTreeMap<CellKey, Cow<WindowStats>>,
-        expect: &BTreeMap<CellKey, Expectation>,
-    ) -> PeerRates {
+    fn peer_rates(&self, trusted: &BTreeMap<CellKey, Cow<WindowStats>>, expect: &BTreeMap<CellKey, Expectation>) -> PeerRates {
         let mut out = PeerRates::new();
         for (k, w) in trusted {
             if !testable(w, &self.cfg) {
@@ -474,10 +458,7 @@ impl Detector {
 type PeerRates = BTreeMap<String, Vec<([u8; 2], f64, bool)>>;
 
 /// The ASN windows of a country cell `k`, with their ASN.
-fn asn_windows<'a>(
-    windows: &'a BTreeMap<CellKey, WindowStats>,
-    k: &'a CellKey,
-) -> impl Iterator<Item = (u32, &'a WindowStats)> + 'a {
+fn asn_windows<'a>(windows: &'a BTreeMap<CellKey, WindowStats>, k: &'a CellKey) -> impl Iterator<Item = (u32, &'a WindowStats)> + 'a {
     let from = CellKey { platform: k.platform.clone(), country: k.country, asn: Some(0) };
     windows
         .range(from..)

@@ -45,9 +45,7 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram {
-            counts: [0; NUM_BUCKETS],
-        }
+        Histogram { counts: [0; NUM_BUCKETS] }
     }
 }
 
@@ -95,11 +93,7 @@ mod tests {
 
     #[test]
     fn merge_equals_adding_everything() {
-        let (mut a, mut b, mut all) = (
-            Histogram::default(),
-            Histogram::default(),
-            Histogram::default(),
-        );
+        let (mut a, mut b, mut all) = (Histogram::default(), Histogram::default(), Histogram::default());
         a.add(10.0, 3);
         b.add(15000.0, 2);
         all.add(10.0, 3);

@@ -24,10 +24,7 @@ pub fn rfc3339(minute: i64) -> String {
 /// A deterministic incident id: FNV-1a 64 of platform, country, asn and start minute, so the
 /// same history replayed (`vantage detect`) gives the same ids.
 pub fn incident_id(platform: &str, country: &str, asn: Option<u32>, start_minute: i64) -> String {
-    let key = format!(
-        "{platform}|{country}|{}|{start_minute}",
-        asn.map_or(String::from("-"), |a| a.to_string())
-    );
+    let key = format!("{platform}|{country}|{}|{start_minute}", asn.map_or(String::from("-"), |a| a.to_string()));
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.bytes() {
         h ^= b as u64;
@@ -175,10 +172,7 @@ mod tests {
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:00Z");
         assert_eq!(rfc3339(11_016 * 1440), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_891_260 / 60), "2026-11-28T18:41:00Z");
-        assert_eq!(
-            rfc3339(29_892_960 + 59 * 1440 + 1439),
-            "2026-12-31T23:59:00Z"
-        );
+        assert_eq!(rfc3339(29_892_960 + 59 * 1440 + 1439), "2026-12-31T23:59:00Z");
     }
 
     #[test]

@@ -12,10 +12,7 @@ pub struct Pcg32 {
 impl Pcg32 {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
-        let mut r = Pcg32 {
-            state: 0,
-            inc: (seed << 1) | 1,
-        };
+        let mut r = Pcg32 { state: 0, inc: (seed << 1) | 1 };
         r.next_u32();
         r.state = r.state.wrapping_add(seed ^ 0x853c_49e6_748f_ea9b);
         r.next_u32();
@@ -25,9 +22,7 @@ impl Pcg32 {
     /// 32 random bits.
     pub fn next_u32(&mut self) -> u32 {
         let old = self.state;
-        self.state = old
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(self.inc);
+        self.state = old.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(self.inc);
         ((((old >> 18) ^ old) >> 27) as u32).rotate_right((old >> 59) as u32)
     }
 

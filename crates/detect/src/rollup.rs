@@ -81,10 +81,7 @@ impl Series {
     /// (minute, rollup) for the minutes in `from..=to` that have one.
     pub fn range(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, &MinuteRollup)> {
         let i = self.minutes.partition_point(|(m, _)| *m < from);
-        self.minutes
-            .range(i..)
-            .take_while(move |(m, _)| *m <= to)
-            .map(|(m, r)| (*m, r))
+        self.minutes.range(i..).take_while(move |(m, _)| *m <= to).map(|(m, r)| (*m, r))
     }
 
     fn minute_mut(&mut self, t: i64) -> &mut MinuteRollup {
@@ -112,12 +109,7 @@ pub struct Rollups {
 
 impl Default for Rollups {
     fn default() -> Self {
-        Rollups {
-            platforms: Vec::new(),
-            series: BTreeMap::new(),
-            control_abs_limit_ms: 10_000.0,
-            control_rel_limit: 5.0,
-        }
+        Rollups { platforms: Vec::new(), series: BTreeMap::new(), control_abs_limit_ms: 10_000.0, control_rel_limit: 5.0 }
     }
 }
 
@@ -143,26 +135,17 @@ impl Rollups {
             return;
         }
         let platform = self.platform_index(&obs.platform);
-        let key = SeriesKey {
-            platform,
-            country: obs.country,
-            asn: obs.asn,
-        };
+        let key = SeriesKey { platform, country: obs.country, asn: obs.asn };
         let (abs, rel) = (self.control_abs_limit_ms, self.control_rel_limit);
         let series = self.series.entry(key).or_default();
         let answered = obs.control_ok && obs.control_ms.is_finite() && obs.control_ms <= abs;
         let cref = &mut series.control;
-        let too_slow = cref.samples >= CONTROL_REF_MIN_SAMPLES
-            && obs.control_ms.max(1.0).ln() > cref.mean_ln + rel.ln();
+        let too_slow = cref.samples >= CONTROL_REF_MIN_SAMPLES && obs.control_ms.max(1.0).ln() > cref.mean_ln + rel.ln();
         if answered {
             // The estimate follows the cell slowly, so one bad visitor barely moves it.
             let x = obs.control_ms.max(1.0).ln();
             let w = 1.0 - (1.0 - CONTROL_REF_ALPHA).powi(n.min(10_000) as i32);
-            cref.mean_ln = if cref.samples == 0 {
-                x
-            } else {
-                cref.mean_ln + w * (x - cref.mean_ln)
-            };
+            cref.mean_ln = if cref.samples == 0 { x } else { cref.mean_ln + w * (x - cref.mean_ln) };
             cref.samples += n as u64;
         }
         let m = series.minute_mut(obs.minute);
@@ -173,10 +156,7 @@ impl Rollups {
             m.excluded_control += n as u64;
             return;
         }
-        let idx = Outcome::ALL
-            .iter()
-            .position(|o| *o == obs.outcome)
-            .unwrap_or(0);
+        let idx = Outcome::ALL.iter().position(|o| *o == obs.outcome).unwrap_or(0);
         m.outcomes[idx] += n as u64;
         if obs.outcome == Outcome::BlockedByClient {
             return;
@@ -184,13 +164,7 @@ impl Rollups {
         m.times.add(obs.ms, n);
         let i = m.networks.partition_point(|s| s.network < obs.network);
         if m.networks.get(i).map(|s| s.network) != Some(obs.network) {
-            m.networks.insert(
-                i,
-                NetStat {
-                    network: obs.network,
-                    ..NetStat::default()
-                },
-            );
+            m.networks.insert(i, NetStat { network: obs.network, ..NetStat::default() });
         }
         let s = &mut m.networks[i];
         s.reports += n;
@@ -259,24 +233,8 @@ impl Rollups {
 mod tests {
     use super::*;
 
-    fn obs(
-        minute: i64,
-        network: u32,
-        outcome: Outcome,
-        control_ok: bool,
-        control_ms: f64,
-    ) -> Observation {
-        Observation {
-            minute,
-            country: *b"PK",
-            asn: 1,
-            network,
-            platform: "x".into(),
-            outcome,
-            ms: 100.0,
-            control_ok,
-            control_ms,
-        }
+    fn obs(minute: i64, network: u32, outcome: Outcome, control_ok: bool, control_ms: f64) -> Observation {
+        Observation { minute, country: *b"PK", asn: 1, network, platform: "x".into(), outcome, ms: 100.0, control_ok, control_ms }
     }
 
     #[test]

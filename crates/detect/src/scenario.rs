@@ -22,27 +22,11 @@ pub struct AsnSpec {
 #[derive(Clone, Debug)]
 pub enum Event {
     /// Each report fails with probability `fail` (`None` = every ASN of the country).
-    Block {
-        asn: Option<u32>,
-        start: i64,
-        end: i64,
-        fail: f64,
-    },
+    Block { asn: Option<u32>, start: i64, end: i64, fail: f64 },
     /// Successful requests take `factor` times longer (throttling); controls unaffected.
-    Slowdown {
-        asn: Option<u32>,
-        start: i64,
-        end: i64,
-        factor: f64,
-    },
+    Slowdown { asn: Option<u32>, start: i64, end: i64, factor: f64 },
     /// One network sends `per_minute` failure reports a minute (a broken or hostile /24).
-    Flood {
-        asn: u32,
-        network: u32,
-        start: i64,
-        end: i64,
-        per_minute: u32,
-    },
+    Flood { asn: u32, network: u32, start: i64, end: i64, per_minute: u32 },
 }
 
 /// Reports that a minute produced; `count` identical ones go in via [`Rollups::add_n`].
@@ -146,25 +130,14 @@ impl Scenario {
         self.outages.retain(|o| o.end > t);
         if !self.asns.is_empty() && self.rng.unit() < self.visitor_outages_per_day / 1440.0 {
             let asn_idx = self.rng.next_u32() as usize % self.asns.len();
-            let network = network_hash(
-                self.asns[asn_idx].asn,
-                self.rng.next_u32() % self.asns[asn_idx].networks,
-            );
+            let network = network_hash(self.asns[asn_idx].asn, self.rng.next_u32() % self.asns[asn_idx].networks);
             let end = t + 10 + (self.rng.next_u32() % 110) as i64;
             let control_fails = self.rng.unit() < 0.5;
-            self.outages.push(Outage {
-                asn_idx,
-                network,
-                end,
-                control_fails,
-            });
+            self.outages.push(Outage { asn_idx, network, end, control_fails });
         }
         let factor = self.traffic_factor(t);
         for i in 0..self.asns.len() {
-            let (asn, n) = (
-                self.asns[i].asn,
-                self.rng.poisson(self.asns[i].per_minute * factor),
-            );
+            let (asn, n) = (self.asns[i].asn, self.rng.poisson(self.asns[i].per_minute * factor));
             let (fail, slow) = self.active(asn, t);
             for _ in 0..n {
                 let u = self.rng.unit();
@@ -180,19 +153,9 @@ impl Scenario {
             out.push(Batch { obs, count: 2 });
         }
         for e in &self.events {
-            if let Event::Flood {
-                asn,
-                network,
-                start,
-                end,
-                per_minute,
-            } = *e
-            {
+            if let Event::Flood { asn, network, start, end, per_minute } = *e {
                 if (start..end).contains(&t) {
-                    out.push(Batch {
-                        obs: self.base(t, asn, network, Outcome::Error, 30.0),
-                        count: per_minute,
-                    });
+                    out.push(Batch { obs: self.base(t, asn, network, Outcome::Error, 30.0), count: per_minute });
                 }
             }
         }
@@ -203,20 +166,10 @@ impl Scenario {
         let (mut fail, mut slow) = (0.0f64, 1.0f64);
         for e in &self.events {
             match *e {
-                Event::Block {
-                    asn: a,
-                    start,
-                    end,
-                    fail: f,
-                } if (start..end).contains(&t) && (a.is_none() || a == Some(asn)) => {
+                Event::Block { asn: a, start, end, fail: f } if (start..end).contains(&t) && (a.is_none() || a == Some(asn)) => {
                     fail = fail.max(f)
                 }
-                Event::Slowdown {
-                    asn: a,
-                    start,
-                    end,
-                    factor,
-                } if (start..end).contains(&t) && (a.is_none() || a == Some(asn)) => {
+                Event::Slowdown { asn: a, start, end, factor } if (start..end).contains(&t) && (a.is_none() || a == Some(asn)) => {
                     slow = slow.max(factor)
                 }
                 _ => {}
@@ -227,17 +180,7 @@ impl Scenario {
 
     fn base(&self, minute: i64, asn: u32, network: u32, outcome: Outcome, ms: f64) -> Observation {
         let platform = self.platform.clone();
-        Observation {
-            minute,
-            country: self.country,
-            asn,
-            network,
-            platform,
-            outcome,
-            ms,
-            control_ok: true,
-            control_ms: 40.0,
-        }
+        Observation { minute, country: self.country, asn, network, platform, outcome, ms, control_ok: true, control_ms: 40.0 }
     }
 
     fn report(&mut self, t: i64, asn: u32, network: u32, fail: f64, slow: f64) -> Observation {
@@ -252,11 +195,7 @@ impl Scenario {
             (obs.outcome, obs.ms) = (Outcome::BlockedByClient, 2.0);
         } else if self.rng.unit() < fail.max(self.background_failure) {
             let timeout = self.rng.unit() < 0.5;
-            (obs.outcome, obs.ms) = if timeout {
-                (Outcome::Timeout, 15_000.0)
-            } else {
-                (Outcome::Error, 80.0)
-            };
+            (obs.outcome, obs.ms) = if timeout { (Outcome::Timeout, 15_000.0) } else { (Outcome::Error, 80.0) };
         } else {
             obs.ms = 200.0 * slow * (0.5 * self.rng.normal()).exp();
         }

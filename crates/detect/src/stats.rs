@@ -41,12 +41,7 @@ fn ln_choose(n: u64, k: u64) -> f64 {
 
 /// Sums pmf(k) for k = `start`, then onward by `next` while it yields, given ln pmf(start) and
 /// the ratio pmf(next k) / pmf(k); stops once terms are negligible and shrinking.
-fn tail_sum(
-    ln_first: f64,
-    start: u64,
-    next: impl Fn(u64) -> Option<u64>,
-    ratio: impl Fn(u64) -> f64,
-) -> f64 {
+fn tail_sum(ln_first: f64, start: u64, next: impl Fn(u64) -> Option<u64>, ratio: impl Fn(u64) -> f64) -> f64 {
     let (mut k, mut term, mut sum) = (start, 1.0f64, 1.0f64);
     while let Some(k2) = next(k) {
         let r = ratio(k);
@@ -63,13 +58,7 @@ fn tail_sum(
 /// Shared upper-tail logic: P(X >= x) for a distribution on 0..=n given its ln pmf, its
 /// successive-term ratio pmf(k+1)/pmf(k), and its mean. Above the mean the tail is summed
 /// directly; below it, one minus the lower tail, so sums never run uphill into overflow.
-fn upper_tail(
-    x: u64,
-    n: u64,
-    mean: f64,
-    ln_pmf: impl Fn(u64) -> f64,
-    up: impl Fn(u64) -> f64,
-) -> f64 {
+fn upper_tail(x: u64, n: u64, mean: f64, ln_pmf: impl Fn(u64) -> f64, up: impl Fn(u64) -> f64) -> f64 {
     if x == 0 {
         return 1.0;
     }
@@ -79,12 +68,7 @@ fn upper_tail(
     if x as f64 >= mean {
         tail_sum(ln_pmf(x), x, |k| (k < n).then_some(k + 1), &up)
     } else {
-        let lower = tail_sum(
-            ln_pmf(x - 1),
-            x - 1,
-            |k| k.checked_sub(1),
-            |k| 1.0 / up(k - 1),
-        );
+        let lower = tail_sum(ln_pmf(x - 1), x - 1, |k| k.checked_sub(1), |k| 1.0 / up(k - 1));
         (1.0 - lower).clamp(0.0, 1.0)
     }
 }
@@ -107,8 +91,7 @@ pub fn binomial_sf(x: u64, n: u64, p: f64) -> f64 {
 /// only known as Beta(a, b) (the baseline's posterior). A short or noisy history gives a wide
 /// Beta and so demands more evidence, which is the point of using it instead of the binomial.
 pub fn beta_binomial_sf(x: u64, n: u64, a: f64, b: f64) -> f64 {
-    let ln_pmf =
-        |k: u64| ln_choose(n, k) + ln_beta(k as f64 + a, (n - k) as f64 + b) - ln_beta(a, b);
+    let ln_pmf = |k: u64| ln_choose(n, k) + ln_beta(k as f64 + a, (n - k) as f64 + b) - ln_beta(a, b);
     let up = |k: u64| (n - k) as f64 / (k + 1) as f64 * (k as f64 + a) / ((n - k) as f64 - 1.0 + b);
     upper_tail(x, n, n as f64 * a / (a + b), ln_pmf, up)
 }
@@ -128,10 +111,7 @@ mod tests {
     use super::*;
 
     fn close(got: f64, want: f64, rel: f64) {
-        assert!(
-            (got - want).abs() <= rel * want.abs(),
-            "got {got:e}, want {want:e}"
-        );
+        assert!((got - want).abs() <= rel * want.abs(), "got {got:e}, want {want:e}");
     }
 
     #[test]
@@ -148,11 +128,7 @@ mod tests {
         close(binomial_sf(8, 10, 0.5), 56.0 / 1024.0, 1e-12);
         close(binomial_sf(3, 10, 0.5), 968.0 / 1024.0, 1e-12);
         // Exact rational sums (Python fractions): a 20% window against a 3% baseline...
-        close(
-            binomial_sf(60, 300, 0.03),
-            2.916_977_159_813_853_4e-31,
-            1e-9,
-        );
+        close(binomial_sf(60, 300, 0.03), 2.916_977_159_813_853_4e-31, 1e-9);
         // ...and a mild excess.
         close(binomial_sf(20, 300, 0.03), 8.620_570_846_055_71e-4, 1e-9);
         assert_eq!(binomial_sf(0, 5, 0.1), 1.0);
@@ -163,29 +139,13 @@ mod tests {
     fn beta_binomial_tail_known_values() {
         // Beta(1,1) mixing makes every count equally likely: P(X >= k) = (n + 1 - k) / (n + 1).
         for k in 0..=10 {
-            close(
-                beta_binomial_sf(k, 10, 1.0, 1.0),
-                (11 - k) as f64 / 11.0,
-                1e-12,
-            );
+            close(beta_binomial_sf(k, 10, 1.0, 1.0), (11 - k) as f64 / 11.0, 1e-12);
         }
         close(beta_binomial_sf(3, 3, 2.0, 3.0), 4.0 / 35.0, 1e-12);
         // Exact rational sums with the default prior Beta(3, 97) (failure rate 3%, weight 100).
-        close(
-            beta_binomial_sf(30, 300, 3.0, 97.0),
-            5.554_625_135_376_345e-3,
-            1e-9,
-        );
-        close(
-            beta_binomial_sf(60, 300, 3.0, 97.0),
-            1.223_146_926_356_565_5e-6,
-            1e-9,
-        );
-        close(
-            beta_binomial_sf(5, 300, 3.0, 97.0),
-            0.761_645_596_918_424_6,
-            1e-9,
-        );
+        close(beta_binomial_sf(30, 300, 3.0, 97.0), 5.554_625_135_376_345e-3, 1e-9);
+        close(beta_binomial_sf(60, 300, 3.0, 97.0), 1.223_146_926_356_565_5e-6, 1e-9);
+        close(beta_binomial_sf(5, 300, 3.0, 97.0), 0.761_645_596_918_424_6, 1e-9);
     }
 
     #[test]
@@ -198,11 +158,7 @@ mod tests {
     #[test]
     fn beta_binomial_tends_to_binomial_with_a_sharp_prior() {
         let (p, w) = (0.03, 1e7);
-        close(
-            beta_binomial_sf(20, 300, p * w, (1.0 - p) * w),
-            binomial_sf(20, 300, p),
-            1e-3,
-        );
+        close(beta_binomial_sf(20, 300, p * w, (1.0 - p) * w), binomial_sf(20, 300, p), 1e-3);
         // A wide prior is more forgiving than the binomial at the same mean.
         assert!(beta_binomial_sf(20, 300, 3.0, 97.0) > binomial_sf(20, 300, 0.03));
     }

@@ -60,10 +60,7 @@ impl WindowStats {
     }
 
     fn add_net(map: &mut HashMap<u32, NetStat>, s: &NetStat) {
-        let e = map.entry(s.network).or_insert_with(|| NetStat {
-            network: s.network,
-            ..NetStat::default()
-        });
+        let e = map.entry(s.network).or_insert_with(|| NetStat { network: s.network, ..NetStat::default() });
         e.reports += s.reports;
         e.failures += s.failures;
         e.log_ms_sum += s.log_ms_sum;
@@ -83,11 +80,7 @@ impl WindowStats {
     /// the network-level evidence, where a visitor failing a hundred times counts once.
     pub fn failing_networks(&self, p: f64) -> (u64, f64) {
         let ln_ok = (1.0 - p).max(1e-12).ln();
-        let expected = self
-            .networks
-            .values()
-            .map(|s| 1.0 - (s.reports as f64 * ln_ok).exp())
-            .sum();
+        let expected = self.networks.values().map(|s| 1.0 - (s.reports as f64 * ln_ok).exp()).sum();
         (self.networks_with_failures(), expected)
     }
 
@@ -137,19 +130,13 @@ impl WindowStats {
     /// Networks whose geometric-mean time is at least `ms`, as a set.
     pub fn slow_network_ids(&self, ms: f64) -> impl Iterator<Item = u32> + '_ {
         let ln = ms.max(1.0).ln();
-        self.networks
-            .values()
-            .filter(move |s| s.reports > 0 && s.log_ms_sum / s.reports as f64 >= ln)
-            .map(|s| s.network)
+        self.networks.values().filter(move |s| s.reports > 0 && s.log_ms_sum / s.reports as f64 >= ln).map(|s| s.network)
     }
 
     /// Networks whose geometric-mean time is at least `ms`: a slowdown must be broad too.
     pub fn networks_slower_than(&self, ms: f64) -> u64 {
         let ln = ms.max(1.0).ln();
-        self.networks
-            .values()
-            .filter(|s| s.reports > 0 && s.log_ms_sum / s.reports as f64 >= ln)
-            .count() as u64
+        self.networks.values().filter(|s| s.reports > 0 && s.log_ms_sum / s.reports as f64 >= ln).count() as u64
     }
 }
 
@@ -179,15 +166,7 @@ mod tests {
     fn window(nets: &[(u32, u32, u32)]) -> WindowStats {
         let mut w = WindowStats::default();
         for &(network, reports, failures) in nets {
-            w.networks.insert(
-                network,
-                NetStat {
-                    network,
-                    reports,
-                    failures,
-                    log_ms_sum: 0.0,
-                },
-            );
+            w.networks.insert(network, NetStat { network, reports, failures, log_ms_sum: 0.0 });
             w.reports += reports as u64;
             w.failures += failures as u64;
         }

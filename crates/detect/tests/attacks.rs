@@ -39,7 +39,14 @@ struct Run {
 
 impl Run {
     fn new() -> Run {
-        Run { det: Detector::new(Config::default()), rollups: Rollups::new(), opened: Vec::new(), closed: Vec::new(), last: StepResult::default(), serial: 0 }
+        Run {
+            det: Detector::new(Config::default()),
+            rollups: Rollups::new(),
+            opened: Vec::new(),
+            closed: Vec::new(),
+            last: StepResult::default(),
+            serial: 0,
+        }
     }
 
     /// Ordinary traffic of minute `t` in `country`: `per_asn` reports a minute in each of the
@@ -242,7 +249,9 @@ fn failing_only_here_is_blocked_failing_everywhere_is_broken() {
         }
         run.step(t);
     }
-    let inc = run.country_incident().unwrap_or_else(|| panic!("failing only in PK: blocked: {:?}", run.last.statuses.iter().filter(|s| s.country == "PK").collect::<Vec<_>>()));
+    let inc = run.country_incident().unwrap_or_else(|| {
+        panic!("failing only in PK: blocked: {:?}", run.last.statuses.iter().filter(|s| s.country == "PK").collect::<Vec<_>>())
+    });
     assert!(inc.cross_country && inc.confidence < 0.5, "{inc:?}");
     // Everywhere failing: broken, not an incident anywhere.
     let mut run = Run::new();

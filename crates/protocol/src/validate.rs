@@ -3,10 +3,7 @@
 //! Every error names the offending field with a JSON path such as `measurements[2].ms`, so a
 //! widget developer can fix the bug from the 400 alone.
 
-use crate::{
-    Measurement, Report, CONTROL_ID, MAX_AGE_S, MAX_MEASUREMENTS, MAX_MS, MAX_SITE_LEN,
-    MAX_VERSION_LEN, VERSION,
-};
+use crate::{Measurement, Report, CONTROL_ID, MAX_AGE_S, MAX_MEASUREMENTS, MAX_MS, MAX_SITE_LEN, MAX_VERSION_LEN, VERSION};
 use std::fmt;
 
 /// Why a report was refused: the field (a JSON path, empty for the body as a whole) and a message.
@@ -38,10 +35,7 @@ impl std::error::Error for ValidationError {}
 
 /// Parses and validates a report body. `is_known_target` says whether a target id belongs to the
 /// current or the previous target list.
-pub fn parse_report(
-    body: &[u8],
-    is_known_target: impl Fn(&str) -> bool,
-) -> Result<Report, ValidationError> {
+pub fn parse_report(body: &[u8], is_known_target: impl Fn(&str) -> bool) -> Result<Report, ValidationError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let report: Report = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
@@ -114,10 +108,7 @@ fn validate(r: &Report, is_known_target: &impl Fn(&str) -> bool) -> Result<(), V
     }
     check_measurement("control", &r.control)?;
     if r.measurements.is_empty() || r.measurements.len() > MAX_MEASUREMENTS {
-        return Err(ValidationError::new(
-            "measurements",
-            format!("must hold between 1 and {MAX_MEASUREMENTS} entries"),
-        ));
+        return Err(ValidationError::new("measurements", format!("must hold between 1 and {MAX_MEASUREMENTS} entries")));
     }
     for (i, m) in r.measurements.iter().enumerate() {
         let at = format!("measurements[{i}]");
@@ -143,10 +134,7 @@ fn check_measurement(at: &str, m: &Measurement) -> Result<(), ValidationError> {
         for (name, v) in [("dns", p.dns), ("connect", p.connect), ("tls", p.tls), ("ttfb", p.ttfb), ("transfer", p.transfer)] {
             if let Some(v) = v {
                 if !v.is_finite() || !(0.0..=MAX_MS).contains(&v) {
-                    return Err(ValidationError::new(
-                        format!("{at}.phases.{name}"),
-                        format!("must be between 0 and {MAX_MS}"),
-                    ));
+                    return Err(ValidationError::new(format!("{at}.phases.{name}"), format!("must be between 0 and {MAX_MS}")));
                 }
             }
         }

@@ -43,9 +43,7 @@ struct AsnRecord {
 /// Writes `dir/country.mmdb` and `dir/asn.mmdb`, creating `dir` if needed.
 pub fn write_test_databases(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    write_db(&dir.join("country.mmdb"), "GeoLite2-Country", |_, cc, _, _| {
-        CountryRecord { country: IsoCode { iso_code: cc } }
-    })?;
+    write_db(&dir.join("country.mmdb"), "GeoLite2-Country", |_, cc, _, _| CountryRecord { country: IsoCode { iso_code: cc } })?;
     write_db(&dir.join("asn.mmdb"), "GeoLite2-ASN", |_, _, asn, org| AsnRecord {
         autonomous_system_number: asn,
         autonomous_system_organization: org,
@@ -85,10 +83,7 @@ fn v6_paths(net: &str) -> Result<Vec<IpAddrWithMask>, String> {
         IpAddr::V6(_) => vec![IpAddrWithMask::new(addr, len)],
         IpAddr::V4(v4) => {
             let compat = Ipv6Addr::from(u128::from(u32::from(v4)));
-            vec![
-                IpAddrWithMask::new(IpAddr::V6(compat), 96 + len),
-                IpAddrWithMask::new(IpAddr::V6(v4.to_ipv6_mapped()), 96 + len),
-            ]
+            vec![IpAddrWithMask::new(IpAddr::V6(compat), 96 + len), IpAddrWithMask::new(IpAddr::V6(v4.to_ipv6_mapped()), 96 + len)]
         }
     })
 }

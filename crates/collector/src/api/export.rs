@@ -32,7 +32,9 @@ pub async fn ndjson(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<
 
 /// CSV with a header line.
 pub async fn csv(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
-    let mut body = String::from("ts,country,asn,platform,reports,networks,ok,error,timeout,blocked_by_client,excluded_control,success_rate,median_ms\n");
+    let mut body = String::from(
+        "ts,country,asn,platform,reports,networks,ok,error,timeout,blocked_by_client,excluded_control,success_rate,median_ms\n",
+    );
     let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
     for a in load(&c, q.as_deref()).await? {
         let row = [
@@ -64,7 +66,8 @@ pub async fn csv(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Res
 /// Quotes a field when it holds a separator, quote or line break; a leading `=+-@` is
 /// prefixed with `'` so spreadsheets do not run it as a formula.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err()) { format!("'{s}") } else { s.to_string() };
+    let s =
+        if s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err()) { format!("'{s}") } else { s.to_string() };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -15,7 +15,8 @@ const LIMIT: usize = 500;
 
 async fn load(c: &AppState, q: Option<&str>) -> Result<Vec<StoredIncident>, AppError> {
     let p = Params::parse(q);
-    let filter = IncidentFilter { country: p.country("country")?, platform: p.platform("platform")?, open_only: p.flag("open")?, limit: LIMIT };
+    let filter =
+        IncidentFilter { country: p.country("country")?, platform: p.platform("platform")?, open_only: p.flag("open")?, limit: LIMIT };
     let store = c.store.clone();
     blocking(move || store.incidents(&filter)).await
 }
@@ -29,12 +30,8 @@ pub async fn list(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
 /// The Atom feed: one entry per incident, updated when it closes.
 pub async fn atom(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
     let incidents = load(&c, q.as_deref()).await?;
-    let updated = incidents
-        .iter()
-        .map(|i| i.ended_at.as_deref().unwrap_or(&i.started_at))
-        .max()
-        .unwrap_or("1970-01-01T00:00:00Z")
-        .to_string();
+    let updated =
+        incidents.iter().map(|i| i.ended_at.as_deref().unwrap_or(&i.started_at)).max().unwrap_or("1970-01-01T00:00:00Z").to_string();
     Ok(with_type(feed(&incidents, &updated).into_response(), Some("application/atom+xml; charset=utf-8"), 60))
 }
 

@@ -60,9 +60,7 @@ impl Params {
 
     /// An AS number.
     pub fn asn(&self, name: &'static str) -> Result<Option<u32>, AppError> {
-        self.get(name)
-            .map(|v| v.parse::<u32>().map_err(|_| AppError::param(name, "must be an AS number (0 to 4294967295)")))
-            .transpose()
+        self.get(name).map(|v| v.parse::<u32>().map_err(|_| AppError::param(name, "must be an AS number (0 to 4294967295)"))).transpose()
     }
 
     /// An RFC 3339 time, as unix seconds.

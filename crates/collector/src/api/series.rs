@@ -82,7 +82,8 @@ pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, Strin
         });
         store.scan_rollups(&filter, &mut |c| tree.cell(&c))?;
         tree.finish();
-        let fresh: Vec<(i64, Option<Summary>)> = (from..to).step_by(q.step as usize).map(|s| (s, values.get(&s).and_then(|m| Summary::of(m, t)))).collect();
+        let fresh: Vec<(i64, Option<Summary>)> =
+            (from..to).step_by(q.step as usize).map(|s| (s, values.get(&s).and_then(|m| Summary::of(m, t)))).collect();
         if let Some(cache) = store.published_cache() {
             cache.put(fresh.iter().map(|(s, v)| (key(*s), *v)));
         }

@@ -105,7 +105,10 @@ pub fn snapshot<'a>(cells: impl IntoIterator<Item = &'a CellStatus>, min_reports
         let asn_withheld = shown.iter().any(|(v, s)| s.asn.is_some() && !v.has_numbers());
         if country_published && asn_withheld {
             let sum = |shown: &[(Shown, &CellStatus)]| {
-                shown.iter().filter(|(v, s)| s.asn.is_some() && !v.has_numbers()).fold((0, 0), |(r, n), (_, s)| (r + s.reports, n + s.networks))
+                shown
+                    .iter()
+                    .filter(|(v, s)| s.asn.is_some() && !v.has_numbers())
+                    .fold((0, 0), |(r, n), (_, s)| (r + s.reports, n + s.networks))
             };
             loop {
                 let (r, n) = sum(&shown);
@@ -166,7 +169,10 @@ mod tests {
         let s = snapshot(&cells, 10, 3);
         let pk = &s["PK"];
         let small = &pk[&("x".to_string(), Some(1))];
-        assert_eq!((small.state, small.reports, small.networks, small.success_rate, small.since.as_deref()), (State::InsufficientData, None, None, None, None));
+        assert_eq!(
+            (small.state, small.reports, small.networks, small.success_rate, small.since.as_deref()),
+            (State::InsufficientData, None, None, None, None)
+        );
         let country = &pk[&("x".to_string(), None)];
         assert_eq!((country.reports, country.state), (Some(40), State::Disrupted));
         // 40 - 31 would give the small ASN's 9: the next smallest is withheld too (state kept).
@@ -176,7 +182,12 @@ mod tests {
 
     #[test]
     fn withheld_asn_cells_that_already_hold_k_together_leave_the_others_published() {
-        let cells = [cell(None, 100, 30, State::Normal), cell(Some(1), 6, 2, State::Normal), cell(Some(2), 5, 2, State::Normal), cell(Some(3), 89, 26, State::Normal)];
+        let cells = [
+            cell(None, 100, 30, State::Normal),
+            cell(Some(1), 6, 2, State::Normal),
+            cell(Some(2), 5, 2, State::Normal),
+            cell(Some(3), 89, 26, State::Normal),
+        ];
         let s = snapshot(&cells, 10, 3);
         assert_eq!(s["PK"][&("x".to_string(), Some(3))].reports, Some(89));
         assert_eq!(s["PK"][&("x".to_string(), Some(1))].reports, None);

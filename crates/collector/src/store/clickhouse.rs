@@ -70,7 +70,14 @@ impl ClickHouseStore {
         if !plan.is_empty() {
             start_retention(Arc::downgrade(&http), plan);
         }
-        Ok(ClickHouseStore { http, tx, writer: Mutex::new(Some(writer)), counters, insert_timeout: settings.insert_timeout, published: Default::default() })
+        Ok(ClickHouseStore {
+            http,
+            tx,
+            writer: Mutex::new(Some(writer)),
+            counters,
+            insert_timeout: settings.insert_timeout,
+            published: Default::default(),
+        })
     }
 }
 

@@ -33,8 +33,7 @@ impl Http {
         let mut root = base.clone();
         root.set_path("/");
         root.set_query(None);
-        let auth = (!base.username().is_empty())
-            .then(|| (decode(base.username()), base.password().map(decode)));
+        let auth = (!base.username().is_empty()).then(|| (decode(base.username()), base.password().map(decode)));
         let _ = root.set_username("");
         let _ = root.set_password(None);
         let client = reqwest::Client::builder()

@@ -2,10 +2,10 @@
 //! query sums with `GROUP BY` (SummingMergeTree merges are eventual) or keeps one row per key
 //! (`argMax` over the version, `LIMIT 1 BY`), so nothing needs `FINAL`.
 
-use super::clickhouse_http::{quote, Http};
-use super::{IncidentFilter, Observation, RollupFilter, StoredIncident};
 use super::cells::Cells;
+use super::clickhouse_http::{quote, Http};
 use super::series::{PointSums, SeriesQuery};
+use super::{IncidentFilter, Observation, RollupFilter, StoredIncident};
 use crate::rollup::{CellKey, CellRollup, NetRollup, KIND_TIMES};
 use serde::Deserialize;
 use std::time::Duration;
@@ -180,7 +180,10 @@ pub fn rollup_bounds(http: &Http) -> Result<Option<(i64, i64)>, String> {
         n: u64,
     }
     let b: Vec<Bounds> = http.select(
-        &format!("SELECT intDiv(toUInt32(min(ts)), 60) AS lo, intDiv(toUInt32(max(ts)), 60) AS hi, count() AS n FROM {}.rollup_nets", http.db),
+        &format!(
+            "SELECT intDiv(toUInt32(min(ts)), 60) AS lo, intDiv(toUInt32(max(ts)), 60) AS hi, count() AS n FROM {}.rollup_nets",
+            http.db
+        ),
         READ_TIMEOUT,
     )?;
     Ok(b.first().filter(|b| b.n > 0).map(|b| (b.lo, b.hi)))

@@ -33,7 +33,9 @@ pub struct Settings {
 impl Settings {
     /// Parses the part after `clickhouse:`.
     pub fn parse(s: &str) -> Result<Settings, String> {
-        let bad = |why: &str| format!("{why} (expected clickhouse:http://[USER[:PASSWORD]@]HOST:PORT/DATABASE[?batch_ms=1000&batch_rows=5000&ttl_days=N&insert_timeout_ms=10000], e.g. clickhouse:http://127.0.0.1:8123/vantage)");
+        let bad = |why: &str| {
+            format!("{why} (expected clickhouse:http://[USER[:PASSWORD]@]HOST:PORT/DATABASE[?batch_ms=1000&batch_rows=5000&ttl_days=N&insert_timeout_ms=10000], e.g. clickhouse:http://127.0.0.1:8123/vantage)")
+        };
         let url = Url::parse(s).map_err(|e| bad(&e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(bad("needs an http:// or https:// URL with a host"));
@@ -51,7 +53,12 @@ impl Settings {
             insert_timeout: Duration::from_secs(10),
         };
         for (k, v) in url.query_pairs() {
-            let n = |lo: u64, hi: u64| v.parse::<u64>().ok().filter(|n| (lo..=hi).contains(n)).ok_or_else(|| bad(&format!("{k} must be a number from {lo} to {hi}")));
+            let n = |lo: u64, hi: u64| {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| (lo..=hi).contains(n))
+                    .ok_or_else(|| bad(&format!("{k} must be a number from {lo} to {hi}")))
+            };
             match k.as_ref() {
                 "batch_ms" => out.batch_interval = Duration::from_millis(n(0, 60_000)?),
                 "batch_rows" => out.batch_rows = n(1, 1_000_000)? as usize,
@@ -135,7 +142,10 @@ fn add_late_column(http: &Http) -> Result<(), String> {
         n: u64,
     }
     let found: Vec<N> = http.select(
-        &format!("SELECT count() AS n FROM system.columns WHERE database = {} AND table = 'observations' AND name = 'late'", quote(&http.db)),
+        &format!(
+            "SELECT count() AS n FROM system.columns WHERE database = {} AND table = 'observations' AND name = 'late'",
+            quote(&http.db)
+        ),
         DDL_TIMEOUT,
     )?;
     if found.first().is_none_or(|f| f.n == 0) {

@@ -233,7 +233,11 @@ pub fn existing_pairs(http: &Http, rows: &[Observation], timeout: Duration) -> R
     let mut out = HashSet::new();
     for chunk in ids.chunks(2000) {
         let found: Vec<Pair> = http.select(
-            &format!("SELECT DISTINCT report_id, target FROM {}.observations WHERE report_id IN ({})", http.db, quote_list(chunk.iter().copied())),
+            &format!(
+                "SELECT DISTINCT report_id, target FROM {}.observations WHERE report_id IN ({})",
+                http.db,
+                quote_list(chunk.iter().copied())
+            ),
             timeout,
         )?;
         out.extend(found.into_iter().map(|p| (p.report_id, p.target)));
@@ -276,7 +280,12 @@ mod tests {
 
     #[test]
     fn rows_carry_the_same_rollup_shares_as_the_sqlite_delta() {
-        let rows = [obs("a", "x", "x.1", "ok", 40.0), obs("a", "x", "x.2", "timeout", 40.0), obs("a", "yt", "yt.1", "blocked_by_client", 40.0), obs("b", "x", "x.1", "error", 20_000.0)];
+        let rows = [
+            obs("a", "x", "x.1", "ok", 40.0),
+            obs("a", "x", "x.2", "timeout", 40.0),
+            obs("a", "yt", "yt.1", "blocked_by_client", 40.0),
+            obs("b", "x", "x.1", "error", 20_000.0),
+        ];
         let refs: Vec<&Observation> = rows.iter().collect();
         let lines: Vec<serde_json::Value> = encode(&refs, &mut HashSet::new()).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         let col = |k: &str| lines.iter().map(|l| l[k].as_i64().unwrap()).collect::<Vec<_>>();

@@ -98,7 +98,12 @@ pub struct StoreStats {
 
 /// Late reports' rows among the new ones of a committed batch.
 pub fn late_rows(reports: &[(String, Vec<Observation>)], outcomes: &[Stored]) -> u64 {
-    reports.iter().zip(outcomes).filter(|(_, s)| **s == Stored::New).map(|((_, rows), _)| rows.iter().filter(|o| o.late).count() as u64).sum()
+    reports
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, s)| **s == Stored::New)
+        .map(|((_, rows), _)| rows.iter().filter(|o| o.late).count() as u64)
+        .sum()
 }
 
 /// Which minute rollups a read wants: `from <= minute < to` (unix minutes), optionally one
@@ -201,17 +206,12 @@ pub mod rfc3339 {
 
     /// Formats Unix seconds as RFC 3339 UTC.
     pub fn format(ts: i64) -> String {
-        OffsetDateTime::from_unix_timestamp(ts)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_else(|| ts.to_string())
+        OffsetDateTime::from_unix_timestamp(ts).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_else(|| ts.to_string())
     }
 
     /// Parses an RFC 3339 time into Unix seconds.
     pub fn parse(s: &str) -> Result<i64, String> {
-        OffsetDateTime::parse(s, &Rfc3339)
-            .map(OffsetDateTime::unix_timestamp)
-            .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
+        OffsetDateTime::parse(s, &Rfc3339).map(OffsetDateTime::unix_timestamp).map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
     }
 
     /// serde `with` serializer.

@@ -264,7 +264,11 @@ impl<'a> Tree<'a> {
         let Some((minute, leaves)) = self.minute.take() else { return };
         let (mut value, mut carry) = (Mass::default(), Mass::default());
         for leaf in &leaves {
-            if leaf.publishable(self.t) { value.add(leaf) } else { carry.add(leaf) }
+            if leaf.publishable(self.t) {
+                value.add(leaf)
+            } else {
+                carry.add(leaf)
+            }
         }
         let (value, carry) = self.settle(value, carry);
         self.push(0, minute, value, carry);
@@ -351,7 +355,12 @@ mod tests {
                 }
             }
             let t = Thresholds { min_reports: k, min_networks: 3 };
-            let leaves: Vec<(i64, u64)> = cells.iter().map(|c| (c.key.minute, Mass::of_cell(c))).filter(|(_, m)| m.publishable(t)).map(|(s, m)| (s, m.counted())).collect();
+            let leaves: Vec<(i64, u64)> = cells
+                .iter()
+                .map(|c| (c.key.minute, Mass::of_cell(c)))
+                .filter(|(_, m)| m.publishable(t))
+                .map(|(s, m)| (s, m.counted()))
+                .collect();
             let mut published: Vec<(i64, i64, u64)> = Vec::new(); // (start, step, reports)
             for step in STEPS_MIN {
                 for (start, reports) in run(step, true, &cells) {
@@ -380,7 +389,7 @@ mod tests {
     fn small_leaves_pool_into_blocks_of_k_and_a_pool_below_k_is_left_out() {
         let big = cell(0, 1, &[(1, 4), (2, 4), (3, 4)]); // 12 reports, 3 networks: a leaf block
         let small = |m, asn| cell(m, asn, &[(10 + asn, 2), (20 + asn, 1)]); // 3 reports each
-        // Minute 0: one big leaf and one small: the small is carried. Minutes 1..3: three more small.
+                                                                            // Minute 0: one big leaf and one small: the small is carried. Minutes 1..3: three more small.
         let cells = [big.clone(), small(0, 2), small(1, 2), small(2, 3), small(3, 4)];
         assert_eq!(run(1, true, &cells), [(0, 12)], "minutes publish only blocks");
         // 5 minutes: 12 + a pool of 12 reports in 6 networks.

@@ -123,7 +123,8 @@ fn tune_writer(conn: &Connection) -> rusqlite::Result<()> {
 
 /// A store written before late reports were set apart: its rows are all on time (default 0).
 fn add_late_column(conn: &Connection) -> rusqlite::Result<()> {
-    let has: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('observations') WHERE name = 'late')", [], |r| r.get(0))?;
+    let has: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('observations') WHERE name = 'late')", [], |r| r.get(0))?;
     if !has {
         conn.execute_batch("ALTER TABLE observations ADD COLUMN late INTEGER NOT NULL DEFAULT 0")?;
     }
@@ -141,7 +142,8 @@ impl SqliteStore {
         add_late_column(&conn).map_err(|e| format!("sqlite {}: adding observations.late: {e}", path.display()))?;
         // A store written before `rollup_country` existed: fill it once from the other rollups.
         let started = std::time::Instant::now();
-        let backfilled = sqlite_read::backfill_country(&mut conn).map_err(|e| format!("sqlite {}: backfilling rollup_country: {e}", path.display()))?;
+        let backfilled =
+            sqlite_read::backfill_country(&mut conn).map_err(|e| format!("sqlite {}: backfilling rollup_country: {e}", path.display()))?;
         if let Some(rows) = backfilled {
             tracing::info!(rows, ms = started.elapsed().as_millis() as u64, "rollup_country backfilled from rollup_nets and rollup_hist");
         }
@@ -153,7 +155,16 @@ impl SqliteStore {
             .spawn(move || write_loop(conn, rx, &c))
             .map_err(|e| format!("cannot start the sqlite writer: {e}"))?;
         let readers = Readers::new(path);
-        Ok(SqliteStore { path: path.to_path_buf(), tx, capacity, writer: Mutex::new(Some(writer)), counters, readers, alive: Arc::new(()), published: Default::default() })
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            tx,
+            capacity,
+            writer: Mutex::new(Some(writer)),
+            counters,
+            readers,
+            alive: Arc::new(()),
+            published: Default::default(),
+        })
     }
 
     /// Deletes raw observations older than `days` now and every hour while the store is open, on
@@ -291,8 +302,21 @@ const INSERT_OBSERVATION: &str = "INSERT OR IGNORE INTO observations (ts, countr
 
 fn insert_observation(stmt: &mut rusqlite::CachedStatement<'_>, o: &Observation) -> rusqlite::Result<usize> {
     stmt.execute(params![
-        o.ts, o.country, o.asn, o.network, o.site, o.platform, o.target, o.outcome, o.ms,
-        o.control_outcome, o.control_ms, o.browser_family, o.net_type, o.report_id, o.late
+        o.ts,
+        o.country,
+        o.asn,
+        o.network,
+        o.site,
+        o.platform,
+        o.target,
+        o.outcome,
+        o.ms,
+        o.control_outcome,
+        o.control_ms,
+        o.browser_family,
+        o.net_type,
+        o.report_id,
+        o.late
     ])
 }
 

@@ -1,17 +1,17 @@
 //! SQLite rollups and incidents: the writer's upserts (inside its transaction) and the reads of
 //! the API and the detector, on a small pool of connections of their own.
 
-use super::sqlite::connect;
-use super::{IncidentFilter, RollupFilter, StoredIncident};
 use super::cells::Cells;
 use super::series::{add_hist, encode_hist, PointSums, SeriesQuery};
+use super::sqlite::connect;
+use super::{IncidentFilter, RollupFilter, StoredIncident};
 use crate::rollup::{CellKey, CellRollup, NetRollup, RollupDelta, KIND_TIMES};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 use std::collections::HashMap;
-use vantage_detect::hist::NUM_BUCKETS;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use vantage_detect::hist::NUM_BUCKETS;
 
 /// Most idle read connections kept.
 const MAX_IDLE_READERS: usize = 4;
@@ -71,8 +71,18 @@ pub fn write_rollups(tx: &Transaction<'_>, d: &RollupDelta) -> rusqlite::Result<
     for ((k, _), n) in &d.nets {
         let counted: i64 = nets.query_row(
             params![
-                k.minute, k.platform, k.country, k.asn, n.network, n.reports, n.ok, n.error, n.timeout, n.blocked,
-                n.excluded_control, n.log_ms_sum
+                k.minute,
+                k.platform,
+                k.country,
+                k.asn,
+                n.network,
+                n.reports,
+                n.ok,
+                n.error,
+                n.timeout,
+                n.blocked,
+                n.excluded_control,
+                n.log_ms_sum
             ],
             |r| r.get(0),
         )?;
@@ -110,8 +120,17 @@ pub fn write_rollups(tx: &Transaction<'_>, d: &RollupDelta) -> rusqlite::Result<
             add_hist(&mut c.times, &old);
         }
         upsert.execute(params![
-            platform, country, minute, c.reports as i64, c.ok as i64, c.error as i64, c.timeout as i64, c.blocked as i64,
-            c.excluded_control as i64, c.networks as i64, encode_hist(&c.times)
+            platform,
+            country,
+            minute,
+            c.reports as i64,
+            c.ok as i64,
+            c.error as i64,
+            c.timeout as i64,
+            c.blocked as i64,
+            c.excluded_control as i64,
+            c.networks as i64,
+            encode_hist(&c.times)
         ])?;
     }
     Ok(())

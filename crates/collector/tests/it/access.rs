@@ -19,7 +19,14 @@ async fn metrics_need_the_token_public_routes_do_not() {
     let mut config = t.config();
     config.admin_token = Some(AdminToken::new(TOKEN, "test").unwrap());
     let (router, _state) = router(config);
-    for auth in [None, Some("Bearer wrong-token-of-enough-length"), Some("Bearer tok-3c9f1e7a5b2d48c6a0e"), Some("Bearer tok-3c9f1e7a5b2d48c6a0e12"), Some(TOKEN), Some("Basic dG9rOnRvaw==")] {
+    for auth in [
+        None,
+        Some("Bearer wrong-token-of-enough-length"),
+        Some("Bearer tok-3c9f1e7a5b2d48c6a0e"),
+        Some("Bearer tok-3c9f1e7a5b2d48c6a0e12"),
+        Some(TOKEN),
+        Some("Basic dG9rOnRvaw=="),
+    ] {
         let req = match auth {
             Some(a) => get_auth("/metrics", a),
             None => get("/metrics"),

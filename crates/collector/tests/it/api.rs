@@ -102,7 +102,10 @@ async fn exports_publish_only_k_anonymous_cells() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     let a = &lines[0];
     assert_eq!((a["ts"].as_str(), a["country"].as_str(), a["platform"].as_str()), (Some("2026-11-28T18:41:00Z"), Some("PK"), Some("x")));
-    assert_eq!((a["reports"].as_u64(), a["networks"].as_u64(), a["ok"].as_u64(), a["timeout"].as_u64()), (Some(12), Some(4), Some(9), Some(3)));
+    assert_eq!(
+        (a["reports"].as_u64(), a["networks"].as_u64(), a["ok"].as_u64(), a["timeout"].as_u64()),
+        (Some(12), Some(4), Some(9), Some(3))
+    );
     assert_eq!(a["success_rate"].as_f64(), Some(0.75));
     let csv = oneshot(&router, get(&format!("/v1/export.csv?{range}"))).await;
     assert!(csv.header("content-type").starts_with("text/csv"));
@@ -121,8 +124,11 @@ async fn exports_publish_only_k_anonymous_cells() {
     assert!(p["success_rate"].is_null() && p["median_ms"].is_null() && p["p90_ms"].is_null());
     let pk = oneshot(&router, get(&format!("/v1/timeseries?platform=x&country=PK&step=3600&{range}"))).await.json();
     assert_eq!(pk["step"], 3600);
-    assert_eq!(pk["points"], json!([{"t": "2026-11-28T18:00:00Z", "state": "published", "reports": 12, "networks": 4, "success_rate": 0.75,
-        "median_ms": pk["points"][0]["median_ms"], "p90_ms": pk["points"][0]["p90_ms"]}]));
+    assert_eq!(
+        pk["points"],
+        json!([{"t": "2026-11-28T18:00:00Z", "state": "published", "reports": 12, "networks": 4, "success_rate": 0.75,
+        "median_ms": pk["points"][0]["median_ms"], "p90_ms": pk["points"][0]["p90_ms"]}])
+    );
     let med = pk["points"][0]["median_ms"].as_f64().unwrap();
     assert!((med / 100.0 - 1.0).abs() < 0.1, "{med}");
 }
@@ -135,7 +141,8 @@ async fn chart_and_feed_are_valid_xml_and_nothing_hostile_comes_back() {
     config.country_header = Some("CF-IPCountry".into());
     let (router, state) = router(config);
     let hostile = "<script>alert(1)</script>";
-    let body = report_with(&id(1), r#"{"target":"x.main","outcome":"ok","ms":100}"#).replace(r#""widget":"0.1.0""#, &format!(r#""widget":"{hostile}""#));
+    let body = report_with(&id(1), r#"{"target":"x.main","outcome":"ok","ms":100}"#)
+        .replace(r#""widget":"0.1.0""#, &format!(r#""widget":"{hostile}""#));
     assert_eq!(oneshot(&router, post(body, "text/plain")).await.status, StatusCode::ACCEPTED);
     let now = state.clock.now();
     // Ten minutes ago: a minute is charted once it is final (store::publish::SETTLE_S).

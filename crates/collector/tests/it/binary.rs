@@ -126,12 +126,7 @@ impl Tally {
 /// in total (open loop, like real browsers that do not wait for each other), at most `in_flight`
 /// at once (`rate == 0`: closed loop, as fast as `in_flight` requests allow).
 pub async fn load(url: String, first: u32, rate: f64, in_flight: usize, stop: impl Fn() -> bool) -> Tally {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(in_flight)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(in_flight).timeout(Duration::from_secs(30)).build().unwrap();
     let tally = Arc::new(Mutex::new(Tally::default()));
     let next = Arc::new(AtomicU32::new(first));
     let permits = Arc::new(tokio::sync::Semaphore::new(in_flight));

@@ -26,7 +26,13 @@ fn every_help_has_examples() {
         assert!(out.status.success() && text.contains("Examples:\n  vantage "), "{cmd:?}: {text}");
     }
     let serve = String::from_utf8_lossy(&run(&["serve", "--help"]).stdout).to_string();
-    for flag in ["--geoip-country GeoLite2-Country.mmdb", "--trusted-proxy 10.0.3.0/24", "--public-origin https://", "clickhouse:http://127.0.0.1:8123/vantage", "--network-key-file"] {
+    for flag in [
+        "--geoip-country GeoLite2-Country.mmdb",
+        "--trusted-proxy 10.0.3.0/24",
+        "--public-origin https://",
+        "clickhouse:http://127.0.0.1:8123/vantage",
+        "--network-key-file",
+    ] {
         assert!(serve.contains(flag), "{flag}");
     }
 }
@@ -38,7 +44,11 @@ fn usage_errors_exit_2_and_name_the_flag() {
     fails(&run(&["detect", "--from", "yesterday", "--to", "2026-11-28T00:00:00Z"]), 2, &["--from", "2026-11-28T00:00:00Z"]);
     fails(&run(&["detect", "--from", "2026-11-28T01:00:00Z", "--to", "2026-11-28T00:00:00Z"]), 2, &["--to", "must be after --from"]);
     fails(&run(&["serve", "--trusted-proxy", "10.0.0.0/33"]), 2, &["--trusted-proxy", "10.0.0.0/8"]);
-    fails(&run(&["serve", "--public-origin", "https://vantage.example.org/v1"]), 2, &["--public-origin", "no path", "https://vantage.example.org"]);
+    fails(
+        &run(&["serve", "--public-origin", "https://vantage.example.org/v1"]),
+        2,
+        &["--public-origin", "no path", "https://vantage.example.org"],
+    );
     fails(&run(&["serve", "--public-origin", "ftp://vantage.example.org"]), 2, &["--public-origin", "only http and https"]);
     fails(&run(&["serve", "--listen", "8080"]), 2, &["--listen", "HOST:PORT"]);
     fails(&run(&["simulate", "--days", "3"]), 2, &["--store"]);
@@ -56,7 +66,11 @@ fn runtime_failures_exit_1_with_the_fix() {
     fails(&run(&["export", "--store", "sqlite:/proc/vantage-test/x.db"]), 1, &["cannot create the data directory", "--store sqlite:PATH"]);
 
     // ClickHouse that is not there.
-    fails(&run(&["export", "--store", "clickhouse:http://127.0.0.1:1/vantage"]), 1, &["cannot reach ClickHouse at http://127.0.0.1:1/", "port"]);
+    fails(
+        &run(&["export", "--store", "clickhouse:http://127.0.0.1:1/vantage"]),
+        1,
+        &["cannot reach ClickHouse at http://127.0.0.1:1/", "port"],
+    );
 
     // mmdb: missing, not a database, the wrong layout.
     let serve = |extra: &[&str]| {
@@ -83,5 +97,9 @@ fn runtime_failures_exit_1_with_the_fix() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let port = taken.local_addr().unwrap().port();
-    fails(&run(&["serve", "--store", &store, "--listen", &addr]), 1, &[&format!("cannot listen on {addr}: address in use"), &format!("--listen 127.0.0.1:{}", port + 1)]);
+    fails(
+        &run(&["serve", "--store", &store, "--listen", &addr]),
+        1,
+        &[&format!("cannot listen on {addr}: address in use"), &format!("--listen 127.0.0.1:{}", port + 1)],
+    );
 }

@@ -28,7 +28,10 @@ pub struct ClickHouse {
 
 fn server_binary() -> PathBuf {
     let candidates = [PathBuf::from("/usr/sbin/clickhouse-server"), PathBuf::from("/usr/bin/clickhouse-server")];
-    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).map(|d| d.join("clickhouse-server"));
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("clickhouse-server"));
     candidates.into_iter().chain(on_path).find(|p| p.is_file()).unwrap_or_else(|| {
         panic!(
             "clickhouse-server is not installed, so the ClickHouse store cannot be tested. \
@@ -373,7 +376,9 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
     // 18.16 parses floats to within an ulp or two: times agree to far below a microsecond.
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
     let same = |a: &store::Observation, b: &store::Observation| {
-        close(a.ms, b.ms) && close(a.control_ms, b.control_ms) && a == &store::Observation { ms: a.ms, control_ms: a.control_ms, ..b.clone() }
+        close(a.ms, b.ms)
+            && close(a.control_ms, b.control_ms)
+            && a == &store::Observation { ms: a.ms, control_ms: a.control_ms, ..b.clone() }
     };
     if let Some((a, b)) = rows.iter().zip(&back).find(|(a, b)| !same(a, b)) {
         panic!("export differs:\n sqlite     {a:?}\n clickhouse {b:?}");
@@ -385,7 +390,10 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
         assert_eq!((&a.key, &a.times, &a.control_times), (&b.key, &b.times, &b.control_times));
         assert_eq!(a.nets.len(), b.nets.len());
         for (x, y) in a.nets.iter().zip(&b.nets) {
-            assert_eq!((x.network, x.reports, x.ok, x.error, x.timeout, x.blocked, x.excluded_control), (y.network, y.reports, y.ok, y.error, y.timeout, y.blocked, y.excluded_control));
+            assert_eq!(
+                (x.network, x.reports, x.ok, x.error, x.timeout, x.blocked, x.excluded_control),
+                (y.network, y.reports, y.ok, y.error, y.timeout, y.blocked, y.excluded_control)
+            );
             assert!((x.log_ms_sum - y.log_ms_sum).abs() < 1e-6);
         }
     }
@@ -529,17 +537,25 @@ async fn late_reports_stay_out_of_the_rollups_and_old_raw_days_are_dropped() {
     })
     .await
     .unwrap();
-    assert_eq!(ch.query("SELECT count() FROM vantage_retained.rollup_nets WHERE ok + error + timeout = 0").await.trim(), "0", "no zero rows from late reports");
+    assert_eq!(
+        ch.query("SELECT count() FROM vantage_retained.rollup_nets WHERE ok + error + timeout = 0").await.trim(),
+        "0",
+        "no zero rows from late reports"
+    );
     let u = url.clone();
-    let serving = tokio::task::spawn_blocking(move || store::open_serving(&u.parse::<StoreUrl>().unwrap(), 16, 400).unwrap()).await.unwrap();
+    let serving =
+        tokio::task::spawn_blocking(move || store::open_serving(&u.parse::<StoreUrl>().unwrap(), 16, 400).unwrap()).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while ch.query(&format!("SELECT count() FROM vantage_retained.observations WHERE ts < toDateTime({})", now - 400 * 86_400)).await.trim() != "0" {
+    while ch.query(&format!("SELECT count() FROM vantage_retained.observations WHERE ts < toDateTime({})", now - 400 * 86_400)).await.trim()
+        != "0"
+    {
         assert!(Instant::now() < deadline, "old raw days were not dropped");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(ch.query("SELECT count() FROM vantage_retained.observations").await.trim(), "17", "recent rows stay");
     let s = serving.clone();
-    let (old_after, recent_after) = tokio::task::spawn_blocking(move || (counted(s.as_ref(), old / 60), counted(s.as_ref(), recent / 60))).await.unwrap();
+    let (old_after, recent_after) =
+        tokio::task::spawn_blocking(move || (counted(s.as_ref(), old / 60), counted(s.as_ref(), recent / 60))).await.unwrap();
     assert_eq!((old_after, recent_after), (12, 12), "rollups are kept");
     tokio::task::spawn_blocking(move || serving.close().unwrap()).await.unwrap();
 }

@@ -26,7 +26,10 @@ fn detect_finds_the_simulated_block_deterministically() {
     let v = detect();
     let incidents = v["incidents"].as_array().unwrap();
     let country = incidents.iter().find(|i| i["asn"].is_null()).unwrap_or_else(|| panic!("{v}"));
-    assert_eq!((country["platform"].as_str(), country["country"].as_str(), country["state"].as_str()), (Some("x"), Some("PK"), Some("disrupted")));
+    assert_eq!(
+        (country["platform"].as_str(), country["country"].as_str(), country["state"].as_str()),
+        (Some("x"), Some("PK"), Some("disrupted"))
+    );
     let started = country["started_at"].as_str().unwrap();
     assert!(("2026-11-28T11:40:00Z".."2026-11-28T11:45:00Z").contains(&started), "{started}");
     assert!(incidents.iter().all(|i| i["platform"] == "x"), "youtube stayed normal: {v}");

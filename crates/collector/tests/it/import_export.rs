@@ -62,7 +62,10 @@ fn round_trip_idempotency_and_k_anonymity() {
     assert_eq!(agg.len(), 1, "{agg:?}");
     let a = &agg[0];
     assert_eq!((a["ts"].as_str(), a["country"].as_str(), a["platform"].as_str()), (Some("2026-11-28T18:41:00Z"), Some("PK"), Some("x")));
-    assert_eq!((a["reports"].as_u64(), a["networks"].as_u64(), a["ok"].as_u64(), a["timeout"].as_u64()), (Some(12), Some(4), Some(9), Some(3)));
+    assert_eq!(
+        (a["reports"].as_u64(), a["networks"].as_u64(), a["ok"].as_u64(), a["timeout"].as_u64()),
+        (Some(12), Some(4), Some(9), Some(3))
+    );
     assert_eq!(a["success_rate"].as_f64(), Some(0.75));
 
     let relaxed = lines(&run(&["export", "--min-reports", "5", "--min-networks", "2"], &store).stdout);

@@ -185,7 +185,11 @@ async fn a_full_block_is_detected_published_persisted_and_sent_to_webhooks() {
     let disrupted = |kind: &str, v: &Value| kind == "status" && v["country"] == "PK" && x_state(v).as_deref() == Some("disrupted");
     let i = sse.wait(disrupted, Duration::from_secs(60)).await.expect("a disrupted status event");
     let took = sse.seen[i].2.saturating_duration_since(acknowledged);
-    println!("status event {} ms after the last report was acknowledged ({} ms after the first)", took.as_millis(), posted.elapsed().as_millis());
+    println!(
+        "status event {} ms after the last report was acknowledged ({} ms after the first)",
+        took.as_millis(),
+        posted.elapsed().as_millis()
+    );
     let status = get_json(&server, "/v1/status?country=PK").await;
     assert_eq!(x_state(&status).as_deref(), Some("disrupted"), "{status}");
     let x = status["platforms"].as_array().unwrap().iter().find(|p| p["platform"] == "x").unwrap();
@@ -205,7 +209,9 @@ async fn a_full_block_is_detected_published_persisted_and_sent_to_webhooks() {
     assert!(atom.contains(&format!("urn:vantage:incident:{}", country_level["id"].as_str().unwrap())), "{atom}");
     crate::api::assert_xml(&atom);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && !got.lock().unwrap().iter().any(|v| v["event"] == "incident_opened" && v["id"] == country_level["id"]) {
+    while Instant::now() < deadline
+        && !got.lock().unwrap().iter().any(|v| v["event"] == "incident_opened" && v["id"] == country_level["id"])
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let hooks = got.lock().unwrap().clone();
@@ -262,7 +268,11 @@ async fn status_turns_normal_at_the_next_publication_tick_after_enough_reports()
     };
     let i = sse.wait(normal, Duration::from_secs(60)).await.expect("normal status event");
     let took = sse.seen[i].2.saturating_duration_since(acknowledged);
-    println!("insufficient_data -> normal: {} ms after the last report ({} ms after the first)", took.as_millis(), posted.elapsed().as_millis());
+    println!(
+        "insufficient_data -> normal: {} ms after the last report ({} ms after the first)",
+        took.as_millis(),
+        posted.elapsed().as_millis()
+    );
     // Published at a tick: generated_at is a whole second of the 1 s interval, and the event is
     // the status /v1/status answers until the next tick.
     let ev = &sse.seen[i].1;
@@ -306,7 +316,9 @@ async fn minutes_rolling_over_while_blocks_are_posted_lose_no_incident_event() {
     let ids: Vec<Value> = list["incidents"].as_array().unwrap().iter().map(|i| i["id"].clone()).collect();
     assert!(!ids.is_empty(), "{list}");
     for id in &ids {
-        sse.wait(|k, v| k == "incident" && v["id"] == *id, Duration::from_secs(60)).await.unwrap_or_else(|| panic!("no event for stored {id}"));
+        sse.wait(|k, v| k == "incident" && v["id"] == *id, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("no event for stored {id}"));
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline && !got.lock().unwrap().iter().any(|v| v["id"] == *id) {
             tokio::time::sleep(Duration::from_millis(100)).await;

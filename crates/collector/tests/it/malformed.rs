@@ -51,9 +51,11 @@ fn measurement(target: &str) -> Value {
     json!({"target": target, "outcome": "ok", "ms": 1})
 }
 
-const TOP_FIELDS: &str = "expected one of `v`, `id`, `site`, `widget`, `targets_version`, `age_s`, `browser`, `net`, `control`, `measurements`";
+const TOP_FIELDS: &str =
+    "expected one of `v`, `id`, `site`, `widget`, `targets_version`, `age_s`, `browser`, `net`, `control`, `measurements`";
 /// A 10 KiB unknown key is echoed as its first 128 characters (a cargo-fuzz finding).
-const HOSTILE_FIELD: &str = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...";
+const HOSTILE_FIELD: &str =
+    "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...";
 const RANGE_MS: &str = "must be between 0 and 120000";
 const SITE: &str = "must be 1 to 64 characters of [a-z0-9_-]";
 const VERSION: &str = "must be 1 to 32 printable characters";
@@ -84,10 +86,25 @@ fn cases() -> Vec<Case> {
         bad("array", b"[]".to_vec(), "", "invalid length 0, expected struct Report with 10 elements"),
         bad("byte order mark", format!("\u{feff}{valid}").into_bytes(), "", "invalid JSON: expected value"),
         bad("invalid UTF-8", invalid_utf8, "", "invalid JSON: invalid unicode code point"),
-        bad("unpaired surrogate", valid.replacen("\"drm\"", "\"\\ud800\"", 1).into_bytes(), "", "invalid JSON: unexpected end of hex escape"),
+        bad(
+            "unpaired surrogate",
+            valid.replacen("\"drm\"", "\"\\ud800\"", 1).into_bytes(),
+            "",
+            "invalid JSON: unexpected end of hex escape",
+        ),
         bad("unknown field", with(|v| v["ip"] = json!("203.0.113.9")), "ip", &format!("unknown field `ip`, {TOP_FIELDS}")),
-        bad("hostile key is cut", with(|v| v["k".repeat(10_000)] = json!(1)), HOSTILE_FIELD, &format!("unknown field `{}...", "k".repeat(305))),
-        bad("duplicate field", valid.replacen("\"site\":\"drm\"", "\"site\":\"drm\",\"site\":\"drm\"", 1).into_bytes(), "", "duplicate field `site`"),
+        bad(
+            "hostile key is cut",
+            with(|v| v["k".repeat(10_000)] = json!(1)),
+            HOSTILE_FIELD,
+            &format!("unknown field `{}...", "k".repeat(305)),
+        ),
+        bad(
+            "duplicate field",
+            valid.replacen("\"site\":\"drm\"", "\"site\":\"drm\",\"site\":\"drm\"", 1).into_bytes(),
+            "",
+            "duplicate field `site`",
+        ),
         bad("number out of range", valid.replacen("182.5", "1e400", 1).into_bytes(), "", "invalid JSON: number out of range"),
         bad("exactly 16 KiB is parsed, not 413", padded_invalid, "v", "must be 1"),
         // --- v
@@ -118,49 +135,148 @@ fn cases() -> Vec<Case> {
         bad("age_s negative", with(|v| v["age_s"] = json!(-1)), "age_s", "invalid value: integer `-1`, expected u32"),
         bad("age_s fraction", with(|v| v["age_s"] = json!(4.5)), "age_s", "invalid type: floating point `4.5`, expected u32"),
         // --- browser, net
-        bad("browser family", with(|v| v["browser"]["family"] = json!("netscape")), "browser.family", "unknown variant `netscape`, expected one of `chromium`, `firefox`, `safari`, `other`"),
+        bad(
+            "browser family",
+            with(|v| v["browser"]["family"] = json!("netscape")),
+            "browser.family",
+            "unknown variant `netscape`, expected one of `chromium`, `firefox`, `safari`, `other`",
+        ),
         bad("browser major", with(|v| v["browser"]["major"] = json!(1001)), "browser.major", "must be between 0 and 1000"),
         bad("browser major missing", with(|v| v["browser"] = json!({"family": "firefox"})), "browser", "missing field `major`"),
-        bad("browser extra field", with(|v| v["browser"]["ua"] = json!("Mozilla/5.0")), "browser.ua", "unknown field `ua`, expected `family` or `major`"),
+        bad(
+            "browser extra field",
+            with(|v| v["browser"]["ua"] = json!("Mozilla/5.0")),
+            "browser.ua",
+            "unknown field `ua`, expected `family` or `major`",
+        ),
         bad("net type space", with(|v| v["net"]["type"] = json!("wi fi")), "net.type", SHORT),
         bad("net effective long", with(|v| v["net"]["effective"] = json!("4".repeat(17))), "net.effective", SHORT),
         bad("net rtt negative", with(|v| v["net"]["rtt_ms"] = json!(-1)), "net.rtt_ms", NUMBER),
         bad("net downlink huge", with(|v| v["net"]["downlink_kbps"] = json!(1e10)), "net.downlink_kbps", NUMBER),
-        bad("net save_data string", with(|v| v["net"]["save_data"] = json!("yes")), "net.save_data", "invalid type: string \"yes\", expected a boolean"),
+        bad(
+            "net save_data string",
+            with(|v| v["net"]["save_data"] = json!("yes")),
+            "net.save_data",
+            "invalid type: string \"yes\", expected a boolean",
+        ),
         // --- control
         bad("control not control.self", with(|v| v["control"]["target"] = json!("x.main")), "control.target", "must be \"control.self\""),
         bad("control ms negative", with(|v| v["control"]["ms"] = json!(-0.5)), "control.ms", RANGE_MS),
-        bad("control outcome", with(|v| v["control"]["outcome"] = json!("maybe")), "control.outcome", &format!("unknown variant `maybe`, {OUTCOMES}")),
+        bad(
+            "control outcome",
+            with(|v| v["control"]["outcome"] = json!("maybe")),
+            "control.outcome",
+            &format!("unknown variant `maybe`, {OUTCOMES}"),
+        ),
         bad("control missing", with(|v| drop(v.as_object_mut().unwrap().remove("control"))), "", "missing field `control`"),
         // --- measurements
         bad("measurements empty", with(|v| v["measurements"] = json!([])), "measurements", "must hold between 1 and 64 entries"),
-        bad("65 measurements", with(|v| v["measurements"] = Value::Array(vec![measurement("x.main"); 65])), "measurements", "must hold between 1 and 64 entries"),
+        bad(
+            "65 measurements",
+            with(|v| v["measurements"] = Value::Array(vec![measurement("x.main"); 65])),
+            "measurements",
+            "must hold between 1 and 64 entries",
+        ),
         bad("measurements an object", with(|v| v["measurements"] = json!({})), "measurements", "invalid type: map, expected a sequence"),
-        bad("unknown target", with(|v| v["measurements"][1]["target"] = json!("myspace.main")), "measurements[1].target", "unknown target \"myspace.main\": not in the current or previous target list"),
-        bad("unknown target echo is cut", with(|v| v["measurements"][0]["target"] = json!("z".repeat(5000))), "measurements[0].target", &format!("unknown target \"{}\": not in the current or previous target list", "z".repeat(64))),
-        bad("target twice", with(|v| v["measurements"][1]["target"] = json!("x.main")), "measurements[1].target", "appears twice in one report"),
-        bad("control as a measurement", with(|v| v["measurements"][0]["target"] = json!("control.self")), "measurements[0].target", "unknown target \"control.self\": not in the current or previous target list"),
+        bad(
+            "unknown target",
+            with(|v| v["measurements"][1]["target"] = json!("myspace.main")),
+            "measurements[1].target",
+            "unknown target \"myspace.main\": not in the current or previous target list",
+        ),
+        bad(
+            "unknown target echo is cut",
+            with(|v| v["measurements"][0]["target"] = json!("z".repeat(5000))),
+            "measurements[0].target",
+            &format!("unknown target \"{}\": not in the current or previous target list", "z".repeat(64)),
+        ),
+        bad(
+            "target twice",
+            with(|v| v["measurements"][1]["target"] = json!("x.main")),
+            "measurements[1].target",
+            "appears twice in one report",
+        ),
+        bad(
+            "control as a measurement",
+            with(|v| v["measurements"][0]["target"] = json!("control.self")),
+            "measurements[0].target",
+            "unknown target \"control.self\": not in the current or previous target list",
+        ),
         bad("ms over 2 minutes", with(|v| v["measurements"][0]["ms"] = json!(120_001)), "measurements[0].ms", RANGE_MS),
         bad("ms negative", with(|v| v["measurements"][1]["ms"] = json!(-1)), "measurements[1].ms", RANGE_MS),
-        bad("ms string", with(|v| v["measurements"][1]["ms"] = json!("fast")), "measurements[1].ms", "invalid type: string \"fast\", expected f64"),
+        bad(
+            "ms string",
+            with(|v| v["measurements"][1]["ms"] = json!("fast")),
+            "measurements[1].ms",
+            "invalid type: string \"fast\", expected f64",
+        ),
         bad("ms null", with(|v| v["measurements"][0]["ms"] = Value::Null), "measurements[0].ms", "invalid type: null, expected f64"),
-        bad("outcome unknown", with(|v| v["measurements"][0]["outcome"] = json!("censored")), "measurements[0].outcome", &format!("unknown variant `censored`, {OUTCOMES}")),
-        bad("outcome missing", with(|v| drop(v["measurements"][0].as_object_mut().unwrap().remove("outcome"))), "measurements[0]", "missing field `outcome`"),
+        bad(
+            "outcome unknown",
+            with(|v| v["measurements"][0]["outcome"] = json!("censored")),
+            "measurements[0].outcome",
+            &format!("unknown variant `censored`, {OUTCOMES}"),
+        ),
+        bad(
+            "outcome missing",
+            with(|v| drop(v["measurements"][0].as_object_mut().unwrap().remove("outcome"))),
+            "measurements[0]",
+            "missing field `outcome`",
+        ),
         bad("phase negative", with(|v| v["measurements"][0]["phases"] = json!({"dns": -1})), "measurements[0].phases.dns", RANGE_MS),
-        bad("phase too long", with(|v| v["measurements"][1]["phases"] = json!({"ttfb": 120_000.5})), "measurements[1].phases.ttfb", RANGE_MS),
-        bad("phase unknown", with(|v| v["measurements"][0]["phases"] = json!({"ssl": 1})), "measurements[0].phases.ssl", "unknown field `ssl`, expected one of `dns`, `connect`, `tls`, `ttfb`, `transfer`"),
-        bad("bytes too many", with(|v| v["measurements"][0]["bytes"] = json!(100_000_001)), "measurements[0].bytes", "must be at most 100000000"),
-        bad("bytes negative", with(|v| v["measurements"][0]["bytes"] = json!(-5)), "measurements[0].bytes", "invalid value: integer `-5`, expected u64"),
-        bad("measurement extra field", with(|v| v["measurements"][0]["status"] = json!(200)), "measurements[0].status", "unknown field `status`, expected one of `target`, `outcome`, `ms`, `phases`, `bytes`"),
+        bad(
+            "phase too long",
+            with(|v| v["measurements"][1]["phases"] = json!({"ttfb": 120_000.5})),
+            "measurements[1].phases.ttfb",
+            RANGE_MS,
+        ),
+        bad(
+            "phase unknown",
+            with(|v| v["measurements"][0]["phases"] = json!({"ssl": 1})),
+            "measurements[0].phases.ssl",
+            "unknown field `ssl`, expected one of `dns`, `connect`, `tls`, `ttfb`, `transfer`",
+        ),
+        bad(
+            "bytes too many",
+            with(|v| v["measurements"][0]["bytes"] = json!(100_000_001)),
+            "measurements[0].bytes",
+            "must be at most 100000000",
+        ),
+        bad(
+            "bytes negative",
+            with(|v| v["measurements"][0]["bytes"] = json!(-5)),
+            "measurements[0].bytes",
+            "invalid value: integer `-5`, expected u64",
+        ),
+        bad(
+            "measurement extra field",
+            with(|v| v["measurements"][0]["status"] = json!(200)),
+            "measurements[0].status",
+            "unknown field `status`, expected one of `target`, `outcome`, `ms`, `phases`, `bytes`",
+        ),
         // --- 413
-        Case { name: "over 16 KiB", content_type: Some("text/plain"), body: too_large, status: 413, field: None, message: too_large_msg.clone() },
+        Case {
+            name: "over 16 KiB",
+            content_type: Some("text/plain"),
+            body: too_large,
+            status: 413,
+            field: None,
+            message: too_large_msg.clone(),
+        },
         // --- 415
         media("form", Some("application/x-www-form-urlencoded")),
         media("multipart", Some("multipart/form-data; boundary=x")),
         media("html", Some("text/html")),
         media("json-patch", Some("application/json-patch+json")),
         media("no content type", None),
-        Case { name: "wrong type beats too large", content_type: Some("image/png"), body: vec![b'x'; 20_000], status: 415, field: None, message: "send text/plain or application/json".into() },
+        Case {
+            name: "wrong type beats too large",
+            content_type: Some("image/png"),
+            body: vec![b'x'; 20_000],
+            status: 415,
+            field: None,
+            message: "send text/plain or application/json".into(),
+        },
     ]
 }
 

@@ -102,7 +102,6 @@ async fn send_owned(url: &str, n: u32) -> u16 {
     client().post(url).header("content-type", "text/plain").body(report(&id(n))).send().await.unwrap().status().as_u16()
 }
 
-
 /// Makes every stored report cost the writer `steps` steps of a recursive query (~0.2 us each).
 fn slow_store(db: &std::path::Path, steps: u32) {
     let conn = rusqlite::Connection::open(db).unwrap();

@@ -70,7 +70,9 @@ async fn no_address_of_250_clients_in_the_store_or_the_logs() {
         .iter()
         .map(|a| match a {
             IpAddr::V4(v4) => IpAddr::V4((u32::from(*v4) & 0xffff_ff00).into()),
-            IpAddr::V6(v6) => IpAddr::V6((u128::from(*v6) & (u128::MAX << (128 - u32::from(vantage_collector::geo::IPV6_NETWORK_PREFIX)))).into()),
+            IpAddr::V6(v6) => {
+                IpAddr::V6((u128::from(*v6) & (u128::MAX << (128 - u32::from(vantage_collector::geo::IPV6_NETWORK_PREFIX)))).into())
+            }
         })
         .collect();
     assert!(prefixes.len() > 200, "{}", prefixes.len());

@@ -44,7 +44,8 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 /// Posts one `x.main` report from `client` in PK through the router, as the proxy would.
 async fn post_from(router: &axum::Router, client: &str, outcome: &str) {
     let ms = if outcome == "ok" { 190.0 } else { 80.0 };
-    let body = report_with(&id(NEXT_ID.fetch_add(1, Ordering::Relaxed)), &format!(r#"{{"target":"x.main","outcome":"{outcome}","ms":{ms}}}"#));
+    let body =
+        report_with(&id(NEXT_ID.fetch_add(1, Ordering::Relaxed)), &format!(r#"{{"target":"x.main","outcome":"{outcome}","ms":{ms}}}"#));
     let mut req = post(body, "text/plain");
     req.headers_mut().insert("x-forwarded-for", client.parse().unwrap());
     req.headers_mut().insert("cf-ipcountry", "PK".parse().unwrap());
@@ -264,8 +265,13 @@ async fn slow_baseline_poisoning_does_not_hide_a_later_block() {
     let status = get_json(&server, "/v1/status?country=PK").await;
     let rows_by_minute = {
         let conn = rusqlite::Connection::open(t.db()).unwrap();
-        let mut q = conn.prepare("SELECT ts / 60 - ?1, count(*), sum(outcome = 'error') FROM observations WHERE ts >= (?1 - 6) * 60 GROUP BY ts / 60").unwrap();
-        q.query_map([onset], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))).unwrap().map(Result::unwrap).collect::<Vec<_>>()
+        let mut q = conn
+            .prepare("SELECT ts / 60 - ?1, count(*), sum(outcome = 'error') FROM observations WHERE ts >= (?1 - 6) * 60 GROUP BY ts / 60")
+            .unwrap();
+        q.query_map([onset], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
     };
     assert!(!during.is_empty(), "the block after a week of poisoning opened no country incident: {status}\n(minute - onset, rows, errors): {rows_by_minute:?}\n{incidents:?}");
     println!("after the poisoning: {status}");

@@ -126,7 +126,14 @@ async fn our_own_frame_and_clients_without_origin_are_accepted() {
         assert_eq!(req.send().await.unwrap().status(), 202, "{origin:?}");
     }
     // `null` alone (an old browser's opaque-origin page) is not ours.
-    let res = c.post(server.url("/v1/reports")).header("content-type", "text/plain").header("origin", "null").body(report(&id(4))).send().await.unwrap();
+    let res = c
+        .post(server.url("/v1/reports"))
+        .header("content-type", "text/plain")
+        .header("origin", "null")
+        .body(report(&id(4)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     // The preflight a cross-origin page would need is no longer granted.
     let pre = c
@@ -300,7 +307,8 @@ async fn two_hundred_slash_48s_of_one_slash_32_are_one_network() {
         assert_eq!(oneshot(&router, from(peer, post(report(&id(i)), "text/plain"))).await.status, StatusCode::ACCEPTED);
     }
     let conn = rusqlite::Connection::open(t.db()).unwrap();
-    let count = |w: &str| -> i64 { conn.query_row(&format!("SELECT count(DISTINCT network) FROM observations {w}"), [], |r| r.get(0)).unwrap() };
+    let count =
+        |w: &str| -> i64 { conn.query_row(&format!("SELECT count(DISTINCT network) FROM observations {w}"), [], |r| r.get(0)).unwrap() };
     assert_eq!(count(""), 3, "200 /48s of one /40 are one network, plus the two IPv4 /24s");
 }
 
@@ -332,7 +340,13 @@ async fn versioned_urls_of_computed_answers_are_not_cached_for_a_year() {
     // A page is not an asset: it names the assets, which change under it.
     assert_ne!(oneshot(&router, get("/index.html?v=1")).await.header("cache-control"), immutable);
     // Versioned static assets are.
-    for uri in ["/v1/loader.js?v=1a2b3c4d", "/v1/frame.js?v=1", "/v1/w/vantage_widget.js?v=0.1.0", "/v1/w/vantage_widget_bg.wasm?v=0.1.0", "/assets/site.css?v=3"] {
+    for uri in [
+        "/v1/loader.js?v=1a2b3c4d",
+        "/v1/frame.js?v=1",
+        "/v1/w/vantage_widget.js?v=0.1.0",
+        "/v1/w/vantage_widget_bg.wasm?v=0.1.0",
+        "/assets/site.css?v=3",
+    ] {
         let a = oneshot(&router, get(uri)).await;
         assert_eq!((a.status, a.header("cache-control")), (StatusCode::OK, immutable), "{uri}");
     }

@@ -112,7 +112,10 @@ async fn incident_opens_and_closes_survive_a_locked_database_and_go_out_once() {
     assert_eq!(open["incidents"].as_array().unwrap().len(), 0, "{open}");
     drop(lock);
 
-    let i = sse.wait(|k, v| k == "incident" && x_in_pk(v) && v["ended_at"].is_null(), Duration::from_secs(90)).await.expect("the open after the lock went");
+    let i = sse
+        .wait(|k, v| k == "incident" && x_in_pk(v) && v["ended_at"].is_null(), Duration::from_secs(90))
+        .await
+        .expect("the open after the lock went");
     let id = sse.seen[i].1["id"].clone();
     let open = get_json(&server, "/v1/incidents?country=PK&open=true").await;
     assert!(open["incidents"].as_array().unwrap().iter().any(|i| i["id"] == id), "stored: {open}");
@@ -197,7 +200,8 @@ async fn a_watcher_cannot_follow_outcomes_report_by_report() {
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     // The reports are published (the check is not vacuous) at a tick after the last one.
-    let x_reports = |v: &Value| v["platforms"].as_array().and_then(|p| p.iter().find(|p| p["platform"] == "x")).and_then(|x| x["reports"].as_u64());
+    let x_reports =
+        |v: &Value| v["platforms"].as_array().and_then(|p| p.iter().find(|p| p["platform"] == "x")).and_then(|x| x["reports"].as_u64());
     let moved = |k: &str, v: &Value| k == "status" && x_reports(v) != x_reports(&before);
     sse.wait(moved, Duration::from_secs(60)).await.expect("the new reports were published");
     let end_s = state.clock.now();

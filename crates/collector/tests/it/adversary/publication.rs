@@ -83,7 +83,14 @@ fn export_cells(body: &[u8]) -> Vec<Published> {
             let start = vantage_collector::store::rfc3339::parse(a["ts"].as_str().unwrap()).unwrap() / 60;
             let (ok, error, timeout) = (a["ok"].as_u64().unwrap(), a["error"].as_u64().unwrap(), a["timeout"].as_u64().unwrap());
             let networks = a["networks"].as_u64().unwrap();
-            Published { scope: format!("asn:{}", a["asn"]), start, end: start + 1, reports: ok + error + timeout, failed: error + timeout, networks }
+            Published {
+                scope: format!("asn:{}", a["asn"]),
+                start,
+                end: start + 1,
+                reports: ok + error + timeout,
+                failed: error + timeout,
+                networks,
+            }
         })
         .collect()
 }
@@ -128,7 +135,12 @@ async fn overlapping_queries_never_isolate_a_report_below_k() {
         for to in offsets[i + 1..].iter().filter(|to| *to - from <= 2 * 1440) {
             let range = format!("from={}&to={}", rfc(at(*from)), rfc(at(*to)));
             for step in steps {
-                for (scope, filter) in [("country", String::new()), ("asn:100", "&asn=100".into()), ("asn:200", "&asn=200".into()), ("asn:300", "&asn=300".into())] {
+                for (scope, filter) in [
+                    ("country", String::new()),
+                    ("asn:100", "&asn=100".into()),
+                    ("asn:200", "&asn=200".into()),
+                    ("asn:300", "&asn=300".into()),
+                ] {
                     let a = oneshot(&router, get(&format!("/v1/timeseries?platform=x&country=PK&step={step}&{range}{filter}"))).await;
                     asked += 1;
                     if a.status == StatusCode::BAD_REQUEST {
@@ -245,7 +257,8 @@ async fn a_backdated_report_is_stored_raw_but_does_not_rewrite_the_past() {
     assert_eq!(before.0["points"][0]["reports"], 12);
     // Reports that claim to be an hour old: failures, to flip that minute.
     for n in 0..5u32 {
-        let body = report_with(&id(1000 + n), r#"{"target":"x.main","outcome":"error","ms":3.1}"#).replace("\"age_s\":4", &format!("\"age_s\":{age_s}"));
+        let body = report_with(&id(1000 + n), r#"{"target":"x.main","outcome":"error","ms":3.1}"#)
+            .replace("\"age_s\":4", &format!("\"age_s\":{age_s}"));
         let a = oneshot(&router, post(body, "text/plain")).await;
         assert_eq!(a.status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&a.body));
     }
@@ -268,7 +281,13 @@ async fn a_backdated_report_is_stored_raw_but_does_not_rewrite_the_past() {
     let a = oneshot(&router, post(report(&id(2000)), "text/plain")).await;
     assert_eq!(a.status, StatusCode::ACCEPTED);
     let conn = rusqlite::Connection::open(t.db()).unwrap();
-    let rolled: i64 = conn.query_row("SELECT coalesce(sum(ok + error + timeout), 0) FROM rollup_nets WHERE platform = 'x' AND minute >= ?1", [now.div_euclid(60) - 1], |r| r.get(0)).unwrap();
+    let rolled: i64 = conn
+        .query_row(
+            "SELECT coalesce(sum(ok + error + timeout), 0) FROM rollup_nets WHERE platform = 'x' AND minute >= ?1",
+            [now.div_euclid(60) - 1],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(rolled, 1);
 }
 
