@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { VANTAGE, makeWorkdir, startCollectorWith, stop, waitFor, launchChromium, startPages, hostArticle } from './harness.mjs';
+import { ROOT, VANTAGE, makeWorkdir, startCollectorWith, stop, waitFor, launchChromium, startPages, hostArticle } from './harness.mjs';
 import { overflowReport } from './overflow.mjs';
 
+const ARTIFACTS = join(ROOT, 'tests', 'e2e', 'artifacts');
 const WIDTHS = [360, 1280];
 const LANGS = ['en', 'ur'];
 const ALL_PLATFORMS = ['x', 'facebook', 'instagram', 'youtube', 'whatsapp', 'tiktok', 'telegram', 'wikipedia'];
@@ -23,6 +24,7 @@ let browser;
 let host;
 
 before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
   dir = makeWorkdir();
   mkdirSync(join(dir, 'data'), { recursive: true });
   // Every platform the dashboard knows gets a card: the ones in the target list without published
@@ -75,6 +77,7 @@ for (const lang of LANGS) {
         await page.waitForTimeout(200);
         assertFits(await page.evaluate(overflowReport, 'body'), `dashboard ${lang} ${width}px`);
         assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), 'no sideways scrolling of the page');
+        await page.screenshot({ path: join(ARTIFACTS, `layout-dashboard-${lang}-${width}.png`), fullPage: true });
       } finally {
         await context.close();
       }
@@ -111,6 +114,14 @@ for (const lang of LANGS) {
           const frameBox = await iframe.evaluate((f) => { const r = f.getBoundingClientRect(); return { left: r.left, right: r.right }; });
           assert.ok(frameBox.left >= 0 && frameBox.right <= width, `the frame stays inside a ${width}px page: ${JSON.stringify(frameBox)}`);
           assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), 'host page not widened');
+          await page.screenshot({ path: join(ARTIFACTS, `badge-${n}-${lang}-${width}.png`), clip: { x: 0, y: 0, width: Math.min(width, 400), height: 400 } });
+
+          // Only our badge frame may size it: a message from the host page, or a bad height, changes nothing.
+          const before = await iframe.evaluate((f) => f.height);
+          await page.evaluate(() => postMessage({ vantage: 'badge-size', height: 900 }, '*'));
+          await frame.evaluate(() => parent.postMessage({ vantage: 'badge-size', height: 'tall' }, '*'));
+          await page.waitForTimeout(200);
+          assert.equal(await iframe.evaluate((f) => f.height), before, 'forged or malformed size messages are ignored');
         } finally {
           await context.close();
         }

@@ -31,14 +31,31 @@ function paint(status) {
   fit();
 }
 
-/** Past the frame's height, chips get smaller and the link keeps only its arrow. */
+/** The height the badge's content needs, whatever the frame's: its rows plus the padding. */
+function contentHeight(badge) {
+  const rows = [...badge.children].map((c) => c.getBoundingClientRect());
+  const pad = getComputedStyle(badge);
+  const top = Math.min(...rows.map((r) => r.top));
+  const bottom = Math.max(...rows.map((r) => r.bottom));
+  return Math.ceil(bottom - top + parseFloat(pad.paddingTop) + parseFloat(pad.paddingBottom));
+}
+
+/**
+ * Tells the frame's parent how tall the badge is (embed.js sizes the snippet's frame to it, within
+ * bounds); past a frame that stays shorter, chips get smaller and the link keeps only its arrow.
+ * The height is no secret and the host's origin is unknown here, hence the '*' target.
+ */
 function fit() {
   const root = document.documentElement;
   const badge = document.querySelector('.badge');
   root.classList.remove('compact');
-  if (badge.scrollHeight > badge.clientHeight + 1) root.classList.add('compact');
+  const need = contentHeight(badge);
+  if (window.parent !== window) window.parent.postMessage({ vantage: 'badge-size', height: need }, '*');
+  if (need > innerHeight) root.classList.add('compact');
 }
 addEventListener('resize', () => fit());
+// Fonts (the Urdu stack is large) can finish loading after the first paint and change the height.
+document.fonts?.ready.then(() => fit());
 
 async function main() {
   i18n = await loadLanguage(params);

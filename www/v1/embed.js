@@ -106,7 +106,27 @@
     // top window, forms or downloads.
     f.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-popups');
     f.src = O + '/v1/badge?' + q;
+    if (!badgeFrames.length) w.addEventListener('message', onBadgeSize);
+    badgeFrames.push(f);
     return f;
+  }
+
+  // The badge page posts its content height; its frame takes it, within these bounds (CSS px), so
+  // 1 to 8 platforms in any language fit without clipping, and no page can make a frame huge.
+  var BADGE_MIN_H = 32;
+  var BADGE_MAX_H = 240;
+  var badgeFrames = [];
+
+  /** Sizes a badge frame we made to its content: only our origin, only from that frame's window. */
+  function onBadgeSize(e) {
+    var h = e.data && e.data.vantage === 'badge-size' ? Math.ceil(Number(e.data.height)) : NaN;
+    if (e.origin !== O || !isFinite(h)) return;
+    for (var k = 0; k < badgeFrames.length; k++) {
+      if (badgeFrames[k].contentWindow === e.source) {
+        badgeFrames[k].height = String(Math.min(BADGE_MAX_H, Math.max(BADGE_MIN_H, h)));
+        return;
+      }
+    }
   }
 
   function badges() {
