@@ -10,11 +10,14 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, VANTAGE, makeWorkdir, startCollectorWith, stop, waitFor, launchChromium, startPages, hostArticle } from './harness.mjs';
+import { readFileSync } from 'node:fs';
 import { overflowReport } from './overflow.mjs';
 
 const ARTIFACTS = join(ROOT, 'tests', 'e2e', 'artifacts');
 const WIDTHS = [360, 1280];
 const LANGS = ['en', 'ur'];
+const DICT = Object.fromEntries(LANGS.map((l) => [l, JSON.parse(readFileSync(join(ROOT, 'www', 'i18n', `${l}.json`), 'utf8'))]));
+const ZONE = 'Asia/Karachi'; // UTC+5 all year: the charts must use the page's zone, not UTC
 const ALL_PLATFORMS = ['x', 'facebook', 'instagram', 'youtube', 'whatsapp', 'tiktok', 'telegram', 'wikipedia'];
 
 let dir;
@@ -71,7 +74,7 @@ for (const lang of LANGS) {
         const page = await context.newPage();
         await page.goto(`${origin}/?country=PK&lang=${lang}`);
         await page.waitForSelector('#cards .card[data-platform="wikipedia"][data-state="insufficient_data"]');
-        await waitFor(() => page.$$eval('#cards .chart-box .chart', (e) => e.length >= 3), { what: 'three charts', timeoutMs: 20000 });
+        await waitFor(() => page.$$eval('#cards .chart-plot', (e) => e.length >= 3), { what: 'three charts', timeoutMs: 20000 });
         // Open every card's networks, as a curious reader would.
         for (const b of await page.$$('#cards .drill[aria-expanded="false"]')) await b.click();
         await page.waitForTimeout(200);
@@ -128,4 +131,84 @@ for (const lang of LANGS) {
       });
     }
   }
+}
+
+/** The chart readout the page must show for point `p`, formatted here with Intl in `lang` and ZONE. */
+function expectedReadout(p, lang) {
+  const d = DICT[lang];
+  const fill = (key, vars) => d[key].replace(/\{(\w+)\}/g, (m, k) => vars[k]);
+  const num = new Intl.NumberFormat(lang);
+  const ms = p.median_ms == null ? '–' : p.median_ms >= 1000
+    ? fill('s', { n: new Intl.NumberFormat(lang, { maximumFractionDigits: 1 }).format(p.median_ms / 1000) })
+    : fill('ms', { n: num.format(Math.round(p.median_ms)) });
+  return fill('chart_readout', {
+    time: new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: ZONE }).format(new Date(p.t)),
+    rate: p.success_rate == null ? '–' : new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 0 }).format(p.success_rate),
+    ms,
+  });
+}
+
+for (const lang of LANGS) {
+  test(`charts in ${lang}: value and time axes in the page's locale and zone, value under the pointer and the keyboard`, async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: ZONE });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${origin}/?country=PK&lang=${lang}`);
+      const card = '#cards .card[data-platform="youtube"]';
+      await page.waitForSelector(`${card} .chart-plot`, { timeout: 20000 });
+      const to = Date.now();
+      const { points } = await (await fetch(`${origin}/v1/timeseries?${new URLSearchParams({
+        platform: 'youtube', country: 'PK', from: new Date(to - 25 * 3600_000).toISOString(), to: new Date(to).toISOString(), step: '900' })}`)).json();
+      const byT = new Map(points.map((p) => [p.t, p]));
+      const shown = points.filter((p) => p.success_rate != null || p.median_ms != null);
+      assert.ok(shown.length > 50, `a day of published points: ${shown.length}`);
+
+      // Value axis: 100, 50 and 0 % and the load-time scale; time axis: local hours, every 6 h.
+      const yLabels = await page.$$eval(`${card} .chart-y`, (e) => e.map((x) => x.textContent));
+      const pct = new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 0 });
+      for (const v of [1, 0.5, 0]) assert.ok(yLabels.includes(pct.format(v)), `value axis has ${pct.format(v)}: ${yLabels}`);
+      assert.equal(yLabels.length, 4, `three success labels and one load-time label: ${yLabels}`);
+      const xLabels = await page.$$eval(`${card} .chart-x`, (e) => e.map((x) => x.textContent));
+      assert.ok(xLabels.length >= 2, `time labels: ${xLabels}`);
+      for (const l of xLabels) assert.match(l, /^(00|06|12|18):00$/, `a local hour on the 6 h grid: ${l}`);
+      assert.match(await page.textContent(`${card} .chart-span`), /UTC\+5/, 'the time zone is named');
+
+      // The pointer in the middle of the drawing reads the point nearest to that time.
+      const plot = await page.$(`${card} .chart-plot`);
+      const box = await plot.boundingBox();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      const hovered = await page.$eval(`${card} .chart-readout`, (e) => ({ t: e.dataset.t, text: e.textContent, live: e.getAttribute('aria-live') }));
+      assert.equal(hovered.live, 'polite');
+      assert.ok(byT.has(hovered.t), `the readout names a point of /v1/timeseries: ${hovered.t}`);
+      assert.equal(hovered.text, expectedReadout(byT.get(hovered.t), lang));
+      assert.ok(Math.abs(new Date(hovered.t) - (to - 12 * 3600_000)) < 45 * 60_000, `the middle of the day: ${hovered.t}`);
+      // Rtl: time runs right to left, so a pointer further right reads an earlier time.
+      await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2);
+      const right = await page.$eval(`${card} .chart-readout`, (e) => e.dataset.t);
+      assert.ok(lang === 'ur' ? right < hovered.t : right > hovered.t, `${lang}: right of the middle is ${lang === 'ur' ? 'earlier' : 'later'}`);
+
+      await (await page.$(card)).screenshot({ path: join(ARTIFACTS, `chart-${lang}.png`) });
+
+      // Keyboard: focus, End = the latest point, one step back with the arrow pointing back in time.
+      await page.focus(`${card} .chart-plot`);
+      await page.keyboard.press('End');
+      const last = shown[shown.length - 1];
+      assert.equal(await page.$eval(`${card} .chart-readout`, (e) => e.dataset.t), last.t);
+      assert.equal(await page.textContent(`${card} .chart-readout`), expectedReadout(last, lang));
+      await page.keyboard.press(lang === 'ur' ? 'ArrowRight' : 'ArrowLeft');
+      const prev = shown[shown.length - 2];
+      assert.equal(await page.textContent(`${card} .chart-readout`), expectedReadout(prev, lang));
+      assert.equal(await page.$eval(`${card} .chart-readout`, (e) => e.dataset.t), prev.t);
+
+      // Urdu text asks for Nastaliq, then Naskh; English does not.
+      const fonts = await page.evaluate(() => [document.body, document.querySelector('.pill'), document.querySelector('.chart-readout')]
+        .map((e) => getComputedStyle(e).fontFamily));
+      for (const f of fonts) {
+        if (lang === 'ur') assert.match(f, /^"Noto Nastaliq Urdu",.*"Noto Naskh Arabic"/, `Urdu font stack: ${f}`);
+        else assert.doesNotMatch(f, /^"Noto Nastaliq Urdu"/, `English font stack: ${f}`);
+      }
+    } finally {
+      await context.close();
+    }
+  });
 }
