@@ -54,8 +54,6 @@ function fit() {
   if (need > innerHeight) root.classList.add('compact');
 }
 addEventListener('resize', () => fit());
-// Fonts (the Urdu stack is large) can finish loading after the first paint and change the height.
-document.fonts?.ready.then(() => fit());
 
 async function main() {
   i18n = await loadLanguage(params);
@@ -66,6 +64,8 @@ async function main() {
   document.getElementById('more-text').textContent = i18n.t('badge_more', { country: name });
   more.href = `/?${new URLSearchParams({ country, lang: i18n.lang })}`;
   paint(null);
+  // Fonts (the Urdu stack is large) can finish loading after the first paint and change the height.
+  document.fonts?.ready.then(() => fit());
   try { paint(await getJSON(`/v1/status?country=${country}`)); } catch { /* chips stay "not enough data" */ }
   const live = document.getElementById('live');
   connectStream({

@@ -57,6 +57,9 @@
     },
   };
   var RTL = { ur: 1 };
+  // The consent line's face in Urdu: Nastaliq, else Naskh, from the reader's own fonts only (the
+  // same stack as states.css), with the taller line Nastaliq needs.
+  var FONTS = { ur: '"Noto Nastaliq Urdu", "Jameel Noori Nastaleeq", "Urdu Typesetting", "Noto Naskh Arabic", "Noto Sans Arabic", system-ui, serif' };
 
   /** data-lang if we have it, else the first of the reader's languages we have, else English. */
   function pickLang(asked) {
@@ -200,6 +203,7 @@
     var t = TEXT[l];
     var optIn = mode !== 'notice';
     var box = make('aside', { className: 'vantage-consent', lang: l, dir: RTL[l] ? 'rtl' : 'ltr' }, BOX);
+    if (FONTS[l]) { box.style.fontFamily = FONTS[l]; box.style.lineHeight = '1.9'; }
     box.setAttribute('aria-label', t.region);
     box.setAttribute('data-vantage-consent-mode', optIn ? 'opt-in' : 'notice');
     var slot = d.querySelector('[data-vantage-consent]');
