@@ -41,7 +41,7 @@ pub async fn chart(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<R
     let points = blocking(move || compute(store.as_ref(), &req)).await?;
     let scope = asn.map_or(country.clone(), |a| format!("{country} AS{a}"));
     let title = format!("{platform} in {scope}: last {hours} h");
-    let mut res = with_type(render(&title, &points).into_response(), Some("image/svg+xml; charset=utf-8"), 60);
+    let mut res = with_type(render(&title, &points, from, step).into_response(), Some("image/svg+xml; charset=utf-8"), 60);
     res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CHART_CSP));
     Ok(res)
 }
@@ -69,16 +69,38 @@ fn path(points: &[Point], value: impl Fn(&Point) -> Option<f64>, y: impl Fn(f64)
     d.trim_end().to_string()
 }
 
-/// The SVG document.
-pub fn render(title: &str, points: &[Point]) -> String {
+/// Minutes between two time-axis ticks for a chart spanning `span` minutes: four to eight ticks.
+fn tick_every(span: i64) -> i64 {
+    match span {
+        ..=360 => 60,
+        361..=1440 => 360,
+        1441..=4320 => 720,
+        4321..=10080 => 1440,
+        _ => 10080,
+    }
+}
+
+/// A tick's label: the UTC time of day, or the UTC date ("12-05") once ticks are a day or more apart.
+fn tick_label(minute: i64, every: i64) -> String {
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(minute * 60) else { return String::new() };
+    if every >= 1440 {
+        format!("{:02}-{:02}", at.month() as u8, at.day())
+    } else {
+        format!("{:02}:{:02}", at.hour(), at.minute())
+    }
+}
+
+/// The SVG document: `points` are the buckets from minute `from`, `step` minutes apart. Axes: success
+/// (0, 50, 100 %) and median time (0, half, top, in ms) with gridlines, and time ticks on the UTC
+/// grid, the zone named under them (an image has no reader's locale or zone to follow).
+pub fn render(title: &str, points: &[Point], from: i64, step: i64) -> String {
     let (top0, top1, bot0, bot1) = (40.0, 150.0, 190.0, 290.0);
     let max_ms = points.iter().filter_map(|p| p.median_ms).fold(100.0f64, f64::max) * 1.1;
     let rate_y = |v: f64| top1 - (top1 - top0) * v.clamp(0.0, 1.0);
     let ms_y = |v: f64| bot1 - (bot1 - bot0) * (v / max_ms).clamp(0.0, 1.0);
     let rate = path(points, |p| p.success_rate, rate_y);
     let ms = path(points, |p| p.median_ms, ms_y);
-    let first = points.first().map_or("", |p| p.t.as_str());
-    let last = points.last().map_or("", |p| p.t.as_str());
+    let (l, r) = (LEFT - 6.0, W - RIGHT);
     let mut s = String::new();
     let _ = write!(
         s,
@@ -86,22 +108,84 @@ pub fn render(title: &str, points: &[Point]) -> String {
          <title>{t}</title>\n<rect width=\"{W}\" height=\"{H}\" fill=\"#ffffff\"/>\n\
          <g font-family=\"system-ui, sans-serif\" font-size=\"12\" fill=\"#333333\">\n\
          <text x=\"{LEFT}\" y=\"22\" font-size=\"15\" font-weight=\"600\">{t}</text>\n\
-         <text x=\"{LEFT}\" y=\"{a}\">success rate</text>\n<text x=\"{LEFT}\" y=\"{b}\">median time</text>\n\
-         <text x=\"{l}\" y=\"{top0}\" text-anchor=\"end\">100%</text>\n<text x=\"{l}\" y=\"{top1}\" text-anchor=\"end\">0%</text>\n\
-         <text x=\"{l}\" y=\"{bot0}\" text-anchor=\"end\">{m} ms</text>\n<text x=\"{l}\" y=\"{bot1}\" text-anchor=\"end\">0</text>\n\
-         <text x=\"{LEFT}\" y=\"310\">{f}</text>\n<text x=\"{r}\" y=\"310\" text-anchor=\"end\">{e}</text>\n</g>\n\
-         <g fill=\"none\" stroke=\"#dddddd\">\n<line x1=\"{LEFT}\" y1=\"{top1}\" x2=\"{r}\" y2=\"{top1}\"/>\n\
-         <line x1=\"{LEFT}\" y1=\"{bot1}\" x2=\"{r}\" y2=\"{bot1}\"/>\n</g>\n\
-         <path d=\"{rate}\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n\
-         <path d=\"{ms}\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>\n</svg>\n",
+         <text x=\"{r}\" y=\"{a}\" text-anchor=\"end\">success rate</text>\n<text x=\"{r}\" y=\"{b}\" text-anchor=\"end\">median time</text>\n",
         t = xml_escape(title),
-        a = top0 - 6.0 + 20.0,
-        b = bot0 - 6.0 + 20.0,
-        l = LEFT - 6.0,
-        m = max_ms.round(),
-        f = xml_escape(first),
-        e = xml_escape(last),
-        r = W - RIGHT,
+        a = top0 - 6.0,
+        b = bot0 - 6.0,
+    );
+    let mut grid = String::new();
+    for (v, text) in [(1.0, "100%"), (0.5, "50%"), (0.0, "0%")] {
+        let _ = writeln!(s, "<text x=\"{l}\" y=\"{:.1}\" text-anchor=\"end\" dominant-baseline=\"middle\">{text}</text>", rate_y(v));
+        let _ = writeln!(grid, "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{r}\" y2=\"{y:.1}\"/>", y = rate_y(v));
+    }
+    for v in [max_ms, max_ms / 2.0, 0.0] {
+        let _ =
+            writeln!(s, "<text x=\"{l}\" y=\"{:.1}\" text-anchor=\"end\" dominant-baseline=\"middle\">{} ms</text>", ms_y(v), v.round());
+        let _ = writeln!(grid, "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{r}\" y2=\"{y:.1}\"/>", y = ms_y(v));
+    }
+    // Ticks at the bucket positions `path` draws: bucket i at LEFT + plot width x i / (n - 1).
+    let n = points.len().max(2) as i64 - 1;
+    let span = n * step;
+    let every = tick_every(span);
+    let x = |minute: i64| LEFT + (W - LEFT - RIGHT) * (minute - from) as f64 / span.max(1) as f64;
+    let mut tick = (from + every - 1).div_euclid(every) * every;
+    while tick <= from + span {
+        let tx = x(tick);
+        // Labels too close to an edge would run off the image.
+        if tx - LEFT >= 16.0 && r - tx >= 16.0 {
+            let _ = writeln!(s, "<text x=\"{tx:.1}\" y=\"306\" text-anchor=\"middle\">{}</text>", tick_label(tick, every));
+            let _ = writeln!(grid, "<line x1=\"{tx:.1}\" y1=\"{top0}\" x2=\"{tx:.1}\" y2=\"{bot1}\"/>");
+        }
+        tick += every;
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{l}\" y=\"306\" text-anchor=\"end\">UTC</text>\n</g>\n<g fill=\"none\" stroke=\"#e4e4e4\">\n{grid}</g>\n\
+         <path d=\"{rate}\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n\
+         <path d=\"{ms}\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>\n</svg>\n"
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::series::PointState;
+
+    fn point(minute: i64, rate: Option<f64>) -> Point {
+        let t = time::OffsetDateTime::from_unix_timestamp(minute * 60).unwrap();
+        Point {
+            t: t.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            state: PointState::Published,
+            reports: rate.map(|_| 20),
+            networks: rate.map(|_| 5),
+            success_rate: rate,
+            median_ms: rate.map(|r| 400.0 * r),
+            p90_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_day_has_value_axes_and_utc_time_ticks_every_six_hours() {
+        // 2026-12-05 00:00 UTC, 96 buckets of 15 minutes: ticks at 06:00, 12:00 and 18:00.
+        let from = 1_796_428_800 / 60;
+        let points: Vec<Point> = (0..96).map(|i| point(from + i * 15, Some(0.9))).collect();
+        let svg = render("x in PK: last 24 h", &points, from, 15);
+        for label in [">100%<", ">50%<", ">0%<", ">396 ms<", ">198 ms<", ">0 ms<", ">06:00<", ">12:00<", ">18:00<", ">UTC<"] {
+            assert!(svg.contains(label), "{label} missing:\n{svg}");
+        }
+        assert!(!svg.contains(">00:00<"), "a tick on the left edge would run off the image");
+        // 12:00 is bucket 48 of 95 intervals, drawn where the path puts that bucket.
+        let x = LEFT + (W - LEFT - RIGHT) * 48.0 / 95.0;
+        assert!(svg.contains(&format!("<text x=\"{x:.1}\" y=\"306\" text-anchor=\"middle\">12:00</text>")), "{svg}");
+    }
+
+    #[test]
+    fn a_month_ticks_dates() {
+        let from = 1_796_428_800 / 60;
+        let points: Vec<Point> = (0..180).map(|i| point(from + i * 240, if i % 7 == 0 { None } else { Some(0.5) })).collect();
+        let svg = render("x in PK: last 720 h", &points, from, 240);
+        // Weekly ticks fall on the epoch's weekday grid (Thursdays, 00:00 UTC).
+        assert!(svg.contains(">12-10<") && svg.contains(">12-17<") && !svg.contains(":00<"), "{svg}");
+    }
 }
