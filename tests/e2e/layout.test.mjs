@@ -220,3 +220,25 @@ for (const lang of LANGS) {
     }
   });
 }
+
+test('Urdu text everywhere asks for Nastaliq, then Naskh: dashboard, badge, privacy page, snippet builder', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await context.newPage();
+    for (const [path, ready] of [['/?country=PK&lang=ur', '#cards .chart-plot'], ['/v1/badge?country=PK&platforms=x,youtube&lang=ur', '.chip[data-state]'],
+      ['/privacy.ur.html', 'main'], ['/builder/?lang=ur', 'main']]) {
+      await page.goto(origin + path);
+      await page.waitForSelector(ready, { timeout: 20000 });
+      // Every element holding Urdu text of its own (the language links and code keep their faces).
+      const urdu = await page.evaluate(() => [...document.querySelectorAll('body *')]
+        .filter((e) => e.closest('[lang]')?.lang === 'ur' && !e.closest('code, pre, .visually-hidden')
+          && [...e.childNodes].some((n) => n.nodeType === 3 && /[\u0600-\u06ff]/.test(n.textContent)))
+        .map((e) => [e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ? `.${e.className.split(' ')[0]}` : ''), getComputedStyle(e).fontFamily]));
+      assert.ok(urdu.length >= 3, `${path}: Urdu text found (${urdu.length} elements)`);
+      const wrong = urdu.filter(([, f]) => !/^"Noto Nastaliq Urdu",.*"Noto Naskh Arabic"/.test(f));
+      assert.deepEqual([...new Set(wrong.map((w) => w.join(': ')))], [], `${path}: Urdu text without the Urdu font stack`);
+    }
+  } finally {
+    await context.close();
+  }
+});
