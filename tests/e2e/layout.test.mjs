@@ -81,6 +81,8 @@ for (const lang of LANGS) {
         assertFits(await page.evaluate(overflowReport, 'body'), `dashboard ${lang} ${width}px`);
         assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), 'no sideways scrolling of the page');
         await page.screenshot({ path: join(ARTIFACTS, `layout-dashboard-${lang}-${width}.png`), fullPage: true });
+        await (await page.$('#cards .card[data-platform="instagram"]')).screenshot({ path: join(ARTIFACTS, `layout-card-nodata-${lang}-${width}.png`) });
+        await (await page.$('#cards .card[data-platform="x"]')).screenshot({ path: join(ARTIFACTS, `layout-card-x-${lang}-${width}.png`) });
       } finally {
         await context.close();
       }
