@@ -200,6 +200,7 @@ mod tests {
             net_type: None,
             report_id: format!("{report:032x}"),
             late: false,
+            status: None,
         }
     }
 

@@ -489,6 +489,7 @@ fn row(ts: i64, n: u32, outcome: &str, late: bool) -> store::Observation {
         net_type: None,
         report_id: id(n),
         late,
+        status: None,
     }
 }
 
