@@ -231,4 +231,14 @@ mod tests {
         assert_eq!(m.networks.len(), 1, "network 8 has nothing counted");
         assert_eq!(m.times.total(), 2);
     }
+
+    /// A block page read through cors is a failure: counted with `error`, never with `ok`.
+    #[test]
+    fn http_error_counts_as_error() {
+        let rows = [obs(1, 7, "http_error", "ok", 40.0), obs(2, 7, "ok", "ok", 40.0)];
+        let mut d = RollupDelta::default();
+        d.add(&rows.iter().collect::<Vec<_>>());
+        let n = d.nets.values().next().unwrap();
+        assert_eq!((n.ok, n.error, n.timeout, n.blocked, n.reports), (1, 1, 0, 0, 2));
+    }
 }
