@@ -113,3 +113,30 @@ async fn reload_keeps_the_previous_ids_and_updates_the_frame_csp() {
     let body = report_with(&id(3), r#"{"target":"x.one","outcome":"ok","ms":1}"#);
     assert_eq!(oneshot(&router, post(body, "text/plain")).await.status, StatusCode::BAD_REQUEST, "two lists ago");
 }
+
+/// The check page may connect to every target of the list in force, and to nothing else; a
+/// reload changes it.
+#[tokio::test]
+async fn check_page_csp_follows_the_target_list() {
+    let t = TestDir::new();
+    let file = t.path().join("targets.toml");
+    let mut config = t.config();
+    config.targets_file = Some(file.clone());
+    config.www = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www");
+    let (router, state) = router(config);
+    let page = oneshot(&router, get("/check/")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&page.body).contains("/check/check.js"));
+    let csp = page.header("content-security-policy");
+    assert!(csp.starts_with("default-src 'self'; script-src 'self'; connect-src 'self' "), "{csp}");
+    assert!(csp.ends_with("; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"), "{csp}");
+    for origin in ["https://x.com", "https://pbs.twimg.com", "https://upload.wikimedia.org"] {
+        assert!(csp.contains(&format!(" {origin}")), "{csp}");
+    }
+    let list = "version = \"2\"\n[control]\nurl = \"/v1/ping\"\ntimeout_ms = 5000\n[[target]]\nid = \"x.a\"\nplatform = \"x\"\nurl = \"https://only.example/a\"\ntimeout_ms = 100\nmode = \"cors\"\n";
+    std::fs::write(&file, list).unwrap();
+    state.reload_targets().unwrap();
+    let csp = oneshot(&router, get("/check/")).await.header("content-security-policy").to_string();
+    assert!(csp.contains("connect-src 'self' https://only.example;") && !csp.contains("x.com"), "{csp}");
+    assert_eq!(oneshot(&router, get("/v1/targets")).await.json()["targets"][0]["mode"], "cors");
+}
