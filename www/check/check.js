@@ -6,9 +6,13 @@
 /** How long to wait for a Resource Timing entry once the request has settled: the entry appears
  *  when the body has finished loading, a little after the promise resolves. */
 const ENTRY_WAIT_MS = 2000;
-/** A failure this fast (or up to twice the control's time) never waited on the network: the
- *  browser refused it, or the first packet back was a reset. */
-const FAST_FAILURE_MS = 100;
+/** A failure within this, or within three times the control's time, ended at about the first
+ *  answer: the browser refused it before sending (tracking protection, a content blocker) or on
+ *  reading the response headers (CORP), or a reset came back at once. A slower one waited on the
+ *  network. (Generous, so that a loaded device does not turn a refusal into "network".) */
+const FAST_FAILURE_MS = 300;
+/** How many control times a failure may take and still count as fast. */
+const FAST_FAILURE_CONTROLS = 3;
 
 const $ = (id) => document.getElementById(id);
 const violations = [];
@@ -84,7 +88,9 @@ export async function probe(target) {
   clearTimeout(timer);
   const e = await entry(r.outcome === 'ok' || r.outcome === 'http_error' ? ENTRY_WAIT_MS : 300);
   r.resource_timing = e ? (e.requestStart > 0 ? 'phases' : 'entry') : 'none';
-  if (e && e.responseEnd >= e.startTime && e.responseEnd > 0) [r.ms, r.clock] = [e.responseEnd - e.startTime, 'resource_timing'];
+  // An aborted request's entry (Firefox writes one) ends where the abort cut it, not at the deadline.
+  const timed = e && r.outcome !== 'timeout' && e.responseEnd >= e.startTime && e.responseEnd > 0;
+  if (timed) [r.ms, r.clock] = [e.responseEnd - e.startTime, 'resource_timing'];
   else r.clock = 'performance_now';
   r.ms = Math.round(r.ms * 10) / 10;
   return r;
@@ -105,7 +111,7 @@ export function likelyCause(r, control) {
       return "blocked by the client: this page's Content-Security-Policy refused it (a redirect to another host?)";
     default:
       if (r.mode === 'cors') return 'CORS: the host sent no Access-Control-Allow-Origin (use no-cors), or the network failed';
-      if (r.ms <= Math.max(FAST_FAILURE_MS, 2 * control.ms)) {
+      if (r.ms <= Math.max(FAST_FAILURE_MS, FAST_FAILURE_CONTROLS * control.ms)) {
         return 'browser-side, likely: Cross-Origin-Resource-Policy, tracking protection or a content blocker (or a reset injected on the network)';
       }
       return 'network: connection reset, DNS or TLS failure';
