@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorkdir, startCollector, stop, exportRaw, waitFor, launchChromium } from './harness.mjs';
+import { makeWorkdir, startCollector, stop, exportRaw, waitFor, launchChromium, axeViolations } from './harness.mjs';
 import { startRecordingProxy } from './proxy.mjs';
 import { startFirefox, proxyPrefs } from './firefox.mjs';
 
@@ -126,6 +126,14 @@ test('/check/ runs every target visibly, with outcome, Resource Timing and likel
 
   assert.deepEqual(exportRaw(dir), [], 'the check stores nothing');
   await context.close();
+
+  // Accessibility of the finished page (axe needs a context that lets it inject its script).
+  const axeContext = await browser.newContext({ bypassCSP: true });
+  const axePage = await axeContext.newPage();
+  await axePage.goto(`${collector.origin}/check/`);
+  await waitFor(() => axePage.evaluate(isDone), { timeoutMs: 60000, what: 'the check to finish' });
+  assert.deepEqual(await axeViolations(axePage), []);
+  await axeContext.close();
 });
 
 test('firefox: /check/ shows the same outcomes and causes (through a forward proxy, as the other Firefox tests)', async () => {

@@ -151,7 +151,14 @@ async function run() {
   table.dataset.state = 'running';
   const body = table.tBodies[0];
   body.replaceChildren();
-  const list = await (await fetch('/v1/targets', { cache: 'no-store' })).json();
+  let list;
+  try {
+    list = await (await fetch('/v1/targets', { cache: 'no-store' })).json();
+  } catch (e) {
+    $('progress').textContent = `Could not load the target list from this collector: ${e.message}`;
+    $('run').disabled = false;
+    return;
+  }
   $('version').textContent = list.version;
   const control = await probe({ ...list.control, platform: '', mode: 'no-cors', cache_bust: true });
   $('control').textContent = `${control.outcome}, ${control.ms} ms`;
