@@ -124,6 +124,8 @@ async fn check_page_csp_follows_the_target_list() {
     config.targets_file = Some(file.clone());
     config.www = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www");
     let (router, state) = router(config);
+    let bare = oneshot(&router, get("/check")).await;
+    assert_eq!((bare.status.is_redirection(), bare.header("location")), (true, "/check/"));
     let page = oneshot(&router, get("/check/")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&page.body).contains("/check/check.js"));
