@@ -1,4 +1,4 @@
-// The operator's target check (docs/protocol.md §4): every target of /v1/targets requested from
+// The operator's target check (docs/protocol.md §4.14): every target of /v1/targets requested from
 // this browser the way the widget requests it, one visible row each, with the likely cause of a
 // failure. Nothing is sent anywhere: the results stay on the page (and the clipboard, on request).
 // Everything from the network goes into the page through textContent, never HTML parsing.
