@@ -49,6 +49,9 @@ fn check(o: &Observation) -> Result<(), String> {
         _ if !ms_ok(o.ms) => Err("ms: must be between 0 and 120000".into()),
         _ if !ms_ok(o.control_ms) => Err("control_ms: must be between 0 and 120000".into()),
         _ if !id_ok => Err("report_id: must be 32 lowercase hex characters".into()),
+        _ if (o.outcome == Outcome::HttpError.as_str()) != o.status.is_some_and(|s| (100..=599).contains(&s)) => {
+            Err("status: 100 to 599 with outcome http_error, absent otherwise".into())
+        }
         _ => Ok(()),
     }
 }

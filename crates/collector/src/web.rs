@@ -47,6 +47,11 @@ pub fn app(state: AppState) -> Router {
             get_service(ServeFile::new(www.join("frame.html")))
                 .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
         )
+        .route(
+            "/check/",
+            get_service(ServeFile::new(www.join("check/index.html")))
+                .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), check_headers)),
+        )
         .route("/v1/frame.js", get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "frame.js"))))
         .merge(crate::api::routes())
         .nest_service("/v1/w", ServeDir::new(&state.config.widget_dir))
@@ -82,15 +87,31 @@ async fn frame_headers(State(c): State<AppState>, mut res: Response) -> Response
 
 /// The frame may be embedded anywhere and may only talk to us and to the targets it measures.
 fn frame_csp(list: &TargetList) -> HeaderValue {
+    let csp = format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {}; base-uri 'none'; form-action 'none'",
+        target_origins(list)
+    );
+    HeaderValue::try_from(csp).expect("target origins are validated header-safe")
+}
+
+/// The check page (`/check/`) is our own page like the others, but requests every target.
+async fn check_headers(State(c): State<AppState>, mut res: Response) -> Response {
+    let origins = target_origins(&c.targets.read().unwrap_or_else(|e| e.into_inner()).current);
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; connect-src 'self' {origins}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    );
+    res.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::try_from(csp).expect("target origins are validated header-safe"));
+    res
+}
+
+/// The distinct origins of the targets and the control, space-separated, for `connect-src`.
+fn target_origins(list: &TargetList) -> String {
     let mut origins: Vec<&str> = list.targets.iter().filter_map(|t| origin_of(&t.url)).collect();
     origins.extend(origin_of(&list.control.url));
     origins.sort_unstable();
     origins.dedup();
-    let csp = format!(
-        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {}; base-uri 'none'; form-action 'none'",
-        origins.join(" ")
-    );
-    HeaderValue::try_from(csp).expect("target origins are validated header-safe")
+    origins.join(" ")
 }
 
 /// Whether `path` is a file that never changes under one `?v=`: the loader, the frame's script,

@@ -290,6 +290,7 @@ pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<V
         net_type: Option<String>,
         report_id: String,
         late: u8,
+        status: Option<u16>,
     }
     let mut cond = String::from("1 = 1");
     if let Some(f) = from {
@@ -301,7 +302,7 @@ pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<V
     let rows: Vec<Row> = http.select(
         &format!(
             "SELECT toUInt32(ts) AS t, country, asn, network, site, platform, target, outcome, ms, control_outcome,
-             control_ms, browser_family, net_type, report_id, late FROM {}.observations WHERE {cond}
+             control_ms, browser_family, net_type, report_id, late, status FROM {}.observations WHERE {cond}
              ORDER BY t, report_id, target LIMIT 1 BY report_id, target",
             http.db
         ),
@@ -325,6 +326,7 @@ pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<V
             net_type: r.net_type,
             report_id: r.report_id,
             late: r.late != 0,
+            status: r.status,
         })
         .collect())
 }

@@ -44,7 +44,7 @@ pub struct Observation {
     pub platform: String,
     /// Target id.
     pub target: String,
-    /// `ok`, `error`, `timeout` or `blocked_by_client`.
+    /// `ok`, `error`, `timeout`, `blocked_by_client` or `http_error`.
     pub outcome: String,
     /// Elapsed milliseconds.
     pub ms: f64,
@@ -62,6 +62,10 @@ pub struct Observation {
     /// exported) but never added to the rollups, so it cannot rewrite a published or judged minute.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late: bool,
+    /// The HTTP status of an `http_error` (a cors target's block page: 403, 451, ...), so an
+    /// analyst can tell a block page from a broken host; `None` for every other outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 /// What the store did with a report.

@@ -92,3 +92,42 @@ fn a_bad_line_stores_nothing_and_is_named() {
 fn rows_in(t: &TestDir) -> i64 {
     rows(&t.db(), "")
 }
+
+/// A store from before cors targets gains `observations.status` at open; an `http_error` row
+/// then round-trips with its status, and one without a status is refused naming the line.
+#[test]
+fn an_old_store_gains_status_and_http_error_round_trips() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.db().parent().unwrap()).unwrap();
+    rusqlite::Connection::open(t.db())
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE observations (ts INTEGER NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL, network INTEGER NOT NULL,
+             site TEXT NOT NULL, platform TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, ms REAL NOT NULL,
+             control_outcome TEXT NOT NULL, control_ms REAL NOT NULL, browser_family TEXT, net_type TEXT,
+             report_id TEXT NOT NULL, late INTEGER NOT NULL DEFAULT 0, UNIQUE (report_id, target))",
+        )
+        .unwrap();
+    let store = format!("sqlite:{}", t.db().display());
+    let mut blocked = obs("2026-11-28T18:41:00Z", "PK", "x", 1, 1, "http_error");
+    blocked["status"] = json!(451);
+    let file = t.path().join("rows.ndjson");
+    std::fs::write(&file, ndjson(&[blocked.clone(), obs("2026-11-28T18:41:00Z", "PK", "x", 2, 2, "ok")])).unwrap();
+    let out = run(&["import", file.to_str().unwrap()], &store);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rows(&t.db(), "WHERE outcome = 'http_error' AND status = 451"), 1);
+    let back = lines(&run(&["export", "--raw"], &store).stdout);
+    assert_eq!(back.iter().map(|r| r.get("status").cloned()).collect::<Vec<_>>(), [Some(json!(451)), None]);
+
+    for (n, edit) in
+        [(3, json!({"outcome": "http_error"})), (4, json!({"status": 403})), (5, json!({"outcome": "http_error", "status": 99}))]
+    {
+        let mut row = obs("2026-11-28T18:41:00Z", "PK", "x", 1, n, "ok");
+        row.as_object_mut().unwrap().extend(edit.as_object().unwrap().clone());
+        std::fs::write(&file, ndjson(&[row])).unwrap();
+        let out = run(&["import", file.to_str().unwrap()], &store);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("line 1: status"), "{edit}: {stderr}");
+    }
+    assert_eq!(rows_in(&t), 2);
+}
