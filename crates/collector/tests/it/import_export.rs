@@ -92,3 +92,5 @@ fn a_bad_line_stores_nothing_and_is_named() {
 fn rows_in(t: &TestDir) -> i64 {
     rows(&t.db(), "")
 }
+
+mod memory;
