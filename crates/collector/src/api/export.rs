@@ -33,23 +33,23 @@ const CSV_HEADER: &str =
 
 /// NDJSON, one aggregate a line.
 pub async fn ndjson(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
-    let body = stream(&c, q.as_deref(), "", |a| serde_json::to_string(a).expect("aggregates serialize") + "\n")?;
+    let body = stream(&c, q.as_deref(), "", |a| serde_json::to_string(a).expect("aggregates serialize") + "\n").await?;
     Ok(with_type(Response::new(body), Some("application/x-ndjson; charset=utf-8"), 60))
 }
 
 /// CSV with a header line.
 pub async fn csv(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
-    let body = stream(&c, q.as_deref(), CSV_HEADER, csv_row)?;
+    let body = stream(&c, q.as_deref(), CSV_HEADER, csv_row).await?;
     let mut res = with_type(Response::new(body), Some("text/csv; charset=utf-8"), 60);
     res.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"vantage-export.csv\""));
     Ok(res)
 }
 
-/// Checks the parameters, takes an export slot, and starts the reading task; the body is
-/// `head` followed by `line(row)` for every published row. A store failure after the first
-/// byte ends the body early (the client sees a broken transfer, never a short file that looks
-/// whole) and is logged.
-fn stream(c: &AppState, q: Option<&str>, head: &'static str, line: fn(&Aggregate) -> String) -> Result<Body, AppError> {
+/// Checks the parameters, takes an export slot, starts the reading task and waits for its first
+/// piece; the body is `head` followed by `line(row)` for every published row. A store failure
+/// before the first piece is a 500; after it, it ends the body early (the client sees a broken
+/// transfer, never a short file that looks whole) and is logged.
+async fn stream(c: &AppState, q: Option<&str>, head: &'static str, line: fn(&Aggregate) -> String) -> Result<Body, AppError> {
     let p = Params::parse(q);
     let (from, to) = range(&p, c.clock.now(), 86_400, super::series::MAX_RANGE_S)?;
     let slot =
@@ -61,30 +61,37 @@ fn stream(c: &AppState, q: Option<&str>, head: &'static str, line: fn(&Aggregate
     let slot = Arc::new(slot);
     let (k, m) = (c.config.detect.min_reports as usize, c.config.detect.min_networks as usize);
     let (store, settled) = (c.store.clone(), crate::store::publish::settled_end(c.clock.now()));
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(PIECES_AHEAD);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, String>>(PIECES_AHEAD);
     let task_slot = slot.clone();
     tokio::task::spawn_blocking(move || {
         let _slot = task_slot;
-        let gone = || "the client went away".to_string();
         let mut piece = head.as_bytes().to_vec();
         let read = scan_aggregates(store.as_ref(), (Some(from * 60), Some(to * 60)), (k, m), settled, &mut |a| {
             piece.extend_from_slice(line(&a).as_bytes());
             if piece.len() >= PIECE_BYTES {
-                tx.blocking_send(Ok(std::mem::take(&mut piece))).map_err(|_| gone())?;
+                tx.blocking_send(Ok(std::mem::take(&mut piece))).map_err(|_| "the client went away".to_string())?;
             }
             Ok(())
         });
-        let last = match read {
-            Ok(()) => Ok(piece),
-            Err(e) if tx.is_closed() => return drop(e),
-            Err(e) => {
-                tracing::error!(error = %e, "export read failed");
-                Err(std::io::Error::other("the store could not answer"))
-            }
-        };
-        let _ = tx.blocking_send(last);
+        // Whatever happened, the last piece (or the error) is sent; a client that went away
+        // is simply not there to receive it.
+        let _ = tx.blocking_send(read.map(|()| piece));
     });
-    let pieces = futures_util::stream::unfold((rx, slot), |(mut rx, slot)| async move { rx.recv().await.map(|p| (p, (rx, slot))) });
+    let first = match rx.recv().await {
+        Some(Err(e)) => return Err(AppError::Internal(e)),
+        first => first,
+    };
+    let pieces = futures_util::stream::unfold((first, rx, slot), |(held, mut rx, slot)| async move {
+        let piece = match held {
+            Some(piece) => piece,
+            None => rx.recv().await?,
+        };
+        let piece = piece.map_err(|e| {
+            tracing::error!(error = %e, "export read failed after the first byte; the body is cut off");
+            std::io::Error::other("the store could not answer")
+        });
+        Some((piece, (None, rx, slot)))
+    });
     Ok(Body::from_stream(pieces))
 }
 

@@ -51,16 +51,15 @@ pub fn store(store: &dyn Store, reader: impl BufRead, progress: &mut dyn FnMut(u
         }
         Ok(())
     });
-    match lines {
-        Err(e) if !store_failed => {
-            let stored = read - chunk.len() as u64;
-            return Err(format!(
-                "{e} (the file changed after it was checked; the {stored} rows before its chunk are stored, and importing the fixed file again skips them)"
-            ));
-        }
-        Err(e) => return Err(e),
-        Ok(()) => added += flush(&mut chunk, read)?,
-    }
+    let result = match lines {
+        Ok(()) if chunk.is_empty() => Ok(()),
+        Ok(()) => flush(&mut chunk, read).map(|new| added += new),
+        Err(e) if !store_failed => Err(format!("{e} (the file changed after it was checked)")),
+        Err(e) => Err(e),
+    };
+    // A chunk is stored whole or not at all; the chunks before a failure stay stored.
+    let stored = read - chunk.len() as u64;
+    result.map_err(|e| format!("{e}; the first {stored} rows are stored, and importing the file again skips them"))?;
     Ok((read, added))
 }
 
