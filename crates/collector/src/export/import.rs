@@ -34,8 +34,18 @@ pub fn check(reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<u64,
 /// (rows read, rows new). `progress(rows)` is called after each stored chunk. A line that fails
 /// now (the file changed after the check) stops the import with the chunks before it stored.
 pub fn store(store: &dyn Store, reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<(u64, u64), String> {
+    store_in_chunks(store, reader, CHUNK_ROWS, progress)
+}
+
+/// [`store`] with `chunk_rows` rows per transaction.
+fn store_in_chunks(
+    store: &dyn Store,
+    reader: impl BufRead,
+    chunk_rows: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(u64, u64), String> {
     let (mut read, mut added) = (0u64, 0u64);
-    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+    let mut chunk = Vec::with_capacity(chunk_rows);
     let mut flush = |chunk: &mut Vec<Observation>, read: u64| -> Result<u64, String> {
         let new = store.import(chunk)?;
         chunk.clear();
@@ -46,7 +56,7 @@ pub fn store(store: &dyn Store, reader: impl BufRead, progress: &mut dyn FnMut(u
     let lines = for_each_row(reader, &mut |o| {
         chunk.push(o);
         read += 1;
-        if chunk.len() == CHUNK_ROWS {
+        if chunk.len() == chunk_rows {
             added += flush(&mut chunk, read).inspect_err(|_| store_failed = true)?;
         }
         Ok(())
@@ -103,5 +113,46 @@ fn check_row(o: &Observation) -> Result<(), String> {
         _ if !ms_ok(o.control_ms) => Err("control_ms: must be between 0 and 120000".into()),
         _ if !id_ok => Err("report_id: must be 32 lowercase hex characters".into()),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    /// `n` valid lines, one report each.
+    fn lines(n: u32) -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"ts":"2026-11-28T18:41:00Z","country":"PK","asn":1,"network":{i},"site":"drm","platform":"x","target":"x.main","outcome":"ok","ms":1.0,"control_outcome":"ok","control_ms":1.0,"browser_family":null,"net_type":null,"report_id":"{i:032x}"}}"#
+                ) + "\r\n\n"
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blank_lines_and_crlf_are_fine_and_a_line_without_end_is_refused() {
+        assert_eq!(check(lines(3).as_bytes(), &mut |_| {}), Ok(3));
+        let endless = "{".repeat(MAX_LINE_BYTES as usize + 1);
+        let e = check(format!("{}{endless}", lines(2)).as_bytes(), &mut |_| {}).unwrap_err();
+        assert!(e.starts_with("line 5: longer than 64 KiB"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_changed_after_the_check_keeps_its_whole_chunks_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("v.db"), 4).unwrap();
+        let good = lines(210);
+        let changed = format!("{good}{{\"ts\": 1}}\n");
+        let mut calls = Vec::new();
+        let e = store_in_chunks(&store, changed.as_bytes(), 100, &mut |rows| calls.push(rows)).unwrap_err();
+        assert!(e.contains("line 421: ") && e.contains("the file changed after it was checked"), "{e}");
+        assert!(e.contains("the first 200 rows are stored, and importing the file again skips them"), "{e}");
+        assert_eq!(calls, [100, 200]);
+        assert_eq!(store.observations(None, None).unwrap().len(), 200);
+        assert_eq!(store_in_chunks(&store, good.as_bytes(), 100, &mut |_| {}), Ok((210, 10)));
+        store.close().unwrap();
     }
 }
