@@ -37,7 +37,10 @@ Examples:
   vantage import --store sqlite:./data/vantage.db backfill.ndjson
   vantage export --raw --store sqlite:old.db > all.ndjson && vantage import --store clickhouse:http://127.0.0.1:8123/vantage all.ndjson
 
-A file with one bad line stores nothing; the error names the line. Importing twice stores once.";
+The file is read twice: every line is checked first, so a file with one bad line stores nothing
+(the error names the line and field); then it is stored 10,000 rows per transaction, in constant
+memory whatever its size. Rows already stored are skipped, so importing twice stores once and an
+interrupted import can simply be run again. FILE must be a regular file (not stdin or a pipe).";
 
 const EXPORT_EXAMPLES: &str = "\
 Examples:
@@ -244,6 +247,9 @@ pub struct ServeArgs {
     /// Seconds a client has to send a report's body before 408, e.g. 10 or 0.5.
     #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = seconds)]
     pub body_timeout: std::time::Duration,
+    /// Public exports (/v1/export.csv, /v1/export.ndjson) streaming at once; more are refused with 503 + Retry-After (at least 1).
+    #[arg(long, default_value_t = crate::export::DEFAULT_MAX_EXPORTS, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_exports: usize,
 }
 
 /// Flags of `vantage import`.
@@ -343,6 +349,7 @@ impl ServeArgs {
         config.max_connections = self.max_connections.max(1);
         config.header_timeout = self.header_timeout;
         config.body_timeout = self.body_timeout;
+        config.max_exports = self.max_exports;
         Ok(config)
     }
 }

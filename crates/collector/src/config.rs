@@ -104,6 +104,8 @@ pub struct Config {
     pub header_timeout: std::time::Duration,
     /// A report body must arrive within this, else 408.
     pub body_timeout: std::time::Duration,
+    /// Public exports (`/v1/export.*`) streaming at once (`--max-exports`); more get 503.
+    pub max_exports: usize,
 }
 
 /// Why `--country-header` alone is refused, and the fix.
@@ -144,6 +146,7 @@ impl Config {
             max_connections: crate::limits::DEFAULT_MAX_CONNECTIONS,
             header_timeout: crate::limits::DEFAULT_HEADER_TIMEOUT,
             body_timeout: crate::limits::DEFAULT_BODY_TIMEOUT,
+            max_exports: crate::export::DEFAULT_MAX_EXPORTS,
         }
     }
 }

@@ -373,39 +373,8 @@ impl Store for SqliteStore {
         Ok(new.len())
     }
 
-    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
-        let conn = connect(&self.path)?;
-        let err = |e: rusqlite::Error| format!("sqlite export: {e}");
-        let mut stmt = conn
-            .prepare(
-                "SELECT ts, country, asn, network, site, platform, target, outcome, ms, control_outcome,
-                 control_ms, browser_family, net_type, report_id, late, status FROM observations
-                 WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, report_id, target",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
-                Ok(Observation {
-                    ts: r.get(0)?,
-                    country: r.get(1)?,
-                    asn: r.get(2)?,
-                    network: r.get(3)?,
-                    site: r.get(4)?,
-                    platform: r.get(5)?,
-                    target: r.get(6)?,
-                    outcome: r.get(7)?,
-                    ms: r.get(8)?,
-                    control_outcome: r.get(9)?,
-                    control_ms: r.get(10)?,
-                    browser_family: r.get(11)?,
-                    net_type: r.get(12)?,
-                    report_id: r.get(13)?,
-                    late: r.get(14)?,
-                    status: r.get(15)?,
-                })
-            })
-            .map_err(err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut super::Sink<'_, Observation>) -> Result<(), String> {
+        super::sqlite_export::scan_observations(&self.path, from, to, each)
     }
 
     fn published_cache(&self) -> Option<&super::publish::PublishedCache> {
