@@ -244,6 +244,12 @@ pub struct ServeArgs {
     /// Seconds a client has to send a report's body before 408, e.g. 10 or 0.5.
     #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = seconds)]
     pub body_timeout: std::time::Duration,
+    /// Live streams (/v1/stream) open at once, apart from --max-connections so readers never take report slots; beyond it 503 and readers poll /v1/status (0: no streams).
+    #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_STREAMS, value_name = "N")]
+    pub max_streams: usize,
+    /// Seconds a live stream stays open at most (each gets 75-100 % of it) before the server ends it and the browser reconnects, e.g. 600.
+    #[arg(long, default_value = "600", value_name = "SECONDS", value_parser = seconds)]
+    pub stream_lifetime: std::time::Duration,
 }
 
 /// Flags of `vantage import`.
@@ -343,6 +349,8 @@ impl ServeArgs {
         config.max_connections = self.max_connections.max(1);
         config.header_timeout = self.header_timeout;
         config.body_timeout = self.body_timeout;
+        config.max_streams = self.max_streams;
+        config.stream_lifetime = self.stream_lifetime;
         Ok(config)
     }
 }
