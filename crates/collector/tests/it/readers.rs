@@ -97,3 +97,135 @@ async fn six_thousand_readers_do_not_hold_up_reports_or_status() {
     assert!(exit.success(), "{exit:?}");
     assert_eq!(stored(&t.db()).len(), 1, "the report is stored");
 }
+
+/// Status and the country list for caches: 200 with a strong ETag, `Cache-Control` fresh until
+/// the next tick plus one tick stale, `Last-Modified` the tick; `If-None-Match` with that ETag
+/// gets 304 and no body within the tick; once a tick publishes a change (a status always
+/// carries its tick; the country list changes with a report), a new ETag and the new body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_revalidates_with_its_etag_until_the_next_tick() {
+    let t = TestDir::new();
+    let server = Server::start_state(crate::live::seeded_with(&t, None, |c| c.publish_interval_s = 2)).await;
+    let c = client();
+    for (n, path) in ["/v1/status?country=PK", "/v1/countries"].into_iter().enumerate() {
+        let url = server.url(path);
+        let (etag, generated_at) = revalidated(&c, &url).await;
+        crate::live::post_block(&server, 100 * n as u32, 8).await;
+        // A later tick: a new body under a new ETag, and the old ETag no longer matches.
+        let deadline = Instant::now() + Duration::from_secs(6);
+        loop {
+            let res = c.get(&url).header("if-none-match", &etag).send().await.unwrap();
+            if res.status() == 200 {
+                let new = res.headers()["etag"].to_str().unwrap().to_string();
+                assert_ne!(new, etag, "{path}: a 200 for a matching ETag");
+                assert_ne!(res.headers()["last-modified"].to_str().unwrap(), generated_at, "{path}");
+                assert!(!res.bytes().await.unwrap().is_empty(), "{path}");
+                break;
+            }
+            assert_eq!(res.status(), 304, "{path}");
+            assert!(Instant::now() < deadline, "{path}: the ETag of {generated_at} still matched after 3 ticks");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    server.stop().await;
+}
+
+/// GETs `url`, checks its cache headers, and revalidates it until a 304 comes within one tick
+/// (a tick between the two requests rightly changes the ETag: then again). Returns the ETag and
+/// `Last-Modified` that got the 304.
+async fn revalidated(c: &reqwest::Client, url: &str) -> (String, String) {
+    for _ in 0..5 {
+        let res = c.get(url).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+        let h = res.headers().clone();
+        let etag = h["etag"].to_str().unwrap().to_string();
+        assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 10, "{url}: strong ETag {etag}");
+        let cache = h["cache-control"].to_str().unwrap();
+        assert!(
+            cache == "public, max-age=1, stale-while-revalidate=2" || cache == "public, max-age=2, stale-while-revalidate=2",
+            "{url}: {cache}"
+        );
+        let modified = h["last-modified"].to_str().unwrap().to_string();
+        let at = httpdate::parse_http_date(&modified).unwrap();
+        let doc: serde_json::Value = res.json().await.unwrap();
+        if let Some(generated) = doc["generated_at"].as_str() {
+            let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+            assert_eq!(vantage_collector::store::rfc3339::format(secs), generated, "{url}: Last-Modified is the tick");
+        }
+        let again = c.get(url).header("if-none-match", &etag).send().await.unwrap();
+        if again.status() == 304 {
+            assert_eq!(again.headers()["etag"].to_str().unwrap(), etag, "{url}");
+            assert!(again.headers().contains_key("cache-control"), "{url}: 304 without freshness");
+            assert!(again.bytes().await.unwrap().is_empty(), "{url}: 304 with a body");
+            return (etag, modified);
+        }
+        assert_eq!(again.status(), 200, "{url}");
+        assert_ne!(again.headers()["etag"].to_str().unwrap(), etag, "{url}: 200 for a matching ETag");
+    }
+    panic!("{url}: never a 304 within a tick");
+}
+
+/// Readers' own budget: with `--max-connections 2` and `--max-streams 3`, three streams are open
+/// and a report is still acknowledged (streams hold no connection slot); a fourth stream gets
+/// 503 with Retry-After; a stream ends after `--stream-lifetime` and its slot serves the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_have_their_own_cap_and_lifetime() {
+    let t = TestDir::new();
+    let mut config = t.config();
+    config.max_connections = 2;
+    config.max_streams = 3;
+    config.stream_lifetime = Duration::from_secs(2);
+    let server = Server::start(config).await;
+    let gate = Arc::new(Semaphore::new(1));
+    let deadline = || Instant::now() + Duration::from_secs(5);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let (s, head) = open_reader(server.addr, gate.clone(), deadline()).await;
+        assert_eq!(head.as_deref(), Some("HTTP/1.1 200 OK"));
+        open.push(s);
+    }
+    let started = Instant::now();
+    let res = send(&server, report(&id(1)), None).await;
+    assert_eq!(res.status(), 202, "a report with every stream slot taken and 2 connection slots");
+    let (_, refused) = open_reader(server.addr, gate.clone(), deadline()).await;
+    assert_eq!(refused.as_deref(), Some("HTTP/1.1 503 Service Unavailable"));
+    let res = client().get(server.url("/v1/stream")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers().contains_key("retry-after")), (503, true));
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "overloaded");
+
+    // Each stream is ended by the server within 75-100 % of its lifetime (plus scheduling).
+    let mut buf = [0u8; 4096];
+    for mut s in open {
+        let closed = tokio::time::timeout(Duration::from_secs(6), async { while s.read(&mut buf).await.is_ok_and(|n| n > 0) {} }).await;
+        assert!(closed.is_ok(), "a stream outlived its lifetime: open after {:?}", started.elapsed());
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1400), "streams ended after {:?}, before 75 % of their lifetime", started.elapsed());
+    let (_, again) = open_reader(server.addr, gate, deadline()).await;
+    assert_eq!(again.as_deref(), Some("HTTP/1.1 200 OK"), "the ended streams' slots serve new readers");
+    server.stop().await;
+}
+
+/// Idle keep-alive connections cannot sit on the last slots: with 7 of `--max-connections 8`
+/// taken, an answer closes its connection; with slots to spare it keeps it open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_ends_when_slots_run_low() {
+    let t = TestDir::new();
+    let mut config = t.config();
+    config.max_connections = 8;
+    let server = Server::start(config).await;
+    let connection = |res: &reqwest::Response| res.headers().get("connection").map(|v| v.to_str().unwrap().to_string());
+    let c = client();
+    let res = c.get(server.url("/v1/status?country=PK")).send().await.unwrap();
+    assert_eq!(connection(&res), None, "slots to spare: keep-alive");
+    drop((res, c));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut idle = Vec::new();
+    for _ in 0..7 {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let res = client().get(server.url("/v1/status?country=PK")).send().await.unwrap();
+    assert_eq!(connection(&res).as_deref(), Some("close"), "the last slot kept by keep-alive");
+    drop(idle);
+    server.stop().await;
+}
