@@ -33,6 +33,9 @@ const CATCH_UP_MINUTES: i64 = 60;
 /// Answers kept per tick (statuses by country and ASN, the country list); past it an answer is
 /// rendered per request (same bytes, same ETag), so odd ASNs in queries cannot grow memory.
 const BODIES_PER_TICK: usize = 4096;
+/// Key prefix of the incident lists kept per tick (`api/incidents.rs`): dropped when an
+/// incident is stored, so a client told of one by the stream finds it in the list.
+pub const INCIDENT_ANSWERS: &str = "incidents ";
 /// Default `--publish-interval`.
 pub const DEFAULT_PUBLISH_INTERVAL_S: u64 = 10;
 
@@ -103,6 +106,9 @@ pub struct Live {
     /// Turns true once the start-up replay has run and handed its incidents to the store: until
     /// then a published status or an incident list may still lack what history holds.
     history_loaded: std::sync::atomic::AtomicBool,
+    /// Times answers of a tick were dropped before it ended ([`Live::forget`]): a store read
+    /// begun before a drop must not be kept after it.
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Live {
@@ -118,6 +124,7 @@ impl Default for Live {
             wake: Notify::new(),
             closing: tokio::sync::watch::channel(false).0,
             history_loaded: std::sync::atomic::AtomicBool::new(false),
+            forgotten: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -178,6 +185,40 @@ impl Live {
             doc["generated_at"] = json!(rfc3339::format(at));
             doc
         })
+    }
+
+    /// The answer `key` of the current tick, if one was made (for answers read from the store,
+    /// which must not be read under the snapshot's lock).
+    pub fn made(&self, key: &str) -> Option<Arc<Body>> {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        let answers = published.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers.get(key).cloned()
+    }
+
+    /// The tick an answer begun now belongs to, and how many times answers were forgotten so
+    /// far: [`Live::keep`] takes both back and keeps nothing that either outdated.
+    pub fn tick(&self) -> (i64, u64) {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        (published.generated_at, self.forgotten.load(Ordering::Acquire))
+    }
+
+    /// Drops the answers of this tick whose key starts with `prefix`.
+    fn forget(&self, prefix: &str) {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        let mut answers = published.answers.lock().unwrap_or_else(|e| e.into_inner());
+        self.forgotten.fetch_add(1, Ordering::AcqRel);
+        answers.retain(|k, _| !k.starts_with(prefix));
+    }
+
+    /// Keeps `body`, begun at `begun` ([`Live::tick`]), as the answer `key` until the next
+    /// tick, unless a tick or a [`Live::forget`] came since (it could then be out of date).
+    pub fn keep(&self, key: String, body: Arc<Body>, begun: (i64, u64)) {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        let mut answers = published.answers.lock().unwrap_or_else(|e| e.into_inner());
+        let now = (published.generated_at, self.forgotten.load(Ordering::Acquire));
+        if now == begun && answers.len() < BODIES_PER_TICK {
+            answers.insert(key, body);
+        }
     }
 
     /// The answer `key` of the current tick: the one already made, else `make(snapshot,
@@ -246,6 +287,8 @@ impl Live {
 
     /// Sends a stored open or close to the stream and the webhooks.
     fn publish_incident(&self, i: StoredIncident) {
+        // The store holds it now: incident lists made this tick are out of date.
+        self.forget(INCIDENT_ANSWERS);
         let data = serde_json::to_string(&i).expect("incidents serialize");
         let _ = self.events.send(Arc::new(LiveEvent { kind: "incident", data }));
         let _ = self.hooks.send(i);

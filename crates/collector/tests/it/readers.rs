@@ -127,6 +127,8 @@ async fn status_revalidates_with_its_etag_until_the_next_tick() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    // The incident list is kept per tick too (and dropped when an incident is stored).
+    revalidated(&c, &server.url("/v1/incidents?country=PK")).await;
     server.stop().await;
 }
 
