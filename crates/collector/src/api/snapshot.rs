@@ -14,13 +14,13 @@ use std::time::{Duration, UNIX_EPOCH};
 pub fn answer(c: &AppState, body: &Body, headers: &HeaderMap) -> Response {
     let interval = c.config.publish_interval_s.max(1) as i64;
     let max_age = (body.generated_at + interval - c.clock.now()).clamp(1, interval);
-    let mut res = if not_modified(headers, &body.etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        ([(header::CONTENT_TYPE, "application/json")], body.bytes.clone()).into_response()
+    // A 304 names the tag the client holds: the plain one, or the one of its compressed copy.
+    let (mut res, etag) = match matching(headers, &body.etag) {
+        Some(held) => (StatusCode::NOT_MODIFIED.into_response(), held),
+        None => (([(header::CONTENT_TYPE, "application/json")], body.bytes.clone()).into_response(), body.etag.clone()),
     };
     let h = res.headers_mut();
-    h.insert(header::ETAG, HeaderValue::try_from(body.etag.as_str()).expect("a hex hash"));
+    h.insert(header::ETAG, HeaderValue::try_from(etag).expect("a hex hash, or a tag the client sent"));
     let cache = format!("public, max-age={max_age}, stale-while-revalidate={interval}");
     h.insert(header::CACHE_CONTROL, HeaderValue::try_from(cache).expect("ascii"));
     let at = UNIX_EPOCH + Duration::from_secs(body.generated_at.max(0) as u64);
@@ -28,11 +28,19 @@ pub fn answer(c: &AppState, body: &Body, headers: &HeaderMap) -> Response {
     res
 }
 
-/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 §13.1.2 asks) or is `*`.
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
-    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|tag| {
-        let tag = tag.trim();
-        tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
+/// The tag of `If-None-Match` that names `etag`, as sent (weak comparison, as RFC 9110 §13.1.2
+/// asks; `"hash-gzip"` and the like name the compressed bytes of `"hash"`), or `etag` for `*`.
+fn matching(headers: &HeaderMap, etag: &str) -> Option<String> {
+    let plain = etag.trim_matches('"');
+    let tags = headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    tags.map(str::trim).find_map(|tag| {
+        let opaque = tag.strip_prefix("W/").unwrap_or(tag);
+        let named = opaque.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.split('-').next()) == Some(plain);
+        match tag {
+            "*" => Some(etag.to_string()),
+            _ if named => Some(opaque.to_string()),
+            _ => None,
+        }
     })
 }
 
@@ -47,11 +55,13 @@ mod tests {
     }
 
     #[test]
-    fn if_none_match_lists_weak_tags_and_star() {
-        assert!(not_modified(&with(r#""a", "b""#), r#""b""#));
-        assert!(not_modified(&with(r#"W/"b""#), r#""b""#));
-        assert!(not_modified(&with("*"), r#""b""#));
-        assert!(!not_modified(&with(r#""a""#), r#""b""#));
-        assert!(!not_modified(&HeaderMap::new(), r#""b""#));
+    fn if_none_match_lists_weak_tags_star_and_encoded_copies() {
+        assert_eq!(matching(&with(r#""a", "b""#), r#""b""#).as_deref(), Some(r#""b""#));
+        assert_eq!(matching(&with(r#"W/"b""#), r#""b""#).as_deref(), Some(r#""b""#));
+        assert_eq!(matching(&with(r#""b-gzip""#), r#""b""#).as_deref(), Some(r#""b-gzip""#));
+        assert_eq!(matching(&with("*"), r#""b""#).as_deref(), Some(r#""b""#));
+        assert_eq!(matching(&with(r#""a""#), r#""b""#), None);
+        assert_eq!(matching(&with(r#""bb""#), r#""b""#), None);
+        assert_eq!(matching(&HeaderMap::new(), r#""b""#), None);
     }
 }
