@@ -50,6 +50,7 @@ async fn open_reader(addr: SocketAddr, gate: Arc<Semaphore>, deadline: Instant) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_thousand_readers_do_not_hold_up_reports_or_status() {
+    let _alone = heavy().await;
     let t = TestDir::new();
     let bin = Binary::start(&t, &[], &[]);
     let addr: SocketAddr = bin.addr.parse().unwrap();
