@@ -56,6 +56,9 @@ async fn six_thousand_readers_do_not_hold_up_reports_or_status() {
     let addr: SocketAddr = bin.addr.parse().unwrap();
     let c = client();
     assert_eq!(c.get(bin.url("/healthz")).send().await.unwrap().status(), 200, "warm-up");
+    // The store's first commit (files, pages) is not what is measured below.
+    let first = c.post(bin.url("/v1/reports")).header("content-type", "text/plain").body(report(&id(0))).send().await.unwrap();
+    assert_eq!(first.status(), 202, "warm-up report");
     let idle_kib = bin.rss_kib();
 
     // Every reader connects and sends its request; their heads are awaited only afterwards, so
@@ -96,7 +99,7 @@ async fn six_thousand_readers_do_not_hold_up_reports_or_status() {
     drop(open);
     let exit = bin.term();
     assert!(exit.success(), "{exit:?}");
-    assert_eq!(stored(&t.db()).len(), 1, "the report is stored");
+    assert_eq!(stored(&t.db()).len(), 2, "both reports are stored");
 }
 
 /// Status and the country list for caches: 200 with a strong ETag, `Cache-Control` fresh until
