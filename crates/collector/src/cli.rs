@@ -250,6 +250,12 @@ pub struct ServeArgs {
     /// Public exports (/v1/export.csv, /v1/export.ndjson) streaming at once; more are refused with 503 + Retry-After (at least 1).
     #[arg(long, default_value_t = crate::export::DEFAULT_MAX_EXPORTS, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_exports: usize,
+    /// Live streams (/v1/stream) open at once, apart from --max-connections so readers never take report slots; beyond it 503 and readers poll /v1/status (0: no streams).
+    #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_STREAMS, value_name = "N")]
+    pub max_streams: usize,
+    /// Seconds a live stream stays open at most (each gets 75-100 % of it) before the server ends it and the browser reconnects, e.g. 600.
+    #[arg(long, default_value = "600", value_name = "SECONDS", value_parser = seconds)]
+    pub stream_lifetime: std::time::Duration,
 }
 
 /// Flags of `vantage import`.
@@ -350,6 +356,8 @@ impl ServeArgs {
         config.header_timeout = self.header_timeout;
         config.body_timeout = self.body_timeout;
         config.max_exports = self.max_exports;
+        config.max_streams = self.max_streams;
+        config.stream_lifetime = self.stream_lifetime;
         Ok(config)
     }
 }

@@ -58,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .fallback_service(ServeDir::new(&www))
         .layer(middleware::from_fn(harden))
         .layer(CompressionLayer::new())
+        .layer(middleware::map_response(etag_per_encoding))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -161,6 +162,24 @@ async fn harden(req: Request, next: Next) -> Response {
         } else if loader {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static(LOADER_CACHE));
         }
+    }
+    res
+}
+
+/// A strong ETag names exact bytes, and a compressed body is other bytes than the plain one:
+/// `"hash"` becomes `"hash-gzip"` (or `-br`, ...) when the compression layer encoded the body.
+/// `If-None-Match` accepts either form (`api/snapshot.rs`).
+async fn etag_per_encoding(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    let encoding = h.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let tagged = match (encoding, h.get(header::ETAG).and_then(|v| v.to_str().ok())) {
+        (Some(enc), Some(tag)) if tag.starts_with('"') && tag.ends_with('"') && tag.len() >= 2 => {
+            HeaderValue::try_from(format!("{}-{enc}\"", &tag[..tag.len() - 1])).ok()
+        }
+        _ => None,
+    };
+    if let Some(tag) = tagged {
+        h.insert(header::ETAG, tag);
     }
     res
 }
