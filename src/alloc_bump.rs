@@ -19,7 +19,7 @@ mod imp {
             let align = l.align() - 1;
             let mut p = (NEXT + align) & !align;
             if p + l.size() > END {
-                let pages = (l.size() + align + PAGE - 1) / PAGE;
+                let pages = (l.size() + align).div_ceil(PAGE);
                 let prev = wasm32::memory_grow(0, pages);
                 if prev == usize::MAX {
                     wasm32::unreachable();

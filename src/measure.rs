@@ -177,7 +177,8 @@ fn entry(href: &str, t0: f64) -> Option<JsValue> {
 fn apply_entry(m: &mut Measured, e: &JsValue) {
     let start = num(e, "startTime");
     let end = num(e, "responseEnd");
-    if !(end >= start) {
+    // NaN (a missing timing) in either bound means no usable entry.
+    if start.is_nan() || end.is_nan() || end < start {
         return;
     }
     m.ms = end - start;
