@@ -104,17 +104,20 @@ fn runtime_failures_exit_1_with_the_fix() {
     );
 }
 
-/// The subcommands a README command line can name.
+/// The subcommands a documented command line can name.
 const SUBCOMMANDS: [&str; 5] = ["serve", "import", "export", "detect", "simulate"];
 
-/// A `--flag` the README names, where, and for which subcommand (`None`: a flag table's row,
+/// The documents whose `vantage` command lines and flag tables must match the binary.
+const DOCUMENTS: [&str; 5] = ["README.md", "crates/collector/README.md", "docs/protocol.md", "docs/clickhouse.md", "docs/collector.md"];
+
+/// A `--flag` a document names, where, and for which subcommand (`None`: a flag table's row,
 /// which may belong to any subcommand).
 struct NamedFlag {
     /// The flag as written, e.g. `--trusted-proxy`.
     flag: String,
     /// The subcommand whose command line names it.
     subcommand: Option<&'static str>,
-    /// `README.md:LINE`, so a failure points at the text to fix.
+    /// `FILE:LINE`, so a failure points at the text to fix.
     place: String,
 }
 
@@ -134,14 +137,14 @@ fn flag_tokens(text: &str) -> Vec<String> {
     flags
 }
 
-/// Every flag README.md names on a `vantage SUBCOMMAND ...` (or `./build.sh serve ...`) command
+/// Every flag `document` (named `file`) names on a `vantage SUBCOMMAND ...` (or `./build.sh serve ...`) command
 /// line, on the indented continuation lines of a synopsis, and in the first cell of a flag table.
-fn readme_flags(readme: &str) -> Vec<NamedFlag> {
+fn documented_flags(file: &str, document: &str) -> Vec<NamedFlag> {
     let mut named = Vec::new();
     let mut in_code = false;
     let mut continued: Option<&'static str> = None;
-    for (number, line) in readme.lines().enumerate() {
-        let place = format!("README.md:{}", number + 1);
+    for (number, line) in document.lines().enumerate() {
+        let place = format!("{file}:{}", number + 1);
         if line.trim_start().starts_with("```") {
             in_code = !in_code;
             continued = None;
@@ -194,8 +197,7 @@ fn help_lists(help: &str, flag: &str) -> bool {
 }
 
 #[test]
-fn every_flag_the_readme_names_is_in_help() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+fn every_flag_the_docs_name_is_in_help() {
     let helps: Vec<(&str, String)> = SUBCOMMANDS
         .iter()
         .map(|sub| {
@@ -204,9 +206,14 @@ fn every_flag_the_readme_names_is_in_help() {
             (*sub, String::from_utf8_lossy(&out.stdout).to_string())
         })
         .collect();
-    let named = readme_flags(&readme);
-    // The synopsis alone names more than 20; fewer means the parser lost track of the README.
-    assert!(named.len() >= 20, "only {} flags found in README.md", named.len());
+    let mut named = Vec::new();
+    for file in DOCUMENTS {
+        let document = std::fs::read_to_string(format!("{}/../../{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let found = documented_flags(file, &document);
+        // README.md's synopsis alone names more than 20; fewer means the parser lost track of it.
+        assert!(file != "README.md" || found.len() >= 20, "only {} flags found in {file}", found.len());
+        named.extend(found);
+    }
     let mut missing = Vec::new();
     for NamedFlag { flag, subcommand, place } in &named {
         let listed =
@@ -218,5 +225,5 @@ fn every_flag_the_readme_names_is_in_help() {
             });
         }
     }
-    assert!(missing.is_empty(), "README.md names flags the binary does not have:\n{}", missing.join("\n"));
+    assert!(missing.is_empty(), "the docs name flags the binary does not have:\n{}", missing.join("\n"));
 }
