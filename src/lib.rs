@@ -97,7 +97,7 @@ pub fn read_list(list: &JsValue) -> Option<(String, Target, Vec<Target>)> {
 
 fn timeout(o: &JsValue, default: u32) -> u32 {
     let t = num(o, "timeout_ms");
-    if t >= 1.0 && t <= MAX_MS {
+    if (1.0..=MAX_MS).contains(&t) {
         t as u32
     } else {
         default

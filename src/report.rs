@@ -82,7 +82,7 @@ fn measurement(target: &str, m: &Measured) -> Object {
     if let Some(p) = &m.phases {
         let ph = Object::new();
         for (k, v) in ["dns", "connect", "tls", "ttfb", "transfer"].iter().zip(p.iter()) {
-            if *v == *v {
+            if !v.is_nan() {
                 set(&ph, k, &ms(*v).into());
             }
         }

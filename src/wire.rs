@@ -2,7 +2,7 @@
 //!
 //! `vantage-protocol` is a std crate (serde derives); linking it into the shipped wasm brings
 //! std's panic machinery and with it `core::fmt` (about 10 KiB of wasm). So the shipped build
-//! carries these copies and `tests/protocol.rs` asserts, against `vantage-protocol` itself
+//! carries these copies and `tests/measure.rs` (`wire_mirror_matches_protocol`) asserts, against `vantage-protocol` itself
 //! (a dev-dependency), that every one equals its original, and that a report built by the widget
 //! passes the collector's `parse_report`.
 

@@ -188,7 +188,7 @@ impl FixedRun {
     /// p99 with every failed or shed request counted as infinitely slow.
     fn p99(&self) -> f64 {
         let mut all = self.latencies_ms.clone();
-        all.extend(std::iter::repeat(f64::INFINITY).take((self.failed + self.shed) as usize));
+        all.extend(std::iter::repeat_n(f64::INFINITY, (self.failed + self.shed) as usize));
         util::percentile(&all, 99.0)
     }
 }

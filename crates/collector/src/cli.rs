@@ -193,7 +193,7 @@ pub struct ServeArgs {
     /// Believe X-Forwarded-For, X-Forwarded-Proto and --country-header only from peers in this CIDR, e.g. 10.0.3.0/24 (repeatable; default: none).
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = cidr)]
     pub trusted_proxy: Vec<String>,
-    /// This collector's public origin, scheme://host[:port], e.g. https://vantage.example.org: browsers may post reports only from its pages (our frame); repeatable (default: the request's Host, with X-Forwarded-Proto from a --trusted-proxy, else http).
+    /// This collector's public origin, `scheme://host[:port]`, e.g. `https://vantage.example.org`: browsers may post reports only from its pages (our frame); repeatable (default: the request's Host, with X-Forwarded-Proto from a --trusted-proxy, else http).
     #[arg(long = "public-origin", value_name = "URL", value_parser = public_origin)]
     pub public_origin: Vec<String>,
     /// Target list TOML file (default: the built-in list).

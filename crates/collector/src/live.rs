@@ -2,7 +2,7 @@
 //! steps the detector every minute, and between steps recomputes the cells that new reports
 //! touched (debounced). Beside it, the publisher: on a fixed wall-clock tick it snapshots the
 //! statuses (numbers under k withheld, [`publish`]) for `/v1/status` and the stream. Incident
-//! opens and closes go through the [`outbox`]: stored first, retried until the store takes
+//! opens and closes go through the `outbox`: stored first, retried until the store takes
 //! them, then sent to the stream and the webhooks.
 
 mod outbox;

@@ -103,3 +103,127 @@ fn runtime_failures_exit_1_with_the_fix() {
         &[&format!("cannot listen on {addr}: address in use"), &format!("--listen 127.0.0.1:{}", port + 1)],
     );
 }
+
+/// The subcommands a documented command line can name.
+const SUBCOMMANDS: [&str; 5] = ["serve", "import", "export", "detect", "simulate"];
+
+/// The documents whose `vantage` command lines and flag tables must match the binary.
+const DOCUMENTS: [&str; 5] = ["README.md", "crates/collector/README.md", "docs/protocol.md", "docs/clickhouse.md", "docs/collector.md"];
+
+/// A `--flag` a document names, where, and for which subcommand (`None`: a flag table's row,
+/// which may belong to any subcommand).
+struct NamedFlag {
+    /// The flag as written, e.g. `--trusted-proxy`.
+    flag: String,
+    /// The subcommand whose command line names it.
+    subcommand: Option<&'static str>,
+    /// `FILE:LINE`, so a failure points at the text to fix.
+    place: String,
+}
+
+/// The `--flag` tokens at the start of `text` and after spaces, brackets and the like.
+fn flag_tokens(text: &str) -> Vec<String> {
+    let mut flags = Vec::new();
+    for (at, _) in text.match_indices("--") {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') {
+            continue; // e.g. the middle of "x--y" or "---".
+        }
+        let name: String = text[at + 2..].chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-').collect();
+        if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            flags.push(format!("--{name}"));
+        }
+    }
+    flags
+}
+
+/// Every flag `document` (named `file`) names on a `vantage SUBCOMMAND ...` (or `./build.sh serve ...`) command
+/// line, on the indented continuation lines of a synopsis, and in the first cell of a flag table.
+fn documented_flags(file: &str, document: &str) -> Vec<NamedFlag> {
+    let mut named = Vec::new();
+    let mut in_code = false;
+    let mut continued: Option<&'static str> = None;
+    for (number, line) in document.lines().enumerate() {
+        let place = format!("{file}:{}", number + 1);
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continued = None;
+            continue;
+        }
+        let mut found_command = false;
+        for sub in SUBCOMMANDS {
+            for prefix in ["vantage ", "./build.sh "] {
+                let command = format!("{prefix}{sub}");
+                for (at, _) in line.match_indices(&command) {
+                    let rest = &line[at + command.len()..];
+                    if rest.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                        continue;
+                    }
+                    // The command line ends at the inline code's closing backtick.
+                    let rest = rest.split('`').next().unwrap_or("");
+                    for flag in flag_tokens(rest) {
+                        named.push(NamedFlag { flag, subcommand: Some(sub), place: place.clone() });
+                    }
+                    found_command = true;
+                    continued = Some(sub);
+                }
+            }
+        }
+        if found_command {
+            continue;
+        }
+        if in_code && line.starts_with(' ') {
+            if let Some(sub) = continued {
+                for flag in flag_tokens(line) {
+                    named.push(NamedFlag { flag, subcommand: Some(sub), place: place.clone() });
+                }
+            }
+            continue;
+        }
+        continued = None;
+        if let Some(first_cell) = line.strip_prefix("| `--") {
+            let cell = first_cell.split('|').next().unwrap_or("");
+            for flag in flag_tokens(&format!("--{cell}")) {
+                named.push(NamedFlag { flag, subcommand: None, place: place.clone() });
+            }
+        }
+    }
+    named
+}
+
+/// Whether `help` lists `flag` (whole, not as the prefix of a longer flag).
+fn help_lists(help: &str, flag: &str) -> bool {
+    help.match_indices(flag).any(|(at, _)| !help[at + flag.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+#[test]
+fn every_flag_the_docs_name_is_in_help() {
+    let helps: Vec<(&str, String)> = SUBCOMMANDS
+        .iter()
+        .map(|sub| {
+            let out = run(&[sub, "--help"]);
+            assert!(out.status.success(), "vantage {sub} --help failed");
+            (*sub, String::from_utf8_lossy(&out.stdout).to_string())
+        })
+        .collect();
+    let mut named = Vec::new();
+    for file in DOCUMENTS {
+        let document = std::fs::read_to_string(format!("{}/../../{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let found = documented_flags(file, &document);
+        // README.md's synopsis alone names more than 20; fewer means the parser lost track of it.
+        assert!(file != "README.md" || found.len() >= 20, "only {} flags found in {file}", found.len());
+        named.extend(found);
+    }
+    let mut missing = Vec::new();
+    for NamedFlag { flag, subcommand, place } in &named {
+        let listed =
+            helps.iter().filter(|(sub, _)| subcommand.is_none() || *subcommand == Some(*sub)).any(|(_, help)| help_lists(help, flag));
+        if !listed {
+            missing.push(match subcommand {
+                Some(sub) => format!("{place}: {flag} is not in `vantage {sub} --help`"),
+                None => format!("{place}: {flag} is in no subcommand's --help ({})", SUBCOMMANDS.join(", ")),
+            });
+        }
+    }
+    assert!(missing.is_empty(), "the docs name flags the binary does not have:\n{}", missing.join("\n"));
+}
