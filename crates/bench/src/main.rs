@@ -12,6 +12,7 @@ mod ingest;
 mod query;
 mod report;
 mod store;
+mod traffic;
 mod util;
 mod widget;
 
