@@ -10,6 +10,7 @@
 //! - The throughput and latency figures again on `--store clickhouse:` (a clickhouse-server of
 //!   the harness's own on loopback).
 
+mod front;
 mod nginx;
 mod open_loop;
 mod wrk;
@@ -273,6 +274,21 @@ fn network_table(figures: &mut Vec<Figure>, len: &Lengths, dir: &Path, targets: 
         let model = Model::new(&ModelSpec::with_networks(n));
         let geo = traffic::write_geo(&model, &dir.join(format!("geo-{n}")))?;
         let sample = traffic::sample(&model, (rate * len.fixed_s) as usize + 1, targets, version, 2);
+        let front = front::measure(&sample, &geo, if len.wrk_s <= 2 { 20_000 } else { 200_000 })?;
+        figures.push(
+            Figure::new(
+                "ingest",
+                &format!("ingest.front_ns_{n}_networks"),
+                &format!("per-request front (XFF, rate limit, geo, hashes), {n} networks"),
+                "ns",
+                front.front_ns,
+            )
+            .baseline(front.parse_ns)
+            .note(format!(
+                "one thread, no HTTP, {} requests of the sample, default rate limit; baseline: parse_report of the same requests' bodies",
+                sample.clients.len()
+            )),
+        );
         let collector = Server::collector(collector_config(StoreUrl::Sqlite(dir.join(format!("networks-{n}.db"))), &geo, false))?;
         let run = open_loop::run(&collector.url("/v1/reports"), &sample, util::nonce(), rate, len.fixed_s, &format!("{n} networks"))?;
         collector.stop()?;

@@ -27,18 +27,37 @@ const NETWORKS: &[(&str, &str, u32, &str)] = &[
     ("172.19.0.0/16", "PK", 24499, "Telenor Pakistan (Pvt) Ltd."),
 ];
 
-/// A GeoLite2-Country record (only what the collector reads).
+/// A GeoLite2-Country record about the size and shape of MaxMind's (continent, country,
+/// registered country, names in the eight languages GeoLite2 carries), so a lookup walks as much
+/// data here as on the real file.
 #[derive(Serialize)]
 struct CountryRecord<'a> {
+    /// The continent (a fixed one: nothing reads it, it is there for the record's size).
+    continent: Place<'a>,
     /// The country of the block.
-    country: IsoCode<'a>,
+    country: Place<'a>,
+    /// Where the block is registered: the same country here.
+    registered_country: Place<'a>,
 }
 
-/// GeoLite2's country object.
+/// GeoLite2's continent and country objects.
 #[derive(Serialize)]
-struct IsoCode<'a> {
-    /// Two-letter ISO 3166-1 code.
-    iso_code: &'a str,
+struct Place<'a> {
+    /// GeoNames id (made up).
+    geoname_id: u32,
+    /// Two-letter code: ISO 3166-1 for countries.
+    #[serde(rename = "iso_code")]
+    code: &'a str,
+    /// Localized names by language.
+    names: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl<'a> Place<'a> {
+    fn new(code: &'a str) -> Place<'a> {
+        let langs = ["de", "en", "es", "fr", "ja", "pt-BR", "ru", "zh-CN"];
+        let geoname_id = code.bytes().fold(0u32, |h, b| h * 31 + u32::from(b));
+        Place { geoname_id, code, names: langs.iter().map(|l| (*l, format!("Test country {code} ({l})"))).collect() }
+    }
 }
 
 /// A GeoLite2-ASN record.
@@ -73,7 +92,11 @@ pub fn write_test_databases(dir: &Path) -> Result<(), String> {
 /// Writes `dir/country.mmdb` and `dir/asn.mmdb` mapping `blocks`, creating `dir` if needed.
 pub fn write_databases(dir: &Path, blocks: &[Block]) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    write_db(&dir.join("country.mmdb"), "GeoLite2-Country", blocks, |b| CountryRecord { country: IsoCode { iso_code: &b.country } })?;
+    write_db(&dir.join("country.mmdb"), "GeoLite2-Country", blocks, |b| CountryRecord {
+        continent: Place::new("AS"),
+        country: Place::new(&b.country),
+        registered_country: Place::new(&b.country),
+    })?;
     write_db(&dir.join("asn.mmdb"), "GeoLite2-ASN", blocks, |b| AsnRecord {
         autonomous_system_number: b.asn,
         autonomous_system_organization: &b.org,

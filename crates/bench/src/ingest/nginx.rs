@@ -105,8 +105,8 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // SIGQUIT would be graceful; nothing is kept, so the master is killed and reaped, and its
-        // workers exit when they see their master gone (nginx's own parent-death check).
+        // SIGTERM is nginx's fast shutdown: the master stops its workers, then exits; nothing
+        // here needs the graceful one. SIGKILL only if it hangs.
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
