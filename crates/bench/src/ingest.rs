@@ -274,7 +274,8 @@ fn network_table(figures: &mut Vec<Figure>, len: &Lengths, dir: &Path, targets: 
         let model = Model::new(&ModelSpec::with_networks(n));
         let geo = traffic::write_geo(&model, &dir.join(format!("geo-{n}")))?;
         let sample = traffic::sample(&model, (rate * len.fixed_s) as usize + 1, targets, version, 2);
-        let front = front::measure(&sample, &geo, if len.wrk_s <= 2 { 20_000 } else { 200_000 })?;
+        let requests = if len.wrk_s <= 2 { 20_000 } else { 200_000 };
+        let front = front::measure(&sample, &geo, requests)?;
         figures.push(
             Figure::new(
                 "ingest",
@@ -285,7 +286,7 @@ fn network_table(figures: &mut Vec<Figure>, len: &Lengths, dir: &Path, targets: 
             )
             .baseline(front.parse_ns)
             .note(format!(
-                "one thread, no HTTP, {} requests of the sample, default rate limit; baseline: parse_report of the same requests' bodies",
+                "one thread, no HTTP, {requests} requests cycling the {} sampled clients of this row, default rate limit; baseline: parse_report of the same requests' bodies",
                 sample.clients.len()
             )),
         );
