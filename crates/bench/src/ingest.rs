@@ -40,6 +40,8 @@ struct Lengths {
     fixed_s: f64,
     /// Client addresses in the sample (wrk cycles through them).
     clients: usize,
+    /// A smoke run: the fewest runs that still exercise every kind (`./build.sh test`).
+    smoke: bool,
 }
 
 /// A collector configured as a deployment behind a proxy on loopback: `X-Forwarded-For` from
@@ -93,9 +95,9 @@ fn warm_up(name: &str, url: &str, script: &Script) -> Result<WrkRun, String> {
 
 pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let len = if smoke {
-        Lengths { wrk_s: 1, rounds: 1, fixed_s: 1.0, clients: 50_000 }
+        Lengths { wrk_s: 1, rounds: 1, fixed_s: 1.0, clients: 10_000, smoke: true }
     } else {
-        Lengths { wrk_s: 10, rounds: 2, fixed_s: 10.0, clients: 500_000 }
+        Lengths { wrk_s: 10, rounds: 2, fixed_s: 10.0, clients: 500_000, smoke: false }
     };
     let dir = tempfile::Builder::new().prefix("vantage-bench-ingest-").tempdir().map_err(|e| e.to_string())?;
     let model = Model::new(&ModelSpec::default());
@@ -268,13 +270,14 @@ fn single_address(
 
 /// Server CPU per report at 1, 1,000 and 100,000 distinct networks, same rate: flat is the goal.
 fn network_table(figures: &mut Vec<Figure>, len: &Lengths, dir: &Path, targets: &[String], version: &str) -> Result<(), String> {
-    let rate = if len.wrk_s <= 2 { TABLE_RATE / 4.0 } else { TABLE_RATE };
+    let rate = if len.smoke { TABLE_RATE / 4.0 } else { TABLE_RATE };
     let mut first = None;
-    for n in TABLE_NETWORKS {
+    // Smoke: the ends of the table only.
+    for n in TABLE_NETWORKS.into_iter().filter(|n| !len.smoke || *n != 1_000) {
         let model = Model::new(&ModelSpec::with_networks(n));
         let geo = traffic::write_geo(&model, &dir.join(format!("geo-{n}")))?;
         let sample = traffic::sample(&model, (rate * len.fixed_s) as usize + 1, targets, version, 2);
-        let requests = if len.wrk_s <= 2 { 20_000 } else { 200_000 };
+        let requests = if len.smoke { 5_000 } else { 200_000 };
         let front = front::measure(&sample, &geo, requests)?;
         figures.push(
             Figure::new(
@@ -323,7 +326,10 @@ fn clickhouse(
     nginx_rate: f64,
 ) -> Result<(), String> {
     let server = ClickHouseServer::start(&dir.join("clickhouse"))?;
-    for (key, settings) in [("clickhouse", ""), ("clickhouse_batch10ms", "?batch_ms=10")] {
+    // Smoke: the batch_ms=10 collector only (the default one waits a second a batch).
+    for (key, settings) in
+        [("clickhouse", ""), ("clickhouse_batch10ms", "?batch_ms=10")].into_iter().filter(|(_, s)| !len.smoke || !s.is_empty())
+    {
         let store = StoreUrl::ClickHouse(format!("http://127.0.0.1:{}/{key}{settings}", server.port));
         let collector = Server::collector(collector_config(store, geo, true))?;
         warm_up(&format!("collector ({key})"), &collector.url("/v1/reports"), script)?;
