@@ -42,6 +42,9 @@ struct Lengths {
     clients: usize,
     /// A smoke run: the fewest runs that still exercise every kind (`./build.sh test`).
     smoke: bool,
+    /// Rate of the latency runs: [`FIXED_RATE`], a tenth of it in smoke runs (draining a
+    /// second of 10,000 requests from a debug build took most of the smoke's time).
+    fixed_rate: f64,
 }
 
 /// A collector configured as a deployment behind a proxy on loopback: `X-Forwarded-For` from
@@ -95,9 +98,9 @@ fn warm_up(name: &str, url: &str, script: &Script) -> Result<WrkRun, String> {
 
 pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let len = if smoke {
-        Lengths { wrk_s: 1, rounds: 1, fixed_s: 1.0, clients: 10_000, smoke: true }
+        Lengths { wrk_s: 1, rounds: 1, fixed_s: 1.0, clients: 10_000, smoke: true, fixed_rate: FIXED_RATE / 10.0 }
     } else {
-        Lengths { wrk_s: 10, rounds: 2, fixed_s: 10.0, clients: 500_000, smoke: false }
+        Lengths { wrk_s: 10, rounds: 2, fixed_s: 10.0, clients: 500_000, smoke: false, fixed_rate: FIXED_RATE }
     };
     let dir = tempfile::Builder::new().prefix("vantage-bench-ingest-").tempdir().map_err(|e| e.to_string())?;
     let model = Model::new(&ModelSpec::default());
@@ -125,8 +128,8 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     }
     let rejected = rt.block_on(rejected_429(&collector.url("/metrics")))? - rejected_before;
     let [n_runs, _, c_runs] = &runs;
-    let fb = open_loop::run(&baseline.url("/v1/reports"), &sample, util::nonce(), FIXED_RATE, len.fixed_s, "10k/s axum")?;
-    let fc = open_loop::run(&collector.url("/v1/reports"), &sample, util::nonce(), FIXED_RATE, len.fixed_s, "10k/s collector")?;
+    let fb = open_loop::run(&baseline.url("/v1/reports"), &sample, util::nonce(), len.fixed_rate, len.fixed_s, "10k/s axum")?;
+    let fc = open_loop::run(&collector.url("/v1/reports"), &sample, util::nonce(), len.fixed_rate, len.fixed_s, "10k/s collector")?;
     collector.stop()?;
     let acked = c_runs.iter().map(WrkRun::ok).sum::<u64>() + fc.ok;
     let (stored_reports, stored_rows) = stored(&db)?;
@@ -135,7 +138,7 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     }
     let n_rate = wrk::rate(n_runs);
     throughput_figures(figures, &len, &runs, &sample, rejected, nginx.reads_body);
-    latency_figures(figures, "ingest.fixed_rate", "", &fc, &fb, len.fixed_s);
+    latency_figures(figures, "ingest.fixed_rate", "", &fc, &fb, &len);
     figures.push(
         Figure::new(
             "ingest",
@@ -221,7 +224,8 @@ fn throughput_figures(
     );
 }
 
-fn latency_figures(figures: &mut Vec<Figure>, key: &str, what: &str, c: &FixedRun, b: &FixedRun, secs: f64) {
+fn latency_figures(figures: &mut Vec<Figure>, key: &str, what: &str, c: &FixedRun, b: &FixedRun, len: &Lengths) {
+    let (secs, rate) = (len.fixed_s, len.fixed_rate);
     figures.push(
         Figure::new(
             "ingest",
@@ -237,7 +241,7 @@ fn latency_figures(figures: &mut Vec<Figure>, key: &str, what: &str, c: &FixedRu
             .baseline(b.p99())
             .goal(Goal::at_most(25.0))
             .note(format!(
-                "own open-loop generator (reqwest, HTTP/1.1 keep-alive, {secs} s, Poisson arrivals, realistic clients and bodies), latency from each request's due time (no coordinated omission); collector {}; baseline (trivial axum handler) {}",
+                "own open-loop generator (reqwest, HTTP/1.1 keep-alive, {secs} s at {rate:.0}/s, Poisson arrivals, realistic clients and bodies), latency from each request's due time (no coordinated omission); collector {}; baseline (trivial axum handler) {}",
                 c.note(),
                 b.note()
             )),
@@ -334,7 +338,8 @@ fn clickhouse(
         let collector = Server::collector(collector_config(store, geo, true))?;
         warm_up(&format!("collector ({key})"), &collector.url("/v1/reports"), script)?;
         let c = wrk::run(&collector.url("/v1/reports"), script, len.wrk_s, &format!("wrk collector ({key})"))?;
-        let fc = open_loop::run(&collector.url("/v1/reports"), sample, util::nonce(), FIXED_RATE, len.fixed_s, &format!("10k/s ({key})"))?;
+        let fc =
+            open_loop::run(&collector.url("/v1/reports"), sample, util::nonce(), len.fixed_rate, len.fixed_s, &format!("10k/s ({key})"))?;
         collector.stop()?;
         let batching = if settings.is_empty() { "default batching (batch_ms=1000, batch_rows=5000)" } else { "batch_ms=10" };
         figures.push(
