@@ -9,8 +9,9 @@ GECKODRIVER_VERSION=0.37.1
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
-# Debian packages: browsers and their drivers for the widget tests, binaryen for wasm-opt.
-apt_pkgs=(chromium chromium-driver firefox-esr binaryen wrk clickhouse-server)
+# Debian packages: browsers and their drivers for the widget tests, binaryen for wasm-opt; wrk,
+# nginx-light (the ingest benchmark's baseline) and clickhouse-server for the benchmarks and tests.
+apt_pkgs=(chromium chromium-driver firefox-esr binaryen wrk nginx-light clickhouse-server)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,6 +22,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The benchmark starts its own nginx with a generated config; the system service stays off.
+    if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+      if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now nginx.service >/dev/null 2>&1 || true
+      else
+        service nginx stop >/dev/null 2>&1 || true
+        update-rc.d nginx disable >/dev/null 2>&1 || true
+      fi
+    fi
   else
     echo "setup: missing Debian packages: ${missing[*]}" >&2
     echo "setup: run as root, or: sudo apt-get install ${missing[*]}" >&2

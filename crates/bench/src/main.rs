@@ -13,6 +13,7 @@ mod query;
 mod readers;
 mod report;
 mod store;
+mod traffic;
 mod util;
 mod widget;
 

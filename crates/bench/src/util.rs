@@ -123,8 +123,14 @@ impl Drop for Server {
 
 /// A collector configuration for benchmarks: SQLite at `db`, rate limit off, repo's www/dist.
 pub fn collector_config(db: PathBuf) -> Config {
-    let mut c = Config::new(StoreUrl::Sqlite(db));
+    let mut c = collector_config_for(StoreUrl::Sqlite(db));
     c.rate_limit_per_min = 0;
+    c
+}
+
+/// The defaults of `vantage serve` (rate limit on) with `store` and the repo's www/dist.
+pub fn collector_config_for(store: StoreUrl) -> Config {
+    let mut c = Config::new(store);
     c.www = root().join("www");
     c.widget_dir = root().join("dist/widget");
     c
@@ -167,31 +173,6 @@ pub fn timed(d: Duration, label: &str, msg: &str) -> ProgressBar {
 pub fn nonce() -> u32 {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     (t.as_nanos() as u32) ^ std::process::id().rotate_left(16)
-}
-
-/// A valid report body with `ids.len()` measurements (docs/protocol.md §1).
-pub fn report_body(id: &str, targets: &[String]) -> String {
-    let outcomes = ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "error", "ok", "timeout"];
-    let ms: Vec<String> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let outcome = outcomes[i % outcomes.len()];
-            let ms = if outcome == "timeout" { 15000.0 } else { 120.0 + 17.0 * i as f64 };
-            format!("{{\"target\":\"{t}\",\"outcome\":\"{outcome}\",\"ms\":{ms:.1}}}")
-        })
-        .collect();
-    format!(
-        "{{\"v\":1,\"id\":\"{id}\",\"site\":\"bench\",\"widget\":\"0.1.0\",\"targets_version\":\"2026-11-28.1\",\"age_s\":0,\
-\"browser\":{{\"family\":\"chromium\",\"major\":130}},\"net\":{{\"type\":\"wifi\",\"effective\":\"4g\",\"rtt_ms\":50,\"downlink_kbps\":10000,\"save_data\":false}},\
-\"control\":{{\"target\":\"control.self\",\"outcome\":\"ok\",\"ms\":41.2}},\"measurements\":[{}]}}",
-        ms.join(",")
-    )
-}
-
-/// `n` target ids from the served list (repeating if it is shorter).
-pub fn pick_targets(served: &[String], n: usize) -> Vec<String> {
-    (0..n).map(|i| served[i % served.len()].clone()).collect()
 }
 
 /// `/proc/loadavg`'s first three fields: how busy the shared machine was.

@@ -129,6 +129,12 @@ pub struct SimulateArgs {
     /// Reports a minute for --live, e.g. 600 or 600/min.
     #[arg(long, default_value = "600/min", value_parser = per_minute_rate)]
     pub rate: String,
+    /// --live: distinct client networks (/24s and /48s, Zipf-like shares) the reports come from.
+    #[arg(long, default_value_t = 300, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub networks: usize,
+    /// --live: countries those networks are in (at most 40); --country is the biggest.
+    #[arg(long, default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..=40))]
+    pub countries: usize,
     /// Stop --live after this many seconds (default: run until interrupted).
     #[arg(long, value_name = "SECONDS")]
     pub seconds: Option<u64>,

@@ -2,7 +2,7 @@
 //! The address itself lives only in memory, for the duration of one request.
 
 use axum::http::HeaderMap;
-use maxminddb::{geoip2, Reader};
+use maxminddb::Reader;
 use ring::hmac;
 use std::net::IpAddr;
 use std::path::Path;
@@ -124,17 +124,41 @@ impl Geo {
             .filter(|c| c != "XX");
         let from_db = || {
             let reader = self.country.as_ref()?;
-            let record = reader.lookup(ip?).ok()?.decode::<geoip2::Country>().ok()??;
-            record.country.iso_code.map(str::to_ascii_uppercase)
+            let record = reader.lookup(ip?).ok()?.decode::<CountryOnly>().ok()??;
+            record.country?.iso_code.map(str::to_ascii_uppercase)
         };
         let country = from_header.or_else(from_db).unwrap_or_else(|| "ZZ".into());
         let asn = (|| {
             let reader = self.asn.as_ref()?;
-            reader.lookup(ip?).ok()?.decode::<geoip2::Asn>().ok()??.autonomous_system_number
+            reader.lookup(ip?).ok()?.decode::<AsnOnly>().ok()??.autonomous_system_number
         })()
         .unwrap_or(0);
         (country, asn)
     }
+}
+
+/// The part of a GeoLite2-Country (or -City) record the collector reads. Decoding only this
+/// skips the rest of a real record (continent, registered country, names in eight languages)
+/// without building it: that was most of a lookup's cost, paid on every report.
+#[derive(serde::Deserialize)]
+struct CountryOnly<'a> {
+    /// Where the address is used (not where the block is registered).
+    #[serde(borrow)]
+    country: Option<IsoCode<'a>>,
+}
+
+/// A record's country object, reduced to its code.
+#[derive(serde::Deserialize)]
+struct IsoCode<'a> {
+    /// ISO 3166-1 alpha-2.
+    iso_code: Option<&'a str>,
+}
+
+/// The part of a GeoLite2-ASN record the collector reads (not the organization's name).
+#[derive(serde::Deserialize)]
+struct AsnOnly {
+    /// The AS number.
+    autonomous_system_number: Option<u32>,
 }
 
 /// What a `--geoip-*` file must hold.

@@ -22,6 +22,7 @@ pub mod rollup;
 pub mod simulate;
 pub mod store;
 pub mod targets;
+pub mod traffic;
 mod web;
 pub mod webhook;
 

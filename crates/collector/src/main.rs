@@ -254,7 +254,8 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
             platform: platforms[0].clone(),
             country,
             duration: args.seconds.map(std::time::Duration::from_secs),
-            networks: 300,
+            networks: args.networks,
+            countries: args.countries,
         };
         let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("tokio: {e}"))?;
         let expected = args.seconds.map(|s| (s as f64 * per_minute / 60.0).ceil() as u64);

@@ -15,6 +15,15 @@
 //! second), and it is one network to the detector, whose distinct-network rule and per-network
 //! caps bound its weight whatever it sends.
 
+//!
+//! Memory and cost stay bounded with millions of client addresses: the map is split into
+//! [`SHARDS`] locked shards by key, and a bucket that has refilled to the full burst is the same
+//! as no bucket, so when a shard is full its refilled buckets are dropped (a reader who posted
+//! once is full again half a second later). Only if most of a full shard is still mid-limit (an
+//! attacker holding more than a million addresses, each posting faster than it refills) is the
+//! shard emptied; each sweep frees at least a quarter of a shard, so the sweeps cost O(1) per
+//! request amortized.
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -24,8 +33,21 @@ pub const DEFAULT_PER_MIN: u32 = 120;
 /// Default `--rate-burst`: reports one client may post at once, a minute's worth of the rate.
 pub const DEFAULT_BURST: u32 = 120;
 
-/// Most clients tracked at once; past it, idle buckets (then all) are dropped.
-const MAX_CLIENTS: usize = 100_000;
+/// Independently locked parts of the map (requests on different cores rarely wait on each other).
+const SHARDS: usize = 16;
+/// Most clients tracked at once (about 48 bytes each: 50 MB at most).
+pub const MAX_CLIENTS: usize = 1 << 20;
+/// Most clients one shard tracks.
+const SHARD_CAP: usize = MAX_CLIENTS / SHARDS;
+
+/// One client's bucket.
+#[derive(Clone, Copy)]
+struct Bucket {
+    /// Tokens left at `last`.
+    tokens: f64,
+    /// When it was last refilled.
+    last: Instant,
+}
 
 /// A token bucket per client.
 pub struct RateLimiter {
@@ -33,14 +55,18 @@ pub struct RateLimiter {
     per_sec: f64,
     /// Bucket size: reports a client may send at once.
     burst: f64,
-    /// Client key -> (tokens left, last refill).
-    buckets: Mutex<HashMap<u64, (f64, Instant)>>,
+    /// Client key -> bucket, split by key into [`SHARDS`] maps (keys are keyed hashes: uniform).
+    shards: Vec<Mutex<HashMap<u64, Bucket>>>,
 }
 
 impl RateLimiter {
     /// `per_min` reports a minute with bursts of `burst`; `per_min == 0` lets everything through.
     pub fn new(per_min: u32, burst: u32) -> Self {
-        RateLimiter { per_sec: f64::from(per_min) / 60.0, burst: f64::from(burst.max(1)), buckets: Mutex::default() }
+        RateLimiter {
+            per_sec: f64::from(per_min) / 60.0,
+            burst: f64::from(burst.max(1)),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
     }
 
     /// Takes one token for `key`, or says how many seconds until one is available.
@@ -48,22 +74,37 @@ impl RateLimiter {
         if self.per_sec == 0.0 {
             return Ok(());
         }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(&key) {
-            let full_after = self.burst / self.per_sec;
-            buckets.retain(|_, (_, last)| now.duration_since(*last).as_secs_f64() < full_after);
-            if buckets.len() >= MAX_CLIENTS {
-                buckets.clear();
-            }
+        let mut shard = self.shards[(key >> 60) as usize % SHARDS].lock().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= SHARD_CAP && !shard.contains_key(&key) {
+            self.sweep(&mut shard, now);
         }
-        let (tokens, last) = buckets.entry(key).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_sec).min(self.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        let b = shard.entry(key).or_insert(Bucket { tokens: self.burst, last: now });
+        b.tokens = self.refilled(b, now);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
             Ok(())
         } else {
-            Err(((1.0 - *tokens) / self.per_sec).ceil() as u64)
+            Err(((1.0 - b.tokens) / self.per_sec).ceil() as u64)
+        }
+    }
+
+    /// Clients tracked now (all shards).
+    pub fn tracked(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
+    }
+
+    fn refilled(&self, b: &Bucket, now: Instant) -> f64 {
+        (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * self.per_sec).min(self.burst)
+    }
+
+    /// Drops the buckets that are full again (the same as absent); empties the shard when that
+    /// frees less than a quarter of it.
+    fn sweep(&self, shard: &mut HashMap<u64, Bucket>, now: Instant) {
+        shard.retain(|_, b| self.refilled(b, now) < self.burst);
+        if shard.len() > SHARD_CAP * 3 / 4 {
+            tracing::warn!(clients = MAX_CLIENTS, "rate limit: too many clients mid-limit at once; forgetting one shard of them");
+            shard.clear();
         }
     }
 }
@@ -134,6 +175,32 @@ mod tests {
         let passed = 30_000 - refused(&rl, flood);
         assert!(passed <= (DEFAULT_BURST + DEFAULT_PER_MIN * 10) as usize + 1, "{passed}");
         assert!(passed >= (DEFAULT_BURST + DEFAULT_PER_MIN * 10) as usize - 2, "{passed}");
+    }
+
+    /// One address flooding among millions of one-off readers (each a new address, as under
+    /// realistic traffic): the map stays bounded and the flood stays limited. Before the sweep
+    /// kept mid-limit buckets, a full map was emptied every 100,000 new clients, and the flooder
+    /// got a fresh burst each time.
+    #[test]
+    fn a_flood_among_millions_of_readers_stays_limited_and_the_map_bounded() {
+        let rl = RateLimiter::new(DEFAULT_PER_MIN, DEFAULT_BURST);
+        let t0 = Instant::now();
+        let (flooder, mut passed) = (u64::MAX / 3, 0);
+        // 20,000 readers a second for 60 s (1.2 million addresses), the flooder at 50 a second.
+        let mut key = 0x9e37_79b9_7f4a_7c15u64;
+        for ms in 0..60_000u64 {
+            let now = t0 + Duration::from_millis(ms);
+            for _ in 0..20 {
+                key = key.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                assert!(rl.check(key, now).is_ok(), "a reader's first report is never refused");
+            }
+            if ms % 20 == 0 && rl.check(flooder, now).is_ok() {
+                passed += 1;
+            }
+        }
+        let allowed = (DEFAULT_BURST + DEFAULT_PER_MIN) as usize + 1;
+        assert!(passed <= allowed, "the flooder passed {passed} times, at most {allowed} allowed");
+        assert!(rl.tracked() <= MAX_CLIENTS, "{}", rl.tracked());
     }
 
     #[test]

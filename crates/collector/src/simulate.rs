@@ -6,11 +6,15 @@
 //!   single-visitor outages, and the scenario's event (a full block, half the reports of one ASN
 //!   failing, or a 5x slowdown of the first platform) at the end. With `--asn-rate R` ([`Mix::Cells`])
 //!   the ASNs carry the traffic of `vantage-detect`'s scenario tests (R reports a minute per cell).
-//! - `--live --url URL`: posts reports to a running collector. Each report carries an
-//!   `X-Forwarded-For` from one of a few hundred /24s (distinct networks) and a `CF-IPCountry`,
-//!   so the collector must run with `--trusted-proxy 127.0.0.1/32 --country-header CF-IPCountry`.
+//! - `--live --url URL`: posts reports to a running collector, clients and arrivals drawn from the
+//!   realistic traffic model (`crate::traffic`, as the ingest benchmark): `--networks` /24s and
+//!   /48s with Zipf-like shares over `--countries` countries (the first, the biggest, is
+//!   `--country`, where the scenario's event happens), Poisson arrivals. Each report carries its
+//!   client as `X-Forwarded-For` and its network's country as `CF-IPCountry`, so the collector
+//!   must run with `--trusted-proxy 127.0.0.1/32 --country-header CF-IPCountry`.
 
 use crate::store::{Observation, Store};
+use crate::traffic::{Arrivals, Model, ModelSpec, COUNTRIES};
 use clap::ValueEnum;
 use std::time::{Duration, Instant};
 use vantage_detect::rng::Pcg32;
@@ -177,8 +181,10 @@ pub struct LiveSpec {
     pub country: String,
     /// Stop after this long (`None`: until interrupted).
     pub duration: Option<Duration>,
-    /// Distinct /24s the reports come from.
-    pub networks: u32,
+    /// Distinct networks (/24s and /48s) the reports come from.
+    pub networks: usize,
+    /// Countries those networks are in; `country` is the biggest.
+    pub countries: usize,
 }
 
 /// Counters of a live run.
@@ -211,22 +217,29 @@ pub async fn live(spec: &LiveSpec, mut progress: impl FnMut(&LiveTally)) -> Resu
             targets.push((t.platform.clone(), t.id.clone()));
         }
     }
-    let mut rng = Pcg32::new(time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64);
+    let seed = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    let mut rng = Pcg32::new(seed);
+    let model = Model::new(&ModelSpec { countries: spec.countries.max(1), ..ModelSpec::with_networks(spec.networks) });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
     let started = Instant::now();
-    let gap = Duration::from_secs_f64(60.0 / spec.per_minute.max(0.1));
+    let mut arrivals = Arrivals::new(spec.per_minute.max(0.1) / 60.0, seed);
     let mut tally = LiveTally::default();
-    let mut next = Instant::now();
     let mut shown = Instant::now();
     while spec.duration.is_none_or(|d| started.elapsed() < d) {
-        let body = report(&mut rng, &list.version, &targets, spec);
-        let net = rng.next_u32() % spec.networks.max(1);
-        let xff = format!("10.{}.{}.{}", net / 256, net % 256, 1 + rng.next_u32() % 254);
+        let (ip, net) = model.client(&mut rng);
+        // The model's biggest country stands for --country (and --country, if it is in the
+        // model, for the biggest), so the scenario's country carries the most traffic.
+        let country = match model.asn_of(net).country {
+            c if c == COUNTRIES[0] => spec.country.as_str(),
+            c if c == spec.country => COUNTRIES[0],
+            c => c,
+        };
+        let body = report(&mut rng, &list.version, &targets, spec, country == spec.country);
         let req = client
             .post(format!("{}/v1/reports", spec.url))
             .header("content-type", "text/plain;charset=UTF-8")
-            .header("x-forwarded-for", xff)
-            .header("cf-ipcountry", &spec.country)
+            .header("x-forwarded-for", ip.to_string())
+            .header("cf-ipcountry", country)
             .body(body);
         let tx = tx.clone();
         tokio::spawn(async move {
@@ -241,8 +254,8 @@ pub async fn live(spec: &LiveSpec, mut progress: impl FnMut(&LiveTally)) -> Resu
             progress(&tally);
             shown = Instant::now();
         }
-        next += gap;
-        tokio::time::sleep_until(next.into()).await;
+        let due = started + Duration::from_secs_f64(arrivals.next().unwrap_or_default());
+        tokio::time::sleep_until(due.into()).await;
     }
     drop(tx);
     while let Some(ok) = rx.recv().await {
@@ -252,13 +265,14 @@ pub async fn live(spec: &LiveSpec, mut progress: impl FnMut(&LiveTally)) -> Resu
     Ok(tally)
 }
 
-fn report(rng: &mut Pcg32, version: &str, targets: &[(String, String)], spec: &LiveSpec) -> String {
+/// A report; `in_event` when it comes from the scenario's country (the event hits only those).
+fn report(rng: &mut Pcg32, version: &str, targets: &[(String, String)], spec: &LiveSpec, in_event: bool) -> String {
     let id = format!("{:08x}{:08x}{:08x}{:08x}", rng.next_u32(), rng.next_u32(), rng.next_u32(), rng.next_u32());
     let control = 40.0 * (0.3f64 * rng.normal()).exp();
     let measurements: Vec<serde_json::Value> = targets
         .iter()
         .map(|(platform, target)| {
-            let hit = *platform == spec.platform;
+            let hit = in_event && *platform == spec.platform;
             let (outcome, ms) = match spec.kind {
                 Kind::Block if hit => ("timeout", 15_000.0),
                 Kind::AsnHalf if hit && rng.unit() < 0.5 => ("timeout", 15_000.0),

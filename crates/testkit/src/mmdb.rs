@@ -3,6 +3,9 @@
 //! Pakistan four more ASNs (172.16.0.0/16 to 172.19.0.0/16) so detection tests can spread
 //! reports over several ISPs.
 //!
+//! [`write_databases`] writes any list of blocks the same way: `vantage-bench` uses it for the
+//! realistic traffic model's 100,000 networks (`vantage_collector::traffic::Model::blocks`).
+//!
 //! Like the real GeoLite2 files, each is an IPv6 tree with IPv4 under `::/96`; the IPv4-mapped
 //! range `::ffff:0:0/96` gets the same answers so either spelling of a v4 address resolves.
 
@@ -24,36 +27,87 @@ const NETWORKS: &[(&str, &str, u32, &str)] = &[
     ("172.19.0.0/16", "PK", 24499, "Telenor Pakistan (Pvt) Ltd."),
 ];
 
+/// A GeoLite2-Country record about the size and shape of MaxMind's (continent, country,
+/// registered country, names in the eight languages GeoLite2 carries), so a lookup walks as much
+/// data here as on the real file.
 #[derive(Serialize)]
-struct CountryRecord {
-    country: IsoCode,
+struct CountryRecord<'a> {
+    /// The continent (a fixed one: nothing reads it, it is there for the record's size).
+    continent: Place<'a>,
+    /// The country of the block.
+    country: Place<'a>,
+    /// Where the block is registered: the same country here.
+    registered_country: Place<'a>,
 }
 
+/// GeoLite2's continent and country objects.
 #[derive(Serialize)]
-struct IsoCode {
-    iso_code: &'static str,
+struct Place<'a> {
+    /// GeoNames id (made up).
+    geoname_id: u32,
+    /// Two-letter code: ISO 3166-1 for countries.
+    #[serde(rename = "iso_code")]
+    code: &'a str,
+    /// Localized names by language.
+    names: std::collections::BTreeMap<&'static str, String>,
 }
 
+impl<'a> Place<'a> {
+    fn new(code: &'a str) -> Place<'a> {
+        let langs = ["de", "en", "es", "fr", "ja", "pt-BR", "ru", "zh-CN"];
+        let geoname_id = code.bytes().fold(0u32, |h, b| h * 31 + u32::from(b));
+        Place { geoname_id, code, names: langs.iter().map(|l| (*l, format!("Test country {code} ({l})"))).collect() }
+    }
+}
+
+/// A GeoLite2-ASN record.
 #[derive(Serialize)]
-struct AsnRecord {
+struct AsnRecord<'a> {
+    /// The AS number.
     autonomous_system_number: u32,
-    autonomous_system_organization: &'static str,
+    /// The AS's organization name.
+    autonomous_system_organization: &'a str,
 }
 
-/// Writes `dir/country.mmdb` and `dir/asn.mmdb`, creating `dir` if needed.
+/// One address block of a test database and what it maps to.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// The block, `a.b.c.d/len` or `v6::/len`.
+    pub network: String,
+    /// ISO country code the country database gives it.
+    pub country: String,
+    /// AS number the ASN database gives it.
+    pub asn: u32,
+    /// AS organization the ASN database gives it.
+    pub org: String,
+}
+
+/// Writes `dir/country.mmdb` and `dir/asn.mmdb` for the built-in networks, creating `dir` if needed.
 pub fn write_test_databases(dir: &Path) -> Result<(), String> {
+    let blocks: Vec<Block> =
+        NETWORKS.iter().map(|&(net, cc, asn, org)| Block { network: net.into(), country: cc.into(), asn, org: org.into() }).collect();
+    write_databases(dir, &blocks)
+}
+
+/// Writes `dir/country.mmdb` and `dir/asn.mmdb` mapping `blocks`, creating `dir` if needed.
+pub fn write_databases(dir: &Path, blocks: &[Block]) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    write_db(&dir.join("country.mmdb"), "GeoLite2-Country", |_, cc, _, _| CountryRecord { country: IsoCode { iso_code: cc } })?;
-    write_db(&dir.join("asn.mmdb"), "GeoLite2-ASN", |_, _, asn, org| AsnRecord {
-        autonomous_system_number: asn,
-        autonomous_system_organization: org,
+    write_db(&dir.join("country.mmdb"), "GeoLite2-Country", blocks, |b| CountryRecord {
+        continent: Place::new("AS"),
+        country: Place::new(&b.country),
+        registered_country: Place::new(&b.country),
+    })?;
+    write_db(&dir.join("asn.mmdb"), "GeoLite2-ASN", blocks, |b| AsnRecord {
+        autonomous_system_number: b.asn,
+        autonomous_system_organization: &b.org,
     })
 }
 
-fn write_db<T: Serialize>(
+fn write_db<'a, T: Serialize>(
     path: &Path,
     database_type: &str,
-    record: impl Fn(&str, &'static str, u32, &'static str) -> T,
+    blocks: &'a [Block],
+    record: impl Fn(&'a Block) -> T,
 ) -> Result<(), String> {
     let mut db = Database::default();
     db.metadata.ip_version = IpVersion::V6;
@@ -63,9 +117,9 @@ fn write_db<T: Serialize>(
     db.metadata.build_epoch = 1_767_225_600;
     db.metadata.languages = vec!["en".to_string()];
     db.metadata.description.insert("en".into(), "Vantage test database".into());
-    for &(net, cc, asn, org) in NETWORKS {
-        let value = db.insert_value(record(net, cc, asn, org)).map_err(|e| format!("{database_type}: {e}"))?;
-        for path in v6_paths(net)? {
+    for block in blocks {
+        let value = db.insert_value(record(block)).map_err(|e| format!("{database_type}: {e}"))?;
+        for path in v6_paths(&block.network)? {
             db.insert_node(path, value);
         }
     }
