@@ -16,8 +16,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const READERS: usize = 6_000;
 /// Requests in flight at once (as many as the ingest bench's wrk connections).
 const IN_FLIGHT: usize = 64;
-/// Measurements per report, as in the ingest bench.
-const MEASUREMENTS: usize = 10;
 /// Rounds of each kind in a full run.
 const ROUNDS: usize = 2;
 
@@ -96,21 +94,15 @@ async fn round(readers: usize, secs: u64) -> Result<Round, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let server = Server::collector(util::collector_config(dir.path().join("vantage.db")))?;
     let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(IN_FLIGHT).build().map_err(|e| e.to_string())?;
-    let served: Vec<String> = client
-        .get(server.url("/v1/targets"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json::<serde_json::Value>()
-        .await
-        .map_err(|e| e.to_string())?["targets"]
-        .as_array()
-        .map(|ts| ts.iter().filter_map(|t| t["id"].as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    if served.is_empty() {
+    let list: serde_json::Value =
+        client.get(server.url("/v1/targets")).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+    // Every served target in each report, as the ingest bench's realistic traffic does.
+    let targets: Vec<String> =
+        list["targets"].as_array().map(|ts| ts.iter().filter_map(|t| t["id"].as_str().map(String::from)).collect()).unwrap_or_default();
+    let version = list["version"].as_str().unwrap_or_default().to_string();
+    if targets.is_empty() {
         return Err("the collector serves no targets".into());
     }
-    let targets = util::pick_targets(&served, MEASUREMENTS);
     let done = Arc::new(AtomicBool::new(false));
     let pb = util::bar(readers as u64, "readers");
     pb.set_message("connecting");
@@ -130,14 +122,16 @@ async fn round(readers: usize, secs: u64) -> Result<Round, String> {
     let nonce = util::nonce();
     let mut load = tokio::task::JoinSet::new();
     for worker in 0..IN_FLIGHT {
-        let (client, url, targets) = (client.clone(), server.url("/v1/reports"), targets.clone());
+        let (client, url, targets, version) = (client.clone(), server.url("/v1/reports"), targets.clone(), version.clone());
         load.spawn(async move {
+            let mut rng = vantage_detect::rng::Pcg32::new(u64::from(nonce) ^ worker as u64);
             let (mut latencies, mut failed) = (Vec::new(), 0u64);
             for n in 0u64.. {
                 if Instant::now() >= until {
                     break;
                 }
-                let body = util::report_body(&format!("{nonce:08x}{worker:08x}{n:016x}"), &targets);
+                let body =
+                    vantage_collector::traffic::report_json(&mut rng, &format!("{nonce:08x}{worker:08x}{n:016x}"), &targets, &version);
                 let sent = Instant::now();
                 let res = client.post(&url).header("content-type", "text/plain;charset=UTF-8").body(body).send().await;
                 match res {
