@@ -48,6 +48,13 @@ pub fn app(state: AppState) -> Router {
                 .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
         )
         .route("/v1/frame.js", get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "frame.js"))))
+        // The measurement worker the frame starts (issue 11). A worker's CSP comes from its own
+        // response, not the frame's: it gets the frame's (its requests and the wasm compile).
+        .route(
+            "/v1/worker.js",
+            get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "worker.js")))
+                .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
+        )
         .merge(crate::api::routes())
         .nest_service("/v1/w", ServeDir::new(&state.config.widget_dir))
         .fallback_service(ServeDir::new(&www))
@@ -87,7 +94,7 @@ fn frame_csp(list: &TargetList) -> HeaderValue {
     origins.sort_unstable();
     origins.dedup();
     let csp = format!(
-        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {}; base-uri 'none'; form-action 'none'",
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {}; worker-src 'self'; base-uri 'none'; form-action 'none'",
         origins.join(" ")
     );
     HeaderValue::try_from(csp).expect("target origins are validated header-safe")
@@ -98,7 +105,7 @@ fn frame_csp(list: &TargetList) -> HeaderValue {
 /// Never a route that computes its answer (`/v1/status`, `/v1/chart.svg`, `/metrics`, ...).
 fn is_static_asset(path: &str) -> bool {
     if let Some(v1) = path.strip_prefix("/v1/") {
-        return matches!(v1, "loader.js" | "frame.js" | "embed.js") || (v1.starts_with("w/") && !v1.ends_with('/'));
+        return matches!(v1, "loader.js" | "frame.js" | "worker.js" | "embed.js") || (v1.starts_with("w/") && !v1.ends_with('/'));
     }
     let file = path.rsplit('/').next().unwrap_or("");
     file.rsplit_once('.').is_some_and(|(name, ext)| !name.is_empty() && ASSET_EXTENSIONS.contains(&ext))
