@@ -1,10 +1,11 @@
-//! Building the report (docs/protocol.md §1) as a JS object, serialised by `JSON.stringify`.
+//! Building the report (docs/protocol.md §1): serde structs, handed to JS by serde-wasm-bindgen.
 
-use crate::js::{self, get, set};
+use crate::js::{self, get};
 use crate::measure::Measured;
-use crate::wire::{family, CONTROL_ID, MAX_MS, VERSION};
+use crate::wire::{family, timing, CONTROL_ID, MAX_MS, VERSION};
 use alloc::string::String;
-use js_sys::{Array, Object};
+use alloc::vec::Vec;
+use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 /// One entry of the target list, as the widget uses it.
@@ -18,6 +19,9 @@ pub struct Target {
     pub timeout_ms: u32,
     /// Append a random query parameter.
     pub cache_bust: bool,
+    /// Fetch with `mode: "cors"` (the list's `mode`): the status is readable and CORP cannot
+    /// block it, but the host must send `Access-Control-Allow-Origin`.
+    pub cors: bool,
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -74,71 +78,162 @@ pub fn browser(ua: &str) -> (&'static str, u32) {
     (family::OTHER, 0)
 }
 
-fn measurement(target: &str, m: &Measured) -> Object {
-    let o = Object::new();
-    set(&o, "target", &target.into());
-    set(&o, "outcome", &m.outcome.as_str().into());
-    set(&o, "ms", &ms(m.ms).into());
-    if let Some(p) = &m.phases {
-        let ph = Object::new();
-        for (k, v) in ["dns", "connect", "tls", "ttfb", "transfer"].iter().zip(p.iter()) {
-            if *v == *v {
-                set(&ph, k, &ms(*v).into());
-            }
+/// A measurement as the wire has it (docs/protocol.md §1), serialised by serde-wasm-bindgen.
+#[derive(Serialize)]
+struct WireMeasurement<'a> {
+    /// Target id.
+    target: &'a str,
+    /// Outcome wire name.
+    outcome: &'static str,
+    /// Milliseconds, clamped and rounded to 0.1.
+    ms: f64,
+    /// Readable status, with `http_error` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    /// Phases where Timing-Allow-Origin exposes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phases: Option<WirePhases>,
+    /// Transfer size where Timing-Allow-Origin exposes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<f64>,
+    /// Which clock gave `ms`: `rt` or `now`.
+    timing: &'static str,
+}
+
+/// Connection phases in ms; a phase the entry lacks (TLS on a plain or reused connection) is left out.
+#[derive(Serialize)]
+struct WirePhases {
+    /// Name lookup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<f64>,
+    /// TCP connect (TLS included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connect: Option<f64>,
+    /// TLS handshake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<f64>,
+    /// Request sent to first response byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttfb: Option<f64>,
+    /// First to last response byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transfer: Option<f64>,
+}
+
+impl<'a> WireMeasurement<'a> {
+    fn new(target: &'a str, m: &Measured) -> Self {
+        let phase = |v: f64| if v == v { Some(ms(v)) } else { None };
+        WireMeasurement {
+            target,
+            outcome: m.outcome.as_str(),
+            ms: ms(m.ms),
+            status: m.status,
+            phases: m.phases.map(|p| WirePhases {
+                dns: phase(p[0]),
+                connect: phase(p[1]),
+                tls: phase(p[2]),
+                ttfb: phase(p[3]),
+                transfer: phase(p[4]),
+            }),
+            bytes: m.bytes.map(|b| (b as u64) as f64),
+            timing: if m.from_resource_timing { timing::RESOURCE_TIMING } else { timing::NOW },
         }
-        set(&o, "phases", &ph);
     }
-    if let Some(b) = m.bytes {
-        set(&o, "bytes", &((b as u64) as f64).into());
+}
+
+/// Browser family and major version.
+#[derive(Serialize)]
+struct WireBrowser {
+    /// Family wire name.
+    family: &'static str,
+    /// Major version.
+    major: u32,
+}
+
+/// What `navigator.connection` says (every member optional).
+#[derive(Serialize, Default)]
+struct WireNet {
+    /// Connection type (`wifi`, `cellular`, ...).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    /// Effective type (`4g`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effective: Option<String>,
+    /// Round-trip estimate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtt_ms: Option<f64>,
+    /// Bandwidth estimate, kbit/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    downlink_kbps: Option<f64>,
+    /// Data saver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    save_data: Option<bool>,
+}
+
+/// The report (docs/protocol.md §1).
+#[derive(Serialize)]
+struct WireReport<'a> {
+    /// Protocol version.
+    v: u8,
+    /// Random idempotency key.
+    id: String,
+    /// The snippet's site key.
+    site: &'a str,
+    /// This widget's version.
+    widget: &'static str,
+    /// The measured target list's version.
+    targets_version: &'a str,
+    /// 0 here; frame.js recomputes it on a retry.
+    age_s: u32,
+    /// From `navigator.userAgent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    browser: Option<WireBrowser>,
+    /// From `navigator.connection`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    net: Option<WireNet>,
+    /// The control measurement.
+    control: WireMeasurement<'a>,
+    /// The targets measured so far, in list order.
+    measurements: Vec<WireMeasurement<'a>>,
+}
+
+fn net(c: &JsValue) -> Option<WireNet> {
+    if !c.is_object() {
+        return None;
     }
-    o
+    let non_negative = |k: &str, scale: f64| get(c, k).as_f64().filter(|v| *v >= 0.0).map(|v| v * scale);
+    Some(WireNet {
+        kind: get(c, "type").as_string(),
+        effective: get(c, "effectiveType").as_string(),
+        rtt_ms: non_negative("rtt", 1.0),
+        downlink_kbps: non_negative("downlink", 1000.0),
+        save_data: get(c, "saveData").as_bool(),
+    })
 }
 
 /// The report as a JSON string (a JS string value): fresh random `id`, `age_s` 0, `browser` from
-/// `navigator.userAgent`, `net` from `navigator.connection` where present.
+/// `navigator.userAgent`, `net` from `navigator.connection` where present (both exist on a
+/// worker's navigator too). Built as a serde struct, handed to JS by serde-wasm-bindgen
+/// (serialise only) and written by `JSON.stringify`.
 pub fn report_json(site: &str, version: &str, control: &Measured, done: &[(&str, &Measured)]) -> JsValue {
-    let r = Object::new();
-    set(&r, "v", &(VERSION as f64).into());
-    set(&r, "id", &random_hex(16).into());
-    set(&r, "site", &site.into());
-    set(&r, "widget", &env!("CARGO_PKG_VERSION").into());
-    set(&r, "targets_version", &version.into());
-    set(&r, "age_s", &0.0.into());
     let nav = get(&js::global(), "navigator");
-    if let Some(ua) = get(&nav, "userAgent").as_string() {
-        let (family, major) = browser(&ua);
-        let b = Object::new();
-        set(&b, "family", &family.into());
-        set(&b, "major", &(major as f64).into());
-        set(&r, "browser", &b);
+    let r = WireReport {
+        v: VERSION,
+        id: random_hex(16),
+        site,
+        widget: env!("CARGO_PKG_VERSION"),
+        targets_version: version,
+        age_s: 0,
+        browser: get(&nav, "userAgent").as_string().map(|ua| {
+            let (family, major) = browser(&ua);
+            WireBrowser { family, major }
+        }),
+        net: net(&get(&nav, "connection")),
+        control: WireMeasurement::new(CONTROL_ID, control),
+        measurements: done.iter().map(|(id, m)| WireMeasurement::new(id, m)).collect(),
+    };
+    match serde_wasm_bindgen::to_value(&r) {
+        Ok(v) => js::stringify(&v),
+        Err(_) => JsValue::UNDEFINED,
     }
-    let c = get(&nav, "connection");
-    if c.is_object() {
-        let n = Object::new();
-        for (from, to) in [("type", "type"), ("effectiveType", "effective")] {
-            let v = get(&c, from);
-            if v.is_string() {
-                set(&n, to, &v);
-            }
-        }
-        for (from, to, k) in [("rtt", "rtt_ms", 1.0), ("downlink", "downlink_kbps", 1000.0)] {
-            if let Some(v) = get(&c, from).as_f64() {
-                if v >= 0.0 {
-                    set(&n, to, &(v * k).into());
-                }
-            }
-        }
-        let v = get(&c, "saveData");
-        if v.as_bool().is_some() {
-            set(&n, "save_data", &v);
-        }
-        set(&r, "net", &n);
-    }
-    set(&r, "control", &measurement(CONTROL_ID, control));
-    let list = Array::new();
-    for (id, m) in done {
-        list.push(&measurement(id, m));
-    }
-    set(&r, "measurements", &list);
-    js::stringify(&r)
 }
