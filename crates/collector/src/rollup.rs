@@ -161,7 +161,8 @@ impl RollupDelta {
             }
             match outcome {
                 Some(Outcome::Ok) => n.ok += 1,
-                Some(Outcome::Error) => n.error += 1,
+                // A block page is a failure like a reset; the raw row keeps `http_error` and its status.
+                Some(Outcome::Error | Outcome::HttpError) => n.error += 1,
                 Some(Outcome::Timeout) => n.timeout += 1,
                 Some(Outcome::BlockedByClient) | None => {
                     n.blocked += 1;
