@@ -5,11 +5,9 @@
 use gloo_net::http::Request;
 use wasm_bindgen::prelude::*;
 
-/// JS: `targets(url) -> Promise<object | undefined>`: `GET url` (the collector's
-/// `/v1/targets`), parsed; `undefined` on a network error, a non-2xx answer or invalid JSON.
-/// The text is parsed by `JSON.parse`, not serde: serde-wasm-bindgen's `from_value` would cost
-/// about 15 KiB.
-#[wasm_bindgen]
+/// `GET url` (the collector's `/v1/targets`), parsed; `undefined` on a network error, a non-2xx
+/// answer or invalid JSON. The text is parsed by `JSON.parse`, not serde: serde-wasm-bindgen's
+/// `from_value` would cost about 15 KiB.
 pub async fn targets(url: String) -> JsValue {
     let Ok(res) = Request::get(&url).send().await else { return JsValue::UNDEFINED };
     if !res.ok() {

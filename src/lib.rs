@@ -6,13 +6,14 @@
 //! and timed off the host's and the frame's main thread.
 //!
 //! JavaScript API (what `www/worker.js` uses, from the `--target web` glue):
-//! * `targets(url)`, `deliver(url, report)`: the widget's HTTP, through gloo-net ([`http`]);
-//! * `run(list, site, progress) -> Promise<string | undefined>`: `list` is the parsed `GET
-//!   /v1/targets` object, `site` the snippet's key; measures the control first, then the targets
-//!   (at most 3 at once) and resolves to the report as a JSON string (`age_s` 0), or `undefined`
-//!   when the list has no usable target. After each target, `progress` (a function, or
+//! * `measure(targetsUrl, site, progress) -> Promise<string | undefined>`: fetches the target
+//!   list (`GET targetsUrl`, gloo-net), measures the control first, then the targets (at most 3
+//!   at once) and resolves to the report as a JSON string (`age_s` 0), or `undefined` when there
+//!   is no list or it has no usable target. After each target, `progress` (a function, or
 //!   `undefined`) gets the report of what has completed so far: the frame keeps the latest for
-//!   `pagehide`, since it cannot ask a worker synchronously.
+//!   `pagehide`, since it cannot ask a worker synchronously. [`run_list`] is the same run on a
+//!   list already parsed.
+//! * `deliver(url, report) -> Promise<boolean>`: posts the report (gloo-net, [`http`]).
 //!
 //! Size matters (every sampled visitor downloads this): no `format!`, no serde deserialising, a
 //! bump allocator, and every JS import listed in [`js`].
@@ -194,8 +195,10 @@ fn current_report() -> Option<JsValue> {
     })
 }
 
-/// JS: `run(list, site, progress)`; see the crate docs.
+/// JS: `measure(targetsUrl, site, progress)`; see the crate docs. One export for the whole run:
+/// each exported `async fn` costs its own future-to-promise glue.
 #[wasm_bindgen]
-pub async fn run(list: JsValue, site: String, progress: JsValue) -> JsValue {
+pub async fn measure(targets_url: String, site: String, progress: JsValue) -> JsValue {
+    let list = http::targets(targets_url).await;
     run_list(&list, &site, progress).await.unwrap_or(JsValue::UNDEFINED)
 }

@@ -5,7 +5,7 @@ use crate::measure::Measured;
 use crate::wire::{family, timing, CONTROL_ID, MAX_MS, VERSION};
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use wasm_bindgen::JsValue;
 
 /// One entry of the target list, as the widget uses it.
@@ -79,7 +79,6 @@ pub fn browser(ua: &str) -> (&'static str, u32) {
 }
 
 /// A measurement as the wire has it (docs/protocol.md §1), serialised by serde-wasm-bindgen.
-#[derive(Serialize)]
 struct WireMeasurement<'a> {
     /// Target id.
     target: &'a str,
@@ -88,35 +87,26 @@ struct WireMeasurement<'a> {
     /// Milliseconds, clamped and rounded to 0.1.
     ms: f64,
     /// Readable status, with `http_error` only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     /// Phases where Timing-Allow-Origin exposes them.
-    #[serde(skip_serializing_if = "Option::is_none")]
     phases: Option<WirePhases>,
     /// Transfer size where Timing-Allow-Origin exposes it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     bytes: Option<f64>,
     /// Which clock gave `ms`: `rt` or `now`.
     timing: &'static str,
 }
 
 /// Connection phases in ms; a phase the entry lacks (TLS on a plain or reused connection) is left out.
-#[derive(Serialize)]
 struct WirePhases {
     /// Name lookup.
-    #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<f64>,
     /// TCP connect (TLS included).
-    #[serde(skip_serializing_if = "Option::is_none")]
     connect: Option<f64>,
     /// TLS handshake.
-    #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<f64>,
     /// Request sent to first response byte.
-    #[serde(skip_serializing_if = "Option::is_none")]
     ttfb: Option<f64>,
     /// First to last response byte.
-    #[serde(skip_serializing_if = "Option::is_none")]
     transfer: Option<f64>,
 }
 
@@ -142,7 +132,6 @@ impl<'a> WireMeasurement<'a> {
 }
 
 /// Browser family and major version.
-#[derive(Serialize)]
 struct WireBrowser {
     /// Family wire name.
     family: &'static str,
@@ -151,27 +140,21 @@ struct WireBrowser {
 }
 
 /// What `navigator.connection` says (every member optional).
-#[derive(Serialize, Default)]
+#[derive(Default)]
 struct WireNet {
     /// Connection type (`wifi`, `cellular`, ...).
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     kind: Option<String>,
     /// Effective type (`4g`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
     effective: Option<String>,
     /// Round-trip estimate.
-    #[serde(skip_serializing_if = "Option::is_none")]
     rtt_ms: Option<f64>,
     /// Bandwidth estimate, kbit/s.
-    #[serde(skip_serializing_if = "Option::is_none")]
     downlink_kbps: Option<f64>,
     /// Data saver.
-    #[serde(skip_serializing_if = "Option::is_none")]
     save_data: Option<bool>,
 }
 
 /// The report (docs/protocol.md §1).
-#[derive(Serialize)]
 struct WireReport<'a> {
     /// Protocol version.
     v: u8,
@@ -186,10 +169,8 @@ struct WireReport<'a> {
     /// 0 here; frame.js recomputes it on a retry.
     age_s: u32,
     /// From `navigator.userAgent`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     browser: Option<WireBrowser>,
     /// From `navigator.connection`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     net: Option<WireNet>,
     /// The control measurement.
     control: WireMeasurement<'a>,
@@ -232,8 +213,85 @@ pub fn report_json(site: &str, version: &str, control: &Measured, done: &[(&str,
         control: WireMeasurement::new(CONTROL_ID, control),
         measurements: done.iter().map(|(id, m)| WireMeasurement::new(id, m)).collect(),
     };
-    match serde_wasm_bindgen::to_value(&r) {
+    match r.serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true)) {
         Ok(v) => js::stringify(&v),
         Err(_) => JsValue::UNDEFINED,
+    }
+}
+
+// The wire structs serialise as maps with `&str` keys, by hand rather than `#[derive(Serialize)]`:
+// serde-wasm-bindgen turns a derived struct's field names into JS strings through a per-thread
+// cache (a `HashMap`), about 1.5 KiB gzipped of wasm that a map's keys do not need. `None` is
+// left out, as the wire wants.
+
+/// Writes `key: value` into `map` unless `value` is `None`.
+fn entry<M: SerializeMap, T: Serialize>(map: &mut M, key: &str, value: &Option<T>) -> Result<(), M::Error> {
+    match value {
+        Some(v) => map.serialize_entry(key, v),
+        None => Ok(()),
+    }
+}
+
+impl Serialize for WireMeasurement<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("target", self.target)?;
+        m.serialize_entry("outcome", self.outcome)?;
+        m.serialize_entry("ms", &self.ms)?;
+        entry(&mut m, "status", &self.status)?;
+        entry(&mut m, "phases", &self.phases)?;
+        entry(&mut m, "bytes", &self.bytes)?;
+        m.serialize_entry("timing", self.timing)?;
+        m.end()
+    }
+}
+
+impl Serialize for WirePhases {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in
+            [("dns", &self.dns), ("connect", &self.connect), ("tls", &self.tls), ("ttfb", &self.ttfb), ("transfer", &self.transfer)]
+        {
+            entry(&mut m, k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for WireBrowser {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("family", self.family)?;
+        m.serialize_entry("major", &self.major)?;
+        m.end()
+    }
+}
+
+impl Serialize for WireNet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        entry(&mut m, "type", &self.kind)?;
+        entry(&mut m, "effective", &self.effective)?;
+        entry(&mut m, "rtt_ms", &self.rtt_ms)?;
+        entry(&mut m, "downlink_kbps", &self.downlink_kbps)?;
+        entry(&mut m, "save_data", &self.save_data)?;
+        m.end()
+    }
+}
+
+impl Serialize for WireReport<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("v", &self.v)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("site", self.site)?;
+        m.serialize_entry("widget", self.widget)?;
+        m.serialize_entry("targets_version", self.targets_version)?;
+        m.serialize_entry("age_s", &self.age_s)?;
+        entry(&mut m, "browser", &self.browser)?;
+        entry(&mut m, "net", &self.net)?;
+        m.serialize_entry("control", &self.control)?;
+        m.serialize_entry("measurements", &self.measurements)?;
+        m.end()
     }
 }

@@ -216,7 +216,7 @@ async fn progress_reports_completed_targets_mid_run() {
         sink.borrow_mut().push((js::now(), r.as_string().unwrap()));
     });
     let t0 = js::now();
-    let out = vantage_widget::run(l, "s".into(), progress.as_ref().clone()).await.as_string().unwrap();
+    let out = vantage_widget::run_list(&l, "s", progress.as_ref().clone()).await.unwrap().as_string().unwrap();
     let seen = seen.borrow();
     assert_eq!(seen.len(), 2, "{seen:?}");
     let known = |id: &str| id == "t.fast" || id == "t.hang";

@@ -5,15 +5,14 @@
 // Messages: in, the site key (start); out, {p: report} after each target (the frame keeps the
 // latest for pagehide), then {r: report | undefined} once; in, {send: report} when the frame has
 // queued it and still wants it sent; out, {sent: true | false} (true: done with it).
-import init, { targets, run, deliver } from './w/vantage_widget.js';
+import init, { measure, deliver } from './w/vantage_widget.js';
 
 onmessage = async ({ data: d }) => {
   if (d.send) return postMessage({ sent: await deliver('/v1/reports', d.send) });
   let r;
   try {
     await init();
-    const list = await targets('/v1/targets');
-    r = list && await run(list, d, p => postMessage({ p }));
+    r = await measure('/v1/targets', d, p => postMessage({ p }));
   } catch (e) {}
   postMessage({ r });
 };
