@@ -87,7 +87,7 @@ struct WireMeasurement<'a> {
     /// Milliseconds, clamped and rounded to 0.1.
     ms: f64,
     /// Readable status, with `http_error` only.
-    status: Option<u16>,
+    status: Option<f64>,
     /// Phases where Timing-Allow-Origin exposes them.
     phases: Option<WirePhases>,
     /// Transfer size where Timing-Allow-Origin exposes it.
@@ -117,7 +117,7 @@ impl<'a> WireMeasurement<'a> {
             target,
             outcome: m.outcome.as_str(),
             ms: ms(m.ms),
-            status: m.status,
+            status: m.status.map(f64::from),
             phases: m.phases.map(|p| WirePhases {
                 dns: phase(p[0]),
                 connect: phase(p[1]),
@@ -136,7 +136,7 @@ struct WireBrowser {
     /// Family wire name.
     family: &'static str,
     /// Major version.
-    major: u32,
+    major: f64,
 }
 
 /// What `navigator.connection` says (every member optional).
@@ -157,7 +157,7 @@ struct WireNet {
 /// The report (docs/protocol.md §1).
 struct WireReport<'a> {
     /// Protocol version.
-    v: u8,
+    v: f64,
     /// Random idempotency key.
     id: String,
     /// The snippet's site key.
@@ -167,7 +167,7 @@ struct WireReport<'a> {
     /// The measured target list's version.
     targets_version: &'a str,
     /// 0 here; frame.js recomputes it on a retry.
-    age_s: u32,
+    age_s: f64,
     /// From `navigator.userAgent`.
     browser: Option<WireBrowser>,
     /// From `navigator.connection`.
@@ -199,15 +199,15 @@ fn net(c: &JsValue) -> Option<WireNet> {
 pub fn report_json(site: &str, version: &str, control: &Measured, done: &[(&str, &Measured)]) -> JsValue {
     let nav = get(&js::global(), "navigator");
     let r = WireReport {
-        v: VERSION,
+        v: VERSION as f64,
         id: random_hex(16),
         site,
         widget: env!("CARGO_PKG_VERSION"),
         targets_version: version,
-        age_s: 0,
+        age_s: 0.0,
         browser: get(&nav, "userAgent").as_string().map(|ua| {
             let (family, major) = browser(&ua);
-            WireBrowser { family, major }
+            WireBrowser { family, major: major as f64 }
         }),
         net: net(&get(&nav, "connection")),
         control: WireMeasurement::new(CONTROL_ID, control),
@@ -221,8 +221,9 @@ pub fn report_json(site: &str, version: &str, control: &Measured, done: &[(&str,
 
 // The wire structs serialise as maps with `&str` keys, by hand rather than `#[derive(Serialize)]`:
 // serde-wasm-bindgen turns a derived struct's field names into JS strings through a per-thread
-// cache (a `HashMap`), about 1.5 KiB gzipped of wasm that a map's keys do not need. `None` is
-// left out, as the wire wants.
+// cache (a `HashMap`), about 0.9 KiB gzipped of wasm that a map's keys do not need. `None` is
+// left out, as the wire wants. Every number is an `f64` and every string a `&str` (JSON writes
+// 451.0 as 451): each other type would be one more copy of serde's generic entry code.
 
 /// Writes `key: value` into `map` unless `value` is `None`.
 fn entry<M: SerializeMap, T: Serialize>(map: &mut M, key: &str, value: &Option<T>) -> Result<(), M::Error> {
@@ -270,8 +271,8 @@ impl Serialize for WireBrowser {
 impl Serialize for WireNet {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
-        entry(&mut m, "type", &self.kind)?;
-        entry(&mut m, "effective", &self.effective)?;
+        entry(&mut m, "type", &self.kind.as_deref())?;
+        entry(&mut m, "effective", &self.effective.as_deref())?;
         entry(&mut m, "rtt_ms", &self.rtt_ms)?;
         entry(&mut m, "downlink_kbps", &self.downlink_kbps)?;
         entry(&mut m, "save_data", &self.save_data)?;
@@ -283,7 +284,7 @@ impl Serialize for WireReport<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("v", &self.v)?;
-        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("id", self.id.as_str())?;
         m.serialize_entry("site", self.site)?;
         m.serialize_entry("widget", self.widget)?;
         m.serialize_entry("targets_version", self.targets_version)?;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fx, is_firefox, median};
+use common::{fx, is_firefox};
 use vantage_widget::{js, measure_one, Outcome};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -65,8 +65,10 @@ async fn no_cors_mode_hides_the_status() {
     assert_eq!((m.outcome, m.status), (Outcome::Ok, None), "{m:?}");
 }
 
-/// `/delay/{d}` measures `d` within 10 ms once per-request overhead is removed: the median of 5
-/// delayed requests minus the median of 5 immediate ones, every one from Resource Timing.
+/// `/delay/{d}` measures `d` within 10 ms once per-request overhead is removed: the fastest of 5
+/// delayed requests minus the fastest of 5 immediate ones, every one from Resource Timing. The
+/// fastest, not the median: on a loaded machine the fixture server and the browser only ever add
+/// time (a late wake-up of the server's timer is real time the request took, not a widget error).
 async fn check_delay(d: f64) {
     let mut base = Vec::new();
     let mut slow = Vec::new();
@@ -79,7 +81,7 @@ async fn check_delay(d: f64) {
         assert!(m.from_resource_timing, "{m:?}");
         slow.push(m.ms);
     }
-    let got = median(&mut slow) - median(&mut base);
+    let got = fastest(&slow) - fastest(&base);
     assert!((got - d).abs() <= 10.0, "delay {d}: measured {got} ms (delayed {slow:?}, immediate {base:?})");
 }
 
@@ -121,6 +123,10 @@ async fn unresolvable_name_is_error() {
 async fn control_path_resolves_against_our_origin() {
     let here = js::string(&js::get(&js::global(), "location"), "origin").unwrap();
     assert_eq!(vantage_widget::resolve("/v1/ping").unwrap(), format!("{here}/v1/ping"));
+}
+
+fn fastest(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 fn list(targets: &[(&str, String, u32, bool)]) -> JsValue {
