@@ -162,16 +162,16 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     );
     let mt = &j["main_thread_ms"];
     let (sampled, none, not_sampled) = (f(&mt["sampled"]), f(&mt["none"]), f(&mt["not_sampled"]));
-    figures.push(
-        Figure::new("widget", "widget.main_thread_ms", "renderer main-thread time the widget adds to the host page", "ms", sampled - none)
-            .baseline(none)
-            .goal(Goal::at_most(5.0))
-            .note(format!(
-                "median CDP TaskDuration, sampled visit {sampled:.1} ms minus the same page without the snippet {none:.1} ms (the baseline column); host and frame share one renderer (same origin: worst case); script time {:.1} vs {:.1} ms",
-                f(&mt["script_sampled"]),
-                f(&mt["script_none"])
-            )),
-    );
+    figures.push(added_main_thread_ms(
+        "widget.main_thread_ms",
+        "renderer main-thread time the widget adds to the host page",
+        (sampled, none),
+        format!(
+            "median CDP TaskDuration, sampled visit {sampled:.1} ms minus the same page without the snippet {none:.1} ms (the baseline column); host and frame share one renderer (same origin: worst case); script time {:.1} vs {:.1} ms",
+            f(&mt["script_sampled"]),
+            f(&mt["script_none"])
+        ),
+    ));
     figures.push(
         Figure::new("widget", "widget.main_thread_ms_cross_site", "host renderer main-thread time added when the host is another site", "ms", f(&mt["sampled_xsite"]) - none)
             .baseline(none)
@@ -188,15 +188,15 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
         .baseline(none),
     );
     let (phone, phone_none) = (f(&mt["phone_sampled"]), f(&mt["phone_none"]));
-    figures.push(
-        Figure::new("widget", "widget.main_thread_ms_phone", "host main-thread time added on a phone-like Chromium (same process, CPU 4x)", "ms", phone - phone_none)
-            .baseline(phone_none)
-            .goal(Goal::at_most(5.0))
-            .note(format!(
-                "median CDP TaskDuration with --disable-site-isolation-trials and CPU throttling {}x, same-origin host: sampled {phone:.1} ms minus the same page without the snippet {phone_none:.1} ms; {} of {visits} visits reported",
-                j["phone_cpu_slowdown"], j["phone_reports"]
-            )),
-    );
+    figures.push(added_main_thread_ms(
+        "widget.main_thread_ms_phone",
+        "host main-thread time added on a phone-like Chromium (same process, CPU 4x)",
+        (phone, phone_none),
+        format!(
+            "median CDP TaskDuration with --disable-site-isolation-trials and CPU throttling {}x, same-origin host: sampled {phone:.1} ms minus the same page without the snippet {phone_none:.1} ms; {} of {visits} visits reported",
+            j["phone_cpu_slowdown"], j["phone_reports"]
+        ),
+    ));
     let lt = &j["long_tasks"];
     figures.push(
         Figure::new(
@@ -240,6 +240,12 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     timing_figures(figures, &j["measurements"], &node, "", "")?;
     timing_figures(figures, &j["phone_measurements"], &node, "_phone", ", phone-like Chromium (same process, CPU 4x)")?;
     Ok(())
+}
+
+/// The main-thread time a sampled visit adds over the same page without the snippet (the
+/// baseline), against the 5 ms goal.
+fn added_main_thread_ms(key: &str, name: &str, (sampled, none): (f64, f64), note: String) -> Figure {
+    Figure::new("widget", key, name, "ms", sampled - none).baseline(none).goal(Goal::at_most(5.0)).note(note)
 }
 
 /// Timing error figures (median and p95 of |ms - injected delay|) for one set of measurements,
