@@ -73,6 +73,14 @@ async function visit(browser, variant, n) {
   let report = null;
   let reportDone;
   const reported = new Promise((res) => { reportDone = res; });
+  // The report, from the request itself: the measurement worker posts it, and Playwright reports
+  // a worker's requests as started but not as finished.
+  context.on('request', (req) => {
+    if (req.method() === 'POST' && req.url().endsWith('/v1/reports')) {
+      report = JSON.parse(req.postData());
+      reportDone();
+    }
+  });
   context.on('requestfinished', async (req) => {
     try {
       const res = await req.response();
@@ -82,10 +90,6 @@ async function visit(browser, variant, n) {
         body: sizes.responseBodySize, headers: sizes.responseHeadersSize,
         encoding: (await res?.allHeaders())?.['content-encoding'] || null,
       });
-      if (req.method() === 'POST' && req.url().endsWith('/v1/reports')) {
-        report = JSON.parse(req.postData());
-        reportDone();
-      }
     } catch (e) { /* a request of a closed page */ }
   });
   const page = await context.newPage();
