@@ -112,7 +112,7 @@ struct WirePhases {
 
 impl<'a> WireMeasurement<'a> {
     fn new(target: &'a str, m: &Measured) -> Self {
-        let phase = |v: f64| if v == v { Some(ms(v)) } else { None };
+        let phase = |v: f64| if v.is_nan() { None } else { Some(ms(v)) };
         WireMeasurement {
             target,
             outcome: m.outcome.as_str(),
