@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds the widget into dist/widget/ and checks the size budget (the budgets of issue 2: what a sampled
-# visitor downloads after the loader <= 20480 B gzipped; loader.js <= 1024 B gzipped).
+# Builds the widget into dist/widget/ and checks the size budget (issue 11: what a sampled visitor
+# downloads after the loader <= 24576 B gzipped, stretch goal 20480; loader.js <= 1024 B gzipped).
 # Exits non-zero when over budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=dist/widget
-BUDGET=20480
+BUDGET=24576
+STRETCH=20480
 LOADER_BUDGET=1024
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
@@ -98,18 +99,19 @@ mv "$OUT/vantage_widget.min.js" "$OUT/vantage_widget.js"
 # back to the readable www/ sources when these are missing); comments stay in the sources.
 "$TOOLS/node_modules/.bin/terser" www/loader.js --compress passes=2 --mangle --comments false -o "$OUT/loader.js"
 "$TOOLS/node_modules/.bin/terser" www/frame.js --module --compress passes=2 --mangle --comments false -o "$OUT/frame.js"
+"$TOOLS/node_modules/.bin/terser" www/worker.js --module --compress passes=2 --mangle --comments false -o "$OUT/worker.js"
 
 gz() { gzip -9 -c "$1" | wc -c; }
 raw() { wc -c <"$1"; }
 total_raw=0
 total_gz=0
 printf '%-32s %8s %8s\n' file raw gzip
-for f in www/frame.html "$OUT/frame.js" "$OUT/vantage_widget.js" "$OUT/vantage_widget_bg.wasm"; do
+for f in www/frame.html "$OUT/frame.js" "$OUT/worker.js" "$OUT/vantage_widget.js" "$OUT/vantage_widget_bg.wasm"; do
   r=$(raw "$f"); g=$(gz "$f")
   total_raw=$((total_raw + r)); total_gz=$((total_gz + g))
   printf '%-32s %8d %8d\n' "$f" "$r" "$g"
 done
-printf '%-32s %8d %8d  (budget %d)\n' "total after loader" "$total_raw" "$total_gz" "$BUDGET"
+printf '%-32s %8d %8d  (budget %d, stretch goal %d)\n' "total after loader" "$total_raw" "$total_gz" "$BUDGET" "$STRETCH"
 lr=$(raw "$OUT/loader.js"); lg=$(gz "$OUT/loader.js")
 printf '%-32s %8d %8d  (budget %d)\n' "$OUT/loader.js" "$lr" "$lg" "$LOADER_BUDGET"
 

@@ -6,7 +6,7 @@
 use alloc::string::String;
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 #[wasm_bindgen]
 extern "C" {
@@ -18,7 +18,7 @@ extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     pub fn set_timeout(f: &Function, ms: f64);
 
-    /// `addEventListener(type, f)` on the global object (`window`).
+    /// `addEventListener(type, f)` on the global object (the worker's global scope, or `window`).
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_listener(kind: &str, f: &Function);
 
@@ -46,6 +46,21 @@ extern "C" {
     #[wasm_bindgen(js_namespace = JSON, js_name = stringify)]
     pub fn stringify(v: &JsValue) -> JsValue;
 
+    /// A `PerformanceObserver`: tells when new Resource Timing entries exist.
+    pub type PerformanceObserver;
+
+    /// `new PerformanceObserver(callback)`; throws where the API is missing (caught).
+    #[wasm_bindgen(constructor, catch)]
+    pub fn new(callback: &Function) -> Result<PerformanceObserver, JsValue>;
+
+    /// `observer.observe(options)`.
+    #[wasm_bindgen(method, catch)]
+    pub fn observe(this: &PerformanceObserver, options: &Object) -> Result<(), JsValue>;
+
+    /// `observer.disconnect()`.
+    #[wasm_bindgen(method)]
+    pub fn disconnect(this: &PerformanceObserver);
+
     /// `Reflect.get(target, key)`; throws on a non-object target (caught).
     #[wasm_bindgen(js_namespace = Reflect, js_name = get, catch)]
     fn reflect_get(target: &JsValue, key: &str) -> Result<JsValue, JsValue>;
@@ -66,6 +81,11 @@ pub fn set(target: &JsValue, key: &str, value: &JsValue) {
     reflect_set(target, key, value);
 }
 
+/// `target.method()`, or `undefined` when it is missing or throws.
+pub fn call0(target: &JsValue, method: &str) -> JsValue {
+    get(target, method).dyn_ref::<Function>().and_then(|f| f.call0(target).ok()).unwrap_or(JsValue::UNDEFINED)
+}
+
 /// `target[key]` as a number, or NaN.
 pub fn num(target: &JsValue, key: &str) -> f64 {
     get(target, key).as_f64().unwrap_or(f64::NAN)
@@ -76,7 +96,8 @@ pub fn string(target: &JsValue, key: &str) -> Option<String> {
     get(target, key).as_string()
 }
 
-/// The global object (`window` in the frame, also in test pages).
+/// The global object: the measurement worker's `DedicatedWorkerGlobalScope` (or `window` in a
+/// page, e.g. the CSP test).
 pub fn global() -> JsValue {
     js_sys::global().into()
 }

@@ -2,33 +2,28 @@
 //! browser, next to a control request to the collector's own origin, and builds one report
 //! (docs/protocol.md §1).
 //!
-//! JavaScript API (what `www/frame.js` uses, from the `--target web` glue):
-//! * `run(list, site) -> Promise<string | undefined>`: `list` is the parsed `GET /v1/targets`
-//!   object, `site` the snippet's key; measures the control first, then the targets (at most 3
-//!   at once) and resolves to the report as a JSON string (`age_s` 0), or `undefined` when the
-//!   list has no usable target.
-//! * `snapshot() -> string | undefined`: the report of what has completed so far in the current
-//!   run (control plus at least one target), for `pagehide` before `run` resolves.
+//! It runs in a dedicated Worker (`www/worker.js`) that the frame starts: compiled, instantiated
+//! and timed off the host's and the frame's main thread.
 //!
-//! Size matters (every sampled visitor downloads this): no serde, no `format!`, no panics with
-//! messages, a bump allocator, and every JS import listed in [`js`].
+//! JavaScript API (what `www/worker.js` uses, from the `--target web` glue):
+//! * `measure(targetsUrl, site, progress) -> Promise<string | undefined>`: fetches the target
+//!   list (`GET targetsUrl`, gloo-net), measures the control first, then the targets (at most 3
+//!   at once) and resolves to the report as a JSON string (`age_s` 0), or `undefined` when there
+//!   is no list or it has no usable target. After each target, `progress` (a function, or
+//!   `undefined`) gets the report of what has completed so far: the frame keeps the latest for
+//!   `pagehide`, since it cannot ask a worker synchronously. [`run_list`] is the same run on a
+//!   list already parsed.
+//! * `deliver(url, report) -> Promise<boolean>`: posts the report (gloo-net, [`http`]).
+//!
+//! Size matters (every sampled visitor downloads this): no `format!`, no serde deserialising, a
+//! bump allocator, and every JS import listed in [`js`].
 
-#![no_std]
 #![warn(missing_docs)]
 
 extern crate alloc;
-// Debug, test and native builds use std (and its panic messages); the shipped wasm (release
-// profiles) has a trapping panic handler instead, so no formatting code is linked.
-#[cfg(any(debug_assertions, not(target_arch = "wasm32")))]
-extern crate std;
-
-#[cfg(all(target_arch = "wasm32", not(debug_assertions)))]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    core::arch::wasm32::unreachable()
-}
 
 mod alloc_bump;
+pub mod http;
 pub mod js;
 mod measure;
 mod report;
@@ -53,14 +48,20 @@ use wire::{is_valid_target_id, MAX_MEASUREMENTS, MAX_MS};
 /// Requests in flight at once during a run.
 pub const PARALLEL: usize = 3;
 
-/// The run in progress: what [`snapshot`] reports.
+/// The run in progress: what the progress reports describe.
 struct Run {
+    /// The snippet's site key, for the report.
     site: String,
+    /// The target list's version, for the report.
     version: String,
+    /// The control's measurement once finished: no report without it.
     control: Option<Measured>,
     /// Per target, in list order: its measurement once finished.
     done: Vec<Option<Measured>>,
+    /// The targets being measured, in list order.
     targets: Vec<Target>,
+    /// Called with each partial report (`undefined` for none).
+    progress: JsValue,
 }
 
 static RUN: Cell<Option<Run>> = Cell::new(None);
@@ -75,6 +76,7 @@ pub fn read_list(list: &JsValue) -> Option<(String, Target, Vec<Target>)> {
         url: string(&c, "url")?,
         timeout_ms: timeout(&c, 5000),
         cache_bust: get(&c, "cache_bust").as_bool().unwrap_or(true),
+        cors: false,
     };
     let arr: js_sys::Array = get(list, "targets").dyn_into().ok()?;
     let mut targets = Vec::new();
@@ -85,7 +87,8 @@ pub fn read_list(list: &JsValue) -> Option<(String, Target, Vec<Target>)> {
         if let (Some(id), Some(url)) = (string(&t, "id"), string(&t, "url")) {
             if is_valid_target_id(&id) && !targets.iter().any(|x: &Target| x.id == id) {
                 let cache_bust = get(&t, "cache_bust").as_bool().unwrap_or(true);
-                targets.push(Target { id, url, timeout_ms: timeout(&t, 15000), cache_bust });
+                let cors = get(&t, "mode") == "cors";
+                targets.push(Target { id, url, timeout_ms: timeout(&t, 15000), cache_bust, cors });
             }
         }
     }
@@ -118,19 +121,19 @@ pub fn request_url(t: &Target) -> Option<String> {
 
 async fn measure_target(t: &Target) -> Measured {
     match request_url(t) {
-        Some(u) => measure_one(&u, t.timeout_ms).await,
+        Some(u) => measure_one(&u, t.timeout_ms, t.cors).await,
         None => Measured::failed(),
     }
 }
 
 /// Measures a whole target list and returns the report JSON (`age_s` 0); see the crate docs.
-pub async fn run_list(list: &JsValue, site: &str) -> Option<JsValue> {
+pub async fn run_list(list: &JsValue, site: &str, progress: JsValue) -> Option<JsValue> {
     let (version, control, targets) = read_list(list)?;
     js::clear_resource_timings();
     js::set_resource_timing_buffer_size(500);
     measure::listen_for_violations();
     let n = targets.len();
-    RUN.replace(Some(Run { site: site.into(), version, control: None, done: targets.iter().map(|_| None).collect(), targets }));
+    RUN.replace(Some(Run { site: site.into(), version, control: None, done: targets.iter().map(|_| None).collect(), targets, progress }));
 
     let c = measure_target(&control).await;
     RUN.with(|r| r.as_mut().map(|r| r.control = Some(c)));
@@ -146,6 +149,11 @@ pub async fn run_list(list: &JsValue, site: &str) -> Option<JsValue> {
             let Some(t) = RUN.with(|r| r.as_ref().map(|r| r.targets[i].clone())) else { break };
             let m = measure_target(&t).await;
             RUN.with(|r| r.as_mut().and_then(|r| r.done.get_mut(i)).map(|d| *d = Some(m)));
+            if let (Some(report), Some(f)) = (current_report(), RUN.with(|r| r.as_ref().map(|r| r.progress.clone()))) {
+                if let Some(f) = f.dyn_ref::<js_sys::Function>() {
+                    let _ = f.call1(&JsValue::UNDEFINED, &report);
+                }
+            }
         }
     };
     let mut workers: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = Vec::new();
@@ -187,14 +195,10 @@ fn current_report() -> Option<JsValue> {
     })
 }
 
-/// JS: `run(list, site)`; see the crate docs.
+/// JS: `measure(targetsUrl, site, progress)`; see the crate docs. One export for the whole run:
+/// each exported `async fn` costs its own future-to-promise glue.
 #[wasm_bindgen]
-pub async fn run(list: JsValue, site: String) -> JsValue {
-    run_list(&list, &site).await.unwrap_or(JsValue::UNDEFINED)
-}
-
-/// JS: `snapshot()`; see the crate docs.
-#[wasm_bindgen]
-pub fn snapshot() -> JsValue {
-    current_report().unwrap_or(JsValue::UNDEFINED)
+pub async fn measure(targets_url: String, site: String, progress: JsValue) -> JsValue {
+    let list = http::targets(targets_url).await;
+    run_list(&list, &site, progress).await.unwrap_or(JsValue::UNDEFINED)
 }

@@ -20,6 +20,9 @@ pub struct Measured {
     /// `[dns, connect, tls, ttfb, transfer]` in ms when Timing-Allow-Origin exposes them
     /// (`tls` is NaN on a plain-http or reused connection: left out of the report).
     pub phases: Option<[f64; 5]>,
+    /// The readable HTTP status of a cors response, with `http_error` only: a block page's 403 or
+    /// 451 is evidence that a `no-cors` request can never show.
+    pub status: Option<u16>,
     /// `transferSize` when Timing-Allow-Origin exposes it.
     pub bytes: Option<f64>,
     /// Whether `ms` came from a Resource Timing entry (else from `performance.now()`).
@@ -29,15 +32,16 @@ pub struct Measured {
 impl Measured {
     /// An `error` that never reached the network (e.g. an unparsable URL).
     pub fn failed() -> Measured {
-        Measured { outcome: Outcome::Error, ms: 0.0, phases: None, bytes: None, from_resource_timing: false }
+        Measured { outcome: Outcome::Error, ms: 0.0, status: None, phases: None, bytes: None, from_resource_timing: false }
     }
 }
 
-/// URLs refused by a Content-Security-Policy (`securitypolicyviolation` events seen so far).
+/// URLs refused by a Content-Security-Policy (`securitypolicyviolation` events seen so far; in
+/// the measurement worker they fire on its global scope, under the worker script's own CSP).
 static BLOCKED: Cell<Vec<String>> = Cell::new(Vec::new());
 static LISTENING: Cell<bool> = Cell::new(false);
 
-/// Starts recording `securitypolicyviolation` events (once per page).
+/// Starts recording `securitypolicyviolation` events (once per global scope).
 pub fn listen_for_violations() {
     if LISTENING.replace(true) {
         return;
@@ -65,35 +69,44 @@ fn was_blocked(url: &str) -> bool {
     })
 }
 
-/// Resolves `url` against the current document (a path such as `/v1/ping` lands on our origin)
-/// and normalises it the way Resource Timing names entries.
+/// Resolves `url` against the current global's location (the worker script's, or the document's:
+/// a path such as `/v1/ping` lands on our origin) and normalises it the way Resource Timing names
+/// entries.
 pub fn resolve(url: &str) -> Option<String> {
     let base = js::string(&get(&js::global(), "location"), "href")?;
     web_sys::Url::new_with_base(url, &base).ok().map(|u| u.href())
 }
 
+/// How long to wait, once the fetch has settled, for the request's Resource Timing entry. The
+/// entry appears when the body has finished loading, a little after the promise resolves; in a
+/// worker nothing else delays it, so a short deadline loses almost nothing and bounds the run.
+pub const ENTRY_WAIT_MS: f64 = 1000.0;
+
 /// Times one request to `url` (absolute, or a path on our own origin) with a deadline.
 ///
-/// The request: `fetch(url, {mode: "no-cors", cache: "no-store", credentials: "omit",
-/// referrerPolicy: "no-referrer", signal})`, where `signal` belongs to an `AbortController`
-/// that a timer aborts after `timeout_ms`.
+/// The request: `fetch(url, {mode, cache: "no-store", credentials: "omit", referrerPolicy:
+/// "no-referrer", signal})`, `mode` being `cors` when `cors` is set, else `no-cors`, and `signal`
+/// belonging to an `AbortController` that a timer aborts after `timeout_ms`.
 ///
 /// Outcomes:
-/// * `ok`: the fetch promise resolved (response headers arrived, whatever the status);
+/// * `ok`: the fetch promise resolved (response headers arrived; for a no-cors request whatever
+///   the status, which the browser hides; for a cors request a 2xx or 3xx);
+/// * `http_error` with `status`: a cors request resolved with a readable 4xx or 5xx;
 /// * `timeout`: it rejected and our deadline had aborted it;
 /// * `blocked_by_client`: it rejected before the deadline AND, by the time the rejection is
-///   handled plus up to two task turns, the page saw a `securitypolicyviolation` event whose
-///   `blockedURI` is this URL (or its origin). That is the one case where the browser tells a
-///   page that it refused the request itself, before any network activity. Content blockers,
-///   tracking protection and CORP refusals are indistinguishable from network errors to a page
-///   and stay `error`;
+///   handled plus up to two task turns, the global scope saw a `securitypolicyviolation` event
+///   whose `blockedURI` is this URL (or its origin). That is the one case where the browser tells
+///   a script that it refused the request itself, before any network activity. Content blockers,
+///   tracking protection, CORP refusals and a cors host without `Access-Control-Allow-Origin`
+///   are indistinguishable from network errors to a script and stay `error`;
 /// * `error`: any other rejection before the deadline.
 ///
 /// Time: `responseEnd - startTime` of the Resource Timing entry for exactly this URL that started
-/// during this call (waiting up to four task turns for it to appear; a same-origin body is read
-/// to its end first, since browsers add the entry only then), with phases and `transferSize` where `requestStart` is non-zero
-/// (Timing-Allow-Origin); else the `performance.now()` difference around the fetch promise.
-pub async fn measure_one(url: &str, timeout_ms: u32) -> Measured {
+/// during this call, awaited with a `PerformanceObserver` for up to [`ENTRY_WAIT_MS`] (a readable
+/// body, same-origin or cors, is read to its end first), with phases and `transferSize` where
+/// `requestStart` is non-zero (Timing-Allow-Origin); else the `performance.now()` difference
+/// around the fetch promise. `from_resource_timing` says which.
+pub async fn measure_one(url: &str, timeout_ms: u32, cors: bool) -> Measured {
     let Some(href) = resolve(url) else {
         return Measured::failed();
     };
@@ -103,7 +116,7 @@ pub async fn measure_one(url: &str, timeout_ms: u32) -> Measured {
     };
     let signal = ctrl.signal();
     let init = Object::new();
-    set(&init, "mode", &"no-cors".into());
+    set(&init, "mode", &(if cors { "cors" } else { "no-cors" }).into());
     set(&init, "cache", &"no-store".into());
     set(&init, "credentials", &"omit".into());
     set(&init, "referrerPolicy", &"no-referrer".into());
@@ -115,20 +128,26 @@ pub async fn measure_one(url: &str, timeout_ms: u32) -> Measured {
     let result = JsFuture::from(js::fetch(&href, &init)).await;
     let t1 = js::now();
 
+    let mut status = None;
     let outcome = match result {
         Ok(resp) => {
             // Browsers add the Resource Timing entry only once the body has been read to its end
-            // (whatwg/fetch#1813): read it where the page may (same-origin, e.g. the control).
-            // An opaque (cross-origin no-cors) body cannot be read: Chromium then never adds an
-            // entry, and the time comes from performance.now().
-            if get(&resp, "type") != "opaque" {
-                if let Ok(f) = get(&resp, "arrayBuffer").dyn_into::<Function>() {
-                    if let Ok(p) = f.call0(&resp) {
-                        let _ = JsFuture::from(js_sys::Promise::resolve(&p)).await;
-                    }
-                }
+            // (whatwg/fetch#1813). A readable body (same-origin, or cors) is read here. An opaque
+            // one (no-cors, cross-origin) reads as empty, but in Chromium 156 reading a *clone*
+            // drains the hidden body, and the entry, phases included, then exists; without that
+            // it never appears (checked: not after 2.5 s, in a page or a worker).
+            let body = if get(&resp, "type") == "opaque" { js::call0(&resp, "clone") } else { resp.clone() };
+            let read = js::call0(&body, "arrayBuffer");
+            if read.is_object() {
+                let _ = JsFuture::from(js_sys::Promise::resolve(&read)).await;
             }
-            Outcome::Ok
+            let code = num(&resp, "status");
+            if cors && code >= 400.0 {
+                status = Some(code as u16);
+                Outcome::HttpError
+            } else {
+                Outcome::Ok
+            }
         }
         Err(_) if signal.aborted() => Outcome::Timeout,
         Err(_) => {
@@ -143,21 +162,48 @@ pub async fn measure_one(url: &str, timeout_ms: u32) -> Measured {
             o
         }
     };
-    let mut m = Measured { outcome, ms: t1 - t0, phases: None, bytes: None, from_resource_timing: false };
-    if outcome != Outcome::Timeout {
-        // The entry may appear a task or two after the promise settles (Gecko).
-        for _ in 0..4 {
-            if let Some(e) = entry(&href, t0) {
-                apply_entry(&mut m, &e);
-                break;
-            }
-            if outcome != Outcome::Ok {
-                break;
-            }
-            js::sleep(0.0).await;
-        }
+    let mut m = Measured { outcome, ms: t1 - t0, status, phases: None, bytes: None, from_resource_timing: false };
+    let e = match outcome {
+        Outcome::Ok | Outcome::HttpError => await_entry(&href, t0).await,
+        // Some browsers (Gecko) add entries for failed requests too; none is awaited.
+        Outcome::Error | Outcome::BlockedByClient => entry(&href, t0),
+        Outcome::Timeout => None,
+    };
+    if let Some(e) = e {
+        apply_entry(&mut m, &e);
     }
     m
+}
+
+/// The entry for `href` started at or after `t0`, waiting for it with a `PerformanceObserver`
+/// (woken by each new resource entry) for at most [`ENTRY_WAIT_MS`].
+async fn await_entry(href: &str, t0: f64) -> Option<JsValue> {
+    let until = js::now() + ENTRY_WAIT_MS;
+    loop {
+        if let Some(e) = entry(href, t0) {
+            return Some(e);
+        }
+        let left = until - js::now();
+        if left <= 0.0 {
+            return None;
+        }
+        // `resolve` is both the observer's callback and the deadline timer's: no Rust closure.
+        let mut observer = None;
+        let woken = js_sys::Promise::new(&mut |resolve, _| {
+            js::set_timeout(&resolve, left);
+            if let Ok(o) = js::PerformanceObserver::new(&resolve) {
+                let options = Object::new();
+                set(&options, "type", &"resource".into());
+                if o.observe(&options).is_ok() {
+                    observer = Some(o);
+                }
+            }
+        });
+        let _ = JsFuture::from(woken).await;
+        if let Some(o) = observer {
+            o.disconnect();
+        }
+    }
 }
 
 /// The last Resource Timing entry named `href` that started at or after `t0`.

@@ -1,7 +1,8 @@
 //! The few `vantage-protocol` items the widget needs, mirrored here.
 //!
 //! `vantage-protocol` is a std crate (serde derives); linking it into the shipped wasm brings
-//! std's panic machinery and with it `core::fmt` (about 10 KiB of wasm). So the shipped build
+//! std's panic machinery and with it `core::fmt` (about 10 KiB of wasm); since issue 11 gloo-net links std anyway, but the protocol crate
+//! would still add serde_json and its deserializer. So the shipped build
 //! carries these copies and `tests/measure.rs` (`wire_mirror_matches_protocol`) asserts, against `vantage-protocol` itself
 //! (a dev-dependency), that every one equals its original, and that a report built by the widget
 //! passes the collector's `parse_report`.
@@ -26,6 +27,8 @@ pub enum Outcome {
     Timeout,
     /// The browser itself refused the request (here: a CSP violation).
     BlockedByClient,
+    /// A cors-mode target answered with a readable 4xx or 5xx (a block page, a broken host).
+    HttpError,
 }
 
 impl Outcome {
@@ -36,6 +39,7 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::Timeout => "timeout",
             Outcome::BlockedByClient => "blocked_by_client",
+            Outcome::HttpError => "http_error",
         }
     }
 }
@@ -55,4 +59,12 @@ pub mod family {
 /// Whether `id` is a valid target id: 1..=64 of `[a-z0-9._-]`.
 pub fn is_valid_target_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+/// Which clock gave a measurement's `ms` (docs/protocol.md `timing`).
+pub mod timing {
+    /// The request's Resource Timing entry.
+    pub const RESOURCE_TIMING: &str = "rt";
+    /// The `performance.now()` difference around the fetch (fallback).
+    pub const NOW: &str = "now";
 }

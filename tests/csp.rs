@@ -19,15 +19,15 @@ async fn csp_refusal_is_blocked_by_client() {
     doc.head().unwrap().append_child(&meta).unwrap();
 
     // Allowed by the policy: still measured normally.
-    let m = measure_one(&fx("/fast?csp=allowed"), 5000).await;
+    let m = measure_one(&fx("/fast?csp=allowed"), 5000, false).await;
     assert_eq!(m.outcome, Outcome::Ok, "{m:?}");
 
     // Same server under another origin (localhost): refused by connect-src before any request.
     let url = format!("http://localhost:{}/fast?csp=refused", port());
-    let m = measure_one(&url, 5000).await;
+    let m = measure_one(&url, 5000, false).await;
     assert_eq!(m.outcome, Outcome::BlockedByClient, "{m:?}");
 
     // An ordinary network error on an allowed origin is not mistaken for a block.
-    let m = measure_one(&fx("/reset"), 5000).await;
+    let m = measure_one(&fx("/reset"), 5000, false).await;
     assert_eq!(m.outcome, Outcome::Error, "{m:?}");
 }

@@ -46,27 +46,32 @@ const main = async site => {
   queue();
   if (!site || now - (load(LAST) || 0) < 6e5) return;
   save(LAST, now);
-  // Imported only when measuring: a view that just flushes the queue loads no glue and no wasm.
-  const { default: init, run, snapshot } = await import('./w/vantage_widget.js');
-  await init();
-  const list = await (await fetch('/v1/targets')).json();
-  let done, left;
+  // The measurement runs in a worker (worker.js): the wasm is compiled, instantiated and timed
+  // there, and fetches the target list itself. This thread only starts it, keeps the latest
+  // partial report, and queues, delivers or beacons the result. Started only when measuring: a
+  // view that just flushes the queue loads no worker, no glue and no wasm.
+  const w = new Worker('worker.js', { type: 'module' });
+  // A worker that fails to load or dies answers nothing: {} ends the run.
+  const ask = m => new Promise(res => { w.onmessage = ({ data: d }) => 'p' in d ? part = d.p : res(d); w.onerror = () => res({}); w.postMessage(m) });
+  let done, left, part;
   const finish = s => { done = 1; const e = { t: Date.now(), r: JSON.parse(s) }; queue(e); return e };
   // The report as it stood when the page began to leave. A navigation stops our requests before
   // pagehide (Firefox rejects them as network errors), so outcomes after this would be false
   // `error`s. Listened to only while measuring: in Firefox a beforeunload listener keeps the
   // host page out of the back/forward cache.
-  const leave = () => { left ??= snapshot() || '' };
+  const leave = () => { left ??= part || '' };
   addEventListener('beforeunload', leave);
   // The beacon goes first: Firefox tears an out-of-process frame down soon after its pagehide
   // starts, and a beacon sent after the queue write was sometimes lost (the queue still keeps it).
   addEventListener('pagehide', () => {
-    const s = !done && state < 2 && (left ?? snapshot());
+    const s = !done && state < 2 && (left ?? part);
     if (s) navigator.sendBeacon(URL, s), finish(s);
   });
-  const s = await run(list, site);
+  const s = (await ask(site)).r;
   removeEventListener('beforeunload', leave);
-  if (s && !done && state < 2 && left == null) { const e = finish(s); if (await post(s)) queue(0, e.r.id) }
+  // Queued first, then sent by the worker (gloo-net); dropped from the queue once it is done.
+  if (s && !done && state < 2 && left == null) { const e = finish(s); if ((await ask({ send: s })).sent) queue(0, e.r.id) }
+  w.terminate();
 };
 
 addEventListener('message', e => {

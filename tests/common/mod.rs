@@ -19,9 +19,3 @@ pub fn is_firefox() -> bool {
     let nav = vantage_widget::js::get(&vantage_widget::js::global(), "navigator");
     vantage_widget::js::string(&nav, "userAgent").unwrap_or_default().contains("Firefox/")
 }
-
-/// The median of `v` (sorted in place).
-pub fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}

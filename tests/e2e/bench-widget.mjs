@@ -14,6 +14,11 @@
 // (TaskDuration = main-thread time of the renderer), long tasks from a PerformanceObserver in
 // every frame, every resource's absolute start time against the host's load event, and the
 // report the frame posts (its measured ms, compared with the fixture's injected delay).
+//
+// The phone variants (issue 11) run in a second Chromium launched with
+// --disable-site-isolation-trials (one process for host and frame, as on most Android Chrome)
+// and CDP CPU throttling 4x (a mid-range phone): `phone_sampled` against `phone_none`, the same
+// page without the snippet.
 import { launchChromium } from './harness.mjs';
 import http from 'node:http';
 import { performance as perf } from 'node:perf_hooks';
@@ -48,7 +53,11 @@ function hostHtml(variant) {
 <body><h1>A host article</h1><p>${'Some article text. '.repeat(200)}</p>${snippet}</body></html>`;
 }
 
+const PHONE_CPU_SLOWDOWN = 4;
+
 async function visit(browser, variant, n) {
+  const phone = variant.startsWith('phone_');
+  const hostVariant = phone ? variant.slice('phone_'.length) : variant;
   const context = await browser.newContext();
   await context.addInitScript(OBSERVE);
   // sampled_xsite: the host on another site, as on a real news site; the frame then runs in its
@@ -58,12 +67,20 @@ async function visit(browser, variant, n) {
   // Network Access checks block, so no report would ever be posted.
   const url = `${variant === 'sampled_xsite' ? XSITE : ORIGIN}/bench/${variant}-${n}.html`;
   if (variant !== 'sampled_xsite') {
-    await context.route(url, (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: hostHtml(variant) }));
+    await context.route(url, (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: hostHtml(hostVariant) }));
   }
   const responses = [];
   let report = null;
   let reportDone;
   const reported = new Promise((res) => { reportDone = res; });
+  // The report, from the request itself: the measurement worker posts it, and Playwright reports
+  // a worker's requests as started but not as finished.
+  context.on('request', (req) => {
+    if (req.method() === 'POST' && req.url().endsWith('/v1/reports')) {
+      report = JSON.parse(req.postData());
+      reportDone();
+    }
+  });
   context.on('requestfinished', async (req) => {
     try {
       const res = await req.response();
@@ -73,17 +90,14 @@ async function visit(browser, variant, n) {
         body: sizes.responseBodySize, headers: sizes.responseHeadersSize,
         encoding: (await res?.allHeaders())?.['content-encoding'] || null,
       });
-      if (req.method() === 'POST' && req.url().endsWith('/v1/reports')) {
-        report = JSON.parse(req.postData());
-        reportDone();
-      }
     } catch (e) { /* a request of a closed page */ }
   });
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('Performance.enable');
+  if (phone) await cdp.send('Emulation.setCPUThrottlingRate', { rate: PHONE_CPU_SLOWDOWN });
   await page.goto(url, { waitUntil: 'load' });
-  if (variant.startsWith('sampled')) {
+  if (hostVariant.startsWith('sampled')) {
     await Promise.race([reported, new Promise((r) => setTimeout(r, 20000))]);
     await page.waitForTimeout(300); // the frame's last task after the POST answer
   } else {
@@ -157,24 +171,28 @@ const hostSite = http.createServer((req, res) => {
 });
 await new Promise((r) => hostSite.listen(0, '127.0.0.1', r));
 const XSITE = `http://localhost:${hostSite.address().port}`;
-const browser = await launchChromium(FIXTURES);
-const visits = { none: [], not_sampled: [], sampled: [], sampled_xsite: [] };
+const desktop = await launchChromium(FIXTURES);
+const phoneBrowser = await launchChromium(FIXTURES, ['--disable-site-isolation-trials']);
+const visits = { none: [], not_sampled: [], sampled: [], sampled_xsite: [], phone_none: [], phone_sampled: [] };
 try {
   // Interleaved, so a noisy neighbour's burst hits every variant alike. One warm-up visit of
   // each first (Chromium's own first-use costs), not counted.
-  if (WARMUP) for (const variant of Object.keys(visits)) await visit(browser, variant, 'warm');
+  const browserOf = (variant) => (variant.startsWith('phone_') ? phoneBrowser : desktop);
+  if (WARMUP) for (const variant of Object.keys(visits)) await visit(browserOf(variant), variant, 'warm');
   for (let i = 0; i < VISITS; i++) {
     for (const variant of Object.keys(visits)) {
       log(`visit ${i + 1}/${VISITS} ${variant}`);
-      visits[variant].push(await visit(browser, variant, i));
+      visits[variant].push(await visit(browserOf(variant), variant, i));
     }
   }
 } finally {
-  await browser.close();
+  await desktop.close();
+  await phoneBrowser.close();
   hostSite.close();
 }
 
 const sampledReports = visits.sampled.filter((v) => v.report).length;
+const phoneReports = visits.phone_sampled.filter((v) => v.report).length;
 const xsiteReports = visits.sampled_xsite.filter((v) => v.report).length;
 const nodeRef = [];
 for (let i = 0; i < Math.max(3, VISITS); i++) {
@@ -186,6 +204,8 @@ const out = {
   visits: VISITS,
   sampled_reports: sampledReports,
   sampled_xsite_reports: xsiteReports,
+  phone_reports: phoneReports,
+  phone_cpu_slowdown: PHONE_CPU_SLOWDOWN,
   bytes: {
     sampled: median(visits.sampled.map((v) => widgetBytes(v).body)),
     sampled_with_headers: median(visits.sampled.map((v) => widgetBytes(v).withHeaders)),
@@ -198,6 +218,8 @@ const out = {
     sampled_xsite: taskMedian('sampled_xsite'),
     not_sampled: taskMedian('not_sampled'),
     none: taskMedian('none'),
+    phone_sampled: taskMedian('phone_sampled'),
+    phone_none: taskMedian('phone_none'),
     script_sampled: median(visits.sampled.map((v) => v.scriptMs)),
     script_none: median(visits.none.map((v) => v.scriptMs)),
   },
@@ -206,11 +228,15 @@ const out = {
     sampled_xsite: sum(visits.sampled_xsite.map((v) => v.longTasks.length)),
     not_sampled: sum(visits.not_sampled.map((v) => v.longTasks.length)),
     none: sum(visits.none.map((v) => v.longTasks.length)),
+    phone_sampled: sum(visits.phone_sampled.map((v) => v.longTasks.length)),
+    phone_none: sum(visits.phone_none.map((v) => v.longTasks.length)),
     list: visits.sampled.flatMap((v) => v.longTasks).slice(0, 10),
+    phone_list: visits.phone_sampled.flatMap((v) => v.longTasks).slice(0, 10),
   },
   requests_before_load: sum([...visits.sampled, ...visits.sampled_xsite, ...visits.not_sampled].map((v) => v.beforeLoad.length)),
   requests_before_load_list: [...visits.sampled, ...visits.sampled_xsite, ...visits.not_sampled].flatMap((v) => v.beforeLoad).slice(0, 10),
-  measurements: [...visits.sampled, ...visits.sampled_xsite].flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms }))),
+  measurements: [...visits.sampled, ...visits.sampled_xsite].flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing }))),
+  phone_measurements: visits.phone_sampled.flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing }))),
   node_reference: nodeRef,
 };
 process.stdout.write(`${JSON.stringify(out)}\n`);

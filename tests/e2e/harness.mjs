@@ -109,7 +109,7 @@ export async function waitFor(fn, { timeoutMs = 30000, everyMs = 250, what = 'co
   }
 }
 
-export async function launchChromium(fixturePort) {
+export async function launchChromium(fixturePort, extraArgs = []) {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -120,6 +120,7 @@ export async function launchChromium(fixturePort) {
       // navigator.webdriver would make the loader skip the visit, as it does for bots.
       '--disable-blink-features=AutomationControlled',
       `--host-resolver-rules=MAP *.test 127.0.0.1:${fixturePort}, EXCLUDE localhost`,
+      ...extraArgs,
     ],
   });
 }

@@ -53,6 +53,13 @@ pub fn app(state: AppState) -> Router {
                 .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), check_headers)),
         )
         .route("/v1/frame.js", get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "frame.js"))))
+        // The measurement worker the frame starts (issue 11). A worker's CSP comes from its own
+        // response, not the frame's: it gets the frame's (its requests and the wasm compile).
+        .route(
+            "/v1/worker.js",
+            get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "worker.js")))
+                .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
+        )
         .merge(crate::api::routes())
         .nest_service("/v1/w", ServeDir::new(&state.config.widget_dir))
         .fallback_service(ServeDir::new(&www))
@@ -89,7 +96,7 @@ async fn frame_headers(State(c): State<AppState>, mut res: Response) -> Response
 /// The frame may be embedded anywhere and may only talk to us and to the targets it measures.
 fn frame_csp(list: &TargetList) -> HeaderValue {
     let csp = format!(
-        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {}; base-uri 'none'; form-action 'none'",
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {}; worker-src 'self'; base-uri 'none'; form-action 'none'",
         target_origins(list)
     );
     HeaderValue::try_from(csp).expect("target origins are validated header-safe")
@@ -120,7 +127,7 @@ fn target_origins(list: &TargetList) -> String {
 /// Never a route that computes its answer (`/v1/status`, `/v1/chart.svg`, `/metrics`, ...).
 fn is_static_asset(path: &str) -> bool {
     if let Some(v1) = path.strip_prefix("/v1/") {
-        return matches!(v1, "loader.js" | "frame.js" | "embed.js") || (v1.starts_with("w/") && !v1.ends_with('/'));
+        return matches!(v1, "loader.js" | "frame.js" | "worker.js" | "embed.js") || (v1.starts_with("w/") && !v1.ends_with('/'));
     }
     let file = path.rsplit('/').next().unwrap_or("");
     file.rsplit_once('.').is_some_and(|(name, ext)| !name.is_empty() && ASSET_EXTENSIONS.contains(&ext))

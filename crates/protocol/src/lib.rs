@@ -8,7 +8,7 @@ mod targets;
 #[cfg(feature = "json")]
 mod validate;
 
-pub use report::{Browser, BrowserFamily, Measurement, Net, Outcome, Phases, Report};
+pub use report::{Browser, BrowserFamily, Measurement, Net, Outcome, Phases, Report, Timing};
 pub use targets::{is_valid_target_id, Control, FetchMode, Target, TargetList, CONTROL_ID};
 #[cfg(feature = "json")]
 pub use validate::{parse_report, ValidationError};

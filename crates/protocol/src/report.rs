@@ -50,6 +50,33 @@ pub struct Measurement {
     /// `http_error`: a cors-mode request is the only one whose status a page can read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// Where `ms` came from, so analysis can weigh or separate the two clocks; absent in reports
+    /// of widgets older than issue 11.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+/// The clock behind a measurement's `ms` (docs/protocol.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Timing {
+    /// The request's Resource Timing entry (`responseEnd - startTime`): the browser's own clock
+    /// around the network exchange, unaffected by a busy thread.
+    #[serde(rename = "rt")]
+    ResourceTiming,
+    /// The `performance.now()` difference around the fetch promise: the fallback when no entry
+    /// appeared within the widget's deadline.
+    #[serde(rename = "now")]
+    Now,
+}
+
+impl Timing {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Timing::ResourceTiming => "rt",
+            Timing::Now => "now",
+        }
+    }
 }
 
 /// How a request ended, as far as the browser lets a page see.

@@ -7,6 +7,9 @@
 //! | `/delay/{ms}` | waits `ms` (at most 120 s), then the same as `/fast` |
 //! | `/reset` | reads the request, then closes with `SO_LINGER` 0: a TCP RST |
 //! | `/hang` | reads the request and never answers, until the client goes away |
+//! | `/status/{code}` | that status (100..=599 else 400), otherwise the same as `/fast`: a readable non-2xx for cors requests |
+//! | `/private` | `200` like `/fast` but without `Timing-Allow-Origin` and `Access-Control-Allow-Origin` (a cors request to it fails) |
+//! | `/list.json` | `200` `{"version":"fixtures.1"}` as `application/json` |
 //! | anything else | `404` |
 
 use std::time::Duration;
@@ -28,8 +31,9 @@ pub async fn run(listener: TcpListener) {
     }
 }
 
-/// Reads up to the end of the request head (or 16 KiB, or EOF); returns the request path
-/// without its query string.
+/// Reads up to the end of the request head (or 16 KiB, or EOF) and a `Content-Length` body of at
+/// most 16 KiB (unread bytes at close would make the kernel reset the connection before the
+/// client reads the answer); returns the request path without its query string.
 async fn read_path(stream: &mut TcpStream) -> Option<String> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -40,6 +44,17 @@ async fn read_path(stream: &mut TcpStream) -> Option<String> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let mut body_read = buf.len() - head_end;
+    while body_read < length.min(16 * 1024) {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        body_read += n;
+    }
     let line = buf.split(|&b| b == b'\r').next()?;
     let target = std::str::from_utf8(line).ok()?.split(' ').nth(1)?;
     Some(target.split(['?', '#']).next().unwrap_or("").to_string())
@@ -47,11 +62,17 @@ async fn read_path(stream: &mut TcpStream) -> Option<String> {
 
 const ICON: &[u8] = &[0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 24, 0, 48, 0, 0, 0, 22, 0, 0, 0];
 
+/// Headers that open a response to other origins: its timing phases and (for cors) its body.
+const OPEN: &str = "Timing-Allow-Origin: *\r\nAccess-Control-Allow-Origin: *\r\n";
+
 async fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
+    respond_with(stream, status, content_type, OPEN, body).await
+}
+
+async fn respond_with(stream: &mut TcpStream, status: &str, content_type: &str, extra: &str, body: &[u8]) {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nTiming-Allow-Origin: *\r\nAccess-Control-Allow-Origin: *\r\n\
-         Connection: close\r\n\r\n",
+         Cache-Control: no-store\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     let _ = stream.write_all(head.as_bytes()).await;
@@ -64,6 +85,8 @@ async fn handle(mut stream: TcpStream) {
     let Some(path) = read_path(&mut stream).await else { return };
     match path.as_str() {
         "/fast" => respond(&mut stream, "200 OK", "image/x-icon", ICON).await,
+        "/private" => respond_with(&mut stream, "200 OK", "image/x-icon", "", ICON).await,
+        "/list.json" => respond(&mut stream, "200 OK", "application/json", br#"{"version":"fixtures.1"}"#).await,
         "/reset" => {
             let _ = stream.set_zero_linger();
             drop(stream);
@@ -76,6 +99,10 @@ async fn handle(mut stream: TcpStream) {
                     break;
                 }
             }
+        }
+        p if p.starts_with("/status/") => {
+            let code = p["/status/".len()..].parse::<u16>().ok().filter(|c| (100..=599).contains(c)).unwrap_or(400);
+            respond(&mut stream, &format!("{code} Fixture"), "image/x-icon", ICON).await
         }
         p => match p.strip_prefix("/delay/").and_then(|ms| ms.parse::<u64>().ok()) {
             Some(ms) => {

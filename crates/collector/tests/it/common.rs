@@ -44,6 +44,7 @@ impl TestDir {
             ("www/loader.js", "/* loader */ console.log('vantage loader');"),
             ("www/frame.html", "<!doctype html><title>frame</title><script src=\"/v1/frame.js\"></script>"),
             ("www/frame.js", "/* frame */ console.log('vantage frame');"),
+            ("www/worker.js", "/* worker */ onmessage = () => {};"),
             ("widget/vantage_widget.js", &"export function start() { return 1; }\n".repeat(20)),
         ] {
             std::fs::create_dir_all(p.join(path).parent().unwrap()).unwrap();

@@ -47,6 +47,13 @@ async fn loader_frame_and_pages() {
     assert!(!csp.contains("frame-ancestors"));
     assert!(!frame.headers.contains_key("x-frame-options"));
     assert_eq!(oneshot(&router, get("/v1/frame.js")).await.header("content-type"), "text/javascript; charset=utf-8");
+    // The frame may start its measurement worker, and the worker (whose CSP is its own response's)
+    // runs under the frame's policy.
+    assert!(csp.contains("; worker-src 'self'; "), "{csp}");
+    let worker = oneshot(&router, get("/v1/worker.js")).await;
+    assert_eq!(worker.status, StatusCode::OK);
+    assert_eq!(worker.header("content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(worker.header("content-security-policy"), csp);
 
     let demo = oneshot(&router, get("/demo/")).await;
     assert_eq!(demo.status, StatusCode::OK);

@@ -84,6 +84,21 @@ fn hostile_keys_and_strings_are_not_echoed_whole() {
     assert!(e.field.len() <= 131 && e.message.len() <= 323, "{e:?}");
 }
 
+#[test]
+fn timing_source_is_optional_and_only_rt_or_now() {
+    let r = parse_report(
+        GOOD.replace(r#""ms":3.2"#, r#""ms":3.2,"timing":"now""#).replace(r#""ms":41.2"#, r#""ms":41.2,"timing":"rt""#).as_bytes(),
+        known,
+    )
+    .unwrap();
+    assert_eq!(r.control.timing, Some(crate::Timing::ResourceTiming));
+    assert_eq!(r.measurements[1].timing, Some(crate::Timing::Now));
+    assert_eq!(r.measurements[0].timing, None, "old widgets send no timing");
+    let e = err(&GOOD.replace(r#""ms":3.2"#, r#""ms":3.2,"timing":"clock""#));
+    assert_eq!(e.field, "measurements[1].timing");
+    assert!(e.message.contains("unknown variant"), "{}", e.message);
+}
+
 /// The second measurement of GOOD turned into `http_error`, with `status` as given (raw JSON).
 fn http_error(status: &str) -> String {
     GOOD.replace(r#""outcome":"error","ms":3.2"#, &format!(r#""outcome":"http_error","ms":3.2{status}"#))
