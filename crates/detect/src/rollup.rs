@@ -102,7 +102,7 @@ pub struct Rollups {
     platforms: Vec<String>,
     /// The series, ordered so each (platform, country) is contiguous.
     series: BTreeMap<SeriesKey, Series>,
-    /// A control slower than this (ms) always means a bad visitor connection (issue: 10 s).
+    /// A control slower than this (ms) always means a bad visitor connection ([`vantage_protocol::CONTROL_LIMIT_MS`]).
     pub control_abs_limit_ms: f64,
     /// A control slower than this many times the cell's usual control is excluded too.
     pub control_rel_limit: f64,
@@ -110,7 +110,12 @@ pub struct Rollups {
 
 impl Default for Rollups {
     fn default() -> Self {
-        Rollups { platforms: Vec::new(), series: BTreeMap::new(), control_abs_limit_ms: 10_000.0, control_rel_limit: 5.0 }
+        Rollups {
+            platforms: Vec::new(),
+            series: BTreeMap::new(),
+            control_abs_limit_ms: vantage_protocol::CONTROL_LIMIT_MS,
+            control_rel_limit: 5.0,
+        }
     }
 }
 

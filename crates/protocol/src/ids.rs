@@ -28,7 +28,7 @@ pub enum IdError {
 impl fmt::Display for IdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            IdError::Country => "must be two upper-case letters (ISO 3166-1 alpha-2, ZZ unknown)",
+            IdError::Country => "must be two upper-case letters (ZZ unknown)",
             IdError::Platform => "must be 1 to 64 of [a-z0-9_-]",
             IdError::TargetId => "must be 1 to 64 of [a-z0-9._-]",
             IdError::SiteKey => "must be 1 to 64 characters of [a-z0-9_-]",
