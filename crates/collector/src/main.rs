@@ -207,10 +207,10 @@ fn detect(args: DetectArgs) -> Result<(), String> {
     if to <= from {
         return Err("--to must be after --from".into());
     }
-    let cfg = vantage_detect::Config {
+    let cfg = vantage_detect::DetectorConfig {
         min_reports: args.min_reports.max(1),
         min_networks: args.min_networks.max(1),
-        ..vantage_detect::Config::default()
+        ..vantage_detect::DetectorConfig::default()
     };
     let store = open_store(&args.store)?;
     let result = vantage_collector::engine::detect_opened(store.as_ref(), cfg, from, to);

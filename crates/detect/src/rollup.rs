@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::hist::Histogram;
-use crate::{Observation, Outcome};
+use crate::{DetectInput, Outcome};
 
 /// Reports from one network (one /24 or /48 hash) in one minute of one cell.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -131,12 +131,12 @@ impl Rollups {
     }
 
     /// Adds one observation.
-    pub fn add(&mut self, obs: &Observation) {
+    pub fn add(&mut self, obs: &DetectInput) {
         self.add_n(obs, 1);
     }
 
     /// Adds `n` identical observations at once (a flood, or pre-aggregated counts).
-    pub fn add_n(&mut self, obs: &Observation, n: u32) {
+    pub fn add_n(&mut self, obs: &DetectInput, n: u32) {
         if n == 0 {
             return;
         }
@@ -242,8 +242,8 @@ impl Rollups {
 mod tests {
     use super::*;
 
-    fn obs(minute: i64, network: u32, outcome: Outcome, control_ok: bool, control_ms: f64) -> Observation {
-        Observation { minute, country: *b"PK", asn: 1, network, platform: "x".into(), outcome, ms: 100.0, control_ok, control_ms }
+    fn obs(minute: i64, network: u32, outcome: Outcome, control_ok: bool, control_ms: f64) -> DetectInput {
+        DetectInput { minute, country: *b"PK", asn: 1, network, platform: "x".into(), outcome, ms: 100.0, control_ok, control_ms }
     }
 
     #[test]
