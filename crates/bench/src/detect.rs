@@ -6,7 +6,7 @@ use crate::report::{Figure, Goal};
 use crate::util;
 use std::time::Instant;
 use vantage_detect::scenario::{AsnSpec, Event, Scenario};
-use vantage_detect::{Config, Detector, Incident, Observation, Outcome, Rollups};
+use vantage_detect::{DetectInput, Detector, DetectorConfig, Incident, Outcome, Rollups};
 
 /// 2026-11-02T00:00Z in unix minutes: replays start at midnight UTC.
 const DAY0: i64 = 29_892_960;
@@ -56,7 +56,7 @@ impl Kind {
 /// Replays minutes `from..to` through rollups and a fresh detector; every incident opened, with
 /// the step minute it opened at.
 fn replay(s: &mut Scenario, from: i64, to: i64) -> (Vec<(i64, Incident)>, u64) {
-    let mut det = Detector::new(Config::default());
+    let mut det = Detector::new(DetectorConfig::default());
     let keep = det.config().retention_minutes();
     let (mut rollups, mut buf, mut opened, mut reports) = (Rollups::new(), Vec::new(), Vec::new(), 0);
     for t in from..to {
@@ -95,7 +95,7 @@ fn quiet(seed: u64) -> Scenario {
 fn false_country_incident(seed: u64, nets: u32) -> Option<i64> {
     let mut s = country(seed, Kind::FullBlock);
     s.events.clear();
-    let mut det = Detector::new(Config::default());
+    let mut det = Detector::new(DetectorConfig::default());
     let keep = det.config().retention_minutes();
     let (mut rollups, mut buf) = (Rollups::new(), Vec::new());
     for t in DAY0..ONSET + 30 {
@@ -103,7 +103,7 @@ fn false_country_incident(seed: u64, nets: u32) -> Option<i64> {
         if t >= ONSET {
             for n in 0..nets {
                 let asn = ASNS[n as usize % 2];
-                let o = Observation {
+                let o = DetectInput {
                     minute: t,
                     country: *b"PK",
                     asn,

@@ -456,7 +456,7 @@ fn history_days(s: &str) -> Result<f64, String> {
 }
 
 fn country_code(s: &str) -> Result<String, String> {
-    if s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if vantage_protocol::Country::from_any_case(s).is_ok() {
         Ok(s.to_string())
     } else {
         Err("two letters (ISO 3166-1 alpha-2), e.g. PK".into())
@@ -464,9 +464,9 @@ fn country_code(s: &str) -> Result<String, String> {
 }
 
 fn platform_list(s: &str) -> Result<String, String> {
-    if s.split(',').all(vantage_protocol::is_valid_target_id) {
+    if s.split(',').all(|p| vantage_protocol::Platform::try_from(p).is_ok()) {
         Ok(s.to_string())
     } else {
-        Err("comma-separated platform names of [a-z0-9._-], e.g. x,youtube".into())
+        Err("comma-separated platform names of [a-z0-9_-], e.g. x,youtube".into())
     }
 }

@@ -82,7 +82,7 @@ pub struct Config {
     /// Reports waiting for the store writer before ingest answers 503: bounds memory under load.
     pub queue_capacity: usize,
     /// Detector settings (k, m, window, thresholds); k and m also gate every published number.
-    pub detect: vantage_detect::Config,
+    pub detect: vantage_detect::DetectorConfig,
     /// Days of rollups replayed at start-up so baselines know each cell's usual.
     pub history_days: u32,
     /// Days raw observations are kept (`--retention-days`; 0: for ever). Rollups are kept.
@@ -143,7 +143,7 @@ impl Config {
             rate_limit_per_min: crate::ratelimit::DEFAULT_PER_MIN,
             rate_burst: crate::ratelimit::DEFAULT_BURST,
             queue_capacity: 4096,
-            detect: vantage_detect::Config::default(),
+            detect: vantage_detect::DetectorConfig::default(),
             history_days: 7,
             retention_days: DEFAULT_RETENTION_DAYS,
             webhooks: Vec::new(),

@@ -4,7 +4,7 @@
 use crate::rollup::CellRollup;
 use crate::store::{RollupFilter, Store};
 use std::collections::BTreeSet;
-use vantage_detect::{CellStatus, Config, Detector, Rollups, StepResult};
+use vantage_detect::{CellStatus, Detector, DetectorConfig, Rollups, StepResult};
 
 /// Minutes of rollups loaded at once during a replay.
 const REPLAY_CHUNK: i64 = 60;
@@ -37,12 +37,12 @@ fn merge(rollups: &mut Rollups, c: &CellRollup) {
 
 impl Engine {
     /// A detector without history.
-    pub fn new(cfg: Config) -> Engine {
+    pub fn new(cfg: DetectorConfig) -> Engine {
         Engine { det: Detector::new(cfg), rollups: Rollups::new(), loaded_to: None, stepped_to: None, last: Vec::new() }
     }
 
     /// The detector's settings.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &DetectorConfig {
         self.det.config()
     }
 
@@ -130,7 +130,7 @@ impl Engine {
 
 /// `vantage detect`: replays minutes `from..to` as if live and returns every incident seen
 /// (closed ones with their end, open ones as they stand at the end), oldest first.
-pub fn detect(store: &dyn Store, cfg: Config, from: i64, to: i64) -> Result<Vec<crate::store::StoredIncident>, String> {
+pub fn detect(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Result<Vec<crate::store::StoredIncident>, String> {
     Ok(detect_opened(store, cfg, from, to)?.into_iter().map(|(i, _)| i).collect())
 }
 
@@ -138,7 +138,12 @@ pub fn detect(store: &dyn Store, cfg: Config, from: i64, to: i64) -> Result<Vec<
 /// bad window, plus one (the step judges minute t once t has ended, so a live collector opens it
 /// at the start of minute t + 1). `started_at` is earlier: the newest minute of its first bad
 /// window.
-pub fn detect_opened(store: &dyn Store, cfg: Config, from: i64, to: i64) -> Result<Vec<(crate::store::StoredIncident, i64)>, String> {
+pub fn detect_opened(
+    store: &dyn Store,
+    cfg: DetectorConfig,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(crate::store::StoredIncident, i64)>, String> {
     use crate::store::StoredIncident;
     let mut engine = Engine::new(cfg);
     let mut seen: std::collections::BTreeMap<String, (StoredIncident, i64)> = std::collections::BTreeMap::new();

@@ -119,13 +119,13 @@ impl Geo {
             .and_then(|h| headers.get(h.as_str()))
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
-            .filter(|v| v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()))
-            .map(str::to_ascii_uppercase)
+            .and_then(|v| vantage_protocol::Country::from_any_case(v).ok())
+            .map(|c| c.to_string())
             .filter(|c| c != "XX");
         let from_db = || {
             let reader = self.country.as_ref()?;
             let record = reader.lookup(ip?).ok()?.decode::<CountryOnly>().ok()??;
-            record.country?.iso_code.map(str::to_ascii_uppercase)
+            record.country?.iso_code.and_then(|c| vantage_protocol::Country::from_any_case(c).ok()).map(|c| c.to_string())
         };
         let country = from_header.or_else(from_db).unwrap_or_else(|| "ZZ".into());
         let asn = (|| {

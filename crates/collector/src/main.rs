@@ -207,10 +207,10 @@ fn detect(args: DetectArgs) -> Result<(), String> {
     if to <= from {
         return Err("--to must be after --from".into());
     }
-    let cfg = vantage_detect::Config {
+    let cfg = vantage_detect::DetectorConfig {
         min_reports: args.min_reports.max(1),
         min_networks: args.min_networks.max(1),
-        ..vantage_detect::Config::default()
+        ..vantage_detect::DetectorConfig::default()
     };
     let store = open_store(&args.store)?;
     let result = vantage_collector::engine::detect_opened(store.as_ref(), cfg, from, to);
@@ -231,13 +231,12 @@ fn detect(args: DetectArgs) -> Result<(), String> {
 
 fn simulate(args: SimulateArgs) -> Result<(), String> {
     use vantage_collector::simulate;
-    let country = args.country.to_ascii_uppercase();
-    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(format!("--country {:?}: two letters", args.country));
-    }
+    let country = vantage_protocol::Country::from_any_case(&args.country)
+        .map_err(|_| format!("--country {:?}: two letters", args.country))?
+        .to_string();
     let platforms: Vec<String> = args.platforms.split(',').map(str::to_string).collect();
-    if platforms.iter().any(|p| !vantage_protocol::is_valid_target_id(p)) {
-        return Err(format!("--platforms {:?}: comma-separated names of [a-z0-9._-]", args.platforms));
+    if platforms.iter().any(|p| vantage_protocol::Platform::try_from(p.as_str()).is_err()) {
+        return Err(format!("--platforms {:?}: comma-separated names of [a-z0-9_-]", args.platforms));
     }
     if args.live {
         let per_minute: f64 = args

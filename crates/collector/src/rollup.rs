@@ -20,7 +20,7 @@ use vantage_protocol::Outcome;
 /// A control slower than this means the visitor's own link was bad: the report counts neither
 /// way (the absolute rule of `vantage-detect`; its relative rule needs per-cell running state
 /// that is not a summable column, so the store applies only this one).
-pub const CONTROL_LIMIT_MS: f64 = 10_000.0;
+pub use vantage_protocol::CONTROL_LIMIT_MS;
 
 /// Histogram kind of counted reports' times.
 pub const KIND_TIMES: u8 = 0;

@@ -146,7 +146,7 @@ pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress
     Ok(written)
 }
 
-fn observation(o: &vantage_detect::Observation, country: &str, run: u64, serial: u64) -> Observation {
+fn observation(o: &vantage_detect::DetectInput, country: &str, run: u64, serial: u64) -> Observation {
     Observation {
         ts: o.minute * 60,
         country: country.to_string(),

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use toml::Spanned;
-use vantage_protocol::{is_valid_target_id, Control, FetchMode, Target, TargetList, CONTROL_ID};
+use vantage_protocol::{Control, FetchMode, Platform, Target, TargetId, TargetList, CONTROL_ID};
 
 /// The built-in list, validated by the same parser as `--targets` files.
 const DEFAULT_TOML: &str = include_str!("../targets.default.toml");
@@ -69,14 +69,14 @@ pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, String> {
     let mut targets = Vec::new();
     for t in raw.target {
         let id = t.id.get_ref();
-        if !is_valid_target_id(id) || id == CONTROL_ID {
+        if TargetId::try_from(id.as_str()).is_err() || id == CONTROL_ID {
             return Err(at(t.id.span(), format!("target id {id:?} must be 1 to 64 of [a-z0-9._-] and not {CONTROL_ID}")));
         }
         if !seen.insert(id.clone()) {
             return Err(at(t.id.span(), format!("target id {id:?} appears twice")));
         }
         let platform = t.platform.get_ref();
-        if !is_valid_target_id(platform) || platform.contains('.') {
+        if Platform::try_from(platform.as_str()).is_err() {
             return Err(at(t.platform.span(), format!("platform {platform:?} must be 1 to 64 of [a-z0-9_-]")));
         }
         if !is_https_url(t.url.get_ref()) {

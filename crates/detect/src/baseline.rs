@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use crate::config::Config;
+use crate::config::DetectorConfig;
 use crate::hist::{quantile_of, NUM_BUCKETS};
 use crate::window::WindowStats;
 
@@ -111,7 +111,7 @@ fn hour_of(minute: i64) -> usize {
 
 impl Baseline {
     /// Adds one minute known to be outside any incident.
-    pub fn fold(&mut self, minute: i64, m: &WindowStats, cfg: &Config) {
+    pub fn fold(&mut self, minute: i64, m: &WindowStats, cfg: &DetectorConfig) {
         // Per-fold decay so that weight halves every `baseline_half_life_days`: an hour bucket
         // is folded 60 times a day, the all-day bucket 1440 times.
         let per_day = 0.5f64.powf(1.0 / cfg.baseline_half_life_days);
@@ -133,7 +133,7 @@ impl Baseline {
 
     /// The history rule (see `config`): enough reports, from enough networks, over long enough
     /// for the cell's usual rate to mean something.
-    pub fn established(&self, cfg: &Config) -> bool {
+    pub fn established(&self, cfg: &DetectorConfig) -> bool {
         let span = match (self.first_minute, self.last_minute) {
             (Some(f), Some(l)) => l - f,
             _ => return false,
@@ -150,7 +150,7 @@ impl Baseline {
     }
 
     /// The expectation for a window ending at `minute`.
-    pub fn expect(&self, minute: i64, cfg: &Config) -> Expectation {
+    pub fn expect(&self, minute: i64, cfg: &DetectorConfig) -> Expectation {
         let min = cfg.baseline_min_reports;
         let hour = &self.hours[hour_of(minute)];
         let b = if hour.reports() >= min {
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn prior_alone_then_hour_of_day_history() {
-        let cfg = Config::default();
+        let cfg = DetectorConfig::default();
         let mut b = Baseline::default();
         let e = b.expect(0, &cfg);
         assert!((e.failure_rate() - 0.03).abs() < 1e-12);

@@ -7,7 +7,7 @@ use crate::window::WindowStats;
 
 /// A cell: a platform in a country, or in one ASN of it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CellKey {
+pub struct Cell {
     /// Platform name.
     pub platform: String,
     /// ISO country code bytes.
@@ -16,15 +16,15 @@ pub struct CellKey {
     pub asn: Option<u32>,
 }
 
-impl CellKey {
+impl Cell {
     pub(crate) fn country_str(&self) -> String {
         String::from_utf8_lossy(&self.country).into_owned()
     }
 }
 
 /// Windows over minutes `from..=to` for every ASN cell and, merged, every country cell.
-pub fn collect(rollups: &Rollups, from: i64, to: i64) -> BTreeMap<CellKey, WindowStats> {
-    let mut out: BTreeMap<CellKey, WindowStats> = BTreeMap::new();
+pub fn collect(rollups: &Rollups, from: i64, to: i64) -> BTreeMap<Cell, WindowStats> {
+    let mut out: BTreeMap<Cell, WindowStats> = BTreeMap::new();
     for (k, s) in rollups.series() {
         let mut w = WindowStats::default();
         let mut any = false;
@@ -36,9 +36,9 @@ pub fn collect(rollups: &Rollups, from: i64, to: i64) -> BTreeMap<CellKey, Windo
             continue;
         }
         let platform = rollups.platform_name(k.platform).to_string();
-        let country = CellKey { platform: platform.clone(), country: k.country, asn: None };
+        let country = Cell { platform: platform.clone(), country: k.country, asn: None };
         out.entry(country).or_default().merge(&w);
-        out.insert(CellKey { platform, country: k.country, asn: Some(k.asn) }, w);
+        out.insert(Cell { platform, country: k.country, asn: Some(k.asn) }, w);
     }
     out
 }

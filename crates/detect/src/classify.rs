@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::Expectation;
-use crate::config::Config;
+use crate::config::DetectorConfig;
 use crate::stats::{beta_binomial_sf, poisson_sf};
 use crate::window::WindowStats;
 
@@ -92,19 +92,19 @@ pub struct Assessment {
 
 /// Whether the window has enough reports and networks to be judged (and counted in the
 /// Bonferroni denominator).
-pub fn testable(w: &WindowStats, cfg: &Config) -> bool {
+pub fn testable(w: &WindowStats, cfg: &DetectorConfig) -> bool {
     w.reports >= cfg.min_reports && w.distinct_networks() >= cfg.min_networks
 }
 
 /// Whether an ASN's window counts toward a country's breadth: at least m of its networks fail
 /// and its capped failure rate clears the minimum effect over its own expectation. It need not
 /// be testable on its own (a small ASN's share of a national block may be under k reports).
-pub fn fails_for_breadth(w: &WindowStats, e: &Expectation, cfg: &Config) -> bool {
+pub fn fails_for_breadth(w: &WindowStats, e: &Expectation, cfg: &DetectorConfig) -> bool {
     let (n, x) = w.capped_counts(cfg.cap_floor, cfg.fair_share_factor);
     w.networks_with_failures() >= cfg.min_networks && big_effect(x, n, e.failure_rate(), cfg)
 }
 
-fn big_effect(x: u64, n: u64, base: f64, cfg: &Config) -> bool {
+fn big_effect(x: u64, n: u64, base: f64, cfg: &DetectorConfig) -> bool {
     effect(x, n, base, cfg.min_effect_abs, cfg.min_effect_ratio)
 }
 
@@ -115,14 +115,14 @@ fn effect(x: u64, n: u64, base: f64, abs: f64, ratio: f64) -> bool {
 
 /// Judges one window against its expectation at the per-cell level `alpha_cell`, as for an
 /// established cell with no other context (the unit tests' entry point).
-pub fn assess(w: &WindowStats, e: &Expectation, cfg: &Config, alpha_cell: f64) -> Assessment {
+pub fn assess(w: &WindowStats, e: &Expectation, cfg: &DetectorConfig, alpha_cell: f64) -> Assessment {
     let ctx = Context { established: true, ..Context::default() };
     assess_with(w, e, cfg, alpha_cell, &ctx)
 }
 
 /// Judges one window with everything the detector knows about it. Every test runs on capped
 /// counts (each network, and in a country each ASN, at a fair share).
-pub fn assess_with(w: &WindowStats, e: &Expectation, cfg: &Config, alpha_cell: f64, ctx: &Context) -> Assessment {
+pub fn assess_with(w: &WindowStats, e: &Expectation, cfg: &DetectorConfig, alpha_cell: f64, ctx: &Context) -> Assessment {
     let failure_rate = w.failure_rate();
     let mut out = Assessment {
         state: State::InsufficientData,
@@ -199,7 +199,7 @@ pub fn assess_with(w: &WindowStats, e: &Expectation, cfg: &Config, alpha_cell: f
     out
 }
 
-fn slow(w: &WindowStats, e: &Expectation, cfg: &Config) -> bool {
+fn slow(w: &WindowStats, e: &Expectation, cfg: &DetectorConfig) -> bool {
     let (Some(base), Some(med)) = (e.median_ms, w.times.quantile(0.5)) else {
         return false;
     };
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn states() {
-        let cfg = Config::default();
+        let cfg = DetectorConfig::default();
         let a = 1e-4;
         let cases = [
             (window(2, 10, 10, 200.0), State::InsufficientData),
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn one_network_flood_is_not_a_disruption() {
-        let cfg = Config::default();
+        let cfg = DetectorConfig::default();
         let mut w = window(100, 3, 0, 200.0);
         w.networks.insert(7777, NetStat { network: 7777, reports: 3000, failures: 3000, log_ms_sum: 0.0 });
         w.reports += 3000;

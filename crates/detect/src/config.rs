@@ -30,7 +30,7 @@
 
 /// Everything tunable about detection.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Config {
+pub struct DetectorConfig {
     /// Window length in minutes (docs/protocol.md §4.2 `window_s` = 300).
     pub window_minutes: i64,
     /// k: fewer counted reports than this reads `insufficient_data`.
@@ -113,9 +113,9 @@ pub struct Config {
     pub surge_min_reports: u64,
 }
 
-impl Default for Config {
+impl Default for DetectorConfig {
     fn default() -> Self {
-        Config {
+        DetectorConfig {
             window_minutes: 5,
             min_reports: 10,
             min_networks: 3,
@@ -153,7 +153,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
+impl DetectorConfig {
     /// How many minutes of rollups the caller must keep for the detector: a window plus the
     /// baseline lag (evict anything older).
     pub fn retention_minutes(&self) -> i64 {

@@ -6,9 +6,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::baseline::{Baseline, Expectation};
-use crate::cells::{collect, CellKey};
+use crate::cells::{collect, Cell};
 use crate::classify::{assess_with, fails_for_breadth, testable, Assessment, Context, State};
-use crate::config::Config;
+use crate::config::DetectorConfig;
 use crate::output::{confidence, incident_id, rfc3339, CellStatus, EndReason, Incident};
 use crate::rollup::Rollups;
 use crate::window::{country_capped_counts, WindowStats};
@@ -79,28 +79,28 @@ struct Judged<'a> {
 #[derive(Debug, Default)]
 pub struct Detector {
     /// Settings.
-    cfg: Config,
+    cfg: DetectorConfig,
     /// Every cell ever seen; their baselines are the detector's memory.
-    cells: BTreeMap<CellKey, CellState>,
+    cells: BTreeMap<Cell, CellState>,
     /// Newest minute already folded into baselines.
     folded_through: Option<i64>,
 }
 
 impl Detector {
     /// A detector with no history (baselines start from the prior).
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: DetectorConfig) -> Self {
         Detector { cfg, ..Detector::default() }
     }
 
     /// The settings in use.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &DetectorConfig {
         &self.cfg
     }
 
     /// A copy with settings `cfg` holding only the cells `keep` selects: stepping it tells what
     /// those cells read right now, between minute steps, without touching `self` (the live
     /// status path; `cfg` lets the caller keep the Bonferroni share of the full step).
-    pub fn subset(&self, cfg: Config, keep: impl Fn(&CellKey) -> bool) -> Detector {
+    pub fn subset(&self, cfg: DetectorConfig, keep: impl Fn(&Cell) -> bool) -> Detector {
         let cells = self.cells.iter().filter(|(k, _)| keep(k)).map(|(k, c)| (k.clone(), c.clone())).collect();
         Detector { cfg, cells, folded_through: self.folded_through }
     }
@@ -128,7 +128,7 @@ impl Detector {
         let alpha_cell = self.cfg.alpha / tested as f64;
         let suspicious = self.surges(now, &windows);
         // Country windows rebuilt without suspicious ASNs' reports.
-        let mut trusted: BTreeMap<CellKey, Cow<WindowStats>> = BTreeMap::new();
+        let mut trusted: BTreeMap<Cell, Cow<WindowStats>> = BTreeMap::new();
         for (k, w) in &windows {
             if k.asn.is_some() {
                 continue;
@@ -147,7 +147,7 @@ impl Detector {
             };
             trusted.insert(k.clone(), t);
         }
-        let expect: BTreeMap<CellKey, Expectation> =
+        let expect: BTreeMap<Cell, Expectation> =
             windows.keys().map(|k| (k.clone(), self.cells[k].baseline.expect(now, &self.cfg))).collect();
         let peers = self.peer_rates(&trusted, &expect);
         let mut out = StepResult::default();
@@ -228,7 +228,7 @@ impl Detector {
     /// their usual window volume (and `surge_min_reports`). Their reports are left out of the
     /// verdict, always: during an incident so that a flood of "it works" cannot close it, and
     /// before one so that a flood started ahead of a block cannot keep it from opening.
-    fn surges(&self, now: i64, windows: &BTreeMap<CellKey, WindowStats>) -> BTreeMap<(String, [u8; 2]), BTreeSet<u32>> {
+    fn surges(&self, now: i64, windows: &BTreeMap<Cell, WindowStats>) -> BTreeMap<(String, [u8; 2]), BTreeSet<u32>> {
         let mut out: BTreeMap<(String, [u8; 2]), BTreeSet<u32>> = BTreeMap::new();
         for (k, w) in windows.iter().filter(|(k, _)| k.asn.is_some()) {
             let pc = (k.platform.clone(), k.country);
@@ -248,7 +248,7 @@ impl Detector {
 
     /// Per platform, every testable country's capped failure rate and whether it clears the
     /// minimum effect over its own baseline: the material of the cross-country rule.
-    fn peer_rates(&self, trusted: &BTreeMap<CellKey, Cow<WindowStats>>, expect: &BTreeMap<CellKey, Expectation>) -> PeerRates {
+    fn peer_rates(&self, trusted: &BTreeMap<Cell, Cow<WindowStats>>, expect: &BTreeMap<Cell, Expectation>) -> PeerRates {
         let mut out = PeerRates::new();
         for (k, w) in trusted {
             if !testable(w, &self.cfg) {
@@ -285,7 +285,7 @@ impl Detector {
         self.folded_through = Some(last.max(self.folded_through.unwrap_or(last)));
     }
 
-    fn update(&mut self, key: &CellKey, now: i64, j: &Judged, out: &mut StepResult) -> CellStatus {
+    fn update(&mut self, key: &Cell, now: i64, j: &Judged, out: &mut StepResult) -> CellStatus {
         let cfg = &self.cfg;
         let (w, a, e) = (j.w, &j.a, &j.e);
         let c = self.cells.get_mut(key).expect("cell created by step");
@@ -458,8 +458,8 @@ impl Detector {
 type PeerRates = BTreeMap<String, Vec<([u8; 2], f64, bool)>>;
 
 /// The ASN windows of a country cell `k`, with their ASN.
-fn asn_windows<'a>(windows: &'a BTreeMap<CellKey, WindowStats>, k: &'a CellKey) -> impl Iterator<Item = (u32, &'a WindowStats)> + 'a {
-    let from = CellKey { platform: k.platform.clone(), country: k.country, asn: Some(0) };
+fn asn_windows<'a>(windows: &'a BTreeMap<Cell, WindowStats>, k: &'a Cell) -> impl Iterator<Item = (u32, &'a WindowStats)> + 'a {
+    let from = Cell { platform: k.platform.clone(), country: k.country, asn: Some(0) };
     windows
         .range(from..)
         .take_while(move |(ak, _)| ak.platform == k.platform && ak.country == k.country)
@@ -469,7 +469,7 @@ fn asn_windows<'a>(windows: &'a BTreeMap<CellKey, WindowStats>, k: &'a CellKey) 
 /// The cross-country view of cell `k`: the median capped failure rate of the same platform in
 /// other countries (with at least `peer_min_countries` of them), and whether most of them
 /// (at least two) fail too, which makes the platform broken rather than blocked.
-fn peer_for(peers: &PeerRates, k: &CellKey, cfg: &Config) -> (Option<f64>, bool) {
+fn peer_for(peers: &PeerRates, k: &Cell, cfg: &DetectorConfig) -> (Option<f64>, bool) {
     let Some(list) = peers.get(&k.platform) else {
         return (None, false);
     };

@@ -18,9 +18,9 @@ pub mod scenario;
 pub mod stats;
 pub mod window;
 
-pub use cells::CellKey;
+pub use cells::Cell;
 pub use classify::{Held, State};
-pub use config::Config;
+pub use config::DetectorConfig;
 pub use detector::{Detector, StepResult};
 pub use output::{CellStatus, EndReason, Incident};
 pub use rollup::Rollups;
@@ -28,7 +28,7 @@ pub use vantage_protocol::Outcome;
 
 /// One stored observation (docs/protocol.md §2), reduced to what detection needs.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Observation {
+pub struct DetectInput {
     /// Unix minutes (`ts` truncated to the minute): the rollup it lands in.
     pub minute: i64,
     /// ISO 3166-1 alpha-2 bytes (`ZZ` unknown): the country cell.

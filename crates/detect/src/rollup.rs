@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::hist::Histogram;
-use crate::{Observation, Outcome};
+use crate::{DetectInput, Outcome};
 
 /// Reports from one network (one /24 or /48 hash) in one minute of one cell.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -102,7 +102,7 @@ pub struct Rollups {
     platforms: Vec<String>,
     /// The series, ordered so each (platform, country) is contiguous.
     series: BTreeMap<SeriesKey, Series>,
-    /// A control slower than this (ms) always means a bad visitor connection (issue: 10 s).
+    /// A control slower than this (ms) always means a bad visitor connection ([`vantage_protocol::CONTROL_LIMIT_MS`]).
     pub control_abs_limit_ms: f64,
     /// A control slower than this many times the cell's usual control is excluded too.
     pub control_rel_limit: f64,
@@ -110,7 +110,12 @@ pub struct Rollups {
 
 impl Default for Rollups {
     fn default() -> Self {
-        Rollups { platforms: Vec::new(), series: BTreeMap::new(), control_abs_limit_ms: 10_000.0, control_rel_limit: 5.0 }
+        Rollups {
+            platforms: Vec::new(),
+            series: BTreeMap::new(),
+            control_abs_limit_ms: vantage_protocol::CONTROL_LIMIT_MS,
+            control_rel_limit: 5.0,
+        }
     }
 }
 
@@ -126,12 +131,12 @@ impl Rollups {
     }
 
     /// Adds one observation.
-    pub fn add(&mut self, obs: &Observation) {
+    pub fn add(&mut self, obs: &DetectInput) {
         self.add_n(obs, 1);
     }
 
     /// Adds `n` identical observations at once (a flood, or pre-aggregated counts).
-    pub fn add_n(&mut self, obs: &Observation, n: u32) {
+    pub fn add_n(&mut self, obs: &DetectInput, n: u32) {
         if n == 0 {
             return;
         }
@@ -237,8 +242,8 @@ impl Rollups {
 mod tests {
     use super::*;
 
-    fn obs(minute: i64, network: u32, outcome: Outcome, control_ok: bool, control_ms: f64) -> Observation {
-        Observation { minute, country: *b"PK", asn: 1, network, platform: "x".into(), outcome, ms: 100.0, control_ok, control_ms }
+    fn obs(minute: i64, network: u32, outcome: Outcome, control_ok: bool, control_ms: f64) -> DetectInput {
+        DetectInput { minute, country: *b"PK", asn: 1, network, platform: "x".into(), outcome, ms: 100.0, control_ok, control_ms }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::rng::Pcg32;
 use crate::rollup::Rollups;
-use crate::{Observation, Outcome};
+use crate::{DetectInput, Outcome};
 
 /// One ASN's traffic.
 #[derive(Clone, Debug)]
@@ -33,7 +33,7 @@ pub enum Event {
 #[derive(Clone, Debug)]
 pub struct Batch {
     /// The observation.
-    pub obs: Observation,
+    pub obs: DetectInput,
     /// How many times it occurred.
     pub count: u32,
 }
@@ -178,12 +178,12 @@ impl Scenario {
         (fail, slow)
     }
 
-    fn base(&self, minute: i64, asn: u32, network: u32, outcome: Outcome, ms: f64) -> Observation {
+    fn base(&self, minute: i64, asn: u32, network: u32, outcome: Outcome, ms: f64) -> DetectInput {
         let platform = self.platform.clone();
-        Observation { minute, country: self.country, asn, network, platform, outcome, ms, control_ok: true, control_ms: 40.0 }
+        DetectInput { minute, country: self.country, asn, network, platform, outcome, ms, control_ok: true, control_ms: 40.0 }
     }
 
-    fn report(&mut self, t: i64, asn: u32, network: u32, fail: f64, slow: f64) -> Observation {
+    fn report(&mut self, t: i64, asn: u32, network: u32, fail: f64, slow: f64) -> DetectInput {
         let mut obs = self.base(t, asn, network, Outcome::Ok, 0.0);
         obs.control_ms = 40.0 * (0.4 * self.rng.normal()).exp();
         if self.rng.unit() < self.bad_control {

@@ -4,7 +4,7 @@
 //! collector in `crates/collector/tests/it/adversary/detection.rs`.
 
 use vantage_detect::scenario::{AsnSpec, Scenario};
-use vantage_detect::{Config, Detector, EndReason, Incident, Observation, Outcome, Rollups, StepResult};
+use vantage_detect::{DetectInput, Detector, DetectorConfig, EndReason, Incident, Outcome, Rollups, StepResult};
 
 /// 2026-11-02T00:00Z in unix minutes.
 const DAY0: i64 = 29_892_960;
@@ -12,9 +12,9 @@ const DAY0: i64 = 29_892_960;
 const ASNS: [u32; 5] = [17557, 45595, 9541, 23674, 24499];
 
 /// One report; `net` is the network hash (distinct per /24).
-fn report(t: i64, country: &[u8; 2], asn: u32, net: u32, outcome: Outcome) -> Observation {
+fn report(t: i64, country: &[u8; 2], asn: u32, net: u32, outcome: Outcome) -> DetectInput {
     let fail = outcome != Outcome::Ok;
-    Observation {
+    DetectInput {
         minute: t,
         country: *country,
         asn,
@@ -40,7 +40,7 @@ struct Run {
 impl Run {
     fn new() -> Run {
         Run {
-            det: Detector::new(Config::default()),
+            det: Detector::new(DetectorConfig::default()),
             rollups: Rollups::new(),
             opened: Vec::new(),
             closed: Vec::new(),
@@ -62,7 +62,7 @@ impl Run {
         }
     }
 
-    fn add(&mut self, o: Observation, n: u32) {
+    fn add(&mut self, o: DetectInput, n: u32) {
         self.rollups.add_n(&o, n);
     }
 

@@ -2,7 +2,7 @@
 //! would flow, and checks the targets. `--nocapture` prints the time to detect.
 
 use vantage_detect::scenario::{AsnSpec, Event, Scenario};
-use vantage_detect::{Config, Detector, Incident, Rollups, State, StepResult};
+use vantage_detect::{Detector, DetectorConfig, Incident, Rollups, State, StepResult};
 
 /// 2026-11-02T00:00Z in unix minutes: scenarios start at midnight UTC.
 const DAY0: i64 = 29_892_960;
@@ -29,7 +29,7 @@ struct Log {
 
 /// Feeds minutes `from..to` of `s` into rollups and steps the detector after each.
 fn replay(s: &mut Scenario, from: i64, to: i64, mut each: impl FnMut(i64, &StepResult)) -> Log {
-    let mut det = Detector::new(Config::default());
+    let mut det = Detector::new(DetectorConfig::default());
     let keep = det.config().retention_minutes();
     let (mut rollups, mut buf, mut log) = (Rollups::new(), Vec::new(), Log::default());
     for t in from..to {

@@ -3,13 +3,15 @@
 //! Everything here mirrors `docs/protocol.md`. Fields may be added; nothing may be renamed or change
 //! meaning without bumping [`VERSION`].
 
+mod ids;
 mod report;
 mod targets;
 #[cfg(feature = "json")]
 mod validate;
 
+pub use ids::{is_valid_target_id, Country, IdError, Platform, ReportId, SiteKey, TargetId, MAX_NAME_LEN};
 pub use report::{Browser, BrowserFamily, Measurement, Net, Outcome, Phases, Report, Timing};
-pub use targets::{is_valid_target_id, Control, FetchMode, Target, TargetList, CONTROL_ID};
+pub use targets::{Control, FetchMode, Target, TargetList, CONTROL_ID};
 #[cfg(feature = "json")]
 pub use validate::{parse_report, ValidationError};
 
@@ -26,4 +28,10 @@ pub const MAX_AGE_S: u32 = 86_400;
 /// Longest `widget` / `targets_version` string.
 pub const MAX_VERSION_LEN: usize = 32;
 /// Longest `site` key.
-pub const MAX_SITE_LEN: usize = 64;
+pub const MAX_SITE_LEN: usize = MAX_NAME_LEN;
+/// Slowest control (ms) a report's measurements still count with: slower than this, the reader's
+/// own connection is too bad to say anything about a platform (counted as `excluded_control`).
+pub const CONTROL_LIMIT_MS: f64 = 10_000.0;
+/// The 10-minute rule: a browser measures at most once per this many seconds (per storage
+/// partition). `www/loader.js` and `www/frame.js` enforce it; the collector's rate limits assume it.
+pub const MIN_MEASURE_INTERVAL_S: u32 = 600;

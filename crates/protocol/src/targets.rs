@@ -78,8 +78,3 @@ pub struct Control {
 fn default_true() -> bool {
     true
 }
-
-/// Whether `id` is a valid target id: 1..=64 of `[a-z0-9._-]`.
-pub fn is_valid_target_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-}

@@ -3,7 +3,7 @@
 //! Every error names the offending field with a JSON path such as `measurements[2].ms`, so a
 //! widget developer can fix the bug from the 400 alone.
 
-use crate::{Measurement, Outcome, Report, CONTROL_ID, MAX_AGE_S, MAX_MEASUREMENTS, MAX_MS, MAX_SITE_LEN, MAX_VERSION_LEN, VERSION};
+use crate::{Measurement, Outcome, Report, ReportId, SiteKey, CONTROL_ID, MAX_AGE_S, MAX_MEASUREMENTS, MAX_MS, MAX_VERSION_LEN, VERSION};
 use std::fmt;
 
 /// Why a report was refused: the field (a JSON path, empty for the body as a whole) and a message.
@@ -78,15 +78,8 @@ fn validate(r: &Report, is_known_target: &impl Fn(&str) -> bool) -> Result<(), V
     if r.v != VERSION {
         return Err(ValidationError::new("v", format!("must be {VERSION}")));
     }
-    if r.id.len() != 32 || !r.id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(ValidationError::new("id", "must be 32 lowercase hex characters"));
-    }
-    if r.site.is_empty()
-        || r.site.len() > MAX_SITE_LEN
-        || !r.site.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    {
-        return Err(ValidationError::new("site", "must be 1 to 64 characters of [a-z0-9_-]"));
-    }
+    ReportId::try_from(r.id.as_str()).map_err(|e| ValidationError::new("id", e.to_string()))?;
+    SiteKey::try_from(r.site.as_str()).map_err(|e| ValidationError::new("site", e.to_string()))?;
     check_version_string("widget", &r.widget)?;
     check_version_string("targets_version", &r.targets_version)?;
     if r.age_s > MAX_AGE_S {

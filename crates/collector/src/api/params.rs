@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use crate::store::rfc3339;
-use vantage_protocol::is_valid_target_id;
+use vantage_protocol::{Country, Platform};
 
 /// Decoded `name=value` pairs of one request.
 pub struct Params(Vec<(String, String)>);
@@ -26,12 +26,9 @@ impl Params {
     /// An ISO country code (`pk` reads as `PK`).
     pub fn country(&self, name: &'static str) -> Result<Option<String>, AppError> {
         self.get(name)
-            .map(|v| {
-                if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    Ok(v.to_ascii_uppercase())
-                } else {
-                    Err(AppError::param(name, "must be a two-letter ISO 3166-1 country code"))
-                }
+            .map(|v| match Country::from_any_case(v) {
+                Ok(c) => Ok(c.to_string()),
+                Err(_) => Err(AppError::param(name, "must be a two-letter ISO 3166-1 country code")),
             })
             .transpose()
     }
@@ -45,9 +42,9 @@ impl Params {
     /// A platform name (the target-id alphabet).
     pub fn platform(&self, name: &'static str) -> Result<Option<String>, AppError> {
         self.get(name)
-            .map(|v| match is_valid_target_id(v) {
-                true => Ok(v.to_string()),
-                false => Err(AppError::param(name, "must be 1 to 64 of [a-z0-9._-]")),
+            .map(|v| match Platform::try_from(v) {
+                Ok(p) => Ok(p.to_string()),
+                Err(e) => Err(AppError::param(name, e.to_string())),
             })
             .transpose()
     }
@@ -108,7 +105,7 @@ impl Params {
     pub fn platforms(&self, name: &'static str) -> Result<Vec<String>, AppError> {
         let Some(v) = self.get(name) else { return Ok(Vec::new()) };
         let list: Vec<String> = v.split(',').map(str::to_string).collect();
-        if list.len() > 16 || !list.iter().all(|p| is_valid_target_id(p)) {
+        if list.len() > 16 || !list.iter().all(|p| Platform::try_from(p.as_str()).is_ok()) {
             return Err(AppError::param(name, "must be up to 16 comma-separated platform names"));
         }
         Ok(list)
@@ -155,6 +152,11 @@ mod tests {
         assert_eq!(p.country("country").unwrap().as_deref(), Some("PK"));
         assert!(matches!(p.asn("asn"), Err(AppError::InvalidParameter { parameter: "asn", .. })));
         assert!(p.platform("platform").is_err());
+        // A platform name has no dot (that is a target id), as in the target list.
+        let dotted = Params::parse(Some("platform=x.main&platforms=x,youtube.v"));
+        assert!(matches!(dotted.platform("platform"), Err(AppError::InvalidParameter { parameter: "platform", .. })));
+        assert!(dotted.platforms("platforms").is_err());
+        assert!(Params::parse(Some("country=p1")).country("country").is_err());
         assert!(p.flag("open").is_err());
         assert_eq!(p.lang("lang").unwrap().as_deref(), Some("ur"));
         assert!(matches!(range(&p, 0, 60, 3600), Err(AppError::InvalidParameter { parameter: "to", .. })));

@@ -6,7 +6,7 @@
 
 use crate::store::{Observation, Store};
 use std::io::{BufRead, Read};
-use vantage_protocol::{is_valid_target_id, Outcome};
+use vantage_protocol::{Country, IdError, Outcome, Platform, ReportId, SiteKey, TargetId};
 
 /// Rows per `Store::import` call (one transaction) in the storing pass: large enough that the
 /// per-transaction cost is amortized, small enough that a chunk is a few megabytes.
@@ -98,20 +98,22 @@ fn for_each_row(mut reader: impl BufRead, each: &mut dyn FnMut(Observation) -> R
 }
 
 fn check_row(o: &Observation) -> Result<(), String> {
-    let country_ok = o.country.len() == 2 && o.country.bytes().all(|b| b.is_ascii_uppercase());
-    let id_ok = o.report_id.len() == 32 && o.report_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let ms_ok = |ms: f64| ms.is_finite() && (0.0..=vantage_protocol::MAX_MS).contains(&ms);
+    let named = |field: &'static str| move |e: IdError| format!("{field}: {e}");
+    if o.ts % 60 != 0 {
+        return Err("ts: must be a whole minute".into());
+    }
+    // The wire's rules, so an import holds nothing a report could not have carried.
+    Country::try_from(o.country.as_str()).map_err(named("country"))?;
+    TargetId::try_from(o.target.as_str()).map_err(named("target"))?;
+    Platform::try_from(o.platform.as_str()).map_err(named("platform"))?;
+    SiteKey::try_from(o.site.as_str()).map_err(named("site"))?;
     match () {
-        _ if o.ts % 60 != 0 => Err("ts: must be a whole minute".into()),
-        _ if !country_ok => Err("country: must be two upper-case letters (ZZ unknown)".into()),
-        _ if !is_valid_target_id(&o.target) => Err("target: must be 1 to 64 of [a-z0-9._-]".into()),
-        _ if !is_valid_target_id(&o.platform) => Err("platform: must be 1 to 64 of [a-z0-9._-]".into()),
-        _ if o.site.is_empty() || o.site.len() > 64 => Err("site: must be 1 to 64 characters".into()),
         _ if Outcome::from_wire(&o.outcome).is_none() => Err("outcome: not a known outcome".into()),
         _ if Outcome::from_wire(&o.control_outcome).is_none() => Err("control_outcome: not a known outcome".into()),
         _ if !ms_ok(o.ms) => Err("ms: must be between 0 and 120000".into()),
         _ if !ms_ok(o.control_ms) => Err("control_ms: must be between 0 and 120000".into()),
-        _ if !id_ok => Err("report_id: must be 32 lowercase hex characters".into()),
+        _ if ReportId::try_from(o.report_id.as_str()).is_err() => Err(format!("report_id: {}", IdError::ReportId)),
         _ if (o.outcome == Outcome::HttpError.as_str()) != o.status.is_some_and(|s| (100..=599).contains(&s)) => {
             Err("status: 100 to 599 with outcome http_error, absent otherwise".into())
         }
@@ -141,6 +143,18 @@ mod tests {
         let endless = "{".repeat(MAX_LINE_BYTES as usize + 1);
         let e = check(format!("{}{endless}", lines(2)).as_bytes(), &mut |_| {}).unwrap_err();
         assert!(e.starts_with("line 5: longer than 64 KiB"), "{e}");
+    }
+
+    #[test]
+    fn a_row_takes_the_wire_rules_for_site_platform_and_country() {
+        for (from, to, field) in [
+            ("\"site\":\"drm\"", "\"site\":\"Dawn.com\"", "site: must be 1 to 64 characters of [a-z0-9_-]"),
+            ("\"platform\":\"x\"", "\"platform\":\"x.main\"", "platform: must be 1 to 64 of [a-z0-9_-]"),
+            ("\"country\":\"PK\"", "\"country\":\"pk\"", "country: must be two upper-case letters (ZZ unknown)"),
+        ] {
+            let e = check(lines(1).replace(from, to).as_bytes(), &mut |_| {}).unwrap_err();
+            assert_eq!(e, format!("line 1: {field}"));
+        }
     }
 
     #[test]

@@ -407,7 +407,7 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
         assert_eq!(clickhouse.series(&q).unwrap(), reference, "clickhouse {q:?}");
     }
 
-    let cfg = vantage_detect::Config::default();
+    let cfg = vantage_detect::DetectorConfig::default();
     let (si, ci) = (
         vantage_collector::engine::detect(sqlite.as_ref(), cfg.clone(), end - 240, end).unwrap(),
         vantage_collector::engine::detect(clickhouse.as_ref(), cfg, end - 240, end).unwrap(),
