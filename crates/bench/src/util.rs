@@ -121,12 +121,11 @@ impl Drop for Server {
     }
 }
 
-/// A collector configuration for benchmarks: SQLite at `db`, rate limit off, repo's www/dist.
+/// A collector configuration for benchmarks: SQLite at `db`, rate limit off, the static files
+/// compiled into the collector (as served in production).
 pub fn collector_config(db: PathBuf) -> Config {
     let mut c = Config::new(StoreUrl::Sqlite(db));
     c.rate_limit_per_min = 0;
-    c.www = root().join("www");
-    c.widget_dir = root().join("dist/widget");
     c
 }
 
