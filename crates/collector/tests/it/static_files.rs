@@ -153,6 +153,9 @@ async fn embedded_files_have_their_types_caching_and_revalidation() {
     let again = Request::get("/dashboard/app.js").header("if-none-match", &etag).body(Body::empty()).unwrap();
     let again = oneshot(&router, again).await;
     assert_eq!((again.status, again.header("etag"), again.body.len()), (StatusCode::NOT_MODIFIED, etag.as_str(), 0));
+    let gzip_tag = format!("{}-gzip\"", etag.trim_end_matches('"'));
+    let again = Request::get("/dashboard/app.js").header("if-none-match", gzip_tag).body(Body::empty()).unwrap();
+    assert_eq!(oneshot(&router, again).await.status, StatusCode::NOT_MODIFIED);
     let stale = Request::get("/dashboard/app.js").header("if-none-match", "\"other\"").body(Body::empty()).unwrap();
     assert_eq!(oneshot(&router, stale).await.status, StatusCode::OK);
 
