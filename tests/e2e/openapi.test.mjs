@@ -155,3 +155,19 @@ test('the schemas refuse wrong answers (so passing means something)', async () =
   const point = ajv.getSchema('openapi#/components/schemas/Point');
   assert.equal(point({ t: '2026-11-28T18:00:00Z', reports: 1, networks: 1, success_rate: 1.5, median_ms: null, p90_ms: null }), false, 'rate over 1');
 });
+
+test('http_error and status: the Report schema and the collector agree', async () => {
+  const v = ajv.getSchema(`openapi${doc.paths['/v1/reports'].post.requestBody.content['text/plain'].schema.$ref}`);
+  const cases = [
+    [{ target: 'x.main', outcome: 'http_error', ms: 20, status: 451 }, 202],
+    [{ target: 'x.main', outcome: 'http_error', ms: 20 }, 400],
+    [{ target: 'x.main', outcome: 'ok', ms: 20, status: 200 }, 400],
+    [{ target: 'x.main', outcome: 'http_error', ms: 20, status: 600 }, 400],
+  ];
+  for (const [m, want] of cases) {
+    const report = makeReport([m]);
+    const answer = await postReport(origin, report, '127.0.9.2');
+    assert.equal(answer.status, want, `${JSON.stringify(m)}: ${answer.body}`);
+    assert.equal(v(report), want === 202, `the schema on ${JSON.stringify(m)}: ${ajv.errorsText(v.errors)}`);
+  }
+});

@@ -190,23 +190,79 @@ export function stateIcon(state) {
   return s;
 }
 
+/** The publication tick until an answer says otherwise (`--publish-interval`'s default). */
+const DEFAULT_TICK_MS = 10_000;
+
 /**
- * The live stream, reconnecting on its own (EventSource does). `onState` gets 'live',
- * 'connecting' or 'reconnecting'.
+ * The live stream, reconnecting on its own (EventSource does). When there is no EventSource, or
+ * the stream is refused (503 when the collector's stream slots are full) or fails for good, it
+ * polls `poll()` (a /v1/status URL) once per publication tick with If-None-Match instead, calls
+ * `onStatus` only when the status changed (like the stream), and tries the stream again after
+ * 1-2 minutes. `onState` gets 'live', 'connecting' or 'reconnecting'. Returns `{ close }`.
  */
-export function connectStream({ url = '/v1/stream', onStatus, onIncident, onState }) {
-  if (typeof EventSource === 'undefined') { onState?.('reconnecting'); return null; }
-  onState?.('connecting');
-  const es = new EventSource(url);
-  es.addEventListener('open', () => onState?.('live'));
-  es.addEventListener('error', () => onState?.(es.readyState === EventSource.CLOSED ? 'reconnecting' : 'connecting'));
-  es.addEventListener('status', (e) => {
-    try { onStatus?.(JSON.parse(e.data)); } catch { /* a malformed event is skipped */ }
-  });
-  es.addEventListener('incident', (e) => {
-    try { onIncident?.(JSON.parse(e.data)); } catch { /* skipped */ }
-  });
-  return es;
+export function connectStream({ url = '/v1/stream', poll, onStatus, onIncident, onState }) {
+  let es = null;
+  let timer = null;
+  let streamAgainAt = 0;
+  let tickMs = DEFAULT_TICK_MS;
+  const last = { etag: null, key: null };
+
+  const pollOnce = async () => {
+    const statusUrl = poll?.();
+    if (!statusUrl) return;
+    const headers = { accept: 'application/json' };
+    if (last.etag) headers['if-none-match'] = last.etag;
+    try {
+      const res = await fetch(statusUrl, { headers, cache: 'no-store' });
+      const swr = /stale-while-revalidate=(\d+)/.exec(res.headers.get('cache-control') ?? '');
+      if (swr && Number(swr[1]) > 0) tickMs = Number(swr[1]) * 1000;
+      if (res.status !== 304) {
+        if (!res.ok) throw new Error(`${statusUrl}: HTTP ${res.status}`);
+        const st = await res.json();
+        last.etag = res.headers.get('etag');
+        // A status carries its tick; like the stream, only a changed status is news.
+        const key = JSON.stringify({ ...st, generated_at: null });
+        if (key !== last.key) { last.key = key; onStatus?.(st); }
+      }
+      onState?.('live');
+    } catch {
+      onState?.('reconnecting');
+    }
+  };
+  // Just after each tick, spread over a second so a crowd of readers does not ask at once.
+  const schedule = () => {
+    const wait = tickMs - (Date.now() % tickMs) + 250 + Math.random() * 1000;
+    timer = setTimeout(async () => {
+      if (typeof EventSource !== 'undefined' && Date.now() >= streamAgainAt) { timer = null; open(); return; }
+      await pollOnce();
+      schedule();
+    }, wait);
+  };
+  const fallBack = () => {
+    if (timer) return;
+    streamAgainAt = Date.now() + 60_000 + Math.random() * 60_000;
+    pollOnce();
+    schedule();
+  };
+  const open = () => {
+    onState?.('connecting');
+    es = new EventSource(url);
+    es.addEventListener('open', () => onState?.('live'));
+    es.addEventListener('error', () => {
+      if (es.readyState !== EventSource.CLOSED) { onState?.('connecting'); return; }
+      onState?.('reconnecting');
+      fallBack();
+    });
+    es.addEventListener('status', (e) => {
+      try { onStatus?.(JSON.parse(e.data)); } catch { /* a malformed event is skipped */ }
+    });
+    es.addEventListener('incident', (e) => {
+      try { onIncident?.(JSON.parse(e.data)); } catch { /* skipped */ }
+    });
+  };
+  if (typeof EventSource === 'undefined') fallBack();
+  else open();
+  return { close() { es?.close(); clearTimeout(timer); } };
 }
 
 export async function getJSON(url) {

@@ -70,6 +70,7 @@ async function main() {
   const live = document.getElementById('live');
   connectStream({
     url: `/v1/stream?country=${country}`,
+    poll: () => `/v1/status?country=${country}`,
     onStatus: (st) => {
       if (st?.country !== country) return;
       document.body.dataset.updates = String(Number(document.body.dataset.updates ?? 0) + 1);

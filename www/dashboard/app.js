@@ -60,7 +60,8 @@ async function main() {
     if (S.status) renderStatus();
   }).catch(() => {});
   await Promise.all([loadStatus().then(loadSeries), loadCountries(), loadIncidents()]);
-  connectStream({ onStatus, onIncident, onState: setLive });
+  // Without the stream, the country-wide status is polled (what the stream would carry).
+  connectStream({ poll: () => `/v1/status?country=${S.country}`, onStatus, onIncident, onState: setLive });
   setInterval(() => { if (S.live !== 'live') loadStatus(); }, POLL_MS);
   setInterval(() => loadSeries(), 5 * 60_000);
 }

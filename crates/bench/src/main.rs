@@ -10,6 +10,7 @@
 mod detect;
 mod ingest;
 mod query;
+mod readers;
 mod report;
 mod store;
 mod util;
@@ -26,6 +27,7 @@ enum Section {
     Query,
     Widget,
     Detect,
+    Readers,
     All,
 }
 
@@ -57,8 +59,14 @@ fn main() -> ExitCode {
     if let Some(n) = cli.observations {
         let _ = query::OBSERVATIONS.set(n);
     }
-    let sections: Vec<(&str, Runner)> =
-        vec![("ingest", ingest::run), ("store", store::run), ("query", query::run), ("widget", widget::run), ("detect", detect::run)];
+    let sections: Vec<(&str, Runner)> = vec![
+        ("ingest", ingest::run),
+        ("store", store::run),
+        ("query", query::run),
+        ("widget", widget::run),
+        ("detect", detect::run),
+        ("readers", readers::run),
+    ];
     let wanted: Vec<_> = sections
         .into_iter()
         .filter(|(name, _)| cli.section == Section::All || format!("{:?}", cli.section).to_lowercase() == *name)

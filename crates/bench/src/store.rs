@@ -46,6 +46,7 @@ pub fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: i64) ->
                         net_type: Some("wifi".into()),
                         report_id: id.clone(),
                         late: false,
+                        status: None,
                     }
                 })
                 .collect();

@@ -37,7 +37,10 @@ Examples:
   vantage import --store sqlite:./data/vantage.db backfill.ndjson
   vantage export --raw --store sqlite:old.db > all.ndjson && vantage import --store clickhouse:http://127.0.0.1:8123/vantage all.ndjson
 
-A file with one bad line stores nothing; the error names the line. Importing twice stores once.";
+The file is read twice: every line is checked first, so a file with one bad line stores nothing
+(the error names the line and field); then it is stored 10,000 rows per transaction, in constant
+memory whatever its size. Rows already stored are skipped, so importing twice stores once and an
+interrupted import can simply be run again. FILE must be a regular file (not stdin or a pipe).";
 
 const EXPORT_EXAMPLES: &str = "\
 Examples:
@@ -244,6 +247,15 @@ pub struct ServeArgs {
     /// Seconds a client has to send a report's body before 408, e.g. 10 or 0.5.
     #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = seconds)]
     pub body_timeout: std::time::Duration,
+    /// Public exports (/v1/export.csv, /v1/export.ndjson) streaming at once; more are refused with 503 + Retry-After (at least 1).
+    #[arg(long, default_value_t = crate::export::DEFAULT_MAX_EXPORTS, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_exports: usize,
+    /// Live streams (/v1/stream) open at once, apart from --max-connections so readers never take report slots; beyond it 503 and readers poll /v1/status (0: no streams).
+    #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_STREAMS, value_name = "N")]
+    pub max_streams: usize,
+    /// Seconds a live stream stays open at most (each gets 75-100 % of it) before the server ends it and the browser reconnects, e.g. 600.
+    #[arg(long, default_value = "600", value_name = "SECONDS", value_parser = seconds)]
+    pub stream_lifetime: std::time::Duration,
 }
 
 /// Flags of `vantage import`.
@@ -343,6 +355,9 @@ impl ServeArgs {
         config.max_connections = self.max_connections.max(1);
         config.header_timeout = self.header_timeout;
         config.body_timeout = self.body_timeout;
+        config.max_exports = self.max_exports;
+        config.max_streams = self.max_streams;
+        config.stream_lifetime = self.stream_lifetime;
         Ok(config)
     }
 }

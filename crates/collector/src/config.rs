@@ -105,6 +105,15 @@ pub struct Config {
     pub header_timeout: std::time::Duration,
     /// A report body must arrive within this, else 408.
     pub body_timeout: std::time::Duration,
+    /// Public exports (`/v1/export.*`) streaming at once (`--max-exports`); more get 503.
+    pub max_exports: usize,
+    /// `/v1/stream` connections open at once (`--max-streams`): readers' own budget, apart from
+    /// `max_connections`, so a crowd of readers never takes the slots reports need; beyond it a
+    /// reader gets 503 and polls `/v1/status`. 0 refuses every stream.
+    pub max_streams: usize,
+    /// Longest a stream stays open (`--stream-lifetime`; each gets 75-100 % of it, so a crowd's
+    /// reconnects spread out): the server ends it, the browser reconnects or falls back to polling.
+    pub stream_lifetime: std::time::Duration,
 }
 
 /// Why `--country-header` alone is refused, and the fix.
@@ -145,6 +154,9 @@ impl Config {
             max_connections: crate::limits::DEFAULT_MAX_CONNECTIONS,
             header_timeout: crate::limits::DEFAULT_HEADER_TIMEOUT,
             body_timeout: crate::limits::DEFAULT_BODY_TIMEOUT,
+            max_exports: crate::export::DEFAULT_MAX_EXPORTS,
+            max_streams: crate::limits::DEFAULT_MAX_STREAMS,
+            stream_lifetime: crate::limits::DEFAULT_STREAM_LIFETIME,
         }
     }
 }

@@ -69,6 +69,7 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
             report_id: report.id.clone(),
             // Measured too long ago to enter a published or judged minute (store/publish.rs).
             late: i64::from(report.age_s) > crate::store::publish::LATE_AFTER_S,
+            status: None,
         };
         let rows = observations(&report, &base, |t| targets.platform(t).unwrap_or("unknown").to_string());
         (report, rows)
@@ -105,6 +106,7 @@ fn observations(report: &Report, base: &Observation, platform: impl Fn(&str) -> 
             target: m.target.clone(),
             outcome: m.outcome.as_str().into(),
             ms: m.ms,
+            status: m.status,
             ..base.clone()
         })
         .collect()

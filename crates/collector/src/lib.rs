@@ -57,6 +57,9 @@ pub struct Collector {
     pub live: live::Live,
     /// The time ingest stamps reports with and detection steps by (shiftable in tests).
     pub clock: live::Clock,
+    /// Slots of public exports running at once (`--max-exports`): a full house answers 503,
+    /// so long exports cannot take every blocking thread and store reader from status and ingest.
+    pub exports: Arc<tokio::sync::Semaphore>,
 }
 
 impl Collector {
@@ -77,6 +80,7 @@ impl Collector {
             metrics: metrics::Metrics::default(),
             live: live::Live::default(),
             clock: live::Clock::default(),
+            exports: Arc::new(tokio::sync::Semaphore::new(config.max_exports.max(1))),
             config,
         }))
     }

@@ -10,6 +10,13 @@
 //! request. Accept-and-close would instead spin on every attempt and refuse a legitimate client
 //! that happens to arrive while the slots are taken.
 //!
+//! Readers get a budget of their own: a `/v1/stream` connection, once its head has arrived, trades
+//! its connection slot for one of `--max-streams` ([`Slots::into_stream`]) and closes when the
+//! stream ends, so 6,000 open streams leave every connection slot to reports and short reads.
+//! Keep-alive is what else could hold slots idle: when fewer than an eighth of them are free,
+//! every answer closes its connection (`Connection: close`) and the slot goes to the next
+//! client in the backlog.
+//!
 //! HTTP/1.1 only: browsers speak HTTP/2 only over TLS, which a proxy in front terminates, and
 //! hyper's cleartext HTTP/2 has no deadline for an idle or slow connection.
 
@@ -22,11 +29,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 /// Default `--max-connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default `--max-streams`: above the 6,000 readers of issue 10; at about 20 KiB a stream (the
+/// readers test prints the figure) 200 MiB at the cap.
+pub const DEFAULT_MAX_STREAMS: usize = 10_000;
+/// Default `--stream-lifetime`.
+pub const DEFAULT_STREAM_LIFETIME: Duration = Duration::from_secs(600);
 /// Default `--header-timeout`: the request line and headers must arrive within it (also how long
 /// an idle keep-alive connection stays open).
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,7 +53,10 @@ pub const MAX_BUF_BYTES: usize = 64 * 1024;
 /// connection has ended.
 pub async fn serve(listener: TcpListener, router: Router, config: &Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let listener = with_backlog(listener, BACKLOG)?;
-    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    raise_fd_limit(config);
+    let max = config.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max));
+    let streams = Arc::new(Semaphore::new(config.max_streams));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -63,14 +78,26 @@ pub async fn serve(listener: TcpListener, router: Router, config: &Config, shutd
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = router.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req
-        });
+        let slot = Slots { conn: Arc::new(std::sync::Mutex::new(Some(slot))), streams: streams.clone() };
+        let held = slot.conn.clone();
+        let pressure = slots.clone();
+        let service = router
+            .clone()
+            .map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(slot.clone());
+                req
+            })
+            .map_response(move |mut res: axum::response::Response| {
+                if pressure.available_permits() < max.div_ceil(8) {
+                    res.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                }
+                res
+            });
         let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let _slot = slot; // released when the connection ends, however it ends
+            let _slot = held; // released when the connection ends, however it ends, or turns into a stream
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => return trace_end(r),
@@ -85,6 +112,40 @@ pub async fn serve(listener: TcpListener, router: Router, config: &Config, shutd
     drop(stop_rx);
     stop_tx.closed().await;
     Ok(())
+}
+
+/// A connection's place in the limits, handed to its requests: the stream handler trades the
+/// connection slot for a stream slot.
+#[derive(Clone)]
+pub struct Slots {
+    /// The connection's `--max-connections` permit; `None` once a stream took its place.
+    conn: Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>,
+    /// The `--max-streams` budget shared by every connection.
+    streams: Arc<Semaphore>,
+}
+
+impl Slots {
+    /// A stream slot in place of the connection slot, or `None` when every stream slot is taken
+    /// (the connection keeps its slot). The answer must close the connection: it holds no
+    /// connection slot any more.
+    pub fn into_stream(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.streams.clone().try_acquire_owned().ok()?;
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Some(permit)
+    }
+}
+
+/// Raises the soft limit on open files to the hard one: every connection and stream is a file
+/// descriptor, and the usual soft limit of 1,024 would make `accept` fail long before the caps.
+fn raise_fd_limit(config: &Config) {
+    let wanted = (config.max_connections + config.max_streams + 256) as u64;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => {
+            tracing::warn!(open_files = got, wanted, "the open-file limit is under --max-connections + --max-streams; raise it (ulimit -n)")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("open-file limit not raised: {e}"),
+    }
 }
 
 /// Connections the kernel holds completed for us while every slot is taken (`listen(2)` clamps it

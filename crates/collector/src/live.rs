@@ -12,7 +12,7 @@ use crate::engine::{Engine, Pair};
 use crate::store::{rfc3339, IncidentFilter, StoredIncident};
 use crate::AppState;
 use outbox::{Outbox, Transition};
-use publish::{Shown, Snapshot};
+use publish::{Body, Shown, Snapshot};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -30,6 +30,12 @@ const BROADCAST_CAPACITY: usize = 1024;
 /// Opens and closes the start-up replay finds this recent (minutes) and the store lacks are
 /// announced (a crash or a failing store kept them from going out); older ones are history.
 const CATCH_UP_MINUTES: i64 = 60;
+/// Answers kept per tick (statuses by country and ASN, the country list); past it an answer is
+/// rendered per request (same bytes, same ETag), so odd ASNs in queries cannot grow memory.
+const BODIES_PER_TICK: usize = 4096;
+/// Key prefix of the incident lists kept per tick (`api/incidents.rs`): dropped when an
+/// incident is stored, so a client told of one by the stream finds it in the list.
+pub const INCIDENT_ANSWERS: &str = "incidents ";
 /// Default `--publish-interval`.
 pub const DEFAULT_PUBLISH_INTERVAL_S: u64 = 10;
 
@@ -73,6 +79,9 @@ struct Published {
     cells: Snapshot,
     /// Each country's status body without `generated_at`: a status event goes out on change only.
     bodies: HashMap<String, String>,
+    /// The answers of this tick rendered so far, by route and query: each is made once per tick
+    /// however many readers ask, and dropped with the snapshot at the next tick.
+    answers: Mutex<HashMap<String, Arc<Body>>>,
 }
 
 /// What the live path shares with the handlers.
@@ -97,6 +106,9 @@ pub struct Live {
     /// Turns true once the start-up replay has run and handed its incidents to the store: until
     /// then a published status or an incident list may still lack what history holds.
     history_loaded: std::sync::atomic::AtomicBool,
+    /// Times answers of a tick were dropped before it ended ([`Live::forget`]): a store read
+    /// begun before a drop must not be kept after it.
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Live {
@@ -112,6 +124,7 @@ impl Default for Live {
             wake: Notify::new(),
             closing: tokio::sync::watch::channel(false).0,
             history_loaded: std::sync::atomic::AtomicBool::new(false),
+            forgotten: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -163,20 +176,64 @@ impl Live {
         self.hooks_rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
-    /// The docs/protocol.md §4 status of `country` (one ASN's cells with `asn`), as of the
-    /// last publication tick: the same bytes until the next one.
-    pub fn status(&self, country: &str, asn: Option<u32>, window_s: i64) -> Value {
-        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
-        let mut doc = render(&published.cells, country, asn, window_s);
-        doc["generated_at"] = json!(rfc3339::format(published.generated_at));
-        doc
+    /// The docs/protocol.md §4 status of `country` (one ASN's cells with `asn`) as of the last
+    /// publication tick, as bytes and ETag: made once per tick, the same bytes until the next.
+    pub fn status_body(&self, country: &str, asn: Option<u32>, window_s: i64) -> Arc<Body> {
+        let key = format!("status {country} {asn:?}");
+        self.answer(key, |cells, at| {
+            let mut doc = render(cells, country, asn, window_s);
+            doc["generated_at"] = json!(rfc3339::format(at));
+            doc
+        })
     }
 
-    /// Published country-level cells of every country, with their country (the map's
-    /// `/v1/countries`).
-    pub fn country_cells(&self) -> Vec<(String, Shown)> {
+    /// The answer `key` of the current tick, if one was made (for answers read from the store,
+    /// which must not be read under the snapshot's lock).
+    pub fn made(&self, key: &str) -> Option<Arc<Body>> {
         let published = self.published.read().unwrap_or_else(|e| e.into_inner());
-        published.cells.iter().flat_map(|(c, m)| m.values().filter(|s| s.asn.is_none()).map(move |s| (c.clone(), s.clone()))).collect()
+        let answers = published.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers.get(key).cloned()
+    }
+
+    /// The tick an answer begun now belongs to, and how many times answers were forgotten so
+    /// far: [`Live::keep`] takes both back and keeps nothing that either outdated.
+    pub fn tick(&self) -> (i64, u64) {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        (published.generated_at, self.forgotten.load(Ordering::Acquire))
+    }
+
+    /// Drops the answers of this tick whose key starts with `prefix`.
+    fn forget(&self, prefix: &str) {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        let mut answers = published.answers.lock().unwrap_or_else(|e| e.into_inner());
+        self.forgotten.fetch_add(1, Ordering::AcqRel);
+        answers.retain(|k, _| !k.starts_with(prefix));
+    }
+
+    /// Keeps `body`, begun at `begun` ([`Live::tick`]), as the answer `key` until the next
+    /// tick, unless a tick or a [`Live::forget`] came since (it could then be out of date).
+    pub fn keep(&self, key: String, body: Arc<Body>, begun: (i64, u64)) {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        let mut answers = published.answers.lock().unwrap_or_else(|e| e.into_inner());
+        let now = (published.generated_at, self.forgotten.load(Ordering::Acquire));
+        if now == begun && answers.len() < BODIES_PER_TICK {
+            answers.insert(key, body);
+        }
+    }
+
+    /// The answer `key` of the current tick: the one already made, else `make(snapshot,
+    /// generated_at)` rendered and kept until the next tick.
+    pub fn answer(&self, key: String, make: impl FnOnce(&Snapshot, i64) -> Value) -> Arc<Body> {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        let mut answers = published.answers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(body) = answers.get(&key) {
+            return body.clone();
+        }
+        let body = Arc::new(Body::new(&make(&published.cells, published.generated_at), published.generated_at));
+        if answers.len() < BODIES_PER_TICK {
+            answers.insert(key, body.clone());
+        }
+        body
     }
 
     /// Replaces the statuses: all of them after a full step, or only `pairs` after a recompute.
@@ -221,7 +278,7 @@ impl Live {
                 bodies.insert(c, key);
             }
         }
-        *published = Published { generated_at: at, cells: snapshot, bodies };
+        *published = Published { generated_at: at, cells: snapshot, bodies, answers: Mutex::default() };
         drop(published);
         for data in out {
             let _ = self.events.send(Arc::new(LiveEvent { kind: "status", data }));
@@ -230,6 +287,8 @@ impl Live {
 
     /// Sends a stored open or close to the stream and the webhooks.
     fn publish_incident(&self, i: StoredIncident) {
+        // The store holds it now: incident lists made this tick are out of date.
+        self.forget(INCIDENT_ANSWERS);
         let data = serde_json::to_string(&i).expect("incidents serialize");
         let _ = self.events.send(Arc::new(LiveEvent { kind: "incident", data }));
         let _ = self.hooks.send(i);

@@ -136,28 +136,51 @@ fn open_store(url: &str) -> Result<std::sync::Arc<dyn store::Store>, String> {
 
 fn import(args: ImportArgs) -> Result<(), String> {
     let fix = "give the path of an NDJSON file of observations, e.g. one written by `vantage export --raw > FILE`";
-    let file = std::fs::File::open(&args.file).map_err(|e| vantage_collector::config::file_error("import", &args.file, &e, fix))?;
-    if file.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(format!("import {}: is a directory, not a file; {fix}", args.file.display()));
-    }
-    let len = file.metadata().map(|m| m.len()).ok();
+    let open = || -> Result<(std::fs::File, u64), String> {
+        if args.file.as_os_str() == "-" {
+            return Err(not_a_file(&args.file));
+        }
+        let file = std::fs::File::open(&args.file).map_err(|e| vantage_collector::config::file_error("import", &args.file, &e, fix))?;
+        let meta = file.metadata().map_err(|e| vantage_collector::config::file_error("import", &args.file, &e, fix))?;
+        if meta.is_dir() {
+            return Err(format!("import {}: is a directory, not a file; {fix}", args.file.display()));
+        }
+        if !meta.is_file() {
+            return Err(not_a_file(&args.file));
+        }
+        Ok((file, meta.len()))
+    };
+    let (file, len) = open()?;
     let store = open_store(&args.store)?;
-    let progress = bar(len, "{spinner} reading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} {eta}");
-    let reader = std::io::BufReader::new(progress.wrap_read(file));
-    let result = export::import_reader(store.as_ref(), reader, |rows| {
-        progress.set_style(
-            ProgressStyle::with_template("{spinner} storing {msg} observations ({elapsed})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        progress.set_message(rows.to_string());
-        progress.enable_steady_tick(std::time::Duration::from_millis(120));
-    })
+    let style = |pass: &str| format!("{{spinner}} {pass} {{bytes}}/{{total_bytes}} [{{wide_bar}}] {{bytes_per_sec}} {{msg}} {{eta}}");
+    let on_rows = |bar: &ProgressBar| {
+        let bar = bar.clone();
+        move |rows: u64| bar.set_message(format!("{rows} rows"))
+    };
+    let result = (|| {
+        let checking = bar(Some(len), &style("checking"));
+        let rows = export::import::check(std::io::BufReader::new(checking.wrap_read(file)), &mut on_rows(&checking));
+        checking.finish_and_clear();
+        rows?;
+        let (file, len) = open()?;
+        let storing = bar(Some(len), &style("storing"));
+        let stored = export::import::store(store.as_ref(), std::io::BufReader::new(storing.wrap_read(file)), &mut on_rows(&storing));
+        storing.finish_and_clear();
+        stored
+    })()
     .map_err(|e| format!("import {}: {e}", args.file.display()));
-    progress.finish_and_clear();
     store.close()?;
     let (read, added) = result?;
     eprintln!("vantage: imported {added} new of {read} observations");
     Ok(())
+}
+
+/// Why `import` refuses stdin and pipes: it reads the file twice (check every line, then store).
+fn not_a_file(path: &std::path::Path) -> String {
+    format!(
+        "import {}: not a regular file; import reads its file twice (once to check every line, then to store it), which a pipe or stdin cannot be; save it to a file first, e.g. `vantage export --raw > all.ndjson`",
+        path.display()
+    )
 }
 
 fn export(args: ExportArgs) -> Result<(), String> {
@@ -170,11 +193,12 @@ fn export(args: ExportArgs) -> Result<(), String> {
         min_networks: args.min_networks,
     };
     let store = open_store(&args.store)?;
-    let progress = bar(None, "{spinner} {pos}/{len} rows written [{wide_bar}] {per_sec} {eta}");
-    let result = export::export_progress(store.as_ref(), &req, &mut std::io::stdout().lock(), &progress);
+    let progress = bar(None, "{spinner} {pos} rows written {per_sec} ({elapsed})");
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    let result = export::export(store.as_ref(), &req, &mut out, &mut |rows| progress.set_position(rows));
     progress.finish_and_clear();
     store.close()?;
-    result
+    result.map(drop)
 }
 
 fn detect(args: DetectArgs) -> Result<(), String> {

@@ -161,7 +161,8 @@ impl RollupDelta {
             }
             match outcome {
                 Some(Outcome::Ok) => n.ok += 1,
-                Some(Outcome::Error) => n.error += 1,
+                // A block page is a failure like a reset; the raw row keeps `http_error` and its status.
+                Some(Outcome::Error | Outcome::HttpError) => n.error += 1,
                 Some(Outcome::Timeout) => n.timeout += 1,
                 Some(Outcome::BlockedByClient) | None => {
                     n.blocked += 1;
@@ -199,6 +200,7 @@ mod tests {
             net_type: None,
             report_id: format!("{report:032x}"),
             late: false,
+            status: None,
         }
     }
 
@@ -228,5 +230,15 @@ mod tests {
         assert_eq!(m.excluded_control, 2);
         assert_eq!(m.networks.len(), 1, "network 8 has nothing counted");
         assert_eq!(m.times.total(), 2);
+    }
+
+    /// A block page read through cors is a failure: counted with `error`, never with `ok`.
+    #[test]
+    fn http_error_counts_as_error() {
+        let rows = [obs(1, 7, "http_error", "ok", 40.0), obs(2, 7, "ok", "ok", 40.0)];
+        let mut d = RollupDelta::default();
+        d.add(&rows.iter().collect::<Vec<_>>());
+        let n = d.nets.values().next().unwrap();
+        assert_eq!((n.ok, n.error, n.timeout, n.blocked, n.reports), (1, 1, 0, 0, 2));
     }
 }

@@ -159,6 +159,7 @@ fn observation(o: &vantage_detect::Observation, country: &str, run: u64, serial:
         net_type: None,
         report_id: format!("{run:016x}{serial:016x}"),
         late: false,
+        status: None,
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use toml::Spanned;
-use vantage_protocol::{is_valid_target_id, Control, Target, TargetList, CONTROL_ID};
+use vantage_protocol::{is_valid_target_id, Control, FetchMode, Target, TargetList, CONTROL_ID};
 
 /// The built-in list, validated by the same parser as `--targets` files.
 const DEFAULT_TOML: &str = include_str!("../targets.default.toml");
@@ -38,6 +38,9 @@ struct RawTarget {
     url: Spanned<String>,
     timeout_ms: Spanned<i64>,
     cache_bust: Option<bool>,
+    /// `cors` or `no-cors` (default); serde refuses anything else, naming the line.
+    #[serde(default)]
+    mode: FetchMode,
 }
 
 /// Parses and validates a target list; errors read `NAME:LINE: message`.
@@ -90,6 +93,7 @@ pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, String> {
             url: t.url.into_inner(),
             timeout_ms,
             cache_bust: t.cache_bust.unwrap_or(true),
+            mode: t.mode,
         });
     }
     Ok(TargetList {

@@ -50,12 +50,17 @@ pub fn app(state: AppState) -> Router {
             "/v1/frame.html",
             www.file("frame.html").layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
         )
+        .route(
+            "/check/",
+            www.file("check/index.html").layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), check_headers)),
+        )
         .route("/v1/frame.js", built_or_source(&widget, &www, "frame.js").file("frame.js"))
         .merge(crate::api::routes())
         .nest_service("/v1/w", widget.tree())
         .fallback_service(www.tree())
         .layer(middleware::from_fn(harden))
         .layer(CompressionLayer::new())
+        .layer(middleware::map_response(etag_per_encoding))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -73,15 +78,31 @@ async fn frame_headers(State(c): State<AppState>, mut res: Response) -> Response
 
 /// The frame may be embedded anywhere and may only talk to us and to the targets it measures.
 fn frame_csp(list: &TargetList) -> HeaderValue {
+    let csp = format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {}; base-uri 'none'; form-action 'none'",
+        target_origins(list)
+    );
+    HeaderValue::try_from(csp).expect("target origins are validated header-safe")
+}
+
+/// The check page (`/check/`) is our own page like the others, but requests every target.
+async fn check_headers(State(c): State<AppState>, mut res: Response) -> Response {
+    let origins = target_origins(&c.targets.read().unwrap_or_else(|e| e.into_inner()).current);
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; connect-src 'self' {origins}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    );
+    res.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::try_from(csp).expect("target origins are validated header-safe"));
+    res
+}
+
+/// The distinct origins of the targets and the control, space-separated, for `connect-src`.
+fn target_origins(list: &TargetList) -> String {
     let mut origins: Vec<&str> = list.targets.iter().filter_map(|t| origin_of(&t.url)).collect();
     origins.extend(origin_of(&list.control.url));
     origins.sort_unstable();
     origins.dedup();
-    let csp = format!(
-        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {}; base-uri 'none'; form-action 'none'",
-        origins.join(" ")
-    );
-    HeaderValue::try_from(csp).expect("target origins are validated header-safe")
+    origins.join(" ")
 }
 
 /// Whether `path` is a file that never changes under one `?v=`: the loader, the frame's script,
@@ -131,6 +152,24 @@ async fn harden(req: Request, next: Next) -> Response {
         } else if loader {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static(LOADER_CACHE));
         }
+    }
+    res
+}
+
+/// A strong ETag names exact bytes, and a compressed body is other bytes than the plain one:
+/// `"hash"` becomes `"hash-gzip"` (or `-br`, ...) when the compression layer encoded the body.
+/// `If-None-Match` accepts either form (`api/snapshot.rs`).
+async fn etag_per_encoding(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    let encoding = h.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let tagged = match (encoding, h.get(header::ETAG).and_then(|v| v.to_str().ok())) {
+        (Some(enc), Some(tag)) if tag.starts_with('"') && tag.ends_with('"') && tag.len() >= 2 => {
+            HeaderValue::try_from(format!("{}-{enc}\"", &tag[..tag.len() - 1])).ok()
+        }
+        _ => None,
+    };
+    if let Some(tag) = tagged {
+        h.insert(header::ETAG, tag);
     }
     res
 }

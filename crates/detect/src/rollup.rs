@@ -23,7 +23,8 @@ pub struct NetStat {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MinuteRollup {
     /// Reports with a usable control, by outcome in `Outcome::ALL` order (ok, error, timeout,
-    /// blocked_by_client); blocked ones are kept for display but never counted either way.
+    /// blocked_by_client; `http_error` is counted as error); blocked ones are kept for display
+    /// but never counted either way.
     pub outcomes: [u64; 4],
     /// Reports whose control failed or was far too slow: the visitor's own connection was bad.
     pub excluded_control: u64,
@@ -156,7 +157,10 @@ impl Rollups {
             m.excluded_control += n as u64;
             return;
         }
-        let idx = Outcome::ALL.iter().position(|o| *o == obs.outcome).unwrap_or(0);
+        // `http_error` (a cors target's readable 4xx/5xx, a block page) is counted as `error`: to
+        // the detector both mean the platform did not answer; the raw row keeps the difference.
+        let counted_as = if obs.outcome == Outcome::HttpError { Outcome::Error } else { obs.outcome };
+        let idx = Outcome::ALL.iter().position(|o| *o == counted_as).unwrap_or(0);
         m.outcomes[idx] += n as u64;
         if obs.outcome == Outcome::BlockedByClient {
             return;
@@ -168,7 +172,7 @@ impl Rollups {
         }
         let s = &mut m.networks[i];
         s.reports += n;
-        if matches!(obs.outcome, Outcome::Error | Outcome::Timeout) {
+        if matches!(counted_as, Outcome::Error | Outcome::Timeout) {
             s.failures += n;
         }
         s.log_ms_sum += n as f64 * obs.ms.max(1.0).ln();
@@ -250,6 +254,17 @@ mod tests {
         assert_eq!(m.excluded_control, 2);
         assert_eq!(m.outcomes[3], 1);
         assert_eq!(m.networks.len(), 1);
+    }
+
+    /// A block page read through cors is a failure: counted with `error`, from its network.
+    #[test]
+    fn http_error_counts_as_error() {
+        let mut r = Rollups::new();
+        r.add(&obs(5, 1, Outcome::Ok, true, 40.0));
+        r.add(&obs(5, 2, Outcome::HttpError, true, 40.0));
+        let m = r.series().next().unwrap().1.minute(5).unwrap().clone();
+        assert_eq!((m.counted(), m.outcomes[1]), (2, 1));
+        assert_eq!(m.networks.iter().map(|n| n.failures).collect::<Vec<_>>(), [0, 1]);
     }
 
     #[test]

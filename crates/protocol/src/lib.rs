@@ -9,7 +9,7 @@ mod targets;
 mod validate;
 
 pub use report::{Browser, BrowserFamily, Measurement, Net, Outcome, Phases, Report};
-pub use targets::{is_valid_target_id, Control, Target, TargetList, CONTROL_ID};
+pub use targets::{is_valid_target_id, Control, FetchMode, Target, TargetList, CONTROL_ID};
 #[cfg(feature = "json")]
 pub use validate::{parse_report, ValidationError};
 

@@ -46,13 +46,18 @@ pub struct Measurement {
     /// Bytes transferred, only where Timing-Allow-Origin exposes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// The HTTP status of a readable non-2xx response (a 403 or 451 block page), only with
+    /// `http_error`: a cors-mode request is the only one whose status a page can read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 /// How a request ended, as far as the browser lets a page see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// A response arrived, whatever its status: the platform is reachable.
+    /// A response arrived: the platform is reachable. For a no-cors target, whatever its status
+    /// (the browser hides it); for a cors target, a 2xx or 3xx.
     Ok,
     /// A network error before the deadline (DNS, reset, TLS failure, ...).
     Error,
@@ -61,11 +66,15 @@ pub enum Outcome {
     /// The browser itself refused the request (content blocker, tracking protection, CORP, CSP).
     /// Never counted as censorship.
     BlockedByClient,
+    /// A cors target answered with a readable 4xx or 5xx (`status` says which): a block page
+    /// (403, 451) or a broken host. Only a cors-mode request can see this.
+    HttpError,
 }
 
 impl Outcome {
     /// Every outcome, in a stable order.
-    pub const ALL: [Outcome; 4] = [Outcome::Ok, Outcome::Error, Outcome::Timeout, Outcome::BlockedByClient];
+    /// `HttpError` comes last so that indexes into this order, kept by older code, stay valid.
+    pub const ALL: [Outcome; 5] = [Outcome::Ok, Outcome::Error, Outcome::Timeout, Outcome::BlockedByClient, Outcome::HttpError];
 
     /// The wire name, as in docs/protocol.md.
     pub const fn as_str(self) -> &'static str {
@@ -74,6 +83,7 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::Timeout => "timeout",
             Outcome::BlockedByClient => "blocked_by_client",
+            Outcome::HttpError => "http_error",
         }
     }
 

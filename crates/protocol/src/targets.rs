@@ -30,6 +30,38 @@ pub struct Target {
     /// Whether to append a random query parameter (an addition to docs/protocol.md §4).
     #[serde(default = "default_true")]
     pub cache_bust: bool,
+    /// The `fetch` mode: `cors` only for hosts that send `Access-Control-Allow-Origin: *`, where it
+    /// makes CORP unable to block the request and the status readable (`http_error`).
+    #[serde(default)]
+    pub mode: FetchMode,
+}
+
+/// How the widget fetches a target (docs/protocol.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FetchMode {
+    /// An opaque request: works against any host, but the status is hidden and a
+    /// `Cross-Origin-Resource-Policy` header makes the browser refuse it.
+    #[default]
+    NoCors,
+    /// A CORS request: needs `Access-Control-Allow-Origin` from the host, and then the status is
+    /// readable and CORP does not apply.
+    Cors,
+}
+
+impl FetchMode {
+    /// The wire name, also the value of `fetch`'s `mode` option.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FetchMode::NoCors => "no-cors",
+            FetchMode::Cors => "cors",
+        }
+    }
+
+    /// The mode with this wire name, if any.
+    pub fn from_wire(s: &str) -> Option<FetchMode> {
+        [FetchMode::NoCors, FetchMode::Cors].into_iter().find(|m| m.as_str() == s)
+    }
 }
 
 /// The control request.

@@ -3,7 +3,7 @@
 //! Every error names the offending field with a JSON path such as `measurements[2].ms`, so a
 //! widget developer can fix the bug from the 400 alone.
 
-use crate::{Measurement, Report, CONTROL_ID, MAX_AGE_S, MAX_MEASUREMENTS, MAX_MS, MAX_SITE_LEN, MAX_VERSION_LEN, VERSION};
+use crate::{Measurement, Outcome, Report, CONTROL_ID, MAX_AGE_S, MAX_MEASUREMENTS, MAX_MS, MAX_SITE_LEN, MAX_VERSION_LEN, VERSION};
 use std::fmt;
 
 /// Why a report was refused: the field (a JSON path, empty for the body as a whole) and a message.
@@ -144,7 +144,20 @@ fn check_measurement(at: &str, m: &Measurement) -> Result<(), ValidationError> {
             return Err(ValidationError::new(format!("{at}.bytes"), "must be at most 100000000"));
         }
     }
-    Ok(())
+    check_status(at, m)
+}
+
+/// `status` belongs to `http_error` alone: without it a block page's code is lost, and on any other
+/// outcome it would be a status the browser never showed.
+fn check_status(at: &str, m: &Measurement) -> Result<(), ValidationError> {
+    match (m.outcome, m.status) {
+        (Outcome::HttpError, None) => Err(ValidationError::new(format!("{at}.status"), "is required when outcome is \"http_error\"")),
+        (Outcome::HttpError, Some(s)) if !(100..=599).contains(&s) => {
+            Err(ValidationError::new(format!("{at}.status"), "must be between 100 and 599"))
+        }
+        (Outcome::HttpError, Some(_)) | (_, None) => Ok(()),
+        (_, Some(_)) => Err(ValidationError::new(format!("{at}.status"), "is allowed only when outcome is \"http_error\"")),
+    }
 }
 
 fn check_version_string(field: &str, s: &str) -> Result<(), ValidationError> {

@@ -1,13 +1,16 @@
 //! `GET /v1/incidents` (JSON) and `GET /v1/incidents.atom` (the same, as an Atom feed).
 
 use super::params::Params;
-use super::{blocking, json_cached, with_type, xml_escape};
+use super::{blocking, with_type, xml_escape};
 use crate::error::AppError;
+use crate::live::publish::Body;
 use crate::store::{IncidentFilter, StoredIncident};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
+use std::sync::Arc;
 use vantage_detect::EndReason;
 
 /// Most incidents one answer lists (newest first).
@@ -21,10 +24,21 @@ async fn load(c: &AppState, q: Option<&str>) -> Result<Vec<StoredIncident>, AppE
     blocking(move || store.incidents(&filter)).await
 }
 
-/// The JSON list.
-pub async fn list(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
-    let incidents = load(&c, q.as_deref()).await?;
-    Ok(json_cached(serde_json::json!({"incidents": incidents}), 10))
+/// The JSON list, read from the store once per publication tick and query (a crowd of
+/// dashboards opening at once costs one read a tick), cacheable like the status.
+pub async fn list(State(c): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap) -> Result<Response, AppError> {
+    let key = format!("{}{}", crate::live::INCIDENT_ANSWERS, q.as_deref().unwrap_or(""));
+    let body = match c.live.made(&key) {
+        Some(body) => body,
+        None => {
+            let begun = c.live.tick();
+            let incidents = load(&c, q.as_deref()).await?;
+            let body = Arc::new(Body::new(&serde_json::json!({"incidents": incidents}), begun.0));
+            c.live.keep(key, body.clone(), begun);
+            body
+        }
+    };
+    Ok(super::snapshot::answer(&c, &body, &headers))
 }
 
 /// The Atom feed: one entry per incident, updated when it closes.

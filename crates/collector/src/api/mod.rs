@@ -8,6 +8,7 @@ mod export;
 mod incidents;
 pub mod params;
 pub mod series;
+mod snapshot;
 mod status;
 mod stream;
 

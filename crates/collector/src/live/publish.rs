@@ -2,6 +2,7 @@
 //! cannot be followed report by report) with every number that describes fewer than k reports
 //! or m networks withheld (so no single report can be read back).
 
+use axum::body::Bytes;
 use std::collections::BTreeMap;
 use vantage_detect::{CellStatus, State};
 
@@ -133,6 +134,28 @@ pub fn snapshot<'a>(cells: impl IntoIterator<Item = &'a CellStatus>, min_reports
     out
 }
 
+/// One published answer (a status or the country list), rendered once per tick for every reader.
+#[derive(Debug)]
+pub struct Body {
+    /// The JSON bytes every reader of this tick gets.
+    pub bytes: Bytes,
+    /// Strong validator of `bytes` (a quoted hash): readers and CDNs revalidate with it and get
+    /// 304 until the next tick changes the bytes. The same on every node for the same bytes.
+    pub etag: String,
+    /// Unix seconds of the tick that published it (`Last-Modified`, and when it goes stale).
+    pub generated_at: i64,
+}
+
+impl Body {
+    /// `doc`'s bytes and their ETag.
+    pub fn new(doc: &serde_json::Value, generated_at: i64) -> Body {
+        let bytes = Bytes::from(doc.to_string());
+        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        let hex: String = digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect();
+        Body { bytes, etag: format!("\"{hex}\""), generated_at }
+    }
+}
+
 /// Unix milliseconds of the first multiple of `interval_ms` after `now_ms`.
 pub fn next_tick(now_ms: i64, interval_ms: i64) -> i64 {
     (now_ms.div_euclid(interval_ms) + 1) * interval_ms
@@ -191,6 +214,14 @@ mod tests {
         let s = snapshot(&cells, 10, 3);
         assert_eq!(s["PK"][&("x".to_string(), Some(3))].reports, Some(89));
         assert_eq!(s["PK"][&("x".to_string(), Some(1))].reports, None);
+    }
+
+    #[test]
+    fn etags_follow_the_bytes() {
+        let (a, b) = (serde_json::json!({"x": 1}), serde_json::json!({"x": 2}));
+        assert_eq!(Body::new(&a, 10).etag, Body::new(&a, 20).etag);
+        assert_ne!(Body::new(&a, 10).etag, Body::new(&b, 10).etag);
+        assert!(Body::new(&a, 10).etag.starts_with('"') && Body::new(&a, 10).etag.len() == 26);
     }
 
     #[test]

@@ -130,8 +130,8 @@ impl Store for ClickHouseStore {
         Ok(new.len())
     }
 
-    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
-        read::observations(&self.http, from, to)
+    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut super::Sink<'_, Observation>) -> Result<(), String> {
+        read::scan_observations(&self.http, from, to, each)
     }
 
     fn published_cache(&self) -> Option<&super::publish::PublishedCache> {

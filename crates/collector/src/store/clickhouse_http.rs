@@ -61,8 +61,8 @@ impl Http {
         Ok(Http { base: root, db: db.to_string(), auth, client, handle, _stop: stop })
     }
 
-    /// Runs one statement; returns the body of a 200, else the server's message.
-    pub fn run(&self, sql: &str, body: Option<String>, timeout: Duration, in_db: bool) -> Result<String, String> {
+    /// The POST of one statement: SQL in the body, or in `query=` when `body` carries data.
+    fn request(&self, sql: &str, body: Option<String>, in_db: bool) -> reqwest::RequestBuilder {
         let mut url = self.base.clone();
         {
             let mut q = url.query_pairs_mut();
@@ -74,10 +74,16 @@ impl Http {
                 q.append_pair("query", sql);
             }
         }
-        let mut req = self.client.post(url).timeout(timeout).body(body.unwrap_or_else(|| sql.to_string()));
-        if let Some((user, password)) = &self.auth {
-            req = req.basic_auth(user, password.as_ref());
+        let req = self.client.post(url).body(body.unwrap_or_else(|| sql.to_string()));
+        match &self.auth {
+            Some((user, password)) => req.basic_auth(user, password.as_ref()),
+            None => req,
         }
+    }
+
+    /// Runs one statement; returns the body of a 200, else the server's message.
+    pub fn run(&self, sql: &str, body: Option<String>, timeout: Duration, in_db: bool) -> Result<String, String> {
+        let req = self.request(sql, body, in_db).timeout(timeout);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.handle.spawn(async move {
             let answer = async {
@@ -112,6 +118,62 @@ impl Http {
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).map_err(|e| format!("clickhouse row {l:.200}: {e}")))
             .collect()
+    }
+
+    /// [`Http::select`] streamed: each row is decoded and handed to `each` as the answer arrives,
+    /// so an answer of any size holds one chunk of the body and one line. `timeout` bounds the wait
+    /// for the answer to start and for each further chunk, not the whole transfer (a large export
+    /// may take minutes). An error from `each` stops the read: the connection is dropped, and
+    /// ClickHouse cancels the query.
+    pub fn select_each<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        timeout: Duration,
+        each: &mut dyn FnMut(T) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let req = self.request(&format!("{sql} FORMAT JSONEachRow"), None, true);
+        // A few chunks in flight: the request thread reads ahead while the caller decodes.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        self.handle.spawn(async move {
+            let late = |what: &str| format!("clickhouse {what} within {} s", timeout.as_secs());
+            let forward = async {
+                let mut res = tokio::time::timeout(timeout, req.send())
+                    .await
+                    .map_err(|_| late("did not answer"))?
+                    .map_err(|e| format!("clickhouse unreachable: {}", chain(&e)))?;
+                if !res.status().is_success() {
+                    let status = res.status();
+                    let text = res.text().await.unwrap_or_default();
+                    return Err(format!("clickhouse {status}: {}", text.trim().chars().take(500).collect::<String>()));
+                }
+                loop {
+                    let chunk = tokio::time::timeout(timeout, res.chunk()).await.map_err(|_| late("sent no more of its answer"))?;
+                    let Some(chunk) = chunk.map_err(|e| format!("clickhouse answer: {}", chain(&e)))? else { return Ok(()) };
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        // The reader stopped: dropping `res` closes the connection.
+                        return Ok(());
+                    }
+                }
+            };
+            if let Err(e) = forward.await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        let mut line = Vec::new();
+        let mut decode = |line: &[u8]| match line.trim_ascii() {
+            [] => Ok(()),
+            l => each(serde_json::from_slice(l).map_err(|e| format!("clickhouse row {:.200}: {e}", String::from_utf8_lossy(l)))?),
+        };
+        while let Some(chunk) = rx.blocking_recv() {
+            for piece in chunk?.split_inclusive(|&b| b == b'\n') {
+                line.extend_from_slice(piece);
+                if line.ends_with(b"\n") {
+                    decode(&line)?;
+                    line.clear();
+                }
+            }
+        }
+        decode(&line)
     }
 }
 

@@ -5,7 +5,7 @@
 use super::cells::Cells;
 use super::clickhouse_http::{quote, Http};
 use super::series::{PointSums, SeriesQuery};
-use super::{IncidentFilter, Observation, RollupFilter, StoredIncident};
+use super::{IncidentFilter, Observation, RollupFilter, Sink, StoredIncident};
 use crate::rollup::{CellKey, CellRollup, NetRollup, KIND_TIMES};
 use serde::Deserialize;
 use std::time::Duration;
@@ -271,8 +271,10 @@ pub fn incidents(http: &Http, f: &IncidentFilter) -> Result<Vec<StoredIncident>,
         .collect()
 }
 
-/// Observations with `from <= ts < to`, oldest first, one per (report_id, target).
-pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
+/// Observations with `from <= ts < to`, oldest first, one per (report_id, target), handed to
+/// `each` as the answer arrives (see `Http::select_each`): the sort and `LIMIT 1 BY` run in
+/// ClickHouse, this process holds one row at a time.
+pub fn scan_observations(http: &Http, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), String> {
     #[derive(Deserialize)]
     struct Row {
         t: i64,
@@ -290,6 +292,7 @@ pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<V
         net_type: Option<String>,
         report_id: String,
         late: u8,
+        status: Option<u16>,
     }
     let mut cond = String::from("1 = 1");
     if let Some(f) = from {
@@ -298,18 +301,14 @@ pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<V
     if let Some(t) = to {
         cond.push_str(&format!(" AND ts < toDateTime({})", t.max(0)));
     }
-    let rows: Vec<Row> = http.select(
-        &format!(
-            "SELECT toUInt32(ts) AS t, country, asn, network, site, platform, target, outcome, ms, control_outcome,
-             control_ms, browser_family, net_type, report_id, late FROM {}.observations WHERE {cond}
-             ORDER BY t, report_id, target LIMIT 1 BY report_id, target",
-            http.db
-        ),
-        READ_TIMEOUT,
-    )?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Observation {
+    let sql = format!(
+        "SELECT toUInt32(ts) AS t, country, asn, network, site, platform, target, outcome, ms, control_outcome,
+         control_ms, browser_family, net_type, report_id, late, status FROM {}.observations WHERE {cond}
+         ORDER BY t, report_id, target LIMIT 1 BY report_id, target",
+        http.db
+    );
+    http.select_each(&sql, READ_TIMEOUT, &mut |r: Row| {
+        each(Observation {
             ts: r.t,
             country: r.country,
             asn: r.asn,
@@ -325,6 +324,7 @@ pub fn observations(http: &Http, from: Option<i64>, to: Option<i64>) -> Result<V
             net_type: r.net_type,
             report_id: r.report_id,
             late: r.late != 0,
+            status: r.status,
         })
-        .collect())
+    })
 }

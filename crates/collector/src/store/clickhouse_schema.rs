@@ -80,7 +80,7 @@ const SCHEMA: &[&str] = &[
         target String, outcome String, ms Float64, control_outcome String, control_ms Float64,
         browser_family Nullable(String), net_type Nullable(String), report_id String,
         first_of_report UInt8, ok UInt8, error UInt8, timeout UInt8, blocked UInt8, excluded_control UInt8,
-        log_ms Float64, time_bucket Int16, control_bucket Int16, late UInt8 DEFAULT 0
+        log_ms Float64, time_bucket Int16, control_bucket Int16, late UInt8 DEFAULT 0, status Nullable(UInt16)
     ) ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMMDD(ts) ORDER BY (report_id, target)",
     "CREATE TABLE IF NOT EXISTS {db}.reports (id String, ts DateTime('UTC'))
         ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMMDD(ts) ORDER BY id SETTINGS index_granularity = 256",
@@ -128,6 +128,7 @@ pub fn create(http: &Http) -> Result<(), String> {
         http.exec(&stmt.replace("{db}", &http.db), DDL_TIMEOUT)?;
     }
     add_late_column(http)?;
+    add_status_column(http)?;
     for stmt in VIEWS {
         http.exec(&stmt.replace("{db}", &http.db), DDL_TIMEOUT)?;
     }
@@ -135,21 +136,34 @@ pub fn create(http: &Http) -> Result<(), String> {
 }
 
 /// A database created before late reports were set apart gets `observations.late` (0 for every
-/// existing row). `ADD COLUMN IF NOT EXISTS` is newer than 18.16, so the column is looked up first.
+/// existing row).
 fn add_late_column(http: &Http) -> Result<(), String> {
+    add_column(http, "late", "UInt8 DEFAULT 0")
+}
+
+/// A database created before cors targets existed gets `observations.status` (null for every
+/// existing row: none of them is an `http_error`).
+fn add_status_column(http: &Http) -> Result<(), String> {
+    add_column(http, "status", "Nullable(UInt16)")
+}
+
+/// Adds `observations.NAME TYPE` when missing. `ADD COLUMN IF NOT EXISTS` is newer than 18.16, so
+/// the column is looked up first.
+fn add_column(http: &Http, name: &str, column_type: &str) -> Result<(), String> {
     #[derive(serde::Deserialize)]
     struct N {
         n: u64,
     }
     let found: Vec<N> = http.select(
         &format!(
-            "SELECT count() AS n FROM system.columns WHERE database = {} AND table = 'observations' AND name = 'late'",
-            quote(&http.db)
+            "SELECT count() AS n FROM system.columns WHERE database = {} AND table = 'observations' AND name = {}",
+            quote(&http.db),
+            quote(name)
         ),
         DDL_TIMEOUT,
     )?;
     if found.first().is_none_or(|f| f.n == 0) {
-        http.exec(&format!("ALTER TABLE {}.observations ADD COLUMN late UInt8 DEFAULT 0", http.db), DDL_TIMEOUT)?;
+        http.exec(&format!("ALTER TABLE {}.observations ADD COLUMN {name} {column_type}", http.db), DDL_TIMEOUT)?;
     }
     Ok(())
 }

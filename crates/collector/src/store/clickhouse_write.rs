@@ -67,6 +67,8 @@ struct RawRow<'a> {
     control_bucket: i16,
     /// 1: stored raw only (the views skip it, and its shares above are zero).
     late: u8,
+    /// The readable status of an `http_error`; null otherwise.
+    status: Option<u16>,
 }
 
 /// `rows` as JSONEachRow lines. `first_of_report` marks the first row of each (report, platform),
@@ -106,6 +108,7 @@ pub fn encode<'a>(rows: &[&'a Observation], seen: &mut HashSet<(&'a str, &'a str
             time_bucket: bucket(KIND_TIMES),
             control_bucket: bucket(KIND_CONTROL),
             late: u8::from(o.late),
+            status: o.status,
         };
         out.push_str(&serde_json::to_string(&row).expect("rows serialize"));
         out.push('\n');
@@ -275,6 +278,7 @@ mod tests {
             net_type: None,
             report_id: report.into(),
             late: false,
+            status: None,
         }
     }
 

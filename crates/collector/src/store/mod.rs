@@ -12,6 +12,7 @@ mod incident;
 pub mod publish;
 pub mod series;
 mod sqlite;
+mod sqlite_export;
 mod sqlite_read;
 
 use crate::config::StoreUrl;
@@ -44,7 +45,7 @@ pub struct Observation {
     pub platform: String,
     /// Target id.
     pub target: String,
-    /// `ok`, `error`, `timeout` or `blocked_by_client`.
+    /// `ok`, `error`, `timeout`, `blocked_by_client` or `http_error`.
     pub outcome: String,
     /// Elapsed milliseconds.
     pub ms: f64,
@@ -62,6 +63,10 @@ pub struct Observation {
     /// exported) but never added to the rollups, so it cannot rewrite a published or judged minute.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late: bool,
+    /// The HTTP status of an `http_error` (a cors target's block page: 403, 451, ...), so an
+    /// analyst can tell a block page from a broken host; `None` for every other outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 /// What the store did with a report.
@@ -125,6 +130,10 @@ pub struct RollupFilter {
 /// (platform, country, reports) per pair: what [`Store::activity`] returns.
 pub type Activity = Vec<(String, String, u64)>;
 
+/// Where a streamed read hands its rows, one at a time; its error (a closed output) stops the
+/// read and is returned.
+pub type Sink<'a, T> = dyn FnMut(T) -> Result<(), String> + 'a;
+
 /// The answer to one submitted report, once committed (or failed).
 pub type Ack = oneshot::Receiver<Result<Stored, String>>;
 
@@ -137,8 +146,20 @@ pub trait Store: Send + Sync + 'static {
     /// Stores rows all-or-nothing, skipping (report_id, target) pairs already there; returns
     /// the number of new rows. Blocking.
     fn import(&self, rows: &[Observation]) -> Result<usize, String>;
-    /// Observations with `from <= ts < to`, oldest first. Blocking.
-    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String>;
+    /// Observations with `from <= ts < to`, oldest first (then by report id and target), handed
+    /// to `each` one at a time as they are read, so a raw export of any size holds one row at a
+    /// time; an error from `each` (a closed output) stops the read and is returned. Blocking.
+    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), String>;
+    /// [`Store::scan_observations`] collected into memory: for tests and small ranges only (every
+    /// export path streams). Blocking.
+    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
+        let mut rows = Vec::new();
+        self.scan_observations(from, to, &mut |o| {
+            rows.push(o);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
     /// Cell-minutes matching `filter`, in (minute, platform, country, asn) order, handed to
     /// `each` as they are read (a long range is never held in memory at once). Blocking.
     fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String>;

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS observations (
     ts INTEGER NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL, network INTEGER NOT NULL,
     site TEXT NOT NULL, platform TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
     ms REAL NOT NULL, control_outcome TEXT NOT NULL, control_ms REAL NOT NULL,
-    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL, late INTEGER NOT NULL DEFAULT 0,
+    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL, late INTEGER NOT NULL DEFAULT 0, status INTEGER,
     UNIQUE (report_id, target)
 );
 -- No query reads observations by (platform, country): every read goes to the rollups.
@@ -131,6 +131,15 @@ fn add_late_column(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A store written before cors targets existed has no `http_error` rows: `status` is NULL for all.
+fn add_status_column(conn: &Connection) -> rusqlite::Result<()> {
+    let mut columns = conn.prepare("SELECT name FROM pragma_table_info('observations')")?;
+    if !columns.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?.iter().any(|c| c == "status") {
+        conn.execute_batch("ALTER TABLE observations ADD COLUMN status INTEGER")?;
+    }
+    Ok(())
+}
+
 /// Page cache of a writing connection, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -128 * 1024;
 
@@ -140,6 +149,7 @@ impl SqliteStore {
         let mut conn = connect(path)?;
         tune_writer(&conn).map_err(|e| format!("sqlite {}: {e}", path.display()))?;
         add_late_column(&conn).map_err(|e| format!("sqlite {}: adding observations.late: {e}", path.display()))?;
+        add_status_column(&conn).map_err(|e| format!("sqlite {}: adding observations.status: {e}", path.display()))?;
         // A store written before `rollup_country` existed: fill it once from the other rollups.
         let started = std::time::Instant::now();
         let backfilled =
@@ -297,8 +307,8 @@ fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusq
 }
 
 const INSERT_OBSERVATION: &str = "INSERT OR IGNORE INTO observations (ts, country, asn, network, site, platform, target,
-    outcome, ms, control_outcome, control_ms, browser_family, net_type, report_id, late)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    outcome, ms, control_outcome, control_ms, browser_family, net_type, report_id, late, status)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 fn insert_observation(stmt: &mut rusqlite::CachedStatement<'_>, o: &Observation) -> rusqlite::Result<usize> {
     stmt.execute(params![
@@ -316,7 +326,8 @@ fn insert_observation(stmt: &mut rusqlite::CachedStatement<'_>, o: &Observation)
         o.browser_family,
         o.net_type,
         o.report_id,
-        o.late
+        o.late,
+        o.status
     ])
 }
 
@@ -362,38 +373,8 @@ impl Store for SqliteStore {
         Ok(new.len())
     }
 
-    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
-        let conn = connect(&self.path)?;
-        let err = |e: rusqlite::Error| format!("sqlite export: {e}");
-        let mut stmt = conn
-            .prepare(
-                "SELECT ts, country, asn, network, site, platform, target, outcome, ms, control_outcome,
-                 control_ms, browser_family, net_type, report_id, late FROM observations
-                 WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, report_id, target",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
-                Ok(Observation {
-                    ts: r.get(0)?,
-                    country: r.get(1)?,
-                    asn: r.get(2)?,
-                    network: r.get(3)?,
-                    site: r.get(4)?,
-                    platform: r.get(5)?,
-                    target: r.get(6)?,
-                    outcome: r.get(7)?,
-                    ms: r.get(8)?,
-                    control_outcome: r.get(9)?,
-                    control_ms: r.get(10)?,
-                    browser_family: r.get(11)?,
-                    net_type: r.get(12)?,
-                    report_id: r.get(13)?,
-                    late: r.get(14)?,
-                })
-            })
-            .map_err(err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut super::Sink<'_, Observation>) -> Result<(), String> {
+        super::sqlite_export::scan_observations(&self.path, from, to, each)
     }
 
     fn published_cache(&self) -> Option<&super::publish::PublishedCache> {
@@ -472,6 +453,7 @@ mod tests {
                     net_type: None,
                     report_id: format!("{r:032x}"),
                     late: false,
+                    status: None,
                 });
             }
         }

@@ -35,6 +35,7 @@ fn obs(minute_ts: i64, country: &str, platform: &str, network: u32, n: u32, outc
         net_type: None,
         report_id: id(n),
         late: false,
+        status: None,
     }
 }
 

@@ -100,6 +100,14 @@ impl Drop for Binary {
     }
 }
 
+/// Held by the tests that load the machine hard or measure against its speed (the overload
+/// test's capacity, the limits test's timings, the readers test's 6,000 connections): they run
+/// one at a time, since a capacity measured while another of them shares the 2 cores is wrong.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
 /// Resident set size of process `pid` in KiB (VmRSS from /proc; 0 once it is gone).
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -489,6 +489,7 @@ fn row(ts: i64, n: u32, outcome: &str, late: bool) -> store::Observation {
         net_type: None,
         report_id: id(n),
         late,
+        status: None,
     }
 }
 
@@ -505,6 +506,8 @@ async fn late_reports_stay_out_of_the_rollups_and_old_raw_days_are_dropped() {
     let mut rows: Vec<store::Observation> = (0..12).map(|n| row(old, n, "ok", false)).collect();
     rows.extend((100..112).map(|n| row(recent, n, "ok", false)));
     rows.extend((200..205).map(|n| row(recent, n, "error", true)));
+    // A cors target's block page: counted (as an error) and kept raw with its status.
+    rows.push(store::Observation { status: Some(451), ..row(recent, 112, "http_error", false) });
 
     // A database from before `late`: start-up adds the column, and the old view (no WHERE) still
     // sums late rows as nothing.
@@ -516,9 +519,11 @@ async fn late_reports_stay_out_of_the_rollups_and_old_raw_days_are_dropped() {
     tokio::task::spawn_blocking(move || {
         let s = store::open(&u.parse::<StoreUrl>().unwrap(), 16).unwrap();
         assert_eq!(s.import(&r).unwrap(), r.len());
-        assert_eq!(counted(s.as_ref(), recent / 60), 12, "late rows add nothing to the minute");
+        assert_eq!(counted(s.as_ref(), recent / 60), 13, "late rows add nothing to the minute");
         let back = s.observations(Some(recent), Some(recent + 60)).unwrap();
         assert_eq!(back.iter().filter(|o| o.late).count(), 5, "late rows are kept raw, flagged");
+        let statuses: Vec<_> = back.iter().filter_map(|o| o.status.map(|st| (o.outcome.as_str(), st))).collect();
+        assert_eq!(statuses, [("http_error", 451)], "the status column was added to the old table and kept");
         s.close().unwrap();
     })
     .await
@@ -531,7 +536,7 @@ async fn late_reports_stay_out_of_the_rollups_and_old_raw_days_are_dropped() {
     tokio::task::spawn_blocking(move || {
         let s = store::open(&u.parse::<StoreUrl>().unwrap(), 16).unwrap();
         s.import(&r).unwrap();
-        assert_eq!(counted(s.as_ref(), recent / 60), 12);
+        assert_eq!(counted(s.as_ref(), recent / 60), 13);
         assert_eq!(counted(s.as_ref(), old / 60), 12);
         s.close().unwrap();
     })
@@ -552,10 +557,10 @@ async fn late_reports_stay_out_of_the_rollups_and_old_raw_days_are_dropped() {
         assert!(Instant::now() < deadline, "old raw days were not dropped");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(ch.query("SELECT count() FROM vantage_retained.observations").await.trim(), "17", "recent rows stay");
+    assert_eq!(ch.query("SELECT count() FROM vantage_retained.observations").await.trim(), "18", "recent rows stay");
     let s = serving.clone();
     let (old_after, recent_after) =
         tokio::task::spawn_blocking(move || (counted(s.as_ref(), old / 60), counted(s.as_ref(), recent / 60))).await.unwrap();
-    assert_eq!((old_after, recent_after), (12, 12), "rollups are kept");
+    assert_eq!((old_after, recent_after), (12, 13), "rollups are kept");
     tokio::task::spawn_blocking(move || serving.close().unwrap()).await.unwrap();
 }

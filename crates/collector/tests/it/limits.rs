@@ -24,6 +24,7 @@ const PARTIAL_HEAD: usize = 48 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_capped_and_cut_off() {
+    let _alone = heavy().await;
     let t = TestDir::new();
     let secs = TIMEOUT.as_secs_f64().to_string();
     let max = MAX_CONNECTIONS.to_string();

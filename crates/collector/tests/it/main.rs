@@ -19,6 +19,7 @@ mod network_key;
 mod overload;
 mod poisoning;
 mod privacy;
+mod readers;
 mod shutdown;
 mod static_files;
 mod targets;

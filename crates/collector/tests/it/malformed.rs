@@ -62,7 +62,7 @@ const VERSION: &str = "must be 1 to 32 printable characters";
 const SHORT: &str = "must be at most 16 characters of [A-Za-z0-9-]";
 const NUMBER: &str = "must be a number between 0 and 1000000000";
 const HEX: &str = "must be 32 lowercase hex characters";
-const OUTCOMES: &str = "expected one of `ok`, `error`, `timeout`, `blocked_by_client`";
+const OUTCOMES: &str = "expected one of `ok`, `error`, `timeout`, `blocked_by_client`, `http_error`";
 
 fn cases() -> Vec<Case> {
     let valid = report(ID);
@@ -250,9 +250,40 @@ fn cases() -> Vec<Case> {
         ),
         bad(
             "measurement extra field",
+            with(|v| v["measurements"][0]["code"] = json!(200)),
+            "measurements[0].code",
+            "unknown field `code`, expected one of `target`, `outcome`, `ms`, `phases`, `bytes`, `status`",
+        ),
+        // --- `status` belongs to `http_error` alone
+        bad(
+            "status on ok",
             with(|v| v["measurements"][0]["status"] = json!(200)),
             "measurements[0].status",
-            "unknown field `status`, expected one of `target`, `outcome`, `ms`, `phases`, `bytes`",
+            "is allowed only when outcome is \"http_error\"",
+        ),
+        bad(
+            "status on the control",
+            with(|v| v["control"]["status"] = json!(403)),
+            "control.status",
+            "is allowed only when outcome is \"http_error\"",
+        ),
+        bad(
+            "http_error without status",
+            with(|v| v["measurements"][0]["outcome"] = json!("http_error")),
+            "measurements[0].status",
+            "is required when outcome is \"http_error\"",
+        ),
+        bad(
+            "http_error status too high",
+            with(|v| v["measurements"][0] = json!({"target": "x.main", "outcome": "http_error", "ms": 9, "status": 600})),
+            "measurements[0].status",
+            "must be between 100 and 599",
+        ),
+        bad(
+            "http_error status beyond u16",
+            with(|v| v["measurements"][0] = json!({"target": "x.main", "outcome": "http_error", "ms": 9, "status": 70000})),
+            "measurements[0].status",
+            "invalid value: integer `70000`, expected u16",
         ),
         // --- 413
         Case {

@@ -18,6 +18,7 @@ const IN_FLIGHT: usize = 256;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_times_capacity_sheds_load_and_loses_nothing() {
+    let _alone = heavy().await;
     let (measure_for, overload_for) =
         if long_mode() { (Duration::from_secs(5), Duration::from_secs(60)) } else { (Duration::from_secs(2), Duration::from_secs(10)) };
     let t = TestDir::new();

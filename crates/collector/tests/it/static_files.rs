@@ -41,7 +41,7 @@ async fn loader_frame_and_pages() {
     assert_eq!(frame.header("content-type"), "text/html; charset=utf-8");
     let csp = frame.header("content-security-policy");
     assert!(csp.starts_with("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' "), "{csp}");
-    for origin in ["https://x.com", "https://abs.twimg.com", "https://i.ytimg.com", "https://upload.wikimedia.org"] {
+    for origin in ["https://x.com", "https://pbs.twimg.com", "https://i.ytimg.com", "https://upload.wikimedia.org"] {
         assert!(csp.contains(&format!(" {origin}")), "{csp}");
     }
     assert!(csp.contains("base-uri 'none'; form-action 'none'"));

@@ -83,3 +83,57 @@ fn hostile_keys_and_strings_are_not_echoed_whole() {
     let e = parse_report(artifact, known).unwrap_err();
     assert!(e.field.len() <= 131 && e.message.len() <= 323, "{e:?}");
 }
+
+/// The second measurement of GOOD turned into `http_error`, with `status` as given (raw JSON).
+fn http_error(status: &str) -> String {
+    GOOD.replace(r#""outcome":"error","ms":3.2"#, &format!(r#""outcome":"http_error","ms":3.2{status}"#))
+}
+
+#[test]
+fn http_error_with_status_is_valid() {
+    let r = parse_report(http_error(r#","status":451"#).as_bytes(), known).unwrap();
+    assert_eq!(r.measurements[1].outcome, crate::Outcome::HttpError);
+    assert_eq!(r.measurements[1].status, Some(451));
+}
+
+#[test]
+fn http_error_needs_a_status() {
+    let e = err(&http_error(""));
+    assert_eq!((e.field.as_str(), e.message.as_str()), ("measurements[1].status", "is required when outcome is \"http_error\""));
+}
+
+#[test]
+fn status_out_of_range_refused() {
+    for bad in ["99", "600", "0"] {
+        let e = err(&http_error(&format!(r#","status":{bad}"#)));
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("measurements[1].status", "must be between 100 and 599"), "{bad}");
+    }
+    // Beyond u16 or negative: serde refuses it, still naming the field.
+    assert_eq!(err(&http_error(r#","status":70000"#)).field, "measurements[1].status");
+    assert_eq!(err(&http_error(r#","status":-1"#)).field, "measurements[1].status");
+}
+
+#[test]
+fn status_refused_without_http_error() {
+    let e = err(&GOOD.replace(r#""outcome":"error","ms":3.2"#, r#""outcome":"error","ms":3.2,"status":403"#));
+    assert_eq!((e.field.as_str(), e.message.as_str()), ("measurements[1].status", "is allowed only when outcome is \"http_error\""));
+    let e = err(&GOOD.replace(r#""outcome":"ok","ms":41.2"#, r#""outcome":"ok","ms":41.2,"status":200"#));
+    assert_eq!((e.field.as_str(), e.message.as_str()), ("control.status", "is allowed only when outcome is \"http_error\""));
+}
+
+#[test]
+fn target_mode_defaults_to_no_cors_and_round_trips() {
+    use crate::{FetchMode, Target};
+    let t: Target = serde_json::from_str(r#"{"id":"x.favicon","platform":"x","url":"https://x.test/f","timeout_ms":15000}"#).unwrap();
+    assert_eq!(t.mode, FetchMode::NoCors);
+    let json = serde_json::to_value(&t).unwrap();
+    assert_eq!(json["mode"], "no-cors");
+    let cors: Target = serde_json::from_value(serde_json::json!({"id":"x.img","platform":"x","url":"https://x.test/i",
+        "timeout_ms":15000,"mode":"cors"}))
+    .unwrap();
+    assert_eq!(cors.mode, FetchMode::Cors);
+    assert!(
+        serde_json::from_str::<Target>(r#"{"id":"a","platform":"x","url":"https://x.test","timeout_ms":1,"mode":"same-origin"}"#).is_err()
+    );
+    assert_eq!(FetchMode::from_wire("cors"), Some(FetchMode::Cors));
+}

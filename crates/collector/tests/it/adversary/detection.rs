@@ -102,6 +102,7 @@ fn observation(minute: i64, asn: u32, net: u32, fail: bool, serial: u64) -> Obse
         net_type: None,
         report_id: format!("{:016x}{serial:016x}", minute as u64 ^ ((asn as u64) << 40)),
         late: false,
+        status: None,
     }
 }
 

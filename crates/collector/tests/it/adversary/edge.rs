@@ -327,11 +327,11 @@ async fn versioned_urls_of_computed_answers_are_not_cached_for_a_year() {
     let mut metrics = get("/metrics?v=1");
     metrics.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     for (what, req, want) in [
-        ("status", get("/v1/status?country=PK&v=1"), "public, max-age=5"),
+        ("status", get("/v1/status?country=PK&v=1"), "public, max-age=1, stale-while-revalidate=10"),
         ("whereami", get("/v1/whereami?v=1"), "private, no-store"),
         ("metrics", metrics, "private, no-store"),
         ("chart", get("/v1/chart.svg?platform=x&country=PK&v=1"), "public, max-age=60"),
-        ("countries", get("/v1/countries?v=2"), "public, max-age=5"),
+        ("countries", get("/v1/countries?v=2"), "public, max-age=1, stale-while-revalidate=10"),
     ] {
         let a = oneshot(&router, req).await;
         assert_eq!(a.status, StatusCode::OK, "{what}");

@@ -248,6 +248,7 @@ async fn no_per_asn_count_under_k_is_published_or_can_be_differenced() {
             net_type: None,
             report_id: id(80_000 + n),
             late: false,
+            status: None,
         })
         .collect();
     state.store.import(&rows).unwrap();

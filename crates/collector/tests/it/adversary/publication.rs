@@ -34,6 +34,7 @@ fn obs(ts: i64, country: &str, asn: u32, network: u32, n: u32, outcome: &str) ->
         net_type: None,
         report_id: id(n),
         late: false,
+        status: None,
     }
 }
 

@@ -1,0 +1,161 @@
+//! `vantage import`: NDJSON observations (docs/protocol.md §2) into a store in constant memory.
+//! The file is read twice: [`check`] parses and checks every line first, so a bad file stores
+//! nothing; then [`store`] parses it again and stores it [`CHUNK_ROWS`] rows per transaction.
+//! The store skips (report_id, target) pairs it already has, so an interrupted import can be
+//! re-run from the start and stores each row once.
+
+use crate::store::{Observation, Store};
+use std::io::{BufRead, Read};
+use vantage_protocol::{is_valid_target_id, Outcome};
+
+/// Rows per `Store::import` call (one transaction) in the storing pass: large enough that the
+/// per-transaction cost is amortized, small enough that a chunk is a few megabytes.
+pub const CHUNK_ROWS: usize = 10_000;
+
+/// Longest line read: an observation is well under 1 KiB, and a file without line breaks must
+/// not be read into memory whole.
+const MAX_LINE_BYTES: u64 = 64 * 1024;
+
+/// Pass one: parses and checks every line; returns the rows counted. `progress(rows)` is called
+/// every [`CHUNK_ROWS`] rows. The error names the line and the field.
+pub fn check(reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<u64, String> {
+    let mut rows = 0u64;
+    for_each_row(reader, &mut |_| {
+        rows += 1;
+        if rows.is_multiple_of(CHUNK_ROWS as u64) {
+            progress(rows);
+        }
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Pass two, over the file [`check`] passed: stores its rows [`CHUNK_ROWS`] at a time; returns
+/// (rows read, rows new). `progress(rows)` is called after each stored chunk. A line that fails
+/// now (the file changed after the check) stops the import with the chunks before it stored.
+pub fn store(store: &dyn Store, reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<(u64, u64), String> {
+    store_in_chunks(store, reader, CHUNK_ROWS, progress)
+}
+
+/// [`store`] with `chunk_rows` rows per transaction.
+fn store_in_chunks(
+    store: &dyn Store,
+    reader: impl BufRead,
+    chunk_rows: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(u64, u64), String> {
+    let (mut read, mut added) = (0u64, 0u64);
+    let mut chunk = Vec::with_capacity(chunk_rows);
+    let mut flush = |chunk: &mut Vec<Observation>, read: u64| -> Result<u64, String> {
+        let new = store.import(chunk)?;
+        chunk.clear();
+        progress(read);
+        Ok(new as u64)
+    };
+    let mut store_failed = false;
+    let lines = for_each_row(reader, &mut |o| {
+        chunk.push(o);
+        read += 1;
+        if chunk.len() == chunk_rows {
+            added += flush(&mut chunk, read).inspect_err(|_| store_failed = true)?;
+        }
+        Ok(())
+    });
+    let result = match lines {
+        Ok(()) if chunk.is_empty() => Ok(()),
+        Ok(()) => flush(&mut chunk, read).map(|new| added += new),
+        Err(e) if !store_failed => Err(format!("{e} (the file changed after it was checked)")),
+        Err(e) => Err(e),
+    };
+    // A chunk is stored whole or not at all; the chunks before a failure stay stored.
+    let stored = read - chunk.len() as u64;
+    result.map_err(|e| format!("{e}; the first {stored} rows are stored, and importing the file again skips them"))?;
+    Ok((read, added))
+}
+
+/// Calls `each(row)` for every non-blank line, parsed and checked.
+fn for_each_row(mut reader: impl BufRead, each: &mut dyn FnMut(Observation) -> Result<(), String>) -> Result<(), String> {
+    let mut buf = Vec::new();
+    for n in 1.. {
+        buf.clear();
+        let len =
+            reader.by_ref().take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut buf).map_err(|e| format!("line {n}: cannot read it: {e}"))?;
+        if len == 0 {
+            break;
+        }
+        if buf.len() as u64 > MAX_LINE_BYTES {
+            return Err(format!("line {n}: longer than {} KiB; each line must be one observation object", MAX_LINE_BYTES / 1024));
+        }
+        if buf.trim_ascii().is_empty() {
+            continue;
+        }
+        let o: Observation = serde_json::from_slice(&buf)
+            .map_err(|e| format!("line {n}: {e}; each line must be one observation object as `vantage export --raw` writes"))?;
+        check_row(&o).map_err(|e| format!("line {n}: {e}"))?;
+        each(o)?;
+    }
+    Ok(())
+}
+
+fn check_row(o: &Observation) -> Result<(), String> {
+    let country_ok = o.country.len() == 2 && o.country.bytes().all(|b| b.is_ascii_uppercase());
+    let id_ok = o.report_id.len() == 32 && o.report_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let ms_ok = |ms: f64| ms.is_finite() && (0.0..=vantage_protocol::MAX_MS).contains(&ms);
+    match () {
+        _ if o.ts % 60 != 0 => Err("ts: must be a whole minute".into()),
+        _ if !country_ok => Err("country: must be two upper-case letters (ZZ unknown)".into()),
+        _ if !is_valid_target_id(&o.target) => Err("target: must be 1 to 64 of [a-z0-9._-]".into()),
+        _ if !is_valid_target_id(&o.platform) => Err("platform: must be 1 to 64 of [a-z0-9._-]".into()),
+        _ if o.site.is_empty() || o.site.len() > 64 => Err("site: must be 1 to 64 characters".into()),
+        _ if Outcome::from_wire(&o.outcome).is_none() => Err("outcome: not a known outcome".into()),
+        _ if Outcome::from_wire(&o.control_outcome).is_none() => Err("control_outcome: not a known outcome".into()),
+        _ if !ms_ok(o.ms) => Err("ms: must be between 0 and 120000".into()),
+        _ if !ms_ok(o.control_ms) => Err("control_ms: must be between 0 and 120000".into()),
+        _ if !id_ok => Err("report_id: must be 32 lowercase hex characters".into()),
+        _ if (o.outcome == Outcome::HttpError.as_str()) != o.status.is_some_and(|s| (100..=599).contains(&s)) => {
+            Err("status: 100 to 599 with outcome http_error, absent otherwise".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    /// `n` valid lines, one report each.
+    fn lines(n: u32) -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"ts":"2026-11-28T18:41:00Z","country":"PK","asn":1,"network":{i},"site":"drm","platform":"x","target":"x.main","outcome":"ok","ms":1.0,"control_outcome":"ok","control_ms":1.0,"browser_family":null,"net_type":null,"report_id":"{i:032x}"}}"#
+                ) + "\r\n\n"
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blank_lines_and_crlf_are_fine_and_a_line_without_end_is_refused() {
+        assert_eq!(check(lines(3).as_bytes(), &mut |_| {}), Ok(3));
+        let endless = "{".repeat(MAX_LINE_BYTES as usize + 1);
+        let e = check(format!("{}{endless}", lines(2)).as_bytes(), &mut |_| {}).unwrap_err();
+        assert!(e.starts_with("line 5: longer than 64 KiB"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_changed_after_the_check_keeps_its_whole_chunks_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("v.db"), 4).unwrap();
+        let good = lines(210);
+        let changed = format!("{good}{{\"ts\": 1}}\n");
+        let mut calls = Vec::new();
+        let e = store_in_chunks(&store, changed.as_bytes(), 100, &mut |rows| calls.push(rows)).unwrap_err();
+        assert!(e.contains("line 421: ") && e.contains("the file changed after it was checked"), "{e}");
+        assert!(e.contains("the first 200 rows are stored, and importing the file again skips them"), "{e}");
+        assert_eq!(calls, [100, 200]);
+        assert_eq!(store.observations(None, None).unwrap().len(), 200);
+        assert_eq!(store_in_chunks(&store, good.as_bytes(), 100, &mut |_| {}), Ok((210, 10)));
+        store.close().unwrap();
+    }
+}
