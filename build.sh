@@ -15,6 +15,8 @@ setup() { step "setup"; bash scripts/setup.sh; }
 
 build_widget() { step "widget (wasm, size budget)"; bash scripts/build-widget.sh; }
 
+# The collector compiles www/ and dist/widget/ into its binary (crates/collector/src/assets.rs),
+# so every command below builds the widget before it.
 build_native() {
   local profile_flag=("$@")
   step "collector and test kit ${profile_flag[*]}"

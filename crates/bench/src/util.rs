@@ -121,18 +121,17 @@ impl Drop for Server {
     }
 }
 
-/// A collector configuration for benchmarks: SQLite at `db`, rate limit off, repo's www/dist.
+/// A collector configuration for benchmarks: SQLite at `db`, rate limit off, the static files
+/// compiled into the collector (as served in production).
 pub fn collector_config(db: PathBuf) -> Config {
     let mut c = collector_config_for(StoreUrl::Sqlite(db));
     c.rate_limit_per_min = 0;
     c
 }
 
-/// The defaults of `vantage serve` (rate limit on) with `store` and the repo's www/dist.
+/// The defaults of `vantage serve` (rate limit on) with `store`; static files compiled in.
 pub fn collector_config_for(store: StoreUrl) -> Config {
-    let mut c = Config::new(store);
-    c.www = root().join("www");
-    c.widget_dir = root().join("dist/widget");
+    let c = Config::new(store);
     c
 }
 

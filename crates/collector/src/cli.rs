@@ -205,12 +205,12 @@ pub struct ServeArgs {
     /// Target list TOML file (default: the built-in list).
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,
-    /// Directory served at /.
-    #[arg(long, default_value = "www", value_name = "DIR")]
-    pub www: PathBuf,
-    /// Directory of the built widget, served at /v1/w/.
-    #[arg(long, default_value = "dist/widget", value_name = "DIR")]
-    pub widget_dir: PathBuf,
+    /// Serve the site (/, loader, frame, dashboard) from this directory instead of the copy built into the binary; for development, e.g. --www www (default: built in).
+    #[arg(long, value_name = "DIR")]
+    pub www: Option<PathBuf>,
+    /// Serve the built widget (/v1/w/) from this directory instead of the copy built into the binary, e.g. --widget-dir dist/widget (default: built in).
+    #[arg(long, value_name = "DIR")]
+    pub widget_dir: Option<PathBuf>,
     /// Reports per minute one client (an IPv4 address, an IPv6 /64) may post; the default lets a carrier-grade NAT address with thousands of readers through (0: no limit).
     #[arg(long, default_value_t = crate::ratelimit::DEFAULT_PER_MIN, value_name = "N")]
     pub rate_limit: u32,

@@ -71,10 +71,11 @@ pub struct Config {
     pub targets: TargetList,
     /// The `--targets` file, re-read on SIGHUP (None: the built-in list).
     pub targets_file: Option<PathBuf>,
-    /// Directory served at `/` (demo site, loader, frame).
-    pub www: PathBuf,
-    /// Directory of the built widget, served at `/v1/w/`.
-    pub widget_dir: PathBuf,
+    /// `--www`: a directory served at `/` (demo site, loader, frame) instead of the copy of
+    /// `www/` compiled into the binary (development: edits show without a rebuild).
+    pub www: Option<PathBuf>,
+    /// `--widget-dir`: a built widget served at `/v1/w/` instead of the compiled-in one.
+    pub widget_dir: Option<PathBuf>,
     /// Reports one client may post per minute (0 turns the limit off).
     pub rate_limit_per_min: u32,
     /// Reports one client may post at once before the per-minute rate applies.
@@ -124,7 +125,7 @@ impl Config {
         if self.country_header.is_some() && self.trusted_proxies.is_empty() {
             return Err(COUNTRY_HEADER_NEEDS_PROXY.into());
         }
-        Ok(())
+        crate::assets::check_overrides(self)
     }
 
     /// Defaults for everything but the store, with the built-in target list.
@@ -138,8 +139,8 @@ impl Config {
             public_origins: Vec::new(),
             targets: crate::targets::default_targets(),
             targets_file: None,
-            www: PathBuf::from("www"),
-            widget_dir: PathBuf::from("dist/widget"),
+            www: None,
+            widget_dir: None,
             rate_limit_per_min: crate::ratelimit::DEFAULT_PER_MIN,
             rate_burst: crate::ratelimit::DEFAULT_BURST,
             queue_capacity: 4096,

@@ -5,6 +5,7 @@
 //! until a shutdown future resolves, then flushes the store.
 
 mod api;
+pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -1,16 +1,15 @@
 //! The router: ingest, the small read endpoints, static files, and the headers every answer gets.
 
+use crate::assets::{built_or_source, Source};
 use crate::{ingest, targets::origin_of, AppState};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, get_service, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
 use tower_http::compression::CompressionLayer;
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use vantage_protocol::TargetList;
@@ -29,7 +28,11 @@ const ASSET_EXTENSIONS: [&str; 11] = ["js", "mjs", "css", "wasm", "svg", "png", 
 
 /// The whole HTTP surface of the collector.
 pub fn app(state: AppState) -> Router {
-    let www = state.config.www.clone();
+    // The bytes of static files: compiled in, or the --www / --widget-dir overrides (assets.rs).
+    let (www, widget) = (Source::www(&state.config), Source::widget(&state.config));
+    if widget == Source::Embedded(crate::assets::Tree::Widget) && !crate::assets::widget_embedded() {
+        tracing::warn!("this binary was built before the widget (dist/widget/): /v1/w/ answers 404; run ./build.sh build");
+    }
     Router::new()
         // No CORS: only our own frame (same origin) posts reports; see `origin`.
         .route("/v1/reports", post(ingest::post_report))
@@ -39,47 +42,35 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics).route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::require_admin)))
         .route(
             "/v1/loader.js",
-            get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "loader.js")))
+            built_or_source(&widget, &www, "loader.js")
+                .file("loader.js")
                 .layer::<_, Infallible>(set_if_absent(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")),
         )
         .route(
             "/v1/frame.html",
-            get_service(ServeFile::new(www.join("frame.html")))
-                .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
+            www.file("frame.html").layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
         )
         .route(
             "/check/",
-            get_service(ServeFile::new(www.join("check/index.html")))
-                .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), check_headers)),
+            www.file("check/index.html").layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), check_headers)),
         )
-        .route("/v1/frame.js", get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "frame.js"))))
+        .route("/v1/frame.js", built_or_source(&widget, &www, "frame.js").file("frame.js"))
         // The measurement worker the frame starts (issue 11). A worker's CSP comes from its own
         // response, not the frame's: it gets the frame's (its requests and the wasm compile).
         .route(
             "/v1/worker.js",
-            get_service(ServeFile::new(built_or_source(&state.config.widget_dir, &www, "worker.js")))
+            built_or_source(&widget, &www, "worker.js")
+                .file("worker.js")
                 .layer::<_, Infallible>(middleware::map_response_with_state(state.clone(), frame_headers)),
         )
         .merge(crate::api::routes())
-        .nest_service("/v1/w", ServeDir::new(&state.config.widget_dir))
-        .fallback_service(ServeDir::new(&www))
+        .nest_service("/v1/w", widget.tree())
+        .fallback_service(www.tree())
         .layer(middleware::from_fn(harden))
         .layer(CompressionLayer::new())
         .layer(middleware::map_response(etag_per_encoding))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// The minified copy `scripts/build-widget.sh` writes next to the wasm (what visitors should get:
-/// the byte budgets are measured on it), else the readable source in `www/` (a checkout that
-/// has not built the widget yet).
-fn built_or_source(widget_dir: &Path, www: &Path, name: &str) -> PathBuf {
-    let built = widget_dir.join(name);
-    if built.is_file() {
-        built
-    } else {
-        www.join(name)
-    }
 }
 
 fn set_if_absent(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -19,8 +19,10 @@ pub async fn badge(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<R
     p.required_country("country")?;
     p.platforms("platforms")?;
     p.lang("lang")?;
-    let file = c.config.www.join("badge/index.html");
-    let html = tokio::fs::read(&file).await.map_err(|_| AppError::NotFound("the badge page is not installed"))?;
+    let html = crate::assets::Source::www(&c.config)
+        .read("badge/index.html")
+        .await
+        .ok_or(AppError::NotFound("the badge page is not installed"))?;
     let mut res = html.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));

@@ -22,24 +22,26 @@ impl Binary {
     /// `vantage serve` on 127.0.0.1:0 with `t`'s store and files, no rate limit unless `args`
     /// say otherwise (later flags win), logs to `logs/{stdout,stderr}.N`.
     pub fn start(t: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Binary {
+        let mut cmd = serve_command(t);
+        cmd.arg("--www").arg(t.path().join("www")).arg("--widget-dir").arg(t.path().join("widget")).args(args).envs(env.iter().copied());
+        Binary::launch(t, cmd)
+    }
+
+    /// `vantage serve` as an operator runs it: working directory `t` (outside the checkout), no
+    /// `--www` or `--widget-dir`, so every static file comes from inside the binary.
+    pub fn start_self_contained(t: &TestDir, args: &[&str]) -> Binary {
+        let mut cmd = serve_command(t);
+        cmd.args(args).current_dir(t.path());
+        Binary::launch(t, cmd)
+    }
+
+    /// Spawns `cmd` with its output in `logs/{stdout,stderr}.N` and waits for its address.
+    fn launch(t: &TestDir, mut cmd: std::process::Command) -> Binary {
         let logs = t.path().join("logs");
         std::fs::create_dir_all(&logs).unwrap();
         let n = std::fs::read_dir(&logs).unwrap().count();
         let (stdout, stderr) = (logs.join(format!("stdout.{n}")), logs.join(format!("stderr.{n}")));
-        let mut cmd = vantage();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0", "--store"])
-            .arg(format!("sqlite:{}", t.db().display()))
-            .arg("--www")
-            .arg(t.path().join("www"))
-            .arg("--widget-dir")
-            .arg(t.path().join("widget"))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove(vantage_collector::auth::TOKEN_ENV)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap());
+        cmd.stdin(Stdio::null()).stdout(std::fs::File::create(&stdout).unwrap()).stderr(std::fs::File::create(&stderr).unwrap());
         let mut child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -76,6 +78,17 @@ impl Binary {
         assert!(ok.success());
         self.child.wait().unwrap()
     }
+}
+
+/// `vantage serve` on 127.0.0.1:0 with `t`'s store, no rate limit, no admin token or log filter
+/// from the environment.
+pub fn serve_command(t: &TestDir) -> std::process::Command {
+    let mut cmd = vantage();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0", "--store"])
+        .arg(format!("sqlite:{}", t.db().display()))
+        .env_remove("RUST_LOG")
+        .env_remove(vantage_collector::auth::TOKEN_ENV);
+    cmd
 }
 
 impl Drop for Binary {

@@ -71,8 +71,8 @@ impl TestDir {
     /// Built-in targets, this directory's store and files, no rate limit.
     pub fn config(&self) -> Config {
         let mut c = Config::new(StoreUrl::Sqlite(self.db()));
-        c.www = self.path().join("www");
-        c.widget_dir = self.path().join("widget");
+        c.www = Some(self.path().join("www"));
+        c.widget_dir = Some(self.path().join("widget"));
         c.rate_limit_per_min = 0;
         c
     }
