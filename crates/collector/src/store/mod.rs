@@ -12,7 +12,9 @@ mod incident;
 pub mod publish;
 pub mod series;
 mod sqlite;
+mod sqlite_flush;
 mod sqlite_read;
+mod unflushed;
 
 use crate::config::StoreUrl;
 use crate::rollup::CellRollup;
