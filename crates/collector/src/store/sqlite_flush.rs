@@ -109,7 +109,7 @@ pub fn step(conn: &mut Connection, unflushed: &Unflushed, all: bool) -> rusqlite
     loop {
         let mut s = unflushed.lock();
         if s.sealed.cells.is_empty() {
-            if !(all && !s.growing.cells.is_empty()) && !s.due(std::time::Instant::now()) {
+            if (!all || s.growing.cells.is_empty()) && !s.due(std::time::Instant::now()) {
                 return Ok(());
             }
             s.seal();

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use vantage_collector::store::{self, Observation, Store};
+use vantage_collector::store::{self, Observation};
 
 /// k and m of the default configuration.
 const K: u64 = 10;
