@@ -1,5 +1,6 @@
 //! Store: rows/s of the collector's group-commit SQLite writer (its `Store` impl, in process)
-//! against a plain rusqlite loop inserting the same rows in one transaction into the same schema.
+//! against a plain rusqlite loop inserting the same rows in one transaction into the same schema,
+//! and the writer's per-report cost as the number of networks grows (1, 1,000, 100,000).
 
 use crate::report::{Figure, Goal};
 use crate::util;
@@ -29,30 +30,44 @@ pub fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: i64) ->
             let rows = (0..ROWS_PER_REPORT)
                 .map(|k| {
                     let t = &targets.targets[k % targets.targets.len()];
-                    let fail = rng.unit() < 0.05;
-                    Observation {
-                        ts: (now - 60 * (i as i64 % span_minutes)) / 60 * 60,
-                        country: country.into(),
-                        asn,
-                        network,
-                        site: "bench".into(),
-                        platform: t.platform.clone(),
-                        target: t.id.clone(),
-                        outcome: if fail { "timeout".into() } else { "ok".into() },
-                        ms: if fail { 15000.0 } else { 100.0 + 300.0 * rng.unit() },
-                        control_outcome: "ok".into(),
-                        control_ms: 40.0,
-                        browser_family: Some("chromium".into()),
-                        net_type: Some("wifi".into()),
-                        report_id: id.clone(),
-                        late: false,
-                        status: None,
-                    }
+                    let ts = (now - 60 * (i as i64 % span_minutes)) / 60 * 60;
+                    measurement(&mut rng, Observation { ts, country: country.into(), asn, network, ..template(t, &id) })
                 })
                 .collect();
             (id, rows)
         })
         .collect()
+}
+
+/// A row of report `id` for target `t`, its measurement still to draw.
+fn template(t: &vantage_protocol::Target, id: &str) -> Observation {
+    Observation {
+        ts: 0,
+        country: String::new(),
+        asn: 0,
+        network: 0,
+        site: "bench".into(),
+        platform: t.platform.clone(),
+        target: t.id.clone(),
+        outcome: "ok".into(),
+        ms: 0.0,
+        control_outcome: "ok".into(),
+        control_ms: 40.0,
+        browser_family: Some("chromium".into()),
+        net_type: Some("wifi".into()),
+        report_id: id.into(),
+        late: false,
+        status: None,
+    }
+}
+
+/// `row` with a drawn outcome: 5 % time out at 15 s, the rest answer in 100 to 400 ms.
+fn measurement(rng: &mut util::Rng, row: Observation) -> Observation {
+    if rng.unit() < 0.05 {
+        Observation { outcome: "timeout".into(), ms: 15000.0, ..row }
+    } else {
+        Observation { ms: 100.0 + 300.0 * rng.unit(), ..row }
+    }
 }
 
 /// Submits every report to the store's writer, keeping its queue full, and waits for all acks.
@@ -78,9 +93,10 @@ fn through_store(path: &Path, data: Vec<(String, Vec<Observation>)>, pb: &indica
         ack.blocking_recv().map_err(|_| "writer dropped an ack")??;
         pb.inc(1);
     }
-    let secs = started.elapsed().as_secs_f64();
     let stats = store.stats();
+    // Closing writes every rollup still in memory: part of the cost of these reports.
     store.close()?;
+    let secs = started.elapsed().as_secs_f64();
     if stats.rows as usize != rows {
         return Err(format!("store wrote {} rows of {rows}", stats.rows));
     }
@@ -134,6 +150,105 @@ fn plain_loop(path: &Path, data: &[(String, Vec<Observation>)], pb: &indicatif::
     Ok(rows as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Platforms x targets per report in the network-scaling run: the built-in list, 8 x 2.
+const TARGETS_PER_REPORT: usize = 16;
+/// Countries and ASNs the networks of the network-scaling run belong to.
+const COUNTRIES: usize = 30;
+const ASNS: u32 = 200;
+/// Zipf exponent of how often each network reports: a few busy networks, a long tail.
+const ZIPF_S: f64 = 0.6;
+
+/// A population of `networks` networks, each with its own ASN (of [`ASNS`]) and country (of
+/// [`COUNTRIES`]), drawn Zipf-like: what a news site's readers look like.
+struct Population {
+    /// Cumulative Zipf weights, for drawing a network by binary search.
+    cdf: Vec<f64>,
+}
+
+impl Population {
+    fn new(networks: usize) -> Population {
+        let mut sum = 0.0;
+        let cdf = (0..networks)
+            .map(|i| {
+                sum += 1.0 / ((i + 1) as f64).powf(ZIPF_S);
+                sum
+            })
+            .collect();
+        Population { cdf }
+    }
+
+    /// (network hash, ASN, country index) of a random reader.
+    fn draw(&self, rng: &mut util::Rng) -> (u32, u32, usize) {
+        let total = self.cdf.last().copied().unwrap_or(1.0);
+        let i = self.cdf.partition_point(|c| *c < rng.unit() * total).min(self.cdf.len() - 1);
+        let h = util::Rng::new(i as u64).next_u64();
+        let asn = 1000 + (h % u64::from(ASNS)) as u32;
+        (h as u32, asn, asn as usize % COUNTRIES)
+    }
+}
+
+/// `n` reports in arrival order (all measured now, so they share the current minute or two),
+/// from readers of a population of `networks` networks, 16 rows each.
+fn arrivals(n: usize, networks: usize, seed: u64) -> (Vec<(String, Vec<Observation>)>, usize) {
+    let targets = vantage_collector::targets::default_targets();
+    let countries: Vec<String> =
+        (0..COUNTRIES).map(|i| format!("{}{}", (b'A' + (i / 26) as u8) as char, (b'A' + (i % 26) as u8) as char)).collect();
+    let population = Population::new(networks);
+    let mut rng = util::Rng::new(seed);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let mut seen = std::collections::HashSet::new();
+    let data = (0..n)
+        .map(|i| {
+            let id = format!("{seed:016x}{i:016x}");
+            let (network, asn, country) = population.draw(&mut rng);
+            seen.insert(network);
+            let rows = targets.targets[..TARGETS_PER_REPORT]
+                .iter()
+                .map(|t| {
+                    let row = Observation { ts: now, country: countries[country].clone(), asn, network, ..template(t, &id) };
+                    measurement(&mut rng, row)
+                })
+                .collect();
+            (id, rows)
+        })
+        .collect();
+    (data, seen.len())
+}
+
+/// Per-report cost of the store's writer at 1, 1,000 and 100,000 networks: it must stay flat as
+/// adoption grows. Baseline: the plain loop inserting the same raw rows.
+fn by_networks(smoke: bool, dir: &Path, figures: &mut Vec<Figure>) -> Result<(), String> {
+    let n = if smoke { 3_000 } else { 60_000 };
+    let mut table =
+        vec![format!("{:>9} {:>9} {:>12} {:>12} {:>10} {:>10}", "networks", "seen", "reports/s", "us/report", "plain us", "ratio")];
+    let mut first_cost = None;
+    for (i, networks) in [1usize, 1_000, 100_000].into_iter().enumerate() {
+        let (data, seen) = arrivals(n, networks, 100 + i as u64);
+        let pb = util::bar(n as u64, "store");
+        pb.set_message(format!("plain loop, {networks} networks"));
+        let plain = plain_loop(&dir.join(format!("nets-plain-{networks}.db")), &data, &pb)? / TARGETS_PER_REPORT as f64;
+        pb.set_position(0);
+        pb.set_message(format!("store writer, {networks} networks"));
+        let writer = through_store(&dir.join(format!("nets-store-{networks}.db")), data, &pb)? / TARGETS_PER_REPORT as f64;
+        pb.finish_and_clear();
+        let cost = 1e6 / writer;
+        table.push(format!("{networks:>9} {seen:>9} {writer:>12.0} {cost:>12.1} {:>10.1} {:>10.2}", 1e6 / plain, writer / plain));
+        let first = *first_cost.get_or_insert(cost);
+        let key = format!("store.reports_per_s.networks_{networks}");
+        figures.push(
+            Figure::new("store", &key, &format!("reports/s through the writer, {networks} networks"), "reports/s", writer)
+                .baseline(plain)
+                .goal(Goal::at_least(20_000.0))
+                .note(format!(
+                    "{n} reports x {TARGETS_PER_REPORT} rows in arrival order, Zipf({ZIPF_S}) over {networks} networks ({seen} seen) in {ASNS} ASNs and {COUNTRIES} countries; {:.2}x the per-report cost at 1 network; baseline: plain rusqlite loop of the same raw rows",
+                    cost / first
+                )),
+        );
+    }
+    eprintln!("   per-report cost of the store writer by networks:\n   {}", table.join("\n   "));
+    Ok(())
+}
+
 pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let (n, rounds) = if smoke { (5_000, 1) } else { (100_000, 2) };
     let dir = tempfile::Builder::new().prefix("vantage-bench-store-").tempdir().map_err(|e| e.to_string())?;
@@ -161,5 +276,5 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
                 per_round.join(", ")
             )),
     );
-    Ok(())
+    by_networks(smoke, dir.path(), figures)
 }

@@ -9,6 +9,10 @@ use vantage_detect::{CellStatus, Detector, DetectorConfig, Rollups, StepResult};
 /// Minutes of rollups loaded at once during a replay.
 const REPLAY_CHUNK: i64 = 60;
 
+/// Minutes before now whose rollups can still grow: a report more than
+/// `publish::LATE_AFTER_S` old is late and never enters them; one more for the minute boundary.
+const FRESH_MINUTES: i64 = crate::store::publish::LATE_AFTER_S / 60 + 2;
+
 /// A (platform, country) pair: what the live path recomputes after reports arrive.
 pub type Pair = (String, String);
 
@@ -83,8 +87,11 @@ impl Engine {
             // Catch up minute by minute, as history.
             self.replay(store, s + 1, t - 1, &mut each)?;
         }
-        let mut rollups = Rollups::new();
-        let filter = RollupFilter { from: t - keep + 1, to: t + 1, ..RollupFilter::default() };
+        // Minutes that can no longer change come from the previous step when it was minute t - 1.
+        let window_from = t - keep + 1;
+        let read_from = if self.stepped_to == Some(t - 1) { window_from.max(t - FRESH_MINUTES + 1) } else { window_from };
+        let mut rollups = self.minutes_between(window_from, read_from, None);
+        let filter = RollupFilter { from: read_from, to: t + 1, ..RollupFilter::default() };
         store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c))?;
         let r = self.det.step(t, &rollups);
         each(t, &r);
@@ -96,18 +103,17 @@ impl Engine {
     }
 
     /// What the cells of `pairs` read at minute `now` (a partial minute), without changing the
-    /// detector: a copy of those cells steps on a fresh read of their window.
+    /// detector: a copy of those cells steps on their window, of which only the minutes that can
+    /// still change ([`FRESH_MINUTES`]) are read again; older ones come from the last step.
     pub fn preview(&self, store: &dyn Store, now: i64, pairs: &BTreeSet<Pair>) -> Result<Vec<CellStatus>, String> {
-        let keep = self.keep();
-        let mut rollups = Rollups::new();
+        let window_from = now - self.keep() + 1;
+        // The last step's minutes are only reusable when it was recent (a stalled loop re-reads).
+        let reuse = self.stepped_to.is_some_and(|s| s >= now - 2);
+        let read_from = if reuse { window_from.max(now - FRESH_MINUTES + 1) } else { window_from };
+        let mut rollups = if reuse { self.minutes_between(window_from, read_from, Some(pairs)) } else { Rollups::new() };
         for (platform, country) in pairs {
-            let filter = RollupFilter {
-                from: now - keep + 1,
-                to: now + 1,
-                platform: Some(platform.clone()),
-                country: Some(country.clone()),
-                asn: None,
-            };
+            let filter =
+                RollupFilter { from: read_from, to: now + 1, platform: Some(platform.clone()), country: Some(country.clone()), asn: None };
             store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c))?;
         }
         let chosen = |p: &str, c: &str| pairs.iter().any(|(pp, cc)| pp == p && cc == c);
@@ -120,6 +126,23 @@ impl Engine {
         sub_cfg.alpha = cfg.alpha * here as f64 / total as f64;
         let mut sub = self.det.subset(sub_cfg, |k| chosen(&k.platform, std::str::from_utf8(&k.country).unwrap_or("")));
         Ok(sub.step(now, &rollups).statuses)
+    }
+
+    /// The minutes `from <= minute < to` of the last step's rollups, for the cells of `pairs`
+    /// (`None`: every cell).
+    fn minutes_between(&self, from: i64, to: i64, pairs: Option<&BTreeSet<Pair>>) -> Rollups {
+        let mut out = Rollups::new();
+        for (key, series) in self.rollups.series() {
+            let platform = self.rollups.platform_name(key.platform);
+            let country = std::str::from_utf8(&key.country).unwrap_or("");
+            if pairs.is_some_and(|pairs| !pairs.iter().any(|(p, c)| p == platform && c == country)) {
+                continue;
+            }
+            for (minute, m) in series.range(from, to - 1) {
+                out.merge_minute(platform, key.country, key.asn, minute, m);
+            }
+        }
+        out
     }
 
     /// Incidents open in the detector now.

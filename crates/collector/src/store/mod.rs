@@ -13,7 +13,9 @@ pub mod publish;
 pub mod series;
 mod sqlite;
 mod sqlite_export;
+mod sqlite_flush;
 mod sqlite_read;
+mod unflushed;
 
 use crate::config::StoreUrl;
 use crate::rollup::CellRollup;

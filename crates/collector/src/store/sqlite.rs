@@ -1,10 +1,15 @@
 //! The embedded store: one SQLite file in WAL mode, written by one dedicated thread that commits
 //! whatever is queued as one transaction (group commit) with `synchronous=FULL`, then acknowledges.
+//! That transaction appends raw rows only; their rollups wait in memory (`unflushed`) and are
+//! flushed in small transactions about once a minute (`sqlite_flush`), so a report costs the
+//! same however many networks a minute has.
 
 use super::sqlite_read::{self, Readers};
-use super::{Ack, IncidentFilter, Observation, RollupFilter, Store, StoreStats, Stored, StoredIncident, SubmitError};
+use super::unflushed::Unflushed;
+use super::{sqlite_flush, Ack, IncidentFilter, Observation, RollupFilter, Store, StoreStats, Stored, StoredIncident, SubmitError};
 use crate::rollup::{CellRollup, RollupDelta};
 use rusqlite::{params, Connection};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,8 +17,8 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most reports committed in one transaction. Every commit writes each page it dirtied to the WAL
-/// once, and a batch's rollup upserts touch pages all over the rollup tables, so a deep queue is
-/// drained in few large transactions (an idle writer still commits a lone report at once).
+/// once, so a deep queue is drained in few large transactions (an idle writer still commits a
+/// lone report at once).
 const MAX_BATCH: usize = 4096;
 
 const SCHEMA: &str = "
@@ -22,9 +27,11 @@ CREATE TABLE IF NOT EXISTS observations (
     ts INTEGER NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL, network INTEGER NOT NULL,
     site TEXT NOT NULL, platform TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
     ms REAL NOT NULL, control_outcome TEXT NOT NULL, control_ms REAL NOT NULL,
-    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL, late INTEGER NOT NULL DEFAULT 0, status INTEGER,
-    UNIQUE (report_id, target)
+    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL, late INTEGER NOT NULL DEFAULT 0, status INTEGER
 );
+-- Stores created before had UNIQUE (report_id, target) on observations, a random-order index
+-- every row paid for: the reports primary key already decides duplicates (a repeated target
+-- within one report is dropped before the insert). Their index stays; it changes nothing.
 -- No query reads observations by (platform, country): every read goes to the rollups.
 DROP INDEX IF EXISTS observations_platform_country_ts;
 CREATE INDEX IF NOT EXISTS observations_ts ON observations (ts);
@@ -42,12 +49,8 @@ CREATE TABLE IF NOT EXISTS rollup_hist (
     PRIMARY KEY (minute, platform, country, asn, kind, bucket)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rollup_hist_cell ON rollup_hist (platform, country, minute);
-CREATE TABLE IF NOT EXISTS rollup_country (
-    platform TEXT NOT NULL, country TEXT NOT NULL, minute INTEGER NOT NULL,
-    reports INTEGER NOT NULL, ok INTEGER NOT NULL, error INTEGER NOT NULL, timeout INTEGER NOT NULL,
-    blocked INTEGER NOT NULL, excluded_control INTEGER NOT NULL, networks INTEGER NOT NULL, times BLOB NOT NULL,
-    PRIMARY KEY (platform, country, minute)
-) WITHOUT ROWID;
+-- Per-country rollups, kept for the old `Store::series` fast path that nothing reads any more.
+DROP TABLE IF EXISTS rollup_country;
 CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY, platform TEXT NOT NULL, country TEXT NOT NULL, asn INTEGER,
     started INTEGER NOT NULL, ended INTEGER, doc TEXT NOT NULL
@@ -84,6 +87,9 @@ pub struct SqliteStore {
     alive: Arc<()>,
     /// Settled buckets' published numbers.
     published: super::publish::PublishedCache,
+    /// Rollups of committed rows not yet in the rollup tables: shared by the writer (adds,
+    /// flushes), import (adds) and every rollup read (adds them in).
+    unflushed: Arc<Unflushed>,
 }
 
 pub(super) fn connect(path: &Path) -> Result<Connection, String> {
@@ -150,19 +156,25 @@ impl SqliteStore {
         tune_writer(&conn).map_err(|e| format!("sqlite {}: {e}", path.display()))?;
         add_late_column(&conn).map_err(|e| format!("sqlite {}: adding observations.late: {e}", path.display()))?;
         add_status_column(&conn).map_err(|e| format!("sqlite {}: adding observations.status: {e}", path.display()))?;
-        // A store written before `rollup_country` existed: fill it once from the other rollups.
         let started = std::time::Instant::now();
-        let backfilled =
-            sqlite_read::backfill_country(&mut conn).map_err(|e| format!("sqlite {}: backfilling rollup_country: {e}", path.display()))?;
-        if let Some(rows) = backfilled {
-            tracing::info!(rows, ms = started.elapsed().as_millis() as u64, "rollup_country backfilled from rollup_nets and rollup_hist");
+        let recovered = conn
+            .execute_batch(sqlite_flush::SCHEMA)
+            .and_then(|()| sqlite_flush::recover(&conn))
+            .map_err(|e| format!("sqlite {}: rebuilding unflushed rollups from raw rows: {e}", path.display()))?;
+        let entries = recovered.sealed.entries + recovered.growing.entries;
+        if entries > 0 {
+            tracing::info!(entries, ms = started.elapsed().as_millis() as u64, "unflushed rollups rebuilt from raw rows");
         }
+        let unflushed = Arc::new(Unflushed::default());
+        *unflushed.lock() = recovered;
+        // Whatever was rebuilt goes to the tables before the first report is taken.
+        sqlite_flush::step(&mut conn, &unflushed, true).map_err(|e| format!("sqlite {}: flushing rebuilt rollups: {e}", path.display()))?;
         let (tx, rx) = mpsc::channel(capacity);
         let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)));
-        let c = counters.clone();
+        let (c, u) = (counters.clone(), unflushed.clone());
         let writer = std::thread::Builder::new()
             .name("vantage-sqlite-writer".into())
-            .spawn(move || write_loop(conn, rx, &c))
+            .spawn(move || write_loop(conn, rx, &c, &u))
             .map_err(|e| format!("cannot start the sqlite writer: {e}"))?;
         let readers = Readers::new(path);
         Ok(SqliteStore {
@@ -174,7 +186,25 @@ impl SqliteStore {
             readers,
             alive: Arc::new(()),
             published: Default::default(),
+            unflushed,
         })
+    }
+
+    /// The writer's unflushed rollups (tests drive flushes through them).
+    #[cfg(test)]
+    pub(super) fn unflushed(&self) -> &Unflushed {
+        &self.unflushed
+    }
+
+    /// Stops the writer the way a crash would: nothing unflushed is written.
+    #[cfg(test)]
+    pub(super) fn crash(self) {
+        let SqliteStore { tx, writer, .. } = self;
+        drop(tx);
+        let handle = writer.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = handle {
+            w.join().expect("writer");
+        }
     }
 
     /// Deletes raw observations older than `days` now and every hour while the store is open, on
@@ -210,7 +240,11 @@ pub fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite::Result
     loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let n = {
-            let mut old = tx.prepare_cached("SELECT rowid, report_id FROM observations WHERE ts < ?1 LIMIT ?2")?;
+            // Never the row with the highest rowid: SQLite would hand its rowid out again, below
+            // `rollup_flushed.through`, and a crash would then lose that row's rollups.
+            let mut old = tx.prepare_cached(
+                "SELECT rowid, report_id FROM observations WHERE ts < ?1 AND rowid < (SELECT max(rowid) FROM observations) LIMIT ?2",
+            )?;
             let rows: Vec<(i64, String)> =
                 old.query_map(params![cutoff, RETENTION_BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
             let mut row = tx.prepare_cached("DELETE FROM observations WHERE rowid = ?1")?;
@@ -230,44 +264,26 @@ pub fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite::Result
     }
 }
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64, AtomicU64)) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut replies = Vec::new();
-        let mut reports = Vec::new();
-        let mut stop = false;
-        for job in batch {
-            match job {
-                Job::Report { id, rows, reply } => {
-                    reports.push((id, rows));
-                    replies.push(reply);
-                }
-                Job::Shutdown => stop = true,
-            }
-        }
-        if !reports.is_empty() {
-            match commit(&mut conn, &reports) {
-                Ok((outcomes, rows)) => {
-                    counters.0.fetch_add(1, Ordering::Relaxed);
-                    counters.1.fetch_add(rows, Ordering::Relaxed);
-                    counters.2.fetch_add(super::late_rows(&reports, &outcomes), Ordering::Relaxed);
-                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                        let _ = reply.send(Ok(outcome));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, reports = reports.len(), "sqlite commit failed");
-                    for reply in replies {
-                        let _ = reply.send(Err(e.to_string()));
-                    }
-                }
-            }
+/// How long an idle writer waits for a report before it looks at the unflushed rollups again.
+const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64, AtomicU64), unflushed: &Unflushed) {
+    // A runtime of the writer's own, only to wait on the queue with a timeout.
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+        Ok(rt) => rt,
+        Err(e) => return tracing::error!(error = %e, "the sqlite writer cannot start its timer; it stops"),
+    };
+    loop {
+        // While a sealed generation drains, the queue is only polled between its chunks.
+        let wait = if unflushed.lock().sealed.cells.is_empty() { IDLE_TICK } else { std::time::Duration::ZERO };
+        let first = match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+            Ok(Some(job)) => Some(job),
+            Ok(None) => break,
+            Err(_) => None,
+        };
+        let stop = first.is_some_and(|job| write_batch(&mut conn, job, &mut rx, counters, unflushed));
+        if let Err(e) = sqlite_flush::step(&mut conn, unflushed, stop) {
+            tracing::error!(error = %e, "sqlite rollup flush failed; retried on the next step (the rollups stay in memory)");
         }
         if stop {
             break;
@@ -275,9 +291,61 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(Ato
     }
 }
 
-/// One transaction for the whole batch: duplicates are decided here, against committed rows and
-/// earlier reports of the same batch.
-fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusqlite::Result<(Vec<Stored>, u64)> {
+/// Commits `first` and whatever else is queued; returns whether a shutdown was asked for.
+fn write_batch(
+    conn: &mut Connection,
+    first: Job,
+    rx: &mut mpsc::Receiver<Job>,
+    counters: &(AtomicU64, AtomicU64, AtomicU64),
+    unflushed: &Unflushed,
+) -> bool {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    let mut replies = Vec::new();
+    let mut reports = Vec::new();
+    let mut stop = false;
+    for job in batch {
+        match job {
+            Job::Report { id, rows, reply } => {
+                reports.push((id, rows));
+                replies.push(reply);
+            }
+            Job::Shutdown => stop = true,
+        }
+    }
+    if reports.is_empty() {
+        return stop;
+    }
+    match commit(conn, &reports) {
+        Ok((outcomes, rows, delta)) => {
+            // Before the answers: a client that reads after its 2xx sees its report counted.
+            unflushed.add(delta, conn.last_insert_rowid());
+            counters.0.fetch_add(1, Ordering::Relaxed);
+            counters.1.fetch_add(rows, Ordering::Relaxed);
+            counters.2.fetch_add(super::late_rows(&reports, &outcomes), Ordering::Relaxed);
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, reports = reports.len(), "sqlite commit failed");
+            for reply in replies {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        }
+    }
+    stop
+}
+
+/// One transaction for the whole batch, raw rows only: duplicates are decided here, against
+/// committed reports and earlier reports of the same batch. Returns each report's outcome, the
+/// rows written and their rollups (for [`Unflushed`], once committed).
+fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusqlite::Result<(Vec<Stored>, u64, RollupDelta)> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(reports.len());
     let mut rows = 0;
@@ -290,20 +358,18 @@ fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusq
                 outcomes.push(Stored::Duplicate);
                 continue;
             }
-            let mut new = Vec::with_capacity(obs.len());
-            for o in obs {
-                if insert_observation(&mut insert, o)? > 0 {
-                    new.push(o);
-                }
+            let mut targets = HashSet::with_capacity(obs.len());
+            let new: Vec<&Observation> = obs.iter().filter(|o| targets.insert(o.target.as_str())).collect();
+            for o in &new {
+                insert_observation(&mut insert, o)?;
             }
             rows += new.len() as u64;
             delta.add(&new);
             outcomes.push(Stored::New);
         }
     }
-    sqlite_read::write_rollups(&tx, &delta)?;
     tx.commit()?;
-    Ok((outcomes, rows))
+    Ok((outcomes, rows, delta))
 }
 
 const INSERT_OBSERVATION: &str = "INSERT OR IGNORE INTO observations (ts, country, asn, network, site, platform, target,
@@ -354,22 +420,29 @@ impl Store for SqliteStore {
         let mut conn = connect(&self.path)?;
         let err = |e: rusqlite::Error| format!("sqlite import: {e}");
         tune_writer(&conn).map_err(err)?;
+        // Commit and hand-over to the unflushed rollups under one lock: the writer cannot seal a
+        // generation in between and mark these rows flushed before their rollups are in it.
+        let mut unflushed = self.unflushed.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let mut new = Vec::new();
         {
             let mut report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)").map_err(err)?;
             let mut insert = tx.prepare_cached(INSERT_OBSERVATION).map_err(err)?;
+            // Reports new to the store in this import, and their (id, target) pairs written: a
+            // report already stored is skipped whole, a repeated pair once.
+            let (mut fresh, mut written) = (HashSet::new(), HashSet::new());
             for o in rows {
-                report.execute([&o.report_id]).map_err(err)?;
-                if insert_observation(&mut insert, o).map_err(err)? > 0 {
+                let id = o.report_id.as_str();
+                let is_new = fresh.contains(id) || (report.execute([id]).map_err(err)? > 0 && fresh.insert(id));
+                if is_new && written.insert((id, o.target.as_str())) && insert_observation(&mut insert, o).map_err(err)? > 0 {
                     new.push(o);
                 }
             }
         }
+        tx.commit().map_err(err)?;
         let mut delta = RollupDelta::default();
         delta.add(&new);
-        sqlite_read::write_rollups(&tx, &delta).map_err(err)?;
-        tx.commit().map_err(err)?;
+        unflushed.add(delta, conn.last_insert_rowid());
         Ok(new.len())
     }
 
@@ -382,23 +455,11 @@ impl Store for SqliteStore {
     }
 
     fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {
-        self.readers.with(|conn| sqlite_read::scan_rollups(conn, filter, each))
-    }
-
-    fn series(&self, q: &super::SeriesQuery) -> Result<Vec<super::PointSums>, String> {
-        if q.asn.is_some() {
-            // One ASN's network rows are few: the cell-minute scan is fast enough.
-            return super::series::from_rollups(self, q);
-        }
-        self.readers.with(|conn| sqlite_read::series(conn, q))
+        self.readers.with(|conn| sqlite_read::scan_rollups(conn, filter, &self.unflushed, each))
     }
 
     fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String> {
-        self.readers.with(|conn| {
-            conn.query_row("SELECT min(minute), max(minute) FROM rollup_nets", [], |r| {
-                Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
-            })
-        })
+        self.readers.with(|conn| sqlite_read::rollup_bounds(conn, &self.unflushed))
     }
 
     fn upsert_incidents(&self, incidents: &[StoredIncident]) -> Result<(), String> {
@@ -414,101 +475,5 @@ impl Store for SqliteStore {
         // FIFO: everything queued before the shutdown job is committed first.
         let _ = self.tx.blocking_send(Job::Shutdown);
         writer.join().map_err(|_| "the sqlite writer panicked".to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::series::{from_rollups, SeriesQuery};
-
-    /// Reports spread over 3 hours, 2 countries, 3 ASNs and networks shared between ASNs (a
-    /// network hash can show up under two ASNs), every outcome and control failures.
-    fn rows() -> Vec<Observation> {
-        let mut out = Vec::new();
-        let mut x: u64 = 7;
-        let mut next = |m: u64| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (x >> 33) % m
-        };
-        for r in 0..3000u64 {
-            let minute = 1_000_000 + next(180) as i64;
-            let (country, asn, network) = (["PK", "IR"][next(2) as usize], next(3) as u32, next(40) as u32);
-            for platform in ["x", "youtube"] {
-                let outcome = ["ok", "ok", "error", "timeout", "blocked_by_client"][next(5) as usize];
-                let control = if next(10) == 0 { "error" } else { "ok" };
-                out.push(Observation {
-                    ts: minute * 60 + next(60) as i64,
-                    country: country.into(),
-                    asn,
-                    network,
-                    site: "s".into(),
-                    platform: platform.into(),
-                    target: format!("{platform}.t"),
-                    outcome: outcome.into(),
-                    ms: 10.0 + next(5000) as f64,
-                    control_outcome: control.into(),
-                    control_ms: 50.0,
-                    browser_family: None,
-                    net_type: None,
-                    report_id: format!("{r:032x}"),
-                    late: false,
-                    status: None,
-                });
-            }
-        }
-        out
-    }
-
-    fn queries() -> Vec<SeriesQuery> {
-        let mut out = Vec::new();
-        for (platform, country, asn) in [("x", "PK", None), ("youtube", "IR", None), ("x", "PK", Some(1)), ("x", "ZZ", None)] {
-            for step in [1, 5, 60, 1440] {
-                let (platform, country) = (platform.to_string(), country.to_string());
-                out.push(SeriesQuery { platform, country, asn, from: 1_000_000 - 7, to: 1_000_000 + 185, step });
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn series_fast_path_equals_the_cell_scan_before_and_after_a_backfill() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v.db");
-        let all = rows();
-        let store = SqliteStore::open(&path, 16).unwrap();
-        // Several transactions, so rows are both created and updated.
-        for chunk in all.chunks(777) {
-            store.import(chunk).unwrap();
-        }
-        for (i, o) in all.iter().take(400).enumerate() {
-            let mut o = o.clone();
-            o.report_id = format!("live{i}");
-            store.submit(o.report_id.clone(), vec![o]).unwrap().blocking_recv().unwrap().unwrap();
-        }
-        let answers: Vec<_> = queries().iter().map(|q| store.series(q).unwrap()).collect();
-        for (q, a) in queries().iter().zip(&answers) {
-            assert_eq!(a, &from_rollups(&store, q).unwrap(), "{q:?}");
-        }
-        assert!(answers[0].iter().any(|p| p.networks > 0 && p.ok > 0));
-        store.close().unwrap();
-
-        // A store from before rollup_country: the table is filled once at start-up.
-        let conn = connect(&path).unwrap();
-        conn.execute("DELETE FROM rollup_country", []).unwrap();
-        drop(conn);
-        let store = SqliteStore::open(&path, 16).unwrap();
-        let after: Vec<_> = queries().iter().map(|q| store.series(q).unwrap()).collect();
-        assert_eq!(after, answers);
-        // And it keeps being maintained afterwards.
-        let mut more = all[..200].to_vec();
-        for (i, o) in more.iter_mut().enumerate() {
-            o.report_id = format!("late{i}");
-        }
-        store.import(&more).unwrap();
-        for q in queries() {
-            assert_eq!(store.series(&q).unwrap(), from_rollups(&store, &q).unwrap(), "{q:?}");
-        }
-        store.close().unwrap();
     }
 }

@@ -1,17 +1,15 @@
-//! SQLite rollups and incidents: the writer's upserts (inside its transaction) and the reads of
-//! the API and the detector, on a small pool of connections of their own.
+//! SQLite reads of rollups and incidents for the API and the detector, on a small pool of
+//! connections of their own; rollups come from the tables plus the writer's unflushed ones.
 
 use super::cells::Cells;
-use super::series::{add_hist, encode_hist, PointSums, SeriesQuery};
 use super::sqlite::connect;
+use super::unflushed::{Merge, Unflushed};
 use super::{IncidentFilter, RollupFilter, StoredIncident};
-use crate::rollup::{CellKey, CellRollup, NetRollup, RollupDelta, KIND_TIMES};
+use crate::rollup::{CellKey, CellRollup, NetRollup};
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
-use std::collections::HashMap;
+use rusqlite::{params, params_from_iter, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use vantage_detect::hist::NUM_BUCKETS;
 
 /// Most idle read connections kept.
 const MAX_IDLE_READERS: usize = 4;
@@ -50,212 +48,6 @@ impl Readers {
     }
 }
 
-/// Adds a transaction's rollup delta (summing into existing rows), and its country totals to
-/// `rollup_country`: a network counts there the moment it first has a counted report in a
-/// (minute, platform, country), whatever its ASN.
-pub fn write_rollups(tx: &Transaction<'_>, d: &RollupDelta) -> rusqlite::Result<()> {
-    let mut nets = tx.prepare_cached(
-        "INSERT INTO rollup_nets (minute, platform, country, asn, network, reports, ok, error, timeout, blocked,
-         excluded_control, log_ms_sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-         ON CONFLICT (minute, platform, country, asn, network) DO UPDATE SET reports = reports + excluded.reports,
-         ok = ok + excluded.ok, error = error + excluded.error, timeout = timeout + excluded.timeout,
-         blocked = blocked + excluded.blocked, excluded_control = excluded_control + excluded.excluded_control,
-         log_ms_sum = log_ms_sum + excluded.log_ms_sum
-         RETURNING ok + error + timeout",
-    )?;
-    let mut elsewhere = tx.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM rollup_nets WHERE minute = ?1 AND platform = ?2 AND country = ?3
-         AND network = ?4 AND asn <> ?5 AND ok + error + timeout > 0)",
-    )?;
-    let mut country: HashMap<(i64, &str, &str), CountryRow> = HashMap::new();
-    for ((k, _), n) in &d.nets {
-        let counted: i64 = nets.query_row(
-            params![
-                k.minute,
-                k.platform,
-                k.country,
-                k.asn,
-                n.network,
-                n.reports,
-                n.ok,
-                n.error,
-                n.timeout,
-                n.blocked,
-                n.excluded_control,
-                n.log_ms_sum
-            ],
-            |r| r.get(0),
-        )?;
-        let c = country.entry((k.minute, &k.platform, &k.country)).or_default();
-        c.add(n);
-        // Counted now and not before this delta: a network new to the (cell, ASN).
-        if n.counted() > 0 && counted == i64::from(n.counted()) {
-            let seen: bool = elsewhere.query_row(params![k.minute, k.platform, k.country, n.network, k.asn], |r| r.get(0))?;
-            c.networks += u64::from(!seen);
-        }
-    }
-    let mut hist = tx.prepare_cached(
-        "INSERT INTO rollup_hist (minute, platform, country, asn, kind, bucket, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (minute, platform, country, asn, kind, bucket) DO UPDATE SET n = n + excluded.n",
-    )?;
-    for ((k, kind, bucket), n) in &d.hist {
-        hist.execute(params![k.minute, k.platform, k.country, k.asn, kind, bucket, n])?;
-        if *kind == KIND_TIMES {
-            let c = country.entry((k.minute, &k.platform, &k.country)).or_default();
-            c.times[*bucket as usize] += u64::from(*n);
-        }
-    }
-    let mut old_times = tx.prepare_cached("SELECT times FROM rollup_country WHERE platform = ?1 AND country = ?2 AND minute = ?3")?;
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO rollup_country (platform, country, minute, reports, ok, error, timeout, blocked, excluded_control,
-         networks, times) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (platform, country, minute) DO UPDATE SET reports = reports + excluded.reports,
-         ok = ok + excluded.ok, error = error + excluded.error, timeout = timeout + excluded.timeout,
-         blocked = blocked + excluded.blocked, excluded_control = excluded_control + excluded.excluded_control,
-         networks = networks + excluded.networks, times = excluded.times",
-    )?;
-    for ((minute, platform, country), mut c) in country {
-        let old: Option<Vec<u8>> = old_times.query_row(params![platform, country, minute], |r| r.get(0)).optional()?;
-        if let Some(old) = old {
-            add_hist(&mut c.times, &old);
-        }
-        upsert.execute(params![
-            platform,
-            country,
-            minute,
-            c.reports as i64,
-            c.ok as i64,
-            c.error as i64,
-            c.timeout as i64,
-            c.blocked as i64,
-            c.excluded_control as i64,
-            c.networks as i64,
-            encode_hist(&c.times)
-        ])?;
-    }
-    Ok(())
-}
-
-/// What one transaction adds to one (minute, platform, country) of `rollup_country`.
-struct CountryRow {
-    reports: u64,
-    ok: u64,
-    error: u64,
-    timeout: u64,
-    blocked: u64,
-    excluded_control: u64,
-    networks: u64,
-    times: Vec<u64>,
-}
-
-impl Default for CountryRow {
-    fn default() -> CountryRow {
-        CountryRow { reports: 0, ok: 0, error: 0, timeout: 0, blocked: 0, excluded_control: 0, networks: 0, times: vec![0; NUM_BUCKETS] }
-    }
-}
-
-impl CountryRow {
-    fn add(&mut self, n: &NetRollup) {
-        self.reports += u64::from(n.reports);
-        self.ok += u64::from(n.ok);
-        self.error += u64::from(n.error);
-        self.timeout += u64::from(n.timeout);
-        self.blocked += u64::from(n.blocked);
-        self.excluded_control += u64::from(n.excluded_control);
-    }
-}
-
-/// Fills an empty `rollup_country` from `rollup_nets` and `rollup_hist` (a store written before
-/// the table existed), in one transaction. `Some(rows)` when it did, `None` when there was nothing
-/// to do.
-pub fn backfill_country(conn: &mut Connection) -> rusqlite::Result<Option<usize>> {
-    let has = |conn: &Connection, table: &str| -> rusqlite::Result<bool> {
-        conn.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), [], |r| r.get(0))
-    };
-    if has(conn, "rollup_country")? || !has(conn, "rollup_nets")? {
-        return Ok(None);
-    }
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let rows = tx.execute(
-        "INSERT INTO rollup_country (platform, country, minute, reports, ok, error, timeout, blocked, excluded_control,
-         networks, times)
-         SELECT platform, country, minute, sum(reports), sum(ok), sum(error), sum(timeout), sum(blocked),
-         sum(excluded_control), count(DISTINCT CASE WHEN ok + error + timeout > 0 THEN network END), x''
-         FROM rollup_nets GROUP BY platform, country, minute",
-        [],
-    )?;
-    {
-        let mut hist = tx.prepare(
-            "SELECT platform, country, minute, bucket, sum(n) FROM rollup_hist WHERE kind = ?1
-             GROUP BY platform, country, minute, bucket ORDER BY platform, country, minute, bucket",
-        )?;
-        let mut set = tx.prepare("UPDATE rollup_country SET times = ?4 WHERE platform = ?1 AND country = ?2 AND minute = ?3")?;
-        let mut cur: Option<((String, String, i64), Vec<u64>)> = None;
-        let mut flush = |cur: Option<((String, String, i64), Vec<u64>)>| -> rusqlite::Result<()> {
-            if let Some(((p, c, m), times)) = cur {
-                set.execute(params![p, c, m, encode_hist(&times)])?;
-            }
-            Ok(())
-        };
-        let mut rows = hist.query([KIND_TIMES])?;
-        while let Some(r) = rows.next()? {
-            let key: (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            let (bucket, n): (i64, i64) = (r.get(3)?, r.get(4)?);
-            if cur.as_ref().is_none_or(|(k, _)| *k != key) {
-                flush(cur.take())?;
-                cur = Some((key, vec![0; NUM_BUCKETS]));
-            }
-            if let Some(slot) = cur.as_mut().and_then(|(_, t)| t.get_mut(bucket as usize)) {
-                *slot += n as u64;
-            }
-        }
-        flush(cur)?;
-    }
-    tx.commit()?;
-    Ok(Some(rows))
-}
-
-/// Per-point sums of a whole-country series: the counters and times from `rollup_country` (one
-/// row a minute); for points longer than a minute, distinct networks from `rollup_nets`.
-pub fn series(conn: &Connection, q: &SeriesQuery) -> rusqlite::Result<Vec<PointSums>> {
-    let mut out = vec![PointSums::default(); q.points()];
-    // One read transaction: both queries see the same snapshot.
-    conn.execute_batch("BEGIN")?;
-    let result = (|| {
-        let mut stmt = conn.prepare_cached(
-            "SELECT minute, ok, error + timeout, networks, times FROM rollup_country
-             WHERE platform = ?1 AND country = ?2 AND minute >= ?3 AND minute < ?4",
-        )?;
-        let mut rows = stmt.query(params![q.platform, q.country, q.from, q.to])?;
-        while let Some(r) = rows.next()? {
-            let Some(p) = q.index(r.get(0)?).and_then(|i| out.get_mut(i)) else { continue };
-            p.ok += r.get::<_, i64>(1)? as u64;
-            p.failed += r.get::<_, i64>(2)? as u64;
-            p.networks += r.get::<_, i64>(3)? as u64;
-            add_hist(&mut p.times, r.get_ref(4)?.as_blob()?);
-        }
-        if q.step > 1 {
-            for p in out.iter_mut() {
-                p.networks = 0;
-            }
-            let mut stmt = conn.prepare_cached(
-                "SELECT (minute - ?3) / ?5, count(DISTINCT network) FROM rollup_nets
-                 WHERE platform = ?1 AND country = ?2 AND minute >= ?3 AND minute < ?4 AND ok + error + timeout > 0
-                 GROUP BY 1",
-            )?;
-            let mut rows = stmt.query(params![q.platform, q.country, q.from, q.to, q.step])?;
-            while let Some(r) = rows.next()? {
-                if let Some(p) = out.get_mut(r.get::<_, i64>(0)? as usize) {
-                    p.networks = r.get::<_, i64>(1)? as u64;
-                }
-            }
-        }
-        Ok(())
-    })();
-    conn.execute_batch("COMMIT")?;
-    result.map(|()| out)
-}
-
 /// `WHERE` clause and parameters for a filter over `[from, to)`.
 fn where_clause(f: &RollupFilter, from: i64, to: i64) -> (String, Vec<Value>) {
     let mut sql = String::from("minute >= ? AND minute < ?");
@@ -275,22 +67,43 @@ fn where_clause(f: &RollupFilter, from: i64, to: i64) -> (String, Vec<Value>) {
     (sql, args)
 }
 
-/// Streams cell-minutes in (minute, platform, country, asn) order, a chunk of minutes at a time.
-pub fn scan_rollups(conn: &Connection, f: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> rusqlite::Result<()> {
+/// Streams cell-minutes in (minute, platform, country, asn) order, a chunk of minutes at a time,
+/// with the unflushed rollups added in.
+pub fn scan_rollups(conn: &Connection, f: &RollupFilter, unflushed: &Unflushed, each: &mut dyn FnMut(CellRollup)) -> rusqlite::Result<()> {
     let chunk = if f.platform.is_some() || f.country.is_some() { CHUNK_FILTERED } else { CHUNK_ALL };
-    // One read transaction: every chunk sees the same snapshot.
+    // One read transaction: every chunk sees the same snapshot, pinned while the writer cannot
+    // commit a flush, so each unflushed cell is either in the copy or in the snapshot.
     conn.execute_batch("BEGIN")?;
     let result = (|| {
+        let memory = {
+            let state = unflushed.lock();
+            super::sqlite_flush::pin_snapshot(conn)?;
+            state.copy(f)
+        };
+        let mut merge = Merge::new(memory, each);
         let mut from = f.from;
         while from < f.to {
             let to = (from + chunk).min(f.to);
-            scan_chunk(conn, f, from, to, each)?;
+            scan_chunk(conn, f, from, to, &mut |c| merge.cell(c))?;
             from = to;
         }
+        merge.finish();
         Ok(())
     })();
     conn.execute_batch("COMMIT")?;
     result
+}
+
+/// First and last minute with rollups, in the tables or unflushed.
+pub fn rollup_bounds(conn: &Connection, unflushed: &Unflushed) -> rusqlite::Result<Option<(i64, i64)>> {
+    let memory = unflushed.lock().bounds();
+    let stored: Option<(i64, i64)> = conn.query_row("SELECT min(minute), max(minute) FROM rollup_nets", [], |r| {
+        Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+    })?;
+    Ok(match (stored, memory) {
+        (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+        (x, None) | (None, x) => x,
+    })
 }
 
 fn scan_chunk(conn: &Connection, f: &RollupFilter, from: i64, to: i64, each: &mut dyn FnMut(CellRollup)) -> rusqlite::Result<()> {

@@ -62,6 +62,13 @@ async fn kill_9_under_load_loses_no_acknowledged_report_and_stores_none_twice() 
     assert_eq!(fin.keys().cloned().collect::<HashSet<_>>(), sent, "the store holds exactly what was sent");
     assert!(fin.values().all(|n| *n == 2));
     assert_eq!(rows(&t.db(), ""), 2 * sent.len() as i64, "no row twice");
+    // The rollups too: the kill lost the unflushed ones from memory, the restart rebuilt them
+    // from the raw rows, and every row counts once (in exactly one of these columns).
+    let conn = rusqlite::Connection::open(t.db()).unwrap();
+    let rolled: i64 = conn
+        .query_row("SELECT coalesce(sum(ok + error + timeout + blocked + excluded_control), 0) FROM rollup_nets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rolled, 2 * sent.len() as i64, "every row in the rollups once");
     eprintln!(
         "crash: {} sent, {} acknowledged before kill -9, {} unacknowledged of which {} were committed; all {} present after retry",
         sent.len(),

@@ -1,0 +1,209 @@
+//! Unflushed rollups into SQLite's rollup tables, and back into memory after a crash.
+//!
+//! `rollup_flushed` (one row) says what the rollup tables hold: every on-time observation with
+//! rowid <= `through`; and, while a sealed generation is being written a chunk at a time, that
+//! rows in (`through`, `sealed_to`] are in them for the cells up to `done_*` (key order). Each
+//! chunk and its `rollup_flushed` update are one transaction, so after a crash replaying the raw
+//! rows above the marks rebuilds exactly what is missing: no rollup lost, none counted twice.
+
+use super::unflushed::{by_cell, CellMap, Generation, State, Unflushed};
+use super::Observation;
+use crate::rollup::{CellKey, RollupDelta, KIND_CONTROL, KIND_TIMES};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+/// Network rows written per flush transaction: small, so a report committed meanwhile waits little.
+pub const CHUNK_ENTRIES: usize = 4096;
+
+/// The table, created with the current watermark: a store from before this table had its
+/// rollups written with its rows, so everything in it is rolled up.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rollup_flushed (
+    id INTEGER PRIMARY KEY CHECK (id = 0), through INTEGER NOT NULL, sealed_to INTEGER,
+    done_minute INTEGER, done_platform TEXT, done_country TEXT, done_asn INTEGER
+);
+INSERT OR IGNORE INTO rollup_flushed (id, through) SELECT 0, coalesce(max(rowid), 0) FROM observations;
+";
+
+/// The marks of `rollup_flushed`.
+struct Marks {
+    /// Rows up to this rowid are in the rollup tables.
+    through: i64,
+    /// A partly written generation: rows up to this rowid, cells up to the key.
+    sealed: Option<(i64, CellKey)>,
+}
+
+fn marks(conn: &Connection) -> rusqlite::Result<Marks> {
+    conn.query_row("SELECT through, sealed_to, done_minute, done_platform, done_country, done_asn FROM rollup_flushed", [], |r| {
+        let sealed = match (r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?) {
+            (Some(to), Some(minute)) => Some((to, CellKey { minute, platform: r.get(3)?, country: r.get(4)?, asn: r.get(5)? })),
+            _ => None,
+        };
+        Ok(Marks { through: r.get(0)?, sealed })
+    })
+}
+
+/// Rebuilds the unflushed rollups from the raw rows above the marks (at start-up, before the
+/// writer runs).
+pub fn recover(conn: &Connection) -> rusqlite::Result<State> {
+    let m = marks(conn)?;
+    let mut state = State::default();
+    let mut growing_from = m.through;
+    if let Some((sealed_to, done)) = m.sealed {
+        let mut cells = replay(conn, m.through, sealed_to)?;
+        cells.retain(|k, _| *k > done);
+        state.sealed.add(cells, sealed_to);
+        growing_from = sealed_to;
+    }
+    let cells = replay(conn, growing_from, i64::MAX)?;
+    let last: i64 = conn.query_row("SELECT coalesce(max(rowid), 0) FROM observations", [], |r| r.get(0))?;
+    if !cells.is_empty() {
+        state.growing_since = Some(std::time::Instant::now());
+    }
+    state.growing.add(cells, last.max(growing_from));
+    Ok(state)
+}
+
+/// The rollups of on-time rows with `from < rowid <= to`.
+fn replay(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<CellMap> {
+    let mut stmt = conn.prepare(
+        "SELECT ts, country, asn, network, platform, target, outcome, ms, control_outcome, control_ms, report_id
+         FROM observations WHERE rowid > ?1 AND rowid <= ?2 AND late = 0 ORDER BY rowid",
+    )?;
+    let mut rows = stmt.query(params![from, to])?;
+    let mut delta = RollupDelta::default();
+    // A report's rows are consecutive (one writer inserts them together); `add` counts a report
+    // once per platform within one call, so each call gets one whole report.
+    let mut report: Vec<Observation> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let o = Observation {
+            ts: r.get(0)?,
+            country: r.get(1)?,
+            asn: r.get(2)?,
+            network: r.get(3)?,
+            site: String::new(),
+            platform: r.get(4)?,
+            target: r.get(5)?,
+            outcome: r.get(6)?,
+            ms: r.get(7)?,
+            control_outcome: r.get(8)?,
+            control_ms: r.get(9)?,
+            browser_family: None,
+            net_type: None,
+            report_id: r.get(10)?,
+            late: false,
+            // Rollups read the outcome only (`http_error` counts as `error`).
+            status: None,
+        };
+        if report.first().is_some_and(|f| f.report_id != o.report_id) {
+            delta.add(&report.iter().collect::<Vec<_>>());
+            report.clear();
+        }
+        report.push(o);
+    }
+    delta.add(&report.iter().collect::<Vec<_>>());
+    Ok(by_cell(delta))
+}
+
+/// One step of the writer's flushing: seals the growing generation when it is due, then writes
+/// one chunk of the sealed one (`all`: every sealed cell, in chunks; at shutdown). Holds the lock
+/// across each commit, so a read sees each cell either in memory or in the tables.
+pub fn step(conn: &mut Connection, unflushed: &Unflushed, all: bool) -> rusqlite::Result<()> {
+    loop {
+        let mut s = unflushed.lock();
+        if s.sealed.cells.is_empty() {
+            if (!all || s.growing.cells.is_empty()) && !s.due(std::time::Instant::now()) {
+                return Ok(());
+            }
+            s.seal();
+        }
+        write_chunk(conn, &mut s.sealed)?;
+        if !all {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes the first cells of `g` (about [`CHUNK_ENTRIES`] network rows) and the marks, in one
+/// transaction, then drops them from memory; on an error nothing changes.
+fn write_chunk(conn: &mut Connection, g: &mut Generation) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut written = Vec::new();
+    let mut entries = 0;
+    for (key, sums) in &g.cells {
+        if entries >= CHUNK_ENTRIES {
+            break;
+        }
+        write_cell(&tx, key, sums)?;
+        entries += sums.nets.len();
+        written.push(key.clone());
+    }
+    let done = written.last().expect("a sealed generation has cells");
+    if written.len() == g.cells.len() {
+        tx.execute(
+            "UPDATE rollup_flushed SET through = ?1, sealed_to = NULL, done_minute = NULL, done_platform = NULL,
+             done_country = NULL, done_asn = NULL",
+            [g.through],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE rollup_flushed SET sealed_to = ?1, done_minute = ?2, done_platform = ?3, done_country = ?4, done_asn = ?5",
+            params![g.through, done.minute, done.platform, done.country, done.asn],
+        )?;
+    }
+    tx.commit()?;
+    for key in written {
+        if let Some(c) = g.cells.remove(&key) {
+            g.entries -= c.nets.len();
+        }
+    }
+    Ok(())
+}
+
+/// Adds one cell-minute's sums to the rollup tables.
+fn write_cell(tx: &Transaction<'_>, k: &CellKey, sums: &super::unflushed::CellSums) -> rusqlite::Result<()> {
+    let mut nets = tx.prepare_cached(
+        "INSERT INTO rollup_nets (minute, platform, country, asn, network, reports, ok, error, timeout, blocked,
+         excluded_control, log_ms_sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (minute, platform, country, asn, network) DO UPDATE SET reports = reports + excluded.reports,
+         ok = ok + excluded.ok, error = error + excluded.error, timeout = timeout + excluded.timeout,
+         blocked = blocked + excluded.blocked, excluded_control = excluded_control + excluded.excluded_control,
+         log_ms_sum = log_ms_sum + excluded.log_ms_sum",
+    )?;
+    let mut sorted: Vec<_> = sums.nets.values().collect();
+    sorted.sort_by_key(|n| n.network);
+    for n in sorted {
+        nets.execute(params![
+            k.minute,
+            k.platform,
+            k.country,
+            k.asn,
+            n.network,
+            n.reports,
+            n.ok,
+            n.error,
+            n.timeout,
+            n.blocked,
+            n.excluded_control,
+            n.log_ms_sum
+        ])?;
+    }
+    let mut hist = tx.prepare_cached(
+        "INSERT INTO rollup_hist (minute, platform, country, asn, kind, bucket, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (minute, platform, country, asn, kind, bucket) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for (kind, counts) in [(KIND_TIMES, &sums.times), (KIND_CONTROL, &sums.control_times)] {
+        for (bucket, n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+            hist.execute(params![k.minute, k.platform, k.country, k.asn, kind, bucket as i64, n])?;
+        }
+    }
+    Ok(())
+}
+
+/// Rows of the rollup tables' marks, for a read that must pin them with its snapshot.
+pub fn pin_snapshot(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("SELECT through FROM rollup_flushed", [], |r| r.get::<_, i64>(0)).optional().map(drop)
+}
+
+#[cfg(test)]
+#[path = "sqlite_flush_tests.rs"]
+mod tests;
