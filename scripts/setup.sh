@@ -43,6 +43,12 @@ if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The widget's build rebuilds std with panics that abort at once (scripts/build-widget.sh).
+if ! rustup component list --installed | grep -q '^rust-src$'; then
+  say "adding rust component rust-src (the widget rebuilds std for size)"
+  rustup component add rust-src
+fi
+
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
   # --locked first; this registry lacks one crate version the CLI's lock file names

@@ -252,7 +252,7 @@ fn cases() -> Vec<Case> {
             "measurement extra field",
             with(|v| v["measurements"][0]["code"] = json!(200)),
             "measurements[0].code",
-            "unknown field `code`, expected one of `target`, `outcome`, `ms`, `phases`, `bytes`, `status`",
+            "unknown field `code`, expected one of `target`, `outcome`, `ms`, `phases`, `bytes`, `status`, `timing`",
         ),
         // --- `status` belongs to `http_error` alone
         bad(
