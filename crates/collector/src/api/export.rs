@@ -92,7 +92,9 @@ async fn stream(c: &AppState, q: Option<&str>, head: &'static str, line: fn(&Agg
         });
         Some((piece, (None, rx, slot)))
     });
-    Ok(Body::from_stream(pieces))
+    // Fused: the compression layer polls the body once more after its end, and an `Unfold`
+    // polled after `None` panics (the connection is dropped, the client sees a cut transfer).
+    Ok(Body::from_stream(futures_util::StreamExt::fuse(pieces)))
 }
 
 /// One CSV line of an aggregate.
