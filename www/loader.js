@@ -1,37 +1,78 @@
-/* Vantage loader: README.md "Embedding", ARCHITECTURE.md */
-(function (w, d, n) {
-  var s = d.currentScript, a = function (k) { return s.getAttribute('data-' + k) }, site, o, p, c, m = 1, k, L;
-  if (!s) return;
+/* Vantage loader: README.md "Embedding", ARCHITECTURE.md.
+ *
+ * The one script an editor pastes. It runs on every page view of the host site, so it does as
+ * little as it can: nothing before `load`, then (if this view is sampled and the reader sends no
+ * privacy signal) one hidden frame from our origin once the browser is idle. This file is the
+ * readable source; `scripts/build-widget.sh` minifies it into dist/widget/loader.js, and the
+ * budget (1 KiB gzipped) is measured on that copy. */
+(function (win, doc, nav) {
+  var script = doc.currentScript;
+  if (!script) return;
+  var attr = function (name) { return script.getAttribute('data-' + name) };
+
+  var site = attr('site');
+  var sample = attr('sample');
   // An empty or unknown data-consent means opt-in (README "Consent"); only an absent one is `none`.
-  site = a('site'); p = a('sample'); c = a('consent'); if (c == '') c = 'opt-in';
-  try { o = new URL(s.src).origin; L = localStorage; if (L.getItem('vantage-optout') == '1') m = 0; k = L.getItem('vantage-consent') } catch (e) { if (!o) return }
-  if (!site || n.doNotTrack == '1' || w.doNotTrack == '1' || n.globalPrivacyControl ||
-      (n.webdriver && a('allow-automation') == null) || !(Math.random() < (p == null ? .1 : +p))) m = 0;
-  if (!m || c == 'none' || k == 'yes' || k == c) c = 0;
+  var consent = attr('consent');
+  if (consent == '') consent = 'opt-in';
+
+  var origin, storage, storedConsent;
+  var measure = 1; // 1: this view may measure
+  try {
+    origin = new URL(script.src).origin;
+    storage = localStorage;
+    if (storage.getItem('vantage-optout') == '1') measure = 0;
+    storedConsent = storage.getItem('vantage-consent');
+  } catch (e) {
+    if (!origin) return;
+  }
+
+  // Privacy signals, automation the snippet did not allow, and sampling (default 10 %).
+  if (!site || nav.doNotTrack == '1' || win.doNotTrack == '1' || nav.globalPrivacyControl ||
+      (nav.webdriver && attr('allow-automation') == null) || !(Math.random() < (sample == null ? .1 : +sample))) measure = 0;
+  // `consent` becomes the question embed.js must still ask, or 0 when there is none to ask.
+  if (!measure || consent == 'none' || storedConsent == 'yes' || storedConsent == consent) consent = 0;
+
   function run() {
-    (w.requestIdleCallback || setTimeout)(function () {
-      if (d.visibilityState == 'hidden' || d.prerendering) return;
-      try { if (Date.now() - L.getItem('vantage-l') < 6e5 || L.getItem('vantage-optout') == '1') return; L.setItem('vantage-l', Date.now()) } catch (e) {}
+    (win.requestIdleCallback || setTimeout)(function () {
+      if (doc.visibilityState == 'hidden' || doc.prerendering) return;
+      // At most one measurement per browser per 10 minutes, and never after an opt-out.
+      try {
+        if (Date.now() - storage.getItem('vantage-l') < 6e5 || storage.getItem('vantage-optout') == '1') return;
+        storage.setItem('vantage-l', Date.now());
+      } catch (e) {}
       // The frame measures only once this page posts it {vantage:'start'} carrying the nonce of its
       // URL's fragment (frame.js says why); a page that merely frames /v1/frame.html gets nothing.
-      var f = d.createElement('iframe'), N = Math.random().toString(36).slice(2);
-      f.setAttribute('sandbox', 'allow-scripts allow-same-origin');
-      f.setAttribute('aria-hidden', 'true');
-      f.referrerPolicy = 'no-referrer';
-      f.loading = 'eager';
-      f.title = 'Vantage';
-      f.tabIndex = -1;
-      f.style.cssText = 'position:fixed;left:0;top:0;width:0;height:0;border:0;opacity:0;pointer-events:none';
-      f.src = o + '/v1/frame.html?site=' + encodeURIComponent(site) + '#' + N;
-      // Not if the reader opted out while the frame loaded (embed.js is then stopping it).
-      f.onload = function () { try { if (L.getItem('vantage-optout') == '1') return } catch (e) {} f.contentWindow.postMessage({ vantage: 'start', n: N, a: a('allow-automation') != null }, o) };
-      w.addEventListener('message', function (e) { if (e.origin == o && e.data == 'vantage-retry') try { L.removeItem('vantage-l') } catch (x) {} });
-      d.body.appendChild(f);
+      var frame = doc.createElement('iframe');
+      var nonce = Math.random().toString(36).slice(2);
+      frame.setAttribute('sandbox', 'allow-scripts allow-same-origin');
+      frame.setAttribute('aria-hidden', 'true');
+      frame.referrerPolicy = 'no-referrer';
+      frame.loading = 'eager';
+      frame.title = 'Vantage';
+      frame.tabIndex = -1;
+      frame.style.cssText = 'position:fixed;left:0;top:0;width:0;height:0;border:0;opacity:0;pointer-events:none';
+      frame.src = origin + '/v1/frame.html?site=' + encodeURIComponent(site) + '#' + nonce;
+      frame.onload = function () {
+        // Not if the reader opted out while the frame loaded (embed.js is then stopping it).
+        try { if (storage.getItem('vantage-optout') == '1') return } catch (e) {}
+        frame.contentWindow.postMessage({ vantage: 'start', n: nonce, a: attr('allow-automation') != null }, origin);
+      };
+      // The frame still holds queued reports: lift the 10-minute window so the next view retries.
+      win.addEventListener('message', function (e) {
+        if (e.origin == origin && e.data == 'vantage-retry') try { storage.removeItem('vantage-l') } catch (x) {}
+      });
+      doc.body.appendChild(frame);
     }, { timeout: 5e3 });
   }
-  function go() {
-    if (c || a('live') || d.querySelector('[data-vantage-live]')) d.head.appendChild(d.createElement('script')).src = o + '/v1/embed.js#' + c;
-    m && (c && c != 'notice' ? w.addEventListener('vantage-consent', run) : run());
+
+  function start() {
+    // embed.js: the consent question and the live badge, only where the page needs them.
+    if (consent || attr('live') || doc.querySelector('[data-vantage-live]')) {
+      doc.head.appendChild(doc.createElement('script')).src = origin + '/v1/embed.js#' + consent;
+    }
+    if (measure) consent && consent != 'notice' ? win.addEventListener('vantage-consent', run) : run();
   }
-  d.readyState == 'complete' ? go() : w.addEventListener('load', go);
+
+  doc.readyState == 'complete' ? start() : win.addEventListener('load', start);
 })(window, document, navigator);

@@ -267,3 +267,14 @@ fn an_override_directory_lacking_a_served_file_stops_start_up() {
     assert!(err.contains(&format!("--www {}: no such directory", nowhere.display())), "{err}");
     assert!(!t.db().exists(), "a refused start-up created the store");
 }
+
+/// The 10-minute rule is written in the two scripts that enforce it as `< 6e5` (milliseconds, the
+/// shortest form for the byte budget); it must stay the protocol's `MIN_MEASURE_INTERVAL_S`.
+#[test]
+fn the_scripts_ten_minute_rule_is_the_protocols() {
+    let written = format!("< {}e5", vantage_protocol::MIN_MEASURE_INTERVAL_S / 100);
+    for script in ["www/loader.js", "www/frame.js"] {
+        let source = String::from_utf8(checkout(script)).unwrap();
+        assert_eq!(source.matches(&written).count(), 1, "{script} must compare with `{written}` (MIN_MEASURE_INTERVAL_S ms) once");
+    }
+}
