@@ -102,7 +102,7 @@ pub const ENTRY_WAIT_MS: f64 = 1000.0;
 /// * `error`: any other rejection before the deadline.
 ///
 /// Time: `responseEnd - startTime` of the Resource Timing entry for exactly this URL that started
-/// during this call, awaited with a `PerformanceObserver` for up to [`ENTRY_WAIT_MS`] (a readable
+/// during this call, awaited with a `PerformanceObserver` for up to `ENTRY_WAIT_MS` (a readable
 /// body, same-origin or cors, is read to its end first), with phases and `transferSize` where
 /// `requestStart` is non-zero (Timing-Allow-Origin); else the `performance.now()` difference
 /// around the fetch promise. `from_resource_timing` says which.

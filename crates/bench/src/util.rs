@@ -131,8 +131,7 @@ pub fn collector_config(db: PathBuf) -> Config {
 
 /// The defaults of `vantage serve` (rate limit on) with `store`; static files compiled in.
 pub fn collector_config_for(store: StoreUrl) -> Config {
-    let c = Config::new(store);
-    c
+    Config::new(store)
 }
 
 /// Nearest-rank percentile (q in 0..=100) of unsorted samples.

@@ -104,7 +104,7 @@ impl Engine {
 
     /// What the cells of `pairs` read at minute `now` (a partial minute), without changing the
     /// detector: a copy of those cells steps on their window, of which only the minutes that can
-    /// still change ([`FRESH_MINUTES`]) are read again; older ones come from the last step.
+    /// still change (`FRESH_MINUTES`) are read again; older ones come from the last step.
     pub fn preview(&self, store: &dyn Store, now: i64, pairs: &BTreeSet<Pair>) -> Result<Vec<CellStatus>, String> {
         let window_from = now - self.keep() + 1;
         // The last step's minutes are only reusable when it was recent (a stalled loop re-reads).

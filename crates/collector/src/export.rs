@@ -35,7 +35,7 @@ pub const DEFAULT_MAX_EXPORTS: usize = 2;
 const PROGRESS_EVERY: u64 = 1_000;
 
 /// Writes NDJSON to `out` as the rows are read (give it a `BufWriter`); returns the rows written.
-/// `progress(rows)` is called every [`PROGRESS_EVERY`] rows and at the end.
+/// `progress(rows)` is called every `PROGRESS_EVERY` rows and at the end.
 pub fn export(store: &dyn Store, req: &ExportRequest, out: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> Result<u64, String> {
     let mut rows = 0u64;
     let mut write = |row: &dyn erased::Row| -> Result<(), String> {

@@ -211,7 +211,7 @@ impl Live {
     }
 
     /// Keeps `body`, begun at `begun` ([`Live::tick`]), as the answer `key` until the next
-    /// tick, unless a tick or a [`Live::forget`] came since (it could then be out of date).
+    /// tick, unless a tick or a `Live::forget` came since (it could then be out of date).
     pub fn keep(&self, key: String, body: Arc<Body>, begun: (i64, u64)) {
         let published = self.published.read().unwrap_or_else(|e| e.into_inner());
         let mut answers = published.answers.lock().unwrap_or_else(|e| e.into_inner());

@@ -17,7 +17,7 @@
 
 //!
 //! Memory and cost stay bounded with millions of client addresses: the map is split into
-//! [`SHARDS`] locked shards by key, and a bucket that has refilled to the full burst is the same
+//! `SHARDS` locked shards by key, and a bucket that has refilled to the full burst is the same
 //! as no bucket, so when a shard is full its refilled buckets are dropped (a reader who posted
 //! once is full again half a second later). Only if most of a full shard is still mid-limit (an
 //! attacker holding more than a million addresses, each posting faster than it refills) is the
