@@ -60,17 +60,6 @@ fn collector_config(store: StoreUrl, geo: &GeoFiles, rate_limit: bool) -> Config
     c
 }
 
-/// The served target list: ids and version (reports name every target, as the widget does).
-async fn served_targets(url: &str) -> Result<(Vec<String>, String), String> {
-    let v: serde_json::Value = reqwest::get(url).await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
-    let ids: Vec<String> =
-        v["targets"].as_array().ok_or("no targets in /v1/targets")?.iter().filter_map(|t| t["id"].as_str().map(String::from)).collect();
-    if ids.is_empty() {
-        return Err("empty target list".into());
-    }
-    Ok((ids, v["version"].as_str().unwrap_or_default().to_string()))
-}
-
 /// `vantage_reports_rejected_total{status="429"}` from the collector's `/metrics`.
 async fn rejected_429(url: &str) -> Result<u64, String> {
     let text = reqwest::get(url).await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
@@ -110,7 +99,7 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let baseline = Server::baseline()?;
     let nginx = nginx::Nginx::start(&dir.path().join("nginx"))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let (targets, version) = rt.block_on(served_targets(&collector.url("/v1/targets")))?;
+    let (targets, version) = rt.block_on(util::served_targets(&collector.url("/v1/targets")))?;
     let sample = traffic::sample(&model, len.clients, &targets, &version, 1);
     let realistic = Script::write(dir.path(), "realistic", &sample)?;
 

@@ -94,15 +94,8 @@ async fn round(readers: usize, secs: u64) -> Result<Round, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let server = Server::collector(util::collector_config(dir.path().join("vantage.db")))?;
     let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(IN_FLIGHT).build().map_err(|e| e.to_string())?;
-    let list: serde_json::Value =
-        client.get(server.url("/v1/targets")).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
     // Every served target in each report, as the ingest bench's realistic traffic does.
-    let targets: Vec<String> =
-        list["targets"].as_array().map(|ts| ts.iter().filter_map(|t| t["id"].as_str().map(String::from)).collect()).unwrap_or_default();
-    let version = list["version"].as_str().unwrap_or_default().to_string();
-    if targets.is_empty() {
-        return Err("the collector serves no targets".into());
-    }
+    let (targets, version) = util::served_targets(&server.url("/v1/targets")).await?;
     let done = Arc::new(AtomicBool::new(false));
     let pb = util::bar(readers as u64, "readers");
     pb.set_message("connecting");

@@ -200,3 +200,14 @@ impl Rng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// The served target list: ids and version (reports name every target, as the widget does).
+pub async fn served_targets(url: &str) -> Result<(Vec<String>, String), String> {
+    let v: serde_json::Value = reqwest::get(url).await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+    let ids: Vec<String> =
+        v["targets"].as_array().ok_or("no targets in /v1/targets")?.iter().filter_map(|t| t["id"].as_str().map(String::from)).collect();
+    if ids.is_empty() {
+        return Err("empty target list".into());
+    }
+    Ok((ids, v["version"].as_str().unwrap_or_default().to_string()))
+}

@@ -127,21 +127,14 @@ fn tune_writer(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A store written before late reports were set apart: its rows are all on time (default 0).
-fn add_late_column(conn: &Connection) -> rusqlite::Result<()> {
+/// Adds `observations.NAME` with `DECLARATION` to a store written before the column existed:
+/// `late` (every older row was on time, default 0) and `status` (no older row is an
+/// `http_error`, so NULL for all).
+fn add_column(conn: &Connection, name: &str, declaration: &str) -> rusqlite::Result<()> {
     let has: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('observations') WHERE name = 'late')", [], |r| r.get(0))?;
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('observations') WHERE name = ?1)", [name], |r| r.get(0))?;
     if !has {
-        conn.execute_batch("ALTER TABLE observations ADD COLUMN late INTEGER NOT NULL DEFAULT 0")?;
-    }
-    Ok(())
-}
-
-/// A store written before cors targets existed has no `http_error` rows: `status` is NULL for all.
-fn add_status_column(conn: &Connection) -> rusqlite::Result<()> {
-    let mut columns = conn.prepare("SELECT name FROM pragma_table_info('observations')")?;
-    if !columns.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?.iter().any(|c| c == "status") {
-        conn.execute_batch("ALTER TABLE observations ADD COLUMN status INTEGER")?;
+        conn.execute_batch(&format!("ALTER TABLE observations ADD COLUMN {name} {declaration}"))?;
     }
     Ok(())
 }
@@ -154,8 +147,9 @@ impl SqliteStore {
     pub fn open(path: &Path, capacity: usize) -> Result<SqliteStore, String> {
         let mut conn = connect(path)?;
         tune_writer(&conn).map_err(|e| format!("sqlite {}: {e}", path.display()))?;
-        add_late_column(&conn).map_err(|e| format!("sqlite {}: adding observations.late: {e}", path.display()))?;
-        add_status_column(&conn).map_err(|e| format!("sqlite {}: adding observations.status: {e}", path.display()))?;
+        for (name, declaration) in [("late", "INTEGER NOT NULL DEFAULT 0"), ("status", "INTEGER")] {
+            add_column(&conn, name, declaration).map_err(|e| format!("sqlite {}: adding observations.{name}: {e}", path.display()))?;
+        }
         let started = std::time::Instant::now();
         let recovered = conn
             .execute_batch(sqlite_flush::SCHEMA)
