@@ -202,10 +202,8 @@ fn serve_embedded(tree: Tree, path: &str, headers: &HeaderMap) -> Response {
 /// `If-Modified-Since`. A tag the compression layer suffixed with its encoding (`"hash-gzip"`,
 /// the tag of the compressed bytes) names the same file.
 fn is_current(headers: &HeaderMap, etag: &str, modified: Option<SystemTime>) -> bool {
-    if let Some(tags) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        let open = etag.trim_end_matches('"');
-        let same_file = |t: &str| t == etag || t.strip_prefix(open).is_some_and(|rest| rest.starts_with('-') && rest.ends_with('"'));
-        return tags.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || same_file(t));
+    if headers.contains_key(header::IF_NONE_MATCH) {
+        return crate::conditional::matching(headers, etag).is_some();
     }
     let since = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
     matches!((since, modified), (Some(since), Some(m)) if m <= since)

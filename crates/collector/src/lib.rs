@@ -8,6 +8,7 @@ mod api;
 pub mod assets;
 pub mod auth;
 pub mod cli;
+mod conditional;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -15,7 +15,7 @@ pub fn answer(c: &AppState, body: &Body, headers: &HeaderMap) -> Response {
     let interval = c.config.publish_interval_s.max(1) as i64;
     let max_age = (body.generated_at + interval - c.clock.now()).clamp(1, interval);
     // A 304 names the tag the client holds: the plain one, or the one of its compressed copy.
-    let (mut res, etag) = match matching(headers, &body.etag) {
+    let (mut res, etag) = match crate::conditional::matching(headers, &body.etag) {
         Some(held) => (StatusCode::NOT_MODIFIED.into_response(), held),
         None => (([(header::CONTENT_TYPE, "application/json")], body.bytes.clone()).into_response(), body.etag.clone()),
     };
@@ -26,42 +26,4 @@ pub fn answer(c: &AppState, body: &Body, headers: &HeaderMap) -> Response {
     let at = UNIX_EPOCH + Duration::from_secs(body.generated_at.max(0) as u64);
     h.insert(header::LAST_MODIFIED, HeaderValue::try_from(httpdate::fmt_http_date(at)).expect("ascii"));
     res
-}
-
-/// The tag of `If-None-Match` that names `etag`, as sent (weak comparison, as RFC 9110 §13.1.2
-/// asks; `"hash-gzip"` and the like name the compressed bytes of `"hash"`), or `etag` for `*`.
-fn matching(headers: &HeaderMap, etag: &str) -> Option<String> {
-    let plain = etag.trim_matches('"');
-    let tags = headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
-    tags.map(str::trim).find_map(|tag| {
-        let opaque = tag.strip_prefix("W/").unwrap_or(tag);
-        let named = opaque.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.split('-').next()) == Some(plain);
-        match tag {
-            "*" => Some(etag.to_string()),
-            _ if named => Some(opaque.to_string()),
-            _ => None,
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::IF_NONE_MATCH, HeaderValue::try_from(value).unwrap());
-        h
-    }
-
-    #[test]
-    fn if_none_match_lists_weak_tags_star_and_encoded_copies() {
-        assert_eq!(matching(&with(r#""a", "b""#), r#""b""#).as_deref(), Some(r#""b""#));
-        assert_eq!(matching(&with(r#"W/"b""#), r#""b""#).as_deref(), Some(r#""b""#));
-        assert_eq!(matching(&with(r#""b-gzip""#), r#""b""#).as_deref(), Some(r#""b-gzip""#));
-        assert_eq!(matching(&with("*"), r#""b""#).as_deref(), Some(r#""b""#));
-        assert_eq!(matching(&with(r#""a""#), r#""b""#), None);
-        assert_eq!(matching(&with(r#""bb""#), r#""b""#), None);
-        assert_eq!(matching(&HeaderMap::new(), r#""b""#), None);
-    }
 }
