@@ -415,3 +415,54 @@ impl ValueEnum for Scenario {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_flags_are_consistent_and_every_default_parses() {
+        Cli::command().debug_assert();
+    }
+
+    /// `vantage serve` without flags runs with exactly what `Config::new` builds: clap's defaults
+    /// and the config's come from one table.
+    #[test]
+    fn serve_without_flags_is_config_new() {
+        let Command::Serve(args) = Cli::try_parse_from(["vantage", "serve"]).unwrap().command else { unreachable!() };
+        let mut config = args.into_config().unwrap();
+        // VANTAGE_ADMIN_TOKEN may be set where the tests run; it is not a default.
+        config.admin_token = None;
+        let expected = Config::new(defaults::STORE.parse().unwrap());
+        assert_eq!(format!("{config:?}"), format!("{expected:?}"));
+    }
+
+    #[test]
+    fn values_arrive_typed() {
+        let cli = Cli::try_parse_from([
+            "vantage",
+            "serve",
+            "--trusted-proxy",
+            "10.0.3.7/24",
+            "--public-origin",
+            "HTTPS://Vantage.Example.org:443/",
+            "--country-header",
+            "CF-IPCountry",
+            "--header-timeout",
+            "0.5",
+        ])
+        .unwrap();
+        cli.check().unwrap();
+        let Command::Serve(args) = cli.command else { unreachable!() };
+        let config = args.into_config().unwrap();
+        assert_eq!(config.trusted_proxies, vec!["10.0.3.0/24".parse::<Cidr>().unwrap()]);
+        assert_eq!(config.public_origins, vec!["https://vantage.example.org".to_string()]);
+        assert_eq!(config.header_timeout, std::time::Duration::from_millis(500));
+        let cli =
+            Cli::try_parse_from(["vantage", "export", "--from", "2026-11-28T05:00:00+05:00", "--to", "2026-11-28T00:00:00Z"]).unwrap();
+        let e = cli.check().unwrap_err();
+        assert_eq!(e, UsageError::ToNotAfterFrom { from: 1_795_824_000, to: 1_795_824_000 });
+        assert_eq!(e.to_string(), "--to 2026-11-28T00:00:00Z must be after --from 2026-11-28T00:00:00Z");
+    }
+}
