@@ -65,15 +65,7 @@ pub struct FileError {
 
 impl std::fmt::Display for FileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (flag, p, fix) = (&self.flag, self.path.display(), &self.fix);
-        match self.io.kind() {
-            std::io::ErrorKind::NotFound => write!(f, "{flag} {p}: no such file; {fix}"),
-            std::io::ErrorKind::PermissionDenied => {
-                write!(f, "{flag} {p}: permission denied; make it readable by the user vantage runs as")
-            }
-            std::io::ErrorKind::IsADirectory => write!(f, "{flag} {p}: is a directory, not a file; {fix}"),
-            _ => write!(f, "{flag} {p}: cannot read it: {}", self.io),
-        }
+        f.write_str(&file_error(&self.flag, &self.path, &self.io, &self.fix))
     }
 }
 
@@ -86,9 +78,15 @@ impl FileError {
     }
 }
 
-/// [`FileError`]'s message, for callers whose errors are still strings (the geo databases).
+/// [`FileError`]'s message, also for callers whose errors are still strings (the geo databases).
 pub fn file_error(flag: &str, path: &Path, e: &std::io::Error, fix: &str) -> String {
-    FileError::new(flag, path, std::io::Error::new(e.kind(), e.to_string()), fix).to_string()
+    let p = path.display();
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{flag} {p}: no such file; {fix}"),
+        std::io::ErrorKind::PermissionDenied => format!("{flag} {p}: permission denied; make it readable by the user vantage runs as"),
+        std::io::ErrorKind::IsADirectory => format!("{flag} {p}: is a directory, not a file; {fix}"),
+        _ => format!("{flag} {p}: cannot read it: {e}"),
+    }
 }
 
 /// Why the flags of `serve` do not make a configuration it can run with. Each message names the

@@ -92,7 +92,7 @@ fn serve_help_shows_the_defaults_the_config_uses() {
     let shown: std::collections::HashMap<String, String> = help
         .lines()
         .filter_map(|line| {
-            let flag = line.trim_start().split_whitespace().next()?.to_string();
+            let flag = line.split_whitespace().next()?.to_string();
             let default = line.split("[default: ").nth(1)?.strip_suffix(']')?.to_string();
             Some((flag, default))
         })
