@@ -210,8 +210,8 @@ fn detect(args: DetectArgs) -> Result<()> {
         bail!("--to must be after --from");
     }
     let cfg = vantage_detect::DetectorConfig {
-        min_reports: args.min_reports.max(1),
-        min_networks: args.min_networks.max(1),
+        min_reports: args.min_reports,
+        min_networks: args.min_networks,
         ..vantage_detect::DetectorConfig::default()
     };
     let store = open_store(&args.store)?;
