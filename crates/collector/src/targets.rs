@@ -103,7 +103,7 @@ pub enum TargetsProblem {
     },
 }
 
-/// What makes a URL unfit for the frame's `connect-src` (see [`check_header_safe`]).
+/// What makes a URL unfit for the frame's `connect-src` header: it could end that directive and add another.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnsafeUrl {
     /// A character that could end or split a CSP directive.
