@@ -277,10 +277,10 @@ const out = {
   },
   requests_before_load: sum([...visits.sampled, ...visits.sampled_xsite, ...visits.not_sampled].map((v) => v.beforeLoad.length)),
   requests_before_load_list: [...visits.sampled, ...visits.sampled_xsite, ...visits.not_sampled].flatMap((v) => v.beforeLoad).slice(0, 10),
-  measurements: [...visits.sampled, ...visits.sampled_xsite].flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing }))),
+  measurements: [...visits.sampled, ...visits.sampled_xsite].flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing, phases: m.phases }))),
   firefox_reports: firefoxReports.length,
-  firefox_measurements: firefoxReports.flatMap((r) => (r.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing }))),
-  phone_measurements: visits.phone_sampled.flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing }))),
+  firefox_measurements: firefoxReports.flatMap((r) => (r.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing, phases: m.phases }))),
+  phone_measurements: visits.phone_sampled.flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing, phases: m.phases }))),
   node_reference: nodeRef,
 };
 process.stdout.write(`${JSON.stringify(out)}\n`);

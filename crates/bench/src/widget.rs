@@ -282,6 +282,7 @@ fn timing_figures(figures: &mut Vec<Figure>, ms: &Value, node: &[f64], suffix: &
     }
     let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
     let signed = util::median(&errs);
+    let split = error_split(ms);
     figures.push(
         Figure::new(
             "widget",
@@ -293,7 +294,7 @@ fn timing_figures(figures: &mut Vec<Figure>, ms: &Value, node: &[f64], suffix: &
         .baseline(util::median(&abs(node)))
         .goal(Goal::at_most(3.0))
         .note(format!(
-            "{} timed requests to /delay/50, /delay/200, /delay/1000 on the fixture server ({not_ok} not ok, {from_rt} timed by Resource Timing), signed median {signed:+.1} ms; baseline: node's http.get of the same URLs ({} requests)",
+            "{} timed requests to /delay/50, /delay/200, /delay/1000 on the fixture server ({not_ok} not ok, {from_rt} timed by Resource Timing), signed median {signed:+.1} ms{split}; baseline: node's http.get of the same URLs ({} requests)",
             errs.len(),
             node.len()
         )),
@@ -310,4 +311,31 @@ fn timing_figures(figures: &mut Vec<Figure>, ms: &Value, node: &[f64], suffix: &
         .goal(Goal::at_most(10.0)),
     );
     Ok(())
+}
+
+/// Where the error sits, from the phases the reports carry (the fixture sends
+/// `Timing-Allow-Origin`): medians of ttfb minus the injected delay, transfer, dns, connect, and
+/// the rest of `ms` (before the connection: the browser's queueing, resolver and socket pool).
+/// Empty when no measurement has phases (Firefox reports none for `no-cors` targets).
+fn error_split(ms: &Value) -> String {
+    let delay_of = |t: &str| DELAYS.iter().find(|d| d.0 == t).map(|d| d.2 as f64);
+    let mut parts: [Vec<f64>; 5] = Default::default();
+    for m in ms.as_array().into_iter().flatten().filter(|m| m["outcome"] == "ok") {
+        let p = &m["phases"];
+        let Some(d) = delay_of(m["target"].as_str().unwrap_or("")).filter(|_| p.is_object()) else { continue };
+        let phase = |k: &str| p[k].as_f64().unwrap_or(0.0);
+        let named = [phase("ttfb") - d, phase("transfer"), phase("dns"), phase("connect")];
+        for (v, x) in parts.iter_mut().zip(named) {
+            v.push(x);
+        }
+        parts[4].push(f(&m["ms"]) - d - named.iter().sum::<f64>());
+    }
+    let n = parts[0].len();
+    if n == 0 {
+        return String::new();
+    }
+    let [ttfb, transfer, dns, connect, rest] = parts.map(|v| util::median(&v));
+    format!(
+        " (medians over {n} with phases: ttfb - delay {ttfb:+.1}, transfer {transfer:.1}, dns {dns:.1}, connect {connect:.1}, the rest (queueing, resolver, socket pool, gaps) {rest:.1} ms)"
+    )
 }
