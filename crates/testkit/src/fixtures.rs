@@ -75,8 +75,8 @@ async fn respond_with(stream: &mut TcpStream, status: &str, content_type: &str, 
          Cache-Control: no-store\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
-    // One write, as a real server sends a small answer: head and body written apart cost the
-    // client a second read (about 1 ms of `responseEnd - responseStart` in Chromium).
+    // One write, as a real server sends a small answer. (Checked: it did not change Chromium's
+    // `responseEnd - responseStart`, about 1 ms either way.)
     let mut answer = head.into_bytes();
     answer.extend_from_slice(body);
     let _ = stream.write_all(&answer).await;
