@@ -51,7 +51,9 @@
       frame.loading = 'eager';
       frame.title = 'Vantage';
       frame.tabIndex = -1;
-      frame.style.cssText = 'position:fixed;left:0;top:0;width:0;height:0;border:0;opacity:0;pointer-events:none';
+      // display:none: the frame still loads and runs (its worker measures), but has no box, so
+      // the host page does no layout, paint or compositing for it (same-process case).
+      frame.style.display = 'none';
       frame.src = origin + '/v1/frame.html?site=' + encodeURIComponent(site) + '#' + nonce;
       frame.onload = function () {
         // Not if the reader opted out while the frame loaded (embed.js is then stopping it).

@@ -1,7 +1,7 @@
 // Widget benchmark in real headless Chromium (Debian's, driven by playwright-core): what the
 // widget costs a host page. Prints one JSON object on stdout; progress goes to stderr.
 //
-//   node tests/e2e/bench-widget.mjs --origin http://127.0.0.1:PORT --fixtures-port N [--visits 10] [--warmup 0]
+//   node tests/e2e/bench-widget.mjs --origin http://127.0.0.1:PORT --fixtures-port N --test-hosts x.test,y.test [--visits 10] [--warmup 0]
 //
 // Needs a running collector whose target list points at fixture hosts (`*.test`, mapped to the
 // fixture server by --host-resolver-rules) with /delay/{ms} URLs; `vantage-bench widget` starts
@@ -18,8 +18,19 @@
 // The phone variants (issue 11) run in a second Chromium launched with
 // --disable-site-isolation-trials (one process for host and frame, as on most Android Chrome)
 // and CDP CPU throttling 4x (a mid-range phone): `phone_sampled` against `phone_none`, the same
-// page without the snippet.
-import { launchChromium } from './harness.mjs';
+// page without the snippet. They get twice the visits: a throttled host page's own main-thread
+// time varies by tens of ms from visit to visit on this shared machine, and the figure is a
+// difference of two medians (each reported with its noise: the 95 % notch of a median).
+//
+// The Firefox variant (timing only) drives Debian's firefox-esr through geckodriver (WebDriver:
+// firefox.mjs; playwright-core cannot drive an unpatched Firefox), a fresh profile a visit. The
+// host page is on another site, as on a news site. The timed hosts (--test-hosts) resolve to
+// 127.0.0.1 through network.dns.localDomains and are fetched directly (the target URLs carry the
+// fixture port); only the collector's own traffic goes through the recording proxy (proxy.mjs),
+// which is where the posted report is read.
+import { launchChromium, waitFor } from './harness.mjs';
+import { startFirefox, proxyPrefs } from './firefox.mjs';
+import { startRecordingProxy, reportPosts } from './proxy.mjs';
 import http from 'node:http';
 import { performance as perf } from 'node:perf_hooks';
 
@@ -31,8 +42,9 @@ const ORIGIN = args.origin;
 const FIXTURES = Number(args['fixtures-port']);
 const VISITS = Number(args.visits || 10);
 const WARMUP = args.warmup !== '0';
-if (!ORIGIN || !FIXTURES) {
-  console.error('usage: bench-widget.mjs --origin URL --fixtures-port N [--visits N]');
+const TEST_HOSTS = (args['test-hosts'] || '').split(',').filter(Boolean);
+if (!ORIGIN || !FIXTURES || !TEST_HOSTS.length) {
+  console.error('usage: bench-widget.mjs --origin URL --fixtures-port N --test-hosts a.test,b.test [--visits N]');
   process.exit(2);
 }
 const log = (m) => process.stderr.write(`${m}\n`);
@@ -47,8 +59,9 @@ const OBSERVE = () => {
 };
 
 function hostHtml(variant) {
+  // Firefox under WebDriver always says navigator.webdriver: its snippet allows automation.
   const snippet = variant === 'none' ? ''
-    : `<script async src="${ORIGIN}/v1/loader.js" data-site="bench" data-sample="${variant.startsWith('sampled') ? 1 : 0}"></script>`;
+    : `<script async src="${ORIGIN}/v1/loader.js" data-site="bench" data-sample="${variant.startsWith('sampled') || variant === 'firefox' ? 1 : 0}"${variant === 'firefox' ? ' data-allow-automation' : ''}></script>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host article</title></head>
 <body><h1>A host article</h1><p>${'Some article text. '.repeat(200)}</p>${snippet}</body></html>`;
 }
@@ -149,6 +162,22 @@ function nodeTime(delay) {
   });
 }
 
+/** One Firefox visit of a host page on another site, in a fresh profile (a first visit, as in
+ *  Chromium's fresh contexts); resolves with the report the frame posted through `proxy`. */
+async function firefoxVisit(proxy, n) {
+  const hosts = TEST_HOSTS.join(',');
+  const ff = await startFirefox({ ...proxyPrefs(proxy.port), 'network.proxy.no_proxies_on': hosts, 'network.dns.localDomains': hosts });
+  try {
+    const seen = proxy.seen.length;
+    await ff.goto(`${XSITE}/bench/firefox-${n}.html`);
+    const post = await waitFor(() => reportPosts(proxy.seen.slice(seen), ORIGIN).find((p) => p.id && p.status !== null),
+      { timeoutMs: 30000, what: 'the Firefox visit\'s report' });
+    return JSON.parse(post.body);
+  } finally {
+    await ff.close();
+  }
+}
+
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.ceil(0.5 * s.length) - 1] : null; };
 const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.max(1, Math.ceil(q / 100 * s.length)) - 1] : null; };
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
@@ -174,20 +203,29 @@ const XSITE = `http://localhost:${hostSite.address().port}`;
 const desktop = await launchChromium(FIXTURES);
 const phoneBrowser = await launchChromium(FIXTURES, ['--disable-site-isolation-trials']);
 const visits = { none: [], not_sampled: [], sampled: [], sampled_xsite: [], phone_none: [], phone_sampled: [] };
+const firefoxReports = [];
+const proxy = await startRecordingProxy(FIXTURES);
 try {
   // Interleaved, so a noisy neighbour's burst hits every variant alike. One warm-up visit of
   // each first (Chromium's own first-use costs), not counted.
   const browserOf = (variant) => (variant.startsWith('phone_') ? phoneBrowser : desktop);
   if (WARMUP) for (const variant of Object.keys(visits)) await visit(browserOf(variant), variant, 'warm');
-  for (let i = 0; i < VISITS; i++) {
+  for (let i = 0; i < 2 * VISITS; i++) {
     for (const variant of Object.keys(visits)) {
-      log(`visit ${i + 1}/${VISITS} ${variant}`);
+      if (i >= VISITS && !variant.startsWith('phone_')) continue;
+      log(`visit ${i + 1}/${variant.startsWith('phone_') ? 2 * VISITS : VISITS} ${variant}`);
       visits[variant].push(await visit(browserOf(variant), variant, i));
+    }
+    // Firefox in the same rounds, so that the load of the moment hits both browsers alike.
+    if (i < VISITS) {
+      log(`visit ${i + 1}/${VISITS} firefox`);
+      firefoxReports.push(await firefoxVisit(proxy, i));
     }
   }
 } finally {
   await desktop.close();
   await phoneBrowser.close();
+  proxy.close();
   hostSite.close();
 }
 
@@ -200,12 +238,15 @@ for (let i = 0; i < Math.max(3, VISITS); i++) {
 }
 
 const taskMedian = (k) => median(visits[k].map((v) => v.taskMs));
+/** The 95 % notch of a median (1.58 IQR / sqrt(n), as box plots draw it): its noise. */
+const taskNoise = (k) => { const xs = visits[k].map((v) => v.taskMs); return 1.58 * (pct(xs, 75) - pct(xs, 25)) / Math.sqrt(xs.length); };
 const out = {
   visits: VISITS,
   sampled_reports: sampledReports,
   sampled_xsite_reports: xsiteReports,
   phone_reports: phoneReports,
   phone_cpu_slowdown: PHONE_CPU_SLOWDOWN,
+  phone_visits: visits.phone_sampled.length,
   bytes: {
     sampled: median(visits.sampled.map((v) => widgetBytes(v).body)),
     sampled_with_headers: median(visits.sampled.map((v) => widgetBytes(v).withHeaders)),
@@ -220,6 +261,7 @@ const out = {
     none: taskMedian('none'),
     phone_sampled: taskMedian('phone_sampled'),
     phone_none: taskMedian('phone_none'),
+    noise: Object.fromEntries(Object.keys(visits).map((k) => [k, taskNoise(k)])),
     script_sampled: median(visits.sampled.map((v) => v.scriptMs)),
     script_none: median(visits.none.map((v) => v.scriptMs)),
   },
@@ -235,8 +277,10 @@ const out = {
   },
   requests_before_load: sum([...visits.sampled, ...visits.sampled_xsite, ...visits.not_sampled].map((v) => v.beforeLoad.length)),
   requests_before_load_list: [...visits.sampled, ...visits.sampled_xsite, ...visits.not_sampled].flatMap((v) => v.beforeLoad).slice(0, 10),
-  measurements: [...visits.sampled, ...visits.sampled_xsite].flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing }))),
-  phone_measurements: visits.phone_sampled.flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing }))),
+  measurements: [...visits.sampled, ...visits.sampled_xsite].flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing, phases: m.phases }))),
+  firefox_reports: firefoxReports.length,
+  firefox_measurements: firefoxReports.flatMap((r) => (r.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing, phases: m.phases }))),
+  phone_measurements: visits.phone_sampled.flatMap((v) => (v.report?.measurements || []).map((m) => ({ target: m.target, outcome: m.outcome, ms: m.ms, timing: m.timing, phases: m.phases }))),
   node_reference: nodeRef,
 };
 process.stdout.write(`${JSON.stringify(out)}\n`);

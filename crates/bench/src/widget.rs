@@ -18,11 +18,14 @@ const DELAYS: [(&str, &str, u32); 6] = [
     ("facebook.cdn", "facebook", 1000),
 ];
 
-fn target_list() -> String {
+/// The target list: each URL names the fixture server's port, so that Firefox (which resolves the
+/// `.test` hosts to 127.0.0.1 through a preference) reaches it too; Chromium's
+/// --host-resolver-rules map host and port alike.
+fn target_list(fixture_port: u16) -> String {
     let mut t = String::from("version = \"bench.1\"\n\n[control]\nurl = \"/v1/ping\"\ntimeout_ms = 5000\n");
     for (id, platform, ms) in DELAYS {
         t.push_str(&format!(
-            "\n[[target]]\nid = \"{id}\"\nplatform = \"{platform}\"\nurl = \"http://{platform}.test/delay/{ms}\"\ntimeout_ms = 5000\n"
+            "\n[[target]]\nid = \"{id}\"\nplatform = \"{platform}\"\nurl = \"http://{platform}.test:{fixture_port}/delay/{ms}\"\ntimeout_ms = 5000\n"
         ));
     }
     t
@@ -63,19 +66,23 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
         return Err("dist/widget is not built: run scripts/build-widget.sh (or ./build.sh build)".into());
     }
     let dir = tempfile::Builder::new().prefix("vantage-bench-widget-").tempdir().map_err(|e| e.to_string())?;
-    let mut config = util::collector_config(dir.path().join("vantage.db"));
-    config.targets = vantage_collector::targets::parse_targets(&target_list(), "bench targets").map_err(|e| e.to_string())?;
-    let collector = Server::collector(config)?;
     let fixtures = Server::fixtures()?;
+    let mut config = util::collector_config(dir.path().join("vantage.db"));
+    config.targets = vantage_collector::targets::parse_targets(&target_list(fixtures.addr.port()), "bench targets").map_err(|e| e.to_string())?;
+    let collector = Server::collector(config)?;
+    let mut hosts: Vec<String> = DELAYS.iter().map(|d| format!("{}.test", d.1)).collect();
+    hosts.dedup();
     let visits = if smoke { 1 } else { 10 };
 
-    let pb = util::bar(6 * visits as u64, "widget");
+    // Four variants once a round, the two phone ones twice, and a Firefox visit.
+    let pb = util::bar(9 * visits as u64, "widget");
     pb.set_message("starting Chromium");
     let mut child = Command::new("node")
         .arg(&script)
         .args(["--origin", &format!("http://{}", collector.addr)])
         .args(["--fixtures-port", &fixtures.addr.port().to_string()])
         .args(["--visits", &visits.to_string()])
+        .args(["--test-hosts", &hosts.join(",")])
         .args(["--warmup", if smoke { "0" } else { "1" }])
         .current_dir(root.join("tests/e2e"))
         .stdout(Stdio::piped())
@@ -162,12 +169,15 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     );
     let mt = &j["main_thread_ms"];
     let (sampled, none, not_sampled) = (f(&mt["sampled"]), f(&mt["none"]), f(&mt["not_sampled"]));
+    // The noise of a difference of two medians: the two 95 % notches added in quadrature.
+    let noise = |a: &str, b: &str| f(&mt["noise"][a]).hypot(f(&mt["noise"][b]));
     figures.push(added_main_thread_ms(
         "widget.main_thread_ms",
         "renderer main-thread time the widget adds to the host page",
         (sampled, none),
         format!(
-            "median CDP TaskDuration, sampled visit {sampled:.1} ms minus the same page without the snippet {none:.1} ms (the baseline column); host and frame share one renderer (same origin: worst case); script time {:.1} vs {:.1} ms",
+            "median CDP TaskDuration, sampled visit {sampled:.1} ms minus the same page without the snippet {none:.1} ms (the baseline column); host and frame share one renderer (same origin: worst case); noise of the difference ±{:.1} ms; script time {:.1} vs {:.1} ms",
+            noise("sampled", "none"),
             f(&mt["script_sampled"]),
             f(&mt["script_none"])
         ),
@@ -193,8 +203,8 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
         "host main-thread time added on a phone-like Chromium (same process, CPU 4x)",
         (phone, phone_none),
         format!(
-            "median CDP TaskDuration with --disable-site-isolation-trials and CPU throttling {}x, same-origin host: sampled {phone:.1} ms minus the same page without the snippet {phone_none:.1} ms; {} of {visits} visits reported",
-            j["phone_cpu_slowdown"], j["phone_reports"]
+            "median CDP TaskDuration with --disable-site-isolation-trials and CPU throttling {}x, same-origin host: sampled {phone:.1} ms minus the same page without the snippet {phone_none:.1} ms, {} visits each, interleaved; noise of the difference ±{:.1} ms; {} of them reported",
+            j["phone_cpu_slowdown"], j["phone_visits"], noise("phone_sampled", "phone_none"), j["phone_reports"]
         ),
     ));
     let lt = &j["long_tasks"];
@@ -208,7 +218,10 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
         )
         .baseline(f(&lt["phone_none"]))
         .goal(Goal::at_most(0.0))
-        .note(format!("same process, CPU 4x, {visits} visits; baseline: the page without the snippet; first ones: {}", lt["phone_list"])),
+        .note(format!(
+            "same process, CPU 4x, {} visits; baseline: the page without the snippet; first ones: {}",
+            j["phone_visits"], lt["phone_list"]
+        )),
     );
     figures.push(
         Figure::new("widget", "widget.long_tasks", "long tasks (>50 ms) in sampled visits, any frame", "tasks", f(&lt["sampled"]))
@@ -239,6 +252,7 @@ pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let node: Vec<f64> = j["node_reference"].as_array().into_iter().flatten().map(|r| f(&r["ms"]) - f(&r["delay"])).collect();
     timing_figures(figures, &j["measurements"], &node, "", "")?;
     timing_figures(figures, &j["phone_measurements"], &node, "_phone", ", phone-like Chromium (same process, CPU 4x)")?;
+    timing_figures(figures, &j["firefox_measurements"], &node, "_firefox", ", Firefox (Debian's firefox-esr through WebDriver)")?;
     Ok(())
 }
 
@@ -268,6 +282,7 @@ fn timing_figures(figures: &mut Vec<Figure>, ms: &Value, node: &[f64], suffix: &
     }
     let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
     let signed = util::median(&errs);
+    let split = error_split(ms);
     figures.push(
         Figure::new(
             "widget",
@@ -279,7 +294,7 @@ fn timing_figures(figures: &mut Vec<Figure>, ms: &Value, node: &[f64], suffix: &
         .baseline(util::median(&abs(node)))
         .goal(Goal::at_most(3.0))
         .note(format!(
-            "{} timed requests to /delay/50, /delay/200, /delay/1000 on the fixture server ({not_ok} not ok, {from_rt} timed by Resource Timing), signed median {signed:+.1} ms; baseline: node's http.get of the same URLs ({} requests)",
+            "{} timed requests to /delay/50, /delay/200, /delay/1000 on the fixture server ({not_ok} not ok, {from_rt} timed by Resource Timing), signed median {signed:+.1} ms{split}; baseline: node's http.get of the same URLs ({} requests)",
             errs.len(),
             node.len()
         )),
@@ -296,4 +311,31 @@ fn timing_figures(figures: &mut Vec<Figure>, ms: &Value, node: &[f64], suffix: &
         .goal(Goal::at_most(10.0)),
     );
     Ok(())
+}
+
+/// Where the error sits, from the phases the reports carry (the fixture sends
+/// `Timing-Allow-Origin`): medians of ttfb minus the injected delay, transfer, dns, connect, and
+/// the rest of `ms` (before the connection: the browser's queueing, resolver and socket pool).
+/// Empty when no measurement has phases (Firefox reports none for `no-cors` targets).
+fn error_split(ms: &Value) -> String {
+    let delay_of = |t: &str| DELAYS.iter().find(|d| d.0 == t).map(|d| d.2 as f64);
+    let mut parts: [Vec<f64>; 5] = Default::default();
+    for m in ms.as_array().into_iter().flatten().filter(|m| m["outcome"] == "ok") {
+        let p = &m["phases"];
+        let Some(d) = delay_of(m["target"].as_str().unwrap_or("")).filter(|_| p.is_object()) else { continue };
+        let phase = |k: &str| p[k].as_f64().unwrap_or(0.0);
+        let named = [phase("ttfb") - d, phase("transfer"), phase("dns"), phase("connect")];
+        for (v, x) in parts.iter_mut().zip(named) {
+            v.push(x);
+        }
+        parts[4].push(f(&m["ms"]) - d - named.iter().sum::<f64>());
+    }
+    let n = parts[0].len();
+    if n == 0 {
+        return String::new();
+    }
+    let [ttfb, transfer, dns, connect, rest] = parts.map(|v| util::median(&v));
+    format!(
+        " (medians over {n} with phases: ttfb - delay {ttfb:+.1}, transfer {transfer:.1}, dns {dns:.1}, connect {connect:.1}, the rest (queueing, resolver, socket pool, gaps) {rest:.1} ms)"
+    )
 }
