@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, VANTAGE, makeWorkdir, startCollectorWith, stop, waitFor, launchChromium, startPages, hostArticle } from './harness.mjs';
+import { ROOT, VANTAGE, makeWorkdir, startCollectorWith, stop, waitFor, launchChromium, startPages, hostArticle, inContext } from './harness.mjs';
 import { readFileSync } from 'node:fs';
 import { overflowReport } from './overflow.mjs';
 
@@ -69,9 +69,7 @@ function assertFits(report, where) {
 for (const lang of LANGS) {
   for (const width of WIDTHS) {
     test(`dashboard fits at ${width} px in ${lang}: cards, pills, charts, networks, incidents`, async () => {
-      const context = await browser.newContext({ viewport: { width, height: 900 }, timezoneId: 'Asia/Karachi' });
-      try {
-        const page = await context.newPage();
+      await inContext(browser, { viewport: { width, height: 900 }, timezoneId: 'Asia/Karachi' }, async (page) => {
         await page.goto(`${origin}/?country=PK&lang=${lang}`);
         await page.waitForSelector('#cards .card[data-platform="wikipedia"][data-state="insufficient_data"]');
         await waitFor(() => page.$$eval('#cards .chart-plot', (e) => e.length >= 3), { what: 'three charts', timeoutMs: 20000 });
@@ -83,16 +81,12 @@ for (const lang of LANGS) {
         await page.screenshot({ path: join(ARTIFACTS, `layout-dashboard-${lang}-${width}.png`), fullPage: true });
         await (await page.$('#cards .card[data-platform="instagram"]')).screenshot({ path: join(ARTIFACTS, `layout-card-nodata-${lang}-${width}.png`) });
         await (await page.$('#cards .card[data-platform="x"]')).screenshot({ path: join(ARTIFACTS, `layout-card-x-${lang}-${width}.png`) });
-      } finally {
-        await context.close();
-      }
+      });
     });
 
     for (const n of [1, 3, 8]) {
       test(`badge with ${n} platform(s) fits its frame at ${width} px in ${lang}`, async () => {
-        const context = await browser.newContext({ viewport: { width, height: 700 } });
-        try {
-          const page = await context.newPage();
+        await inContext(browser, { viewport: { width, height: 700 } }, async (page) => {
           await page.goto(`${host.origin}/badge-${n}-${lang}`);
           const iframe = await page.waitForSelector('iframe.vantage-badge');
           const frame = await waitFor(() => page.frames().find((f) => f.url().includes('/v1/badge')), { what: 'badge frame' });
@@ -125,9 +119,7 @@ for (const lang of LANGS) {
           await frame.evaluate(() => parent.postMessage({ vantage: 'badge-size', height: 'tall' }, '*'));
           await page.waitForTimeout(200);
           assert.equal(await iframe.evaluate((f) => f.height), before, 'forged or malformed size messages are ignored');
-        } finally {
-          await context.close();
-        }
+        });
       });
     }
   }
@@ -224,9 +216,7 @@ for (const lang of LANGS) {
 }
 
 test('Urdu text everywhere asks for Nastaliq, then Naskh: dashboard, badge, privacy page, snippet builder', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  try {
-    const page = await context.newPage();
+  await inContext(browser, { viewport: { width: 1280, height: 900 } }, async (page) => {
     for (const [path, ready] of [['/?country=PK&lang=ur', '#cards .chart-plot'], ['/v1/badge?country=PK&platforms=x,youtube&lang=ur', '.chip[data-state]'],
       ['/privacy.ur.html', 'main'], ['/builder/?lang=ur', 'main']]) {
       await page.goto(origin + path);
@@ -240,7 +230,5 @@ test('Urdu text everywhere asks for Nastaliq, then Naskh: dashboard, badge, priv
       const wrong = urdu.filter(([, f]) => !/^"Noto Nastaliq Urdu",.*"Noto Naskh Arabic"/.test(f));
       assert.deepEqual([...new Set(wrong.map((w) => w.join(': ')))], [], `${path}: Urdu text without the Urdu font stack`);
     }
-  } finally {
-    await context.close();
-  }
+  });
 });
