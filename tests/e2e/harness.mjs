@@ -276,14 +276,22 @@ export function historyRows(nowMs, { hours = 6 } = {}) {
   return rows;
 }
 
+/**
+ * `vantage serve` on `dir`'s store (see startCollectorWith), once the detector, replaying the
+ * stored history at start-up, has published at least `platforms` platforms for PK.
+ */
+export async function startPublishedCollector(dir, extraArgs, { platforms = 1, timeoutMs = 60000 } = {}) {
+  const collector = await startCollectorWith(dir, extraArgs);
+  await waitFor(async () => (await (await fetch(`${collector.origin}/v1/status?country=PK`)).json()).platforms?.length >= platforms,
+    { what: `the detector to publish ${platforms} platform(s) in PK`, timeoutMs });
+  return collector;
+}
+
 /** A collector on a store seeded with `historyRows`, once the detector has published PK. */
 export async function startSeededCollector(extraArgs = ['--rate-limit', '0']) {
   const dir = makeWorkdir();
   importObservations(dir, historyRows(Date.now()));
-  const collector = await startCollectorWith(dir, extraArgs);
-  await waitFor(async () => (await (await fetch(`${collector.origin}/v1/status?country=PK`)).json()).platforms?.length > 0,
-    { what: 'the detector to publish PK', timeoutMs: 60000 });
-  return { ...collector, dir };
+  return { ...(await startPublishedCollector(dir, extraArgs)), dir };
 }
 
 /** Runs axe-core in `frameOrPage` (its context needs bypassCSP) and returns the serious and critical violations. */
