@@ -54,12 +54,13 @@ impl Server {
     /// The real collector (`vantage_collector::run`) with `config`.
     pub(crate) fn collector(config: Config) -> Result<Server, String> {
         // Opening the store happens before the listener in `run`; do it here so errors surface.
-        let state = vantage_collector::Collector::new(config)?;
+        let state = vantage_collector::Collector::new(config).map_err(|e| e.to_string())?;
         Server::spawn("bench-collector", move |listener, stopped| async move {
             vantage_collector::serve(listener, state, async {
                 let _ = stopped.await;
             })
             .await
+            .map_err(|e| e.to_string())
         })
     }
 

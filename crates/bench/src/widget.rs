@@ -64,7 +64,7 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
     }
     let dir = tempfile::Builder::new().prefix("vantage-bench-widget-").tempdir().map_err(|e| e.to_string())?;
     let mut config = util::collector_config(dir.path().join("vantage.db"));
-    config.targets = vantage_collector::targets::parse_targets(&target_list(), "bench targets")?;
+    config.targets = vantage_collector::targets::parse_targets(&target_list(), "bench targets").map_err(|e| e.to_string())?;
     let collector = Server::collector(config)?;
     let fixtures = Server::fixtures()?;
     let visits = if smoke { 1 } else { 10 };

@@ -129,8 +129,36 @@ pub fn widget_embedded() -> bool {
     WIDGET_REQUIRED.iter().all(|f| EmbeddedWidget::get(f).is_some())
 }
 
+/// An override directory (`--www`, `--widget-dir`) that cannot serve what it must; the message
+/// names the flag, the directory, what is missing and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    /// The directory does not exist (or is not a directory).
+    #[error("{flag} {}: no such directory; {fix}", dir.display())]
+    NoDirectory {
+        /// `--www` or `--widget-dir`.
+        flag: &'static str,
+        /// The directory as given.
+        dir: PathBuf,
+        /// What to give instead.
+        fix: &'static str,
+    },
+    /// A file the tree must serve is not in it.
+    #[error("{flag} {}: {missing} is missing there; {fix}", dir.display())]
+    Missing {
+        /// `--www` or `--widget-dir`.
+        flag: &'static str,
+        /// The directory as given.
+        dir: PathBuf,
+        /// The first required file it lacks.
+        missing: &'static str,
+        /// What to give instead.
+        fix: &'static str,
+    },
+}
+
 /// Refuses an override directory that lacks a file it must serve, naming the file and the fix.
-pub fn check_overrides(config: &Config) -> Result<(), String> {
+pub fn check_overrides(config: &Config) -> Result<(), OverrideError> {
     if let Some(dir) = &config.www {
         check_dir(
             "--www",
@@ -150,12 +178,12 @@ pub fn check_overrides(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-fn check_dir(flag: &str, dir: &Path, required: &[&str], fix: &str) -> Result<(), String> {
+fn check_dir(flag: &'static str, dir: &Path, required: &[&'static str], fix: &'static str) -> Result<(), OverrideError> {
     if !dir.is_dir() {
-        return Err(format!("{flag} {}: no such directory; {fix}", dir.display()));
+        return Err(OverrideError::NoDirectory { flag, dir: dir.into(), fix });
     }
     match required.iter().find(|f| !dir.join(f).is_file()) {
-        Some(missing) => Err(format!("{flag} {}: {missing} is missing there; {fix}", dir.display())),
+        Some(missing) => Err(OverrideError::Missing { flag, dir: dir.into(), missing, fix }),
         None => Ok(()),
     }
 }

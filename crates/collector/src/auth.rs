@@ -31,22 +31,41 @@ impl fmt::Debug for AdminToken {
     }
 }
 
+/// Why no admin token could be had; the message names where it came from and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Too short, or with spaces or invisible characters.
+    #[error("{from}: the admin token must be at least {min} visible ASCII characters without spaces", min = MIN_TOKEN_LEN)]
+    Weak {
+        /// Where the token came from: `--admin-token-file FILE` or the variable's name.
+        from: String,
+    },
+    /// `--admin-token-file` cannot be read.
+    #[error("{from}: {io}")]
+    Unreadable {
+        /// `--admin-token-file FILE`.
+        from: String,
+        /// Why it cannot be read.
+        io: std::io::Error,
+    },
+}
+
 impl AdminToken {
     /// Checks a token: at least [`MIN_TOKEN_LEN`] visible ASCII characters, no spaces.
-    pub fn new(token: &str, source: &str) -> Result<AdminToken, String> {
+    pub fn new(token: &str, from: &str) -> Result<AdminToken, TokenError> {
         let token = token.trim();
         if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!("{source}: the admin token must be at least {MIN_TOKEN_LEN} visible ASCII characters without spaces"));
+            return Err(TokenError::Weak { from: from.to_string() });
         }
         Ok(AdminToken(token.to_string()))
     }
 
     /// The token from `--admin-token-file FILE` if given, else from `VANTAGE_ADMIN_TOKEN`, else none.
-    pub fn from_file_or_env(file: Option<&Path>) -> Result<Option<AdminToken>, String> {
+    pub fn from_file_or_env(file: Option<&Path>) -> Result<Option<AdminToken>, TokenError> {
         if let Some(path) = file {
-            let source = format!("--admin-token-file {}", path.display());
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{source}: {e}"))?;
-            return AdminToken::new(&text, &source).map(Some);
+            let from = format!("--admin-token-file {}", path.display());
+            let text = std::fs::read_to_string(path).map_err(|io| TokenError::Unreadable { from: from.clone(), io })?;
+            return AdminToken::new(&text, &from).map(Some);
         }
         match std::env::var(TOKEN_ENV) {
             Ok(v) if !v.is_empty() => AdminToken::new(&v, TOKEN_ENV).map(Some),

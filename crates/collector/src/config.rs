@@ -1,7 +1,9 @@
-//! The validated configuration `vantage serve` runs with (built from the raw CLI flags in `cli`).
+//! The validated configuration `vantage serve` runs with (built from the typed CLI flags in `cli`).
+
+pub mod defaults;
 
 use crate::geo::Cidr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use vantage_protocol::TargetList;
 
@@ -14,26 +16,70 @@ pub enum StoreUrl {
     ClickHouse(String),
 }
 
+/// Why a `--store` value is not a store URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreUrlError {
+    /// `sqlite:` with nothing after it.
+    #[error("sqlite: needs a path, e.g. sqlite:./data/vantage.db")]
+    SqliteWithoutPath,
+    /// A `clickhouse:` URL the store refuses; the store's message names the part and the fix.
+    #[error("{0}")]
+    ClickHouse(String),
+    /// Neither `sqlite:` nor `clickhouse:`.
+    #[error(
+        "expected sqlite:PATH (e.g. sqlite:./data/vantage.db) or clickhouse:http://HOST:PORT/DATABASE (e.g. clickhouse:http://127.0.0.1:8123/vantage)"
+    )]
+    UnknownScheme,
+}
+
 impl FromStr for StoreUrl {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = StoreUrlError;
+    fn from_str(s: &str) -> Result<Self, StoreUrlError> {
         if let Some(path) = s.strip_prefix("sqlite:") {
             if path.is_empty() {
-                return Err("sqlite: needs a path, e.g. sqlite:./data/vantage.db".into());
+                return Err(StoreUrlError::SqliteWithoutPath);
             }
             Ok(StoreUrl::Sqlite(PathBuf::from(path)))
         } else if let Some(url) = s.strip_prefix("clickhouse:") {
-            crate::store::check_clickhouse_url(url)?;
+            crate::store::check_clickhouse_url(url).map_err(|e| StoreUrlError::ClickHouse(e.to_string()))?;
             Ok(StoreUrl::ClickHouse(url.to_string()))
         } else {
-            Err("expected sqlite:PATH (e.g. sqlite:./data/vantage.db) or clickhouse:http://HOST:PORT/DATABASE (e.g. clickhouse:http://127.0.0.1:8123/vantage)".into())
+            Err(StoreUrlError::UnknownScheme)
         }
     }
 }
 
-/// The message for a file named by `flag` that cannot be read: the file, the reason, and `fix`
-/// (what to give instead) when it is missing.
-pub fn file_error(flag: &str, path: &std::path::Path, e: &std::io::Error, fix: &str) -> String {
+/// A file named by a flag (or a command) that cannot be read: its `Display` names the file, the
+/// reason, and what to give instead when it is missing.
+#[derive(Debug)]
+pub struct FileError {
+    /// The flag or command that named the file, e.g. `--targets` or `import`.
+    pub flag: String,
+    /// The file as given.
+    pub path: PathBuf,
+    /// Why it could not be read.
+    pub io: std::io::Error,
+    /// What to give instead, shown when the file is missing or a directory.
+    pub fix: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&file_error(&self.flag, &self.path, &self.io, &self.fix))
+    }
+}
+
+impl std::error::Error for FileError {}
+
+impl FileError {
+    /// The error for `path`, named by `flag`, that failed with `io`; `fix` says what to give instead.
+    pub fn new(flag: &str, path: &Path, io: std::io::Error, fix: &str) -> FileError {
+        FileError { flag: flag.into(), path: path.into(), io, fix: fix.into() }
+    }
+}
+
+/// [`FileError`]'s message, also for errors that hold more than the file (the geo databases' `GeoipError`).
+pub fn file_error(flag: &str, path: &Path, e: &std::io::Error, fix: &str) -> String {
     let p = path.display();
     match e.kind() {
         std::io::ErrorKind::NotFound => format!("{flag} {p}: no such file; {fix}"),
@@ -43,12 +89,29 @@ pub fn file_error(flag: &str, path: &std::path::Path, e: &std::io::Error, fix: &
     }
 }
 
-/// Default `--retention-days`: a little over a year, so a year-on-year comparison can still be
-/// recomputed from raw rows, and no longer (the rollups keep every published number).
-pub const DEFAULT_RETENTION_DAYS: u32 = 400;
-
-/// Default `--store`.
-pub const DEFAULT_STORE: &str = "sqlite:./data/vantage.db";
+/// Why the flags of `serve` do not make a configuration it can run with. Each message names the
+/// flag or file and the fix; `vantage` exits 1 on them (they are found by reading files).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--country-header` without a `--trusted-proxy`: anyone could pick their country.
+    #[error("{}", COUNTRY_HEADER_NEEDS_PROXY)]
+    CountryHeaderNeedsProxy,
+    /// A `--www` or `--widget-dir` directory that lacks what it must serve.
+    #[error(transparent)]
+    Override(#[from] crate::assets::OverrideError),
+    /// A file named by a flag cannot be read.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The `--targets` file is not a valid target list.
+    #[error("--targets: {0} (the format is docs/protocol.md §6; leave --targets out for the built-in list)")]
+    Targets(crate::targets::TargetsError),
+    /// `--admin-token-file` (or `VANTAGE_ADMIN_TOKEN`) holds no usable token.
+    #[error(transparent)]
+    AdminToken(#[from] crate::auth::TokenError),
+    /// `--network-key-file` holds no usable secret; the message names the file and the fix.
+    #[error(transparent)]
+    NetworkKey(crate::geo::NetworkKeyError),
+}
 
 /// Everything `serve` needs, already checked: a `Config` that exists is one the server can run.
 #[derive(Debug, Clone)]
@@ -121,14 +184,14 @@ pub const COUNTRY_HEADER_NEEDS_PROXY: &str = "--country-header is believed only 
 
 impl Config {
     /// Rules between settings: a config that fails them must not start.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.country_header.is_some() && self.trusted_proxies.is_empty() {
-            return Err(COUNTRY_HEADER_NEEDS_PROXY.into());
+            return Err(ConfigError::CountryHeaderNeedsProxy);
         }
-        crate::assets::check_overrides(self)
+        Ok(crate::assets::check_overrides(self)?)
     }
 
-    /// Defaults for everything but the store, with the built-in target list.
+    /// Defaults (from [`defaults`]) for everything but the store, with the built-in target list.
     pub fn new(store: StoreUrl) -> Config {
         Config {
             store,
@@ -141,22 +204,26 @@ impl Config {
             targets_file: None,
             www: None,
             widget_dir: None,
-            rate_limit_per_min: crate::ratelimit::DEFAULT_PER_MIN,
-            rate_burst: crate::ratelimit::DEFAULT_BURST,
-            queue_capacity: 4096,
-            detect: vantage_detect::DetectorConfig::default(),
-            history_days: 7,
-            retention_days: DEFAULT_RETENTION_DAYS,
+            rate_limit_per_min: defaults::RATE_LIMIT_PER_MIN,
+            rate_burst: defaults::RATE_BURST,
+            queue_capacity: defaults::QUEUE_CAPACITY,
+            detect: vantage_detect::DetectorConfig {
+                min_reports: defaults::MIN_REPORTS,
+                min_networks: defaults::MIN_NETWORKS,
+                ..vantage_detect::DetectorConfig::default()
+            },
+            history_days: defaults::HISTORY_DAYS,
+            retention_days: defaults::RETENTION_DAYS,
             webhooks: Vec::new(),
-            publish_interval_s: crate::live::DEFAULT_PUBLISH_INTERVAL_S,
+            publish_interval_s: defaults::PUBLISH_INTERVAL_S,
             admin_token: None,
             network_key: None,
-            max_connections: crate::limits::DEFAULT_MAX_CONNECTIONS,
-            header_timeout: crate::limits::DEFAULT_HEADER_TIMEOUT,
-            body_timeout: crate::limits::DEFAULT_BODY_TIMEOUT,
-            max_exports: crate::export::DEFAULT_MAX_EXPORTS,
-            max_streams: crate::limits::DEFAULT_MAX_STREAMS,
-            stream_lifetime: crate::limits::DEFAULT_STREAM_LIFETIME,
+            max_connections: defaults::MAX_CONNECTIONS,
+            header_timeout: defaults::HEADER_TIMEOUT,
+            body_timeout: defaults::BODY_TIMEOUT,
+            max_exports: defaults::MAX_EXPORTS,
+            max_streams: defaults::MAX_STREAMS,
+            stream_lifetime: defaults::STREAM_LIFETIME,
         }
     }
 }

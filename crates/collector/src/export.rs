@@ -27,10 +27,6 @@ pub struct ExportRequest {
     pub min_networks: usize,
 }
 
-/// Public exports streaming at once by default: each holds a blocking thread and a store reader
-/// for as long as its body takes, and status and ingest need both too.
-pub const DEFAULT_MAX_EXPORTS: usize = 2;
-
 /// Rows between two calls of an export's `progress`.
 const PROGRESS_EVERY: u64 = 1_000;
 

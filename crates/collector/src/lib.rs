@@ -28,7 +28,7 @@ pub mod traffic;
 mod web;
 pub mod webhook;
 
-pub use config::{Config, StoreUrl};
+pub use config::{Config, ConfigError, StoreUrl};
 pub use error::AppError;
 pub use web::app;
 
@@ -38,6 +38,46 @@ use tokio::net::TcpListener;
 
 /// The shared state handlers see.
 pub type AppState = Arc<Collector>;
+
+/// What the store's functions fail with: its message, until the store has an error type of its
+/// own (then this names that type and the `Store` variants below carry it unchanged).
+pub type StoreFailure = String;
+
+/// Why the collector did not start, or did not stop cleanly; the message names the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration cannot run.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be opened or closed.
+    #[error("{0}")]
+    Store(StoreFailure),
+    /// A geo database could not be opened; the message names the flag and the fix.
+    #[error(transparent)]
+    Geo(geo::GeoipError),
+    /// The task closing the store panicked or was cancelled.
+    #[error("store shutdown: {0}")]
+    StoreShutdown(tokio::task::JoinError),
+    /// The accept loop failed.
+    #[error("server: {0}")]
+    Server(std::io::Error),
+}
+
+/// Why `--targets` was not re-read; the list served stays as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file cannot be read.
+    #[error("{}: {io}", path.display())]
+    Read {
+        /// The `--targets` file.
+        path: std::path::PathBuf,
+        /// Why it cannot be read.
+        io: std::io::Error,
+    },
+    /// The file is not a valid target list.
+    #[error(transparent)]
+    Targets(#[from] targets::TargetsError),
+}
 
 /// Everything a running collector holds.
 pub struct Collector {
@@ -66,10 +106,11 @@ pub struct Collector {
 
 impl Collector {
     /// Opens the store and the geo databases; any failure stops start-up with a message.
-    pub fn new(config: Config) -> Result<AppState, String> {
+    pub fn new(config: Config) -> Result<AppState, RunError> {
         config.validate()?;
-        let store = store::open_serving(&config.store, config.queue_capacity, config.retention_days)?;
-        let geo = geo::Geo::open(config.geoip_country.as_deref(), config.geoip_asn.as_deref(), config.country_header.clone())?;
+        let store = store::open_serving(&config.store, config.queue_capacity, config.retention_days).map_err(RunError::Store)?;
+        let geo = geo::Geo::open(config.geoip_country.as_deref(), config.geoip_asn.as_deref(), config.country_header.clone())
+            .map_err(RunError::Geo)?;
         Ok(Arc::new(Collector {
             targets: RwLock::new(targets::KnownTargets::new(config.targets.clone())),
             store,
@@ -91,9 +132,9 @@ impl Collector {
 impl Collector {
     /// Re-reads `--targets FILE`: the new list becomes current, the old one's ids stay accepted
     /// (reports measured just before the change are still valid). A bad file changes nothing.
-    pub fn reload_targets(&self) -> Result<(), String> {
+    pub fn reload_targets(&self) -> Result<(), ReloadError> {
         let Some(path) = &self.config.targets_file else { return Ok(()) };
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|io| ReloadError::Read { path: path.clone(), io })?;
         let list = targets::parse_targets(&text, &path.display().to_string())?;
         self.targets.write().unwrap_or_else(|e| e.into_inner()).replace(list);
         Ok(())
@@ -101,14 +142,14 @@ impl Collector {
 }
 
 /// Builds the collector from `config` and serves it; see [`serve`].
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
     serve(listener, Collector::new(config)?, shutdown).await
 }
 
 /// Serves until `shutdown` resolves, with live detection and webhooks running beside it: stops
 /// accepting, lets in-flight requests finish, then commits everything queued and stops the
 /// store writer. Connections are capped and slow clients cut off as [`limits`] describes.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
     let router = app(state.clone());
     let detection = tokio::spawn(live::run(state.clone()));
     let webhooks = tokio::spawn(webhook::run(state.clone()));
@@ -121,7 +162,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     detection.abort();
     webhooks.abort();
     let store = state.store.clone();
-    let closed = tokio::task::spawn_blocking(move || store.close()).await.map_err(|e| format!("store shutdown: {e}"))?;
-    served.map_err(|e| format!("server: {e}"))?;
-    closed
+    let closed = tokio::task::spawn_blocking(move || store.close()).await.map_err(RunError::StoreShutdown)?;
+    served.map_err(RunError::Server)?;
+    closed.map_err(RunError::Store)
 }

@@ -32,18 +32,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
-/// Default `--max-connections`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-/// Default `--max-streams`: above the 6,000 readers of issue 10; at about 20 KiB a stream (the
-/// readers test prints the figure) 200 MiB at the cap.
-pub const DEFAULT_MAX_STREAMS: usize = 10_000;
-/// Default `--stream-lifetime`.
-pub const DEFAULT_STREAM_LIFETIME: Duration = Duration::from_secs(600);
-/// Default `--header-timeout`: the request line and headers must arrive within it (also how long
-/// an idle keep-alive connection stays open).
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default `--body-timeout`: a report body must arrive within it, else 408.
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest read (and write) buffer of one connection: the request head must fit in it (else 431).
 /// Bounds what one connection can make us hold, whatever it sends.
 pub const MAX_BUF_BYTES: usize = 64 * 1024;

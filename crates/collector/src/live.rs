@@ -36,8 +36,6 @@ const BODIES_PER_TICK: usize = 4096;
 /// Key prefix of the incident lists kept per tick (`api/incidents.rs`): dropped when an
 /// incident is stored, so a client told of one by the stream finds it in the list.
 pub const INCIDENT_ANSWERS: &str = "incidents ";
-/// Default `--publish-interval`.
-pub const DEFAULT_PUBLISH_INTERVAL_S: u64 = 10;
 
 /// Wall-clock time in unix seconds, shiftable so tests can move through minutes quickly.
 #[derive(Debug, Default)]

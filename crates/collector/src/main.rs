@@ -1,13 +1,19 @@
 //! `vantage serve | import | export | detect | simulate` (docs/protocol.md §5).
 
+use anyhow::{anyhow, bail, Context};
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::process::ExitCode;
+use vantage_collector::cli::values::ListenAddr;
 use vantage_collector::cli::{Cli, Command, DetectArgs, ExportArgs, ImportArgs, ServeArgs, SimulateArgs};
 use vantage_collector::export::{self, ExportRequest};
 use vantage_collector::store::{self, rfc3339};
 use vantage_collector::{Collector, StoreUrl};
+
+/// The one error type past the command line: every error is a runtime failure (exit 1), shown
+/// as `vantage: MESSAGE` with its context.
+type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
     // Usage errors (a flag clap or `Cli::check` refuses) exit 2 with the flag named; every
@@ -40,16 +46,16 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vantage: {e}");
+            eprintln!("vantage: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+fn serve(args: ServeArgs) -> Result<()> {
     let listen = args.listen.clone();
     let config = args.into_config()?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("tokio: {e}"))?;
+    let runtime = tokio::runtime::Runtime::new().context("tokio")?;
     runtime.block_on(async move {
         let state = Collector::new(config)?;
         if state.hasher.is_shared() {
@@ -57,10 +63,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         } else {
             tracing::info!("network hash: random daily key in this node's memory (networks are counted per node)");
         }
-        let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| listen_error(&listen, &e))?;
+        let listener = tokio::net::TcpListener::bind(listen.to_string()).await.map_err(|e| listen_error(&listen, &e))?;
         let shutdown = shutdown_signal()?;
         reload_on_sighup(state.clone())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let addr = listener.local_addr()?;
         if vantage_collector::auth::metrics_exposed(addr.ip(), state.config.admin_token.is_some()) {
             tracing::warn!("{}", vantage_collector::auth::METRICS_EXPOSED_WARNING);
         }
@@ -73,10 +79,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 /// Resolves on SIGTERM or ctrl-c; the handlers are registered before this returns.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, String> {
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     Ok(async move {
         tokio::select! {
             _ = term.recv() => {}
@@ -87,9 +93,9 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
 }
 
 /// SIGHUP re-reads `--targets`; the previous list's ids stay accepted.
-fn reload_on_sighup(state: vantage_collector::AppState) -> Result<(), String> {
+fn reload_on_sighup(state: vantage_collector::AppState) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP handler: {e}"))?;
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             match state.reload_targets() {
@@ -102,11 +108,10 @@ fn reload_on_sighup(state: vantage_collector::AppState) -> Result<(), String> {
 }
 
 /// Why `--listen ADDR` failed, and what to do about it.
-fn listen_error(listen: &str, e: &std::io::Error) -> String {
+fn listen_error(listen: &ListenAddr, e: &std::io::Error) -> anyhow::Error {
     use std::io::ErrorKind;
-    let host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
-    let port: u16 = listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(8080);
-    match e.kind() {
+    let ListenAddr { host, port } = listen;
+    anyhow!(match e.kind() {
         ErrorKind::AddrInUse => format!(
             "cannot listen on {listen}: address in use — is another vantage running? pick another with --listen {host}:{}",
             port.checked_add(1).unwrap_or(8080)
@@ -118,7 +123,7 @@ fn listen_error(listen: &str, e: &std::io::Error) -> String {
             "cannot listen on {listen}: {host} is not an address of this machine — use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of its addresses"
         ),
         _ => format!("cannot listen on {listen}: {e} — give --listen as HOST:PORT, e.g. 127.0.0.1:8080"),
-    }
+    })
 }
 
 /// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
@@ -130,23 +135,30 @@ fn bar(len: Option<u64>, template: &str) -> ProgressBar {
     bar
 }
 
-fn open_store(url: &str) -> Result<std::sync::Arc<dyn store::Store>, String> {
-    store::open(&url.parse::<StoreUrl>()?, 16)
+fn open_store(url: &StoreUrl) -> Result<std::sync::Arc<dyn store::Store>> {
+    store::open(url, 16).map_err(anyhow::Error::msg)
 }
 
-fn import(args: ImportArgs) -> Result<(), String> {
+/// Closes `store`, then returns `result`: the store's error if closing fails, else the command's.
+fn close_store<T>(store: &dyn store::Store, result: Result<T>) -> Result<T> {
+    store.close().map_err(anyhow::Error::msg)?;
+    result
+}
+
+fn import(args: ImportArgs) -> Result<()> {
     let fix = "give the path of an NDJSON file of observations, e.g. one written by `vantage export --raw > FILE`";
-    let open = || -> Result<(std::fs::File, u64), String> {
+    let file_error = |e| vantage_collector::config::FileError::new("import", &args.file, e, fix);
+    let open = || -> Result<(std::fs::File, u64)> {
         if args.file.as_os_str() == "-" {
-            return Err(not_a_file(&args.file));
+            bail!(not_a_file(&args.file));
         }
-        let file = std::fs::File::open(&args.file).map_err(|e| vantage_collector::config::file_error("import", &args.file, &e, fix))?;
-        let meta = file.metadata().map_err(|e| vantage_collector::config::file_error("import", &args.file, &e, fix))?;
+        let file = std::fs::File::open(&args.file).map_err(file_error)?;
+        let meta = file.metadata().map_err(file_error)?;
         if meta.is_dir() {
-            return Err(format!("import {}: is a directory, not a file; {fix}", args.file.display()));
+            bail!("import {}: is a directory, not a file; {fix}", args.file.display());
         }
         if !meta.is_file() {
-            return Err(not_a_file(&args.file));
+            bail!(not_a_file(&args.file));
         }
         Ok((file, meta.len()))
     };
@@ -161,16 +173,15 @@ fn import(args: ImportArgs) -> Result<(), String> {
         let checking = bar(Some(len), &style("checking"));
         let rows = export::import::check(std::io::BufReader::new(checking.wrap_read(file)), &mut on_rows(&checking));
         checking.finish_and_clear();
-        rows?;
+        rows.map_err(anyhow::Error::msg)?;
         let (file, len) = open()?;
         let storing = bar(Some(len), &style("storing"));
         let stored = export::import::store(store.as_ref(), std::io::BufReader::new(storing.wrap_read(file)), &mut on_rows(&storing));
         storing.finish_and_clear();
-        stored
+        stored.map_err(anyhow::Error::msg)
     })()
-    .map_err(|e| format!("import {}: {e}", args.file.display()));
-    store.close()?;
-    let (read, added) = result?;
+    .with_context(|| format!("import {}", args.file.display()));
+    let (read, added) = close_store(store.as_ref(), result)?;
     eprintln!("vantage: imported {added} new of {read} observations");
     Ok(())
 }
@@ -183,41 +194,31 @@ fn not_a_file(path: &std::path::Path) -> String {
     )
 }
 
-fn export(args: ExportArgs) -> Result<(), String> {
-    let time = |flag: &str, v: &Option<String>| v.as_deref().map(rfc3339::parse).transpose().map_err(|e| format!("{flag}: {e}"));
-    let req = ExportRequest {
-        from: time("--from", &args.from)?,
-        to: time("--to", &args.to)?,
-        raw: args.raw,
-        min_reports: args.min_reports,
-        min_networks: args.min_networks,
-    };
+fn export(args: ExportArgs) -> Result<()> {
+    let req = ExportRequest { from: args.from, to: args.to, raw: args.raw, min_reports: args.min_reports, min_networks: args.min_networks };
     let store = open_store(&args.store)?;
     let progress = bar(None, "{spinner} {pos} rows written {per_sec} ({elapsed})");
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
     let result = export::export(store.as_ref(), &req, &mut out, &mut |rows| progress.set_position(rows));
     progress.finish_and_clear();
-    store.close()?;
-    result.map(drop)
+    close_store(store.as_ref(), result.map_err(anyhow::Error::msg)).map(drop)
 }
 
-fn detect(args: DetectArgs) -> Result<(), String> {
-    let from = rfc3339::parse(&args.from).map_err(|e| format!("--from: {e}"))?.div_euclid(60);
-    let to = rfc3339::parse(&args.to).map_err(|e| format!("--to: {e}"))?.div_euclid(60);
+fn detect(args: DetectArgs) -> Result<()> {
+    let (from, to) = (args.from.div_euclid(60), args.to.div_euclid(60));
     if to <= from {
-        return Err("--to must be after --from".into());
+        bail!("--to must be after --from");
     }
     let cfg = vantage_detect::DetectorConfig {
-        min_reports: args.min_reports.max(1),
-        min_networks: args.min_networks.max(1),
+        min_reports: args.min_reports,
+        min_networks: args.min_networks,
         ..vantage_detect::DetectorConfig::default()
     };
     let store = open_store(&args.store)?;
     let result = vantage_collector::engine::detect_opened(store.as_ref(), cfg, from, to);
-    store.close()?;
     // Each incident as /v1/incidents shows it, plus `opened_at`: when a live collector would
     // have opened it (`started_at` is the newest minute of its first bad window, earlier).
-    let incidents: Vec<serde_json::Value> = result?
+    let incidents: Vec<serde_json::Value> = close_store(store.as_ref(), result.map_err(anyhow::Error::msg))?
         .into_iter()
         .map(|(i, opened)| {
             let mut v = serde_json::to_value(&i).unwrap_or_default();
@@ -229,77 +230,57 @@ fn detect(args: DetectArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn simulate(args: SimulateArgs) -> Result<(), String> {
+fn simulate(args: SimulateArgs) -> Result<()> {
     use vantage_collector::simulate;
-    let country = vantage_protocol::Country::from_any_case(&args.country)
-        .map_err(|_| format!("--country {:?}: two letters", args.country))?
-        .to_string();
-    let platforms: Vec<String> = args.platforms.split(',').map(str::to_string).collect();
-    if platforms.iter().any(|p| vantage_protocol::Platform::try_from(p.as_str()).is_err()) {
-        return Err(format!("--platforms {:?}: comma-separated names of [a-z0-9_-]", args.platforms));
-    }
+    let country = args.country.to_string();
+    let platforms = args.platforms.0;
+    let kind = args.scenario.0;
     if args.live {
-        let per_minute: f64 = args
-            .rate
-            .trim_end_matches("/min")
-            .parse()
-            .ok()
-            .filter(|r: &f64| *r > 0.0)
-            .ok_or_else(|| format!("--rate {:?}: e.g. 600/min", args.rate))?;
+        let per_minute = args.rate;
         let spec = simulate::LiveSpec {
-            url: args.url.trim_end_matches('/').to_string(),
+            url: args.url.as_str().trim_end_matches('/').to_string(),
             per_minute,
-            kind: args.scenario,
+            kind,
             platform: platforms[0].clone(),
             country,
             duration: args.seconds.map(std::time::Duration::from_secs),
             networks: args.networks,
             countries: args.countries,
         };
-        let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("tokio: {e}"))?;
+        let runtime = tokio::runtime::Runtime::new().context("tokio")?;
         let expected = args.seconds.map(|s| (s as f64 * per_minute / 60.0).ceil() as u64);
         let progress = match expected {
             Some(_) => bar(expected, "{spinner} {pos}/{len} reports posted [{wide_bar}] {per_sec} {msg}"),
             None => bar(None, "{spinner} {pos} reports posted {per_sec} {msg} ({elapsed}, ctrl-c stops)"),
         };
-        let tally = runtime.block_on(simulate::live(&spec, |t| {
-            progress.set_position(t.sent);
-            progress.set_message(format!("accepted {} rejected {}", t.accepted, t.rejected));
-        }))?;
+        let tally = runtime
+            .block_on(simulate::live(&spec, |t| {
+                progress.set_position(t.sent);
+                progress.set_message(format!("accepted {} rejected {}", t.accepted, t.rejected));
+            }))
+            .map_err(anyhow::Error::msg)?;
         progress.finish_and_clear();
         eprintln!("simulate: sent {} accepted {} rejected {}", tally.sent, tally.accepted, tally.rejected);
-        return if tally.accepted == 0 && tally.sent > 0 {
-            Err(format!("no report was accepted by {}; is `vantage serve` running there with --trusted-proxy 127.0.0.1/32 --country-header CF-IPCountry (and --rate-limit 0 for high rates)?", spec.url))
-        } else {
-            Ok(())
-        };
+        if tally.accepted == 0 && tally.sent > 0 {
+            bail!("no report was accepted by {}; is `vantage serve` running there with --trusted-proxy 127.0.0.1/32 --country-header CF-IPCountry (and --rate-limit 0 for high rates)?", spec.url);
+        }
+        return Ok(());
     }
-    let store_url = args.store.as_deref().ok_or("--store URL (or --live) is required")?;
-    let end = match &args.end {
-        Some(t) => rfc3339::parse(t).map_err(|e| format!("--end: {e}"))?,
-        None => time::OffsetDateTime::now_utc().unix_timestamp(),
-    }
-    .div_euclid(60);
-    if !(args.days > 0.0 && args.days <= 400.0) {
-        return Err("--days must be more than 0 and at most 400".into());
-    }
-    if let Some(r) = args.asn_rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
-        return Err(format!("--asn-rate {r}: must be more than 0"));
-    }
+    let store_url = args.store.as_ref().context("--store URL (or --live) is required")?;
+    let end = args.end.unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp()).div_euclid(60);
     let spec = simulate::HistorySpec {
         platforms,
         country,
         per_minute: args.asn_rate.unwrap_or(args.per_minute),
         from: end - (args.days * 1440.0) as i64,
         to: end,
-        kind: args.scenario,
+        kind,
         event_minutes: args.event_minutes,
         seed: args.seed,
     };
     let store = open_store(store_url)?;
     let started = std::time::Instant::now();
     let mix = match args.asn_rate {
-        Some(_) if args.asns == 0 => return Err("--asns must be at least 1".into()),
         Some(_) => simulate::Mix::Cells(args.asns),
         None => simulate::Mix::Shares,
     };
@@ -310,12 +291,11 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
         progress.set_message(format!("{n} observations, through {}", rfc3339::format(t * 60)));
     });
     progress.finish_and_clear();
-    store.close()?;
-    let n = result?;
+    let n = close_store(store.as_ref(), result.map_err(anyhow::Error::msg))?;
     let onset = spec.onset().map(|m| rfc3339::format(m * 60));
     eprintln!("simulate: wrote {n} observations in {:.1} s", started.elapsed().as_secs_f64());
     if let Some(o) = &onset {
-        eprintln!("simulate: {:?} on {} from {o}", args.scenario, spec.platforms[0]);
+        eprintln!("simulate: {kind:?} on {} from {o}", spec.platforms[0]);
     }
     if args.json {
         let asns: Vec<serde_json::Value> =

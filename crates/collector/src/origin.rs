@@ -20,19 +20,36 @@
 use crate::error::AppError;
 use axum::http::{header, HeaderMap};
 
+/// Why a string is not an http(s) origin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OriginError {
+    /// No `scheme://`.
+    #[error("expected http://HOST[:PORT] or https://HOST[:PORT]")]
+    NoScheme,
+    /// A scheme other than http and https.
+    #[error("scheme {0:?}: only http and https")]
+    Scheme(String),
+    /// Something after the authority.
+    #[error("an origin has no path, query or fragment: give only scheme://host[:port]")]
+    HasPath,
+    /// An authority that is not a plain host and port (userinfo, spaces, a bad port).
+    #[error("{0:?} is not a host[:port]")]
+    Authority(String),
+}
+
 /// `scheme://host[:port]` of an http(s) URL with nothing after it but an optional `/`, lowercased
 /// and without the scheme's default port: the form browsers send in `Origin`. The error says why.
-pub fn parse_origin(s: &str) -> Result<String, String> {
-    let (scheme, rest) = s.split_once("://").ok_or("expected http://HOST[:PORT] or https://HOST[:PORT]")?;
+pub fn parse_origin(s: &str) -> Result<String, OriginError> {
+    let (scheme, rest) = s.split_once("://").ok_or(OriginError::NoScheme)?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
-        return Err(format!("scheme {scheme:?}: only http and https"));
+        return Err(OriginError::Scheme(scheme));
     }
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains(['/', '?', '#']) {
-        return Err("an origin has no path, query or fragment: give only scheme://host[:port]".into());
+        return Err(OriginError::HasPath);
     }
-    normalize(&scheme, authority).ok_or_else(|| format!("{authority:?} is not a host[:port]"))
+    normalize(&scheme, authority).ok_or_else(|| OriginError::Authority(authority.to_string()))
 }
 
 /// `scheme://host[:port]` for an authority (`host`, `host:port`, `[v6]:port`), lowercased, with

@@ -28,10 +28,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// Default `--rate-limit`: reports a minute one client may post (see the module doc).
-pub const DEFAULT_PER_MIN: u32 = 120;
-/// Default `--rate-burst`: reports one client may post at once, a minute's worth of the rate.
-pub const DEFAULT_BURST: u32 = 120;
+/// Default `--rate-limit` and `--rate-burst` (see the module doc), from the one table of defaults.
+pub use crate::config::defaults::{RATE_BURST as DEFAULT_BURST, RATE_LIMIT_PER_MIN as DEFAULT_PER_MIN};
 
 /// Independently locked parts of the map (requests on different cores rarely wait on each other).
 const SHARDS: usize = 16;

@@ -15,13 +15,12 @@
 
 use crate::store::{Observation, Store};
 use crate::traffic::{Arrivals, Model, ModelSpec, COUNTRIES};
-use clap::ValueEnum;
 use std::time::{Duration, Instant};
 use vantage_detect::rng::Pcg32;
 use vantage_detect::scenario::{AsnSpec, Event, Scenario};
 
 /// What the synthetic traffic shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Ordinary traffic only.
     Normal,

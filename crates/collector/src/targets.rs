@@ -43,50 +43,129 @@ struct RawTarget {
     mode: FetchMode,
 }
 
+/// Why a target list is refused, and where: its `Display` reads `NAME:LINE: problem`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: {problem}")]
+pub struct TargetsError {
+    /// `NAME:LINE`, or `NAME` alone for what concerns the whole file.
+    pub place: String,
+    /// What is wrong there.
+    pub problem: TargetsProblem,
+}
+
+/// What is wrong in a target list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetsProblem {
+    /// Not TOML, or not the shape of docs/protocol.md §6 (the parser's message).
+    #[error("{0}")]
+    Toml(String),
+    /// `version` is empty, too long or holds control characters.
+    #[error("version must be 1 to 32 printable characters")]
+    Version,
+    /// The control URL is neither a path nor an https URL.
+    #[error("control url must be a path (/v1/ping) or an https URL")]
+    ControlUrl,
+    /// The control URL could change the frame's CSP.
+    #[error("control url {url:?}: {why}")]
+    ControlUrlUnsafe {
+        /// The URL as written.
+        url: String,
+        /// What in it is refused.
+        why: UnsafeUrl,
+    },
+    /// A `timeout_ms` outside 1..=60000.
+    #[error("timeout_ms {0} must be between 1 and 60000")]
+    Timeout(i64),
+    /// The file lists no `[[target]]`.
+    #[error("at least one [[target]] is needed")]
+    NoTargets,
+    /// A target id that is not an id, or is the control's.
+    #[error("target id {0:?} must be 1 to 64 of [a-z0-9._-] and not {control}", control = CONTROL_ID)]
+    Id(String),
+    /// A target id listed twice.
+    #[error("target id {0:?} appears twice")]
+    DuplicateId(String),
+    /// A platform name that is not one.
+    #[error("platform {0:?} must be 1 to 64 of [a-z0-9_-]")]
+    Platform(String),
+    /// A target URL that is not absolute https (or http on a `.test` host).
+    #[error("url {0:?} must be an absolute https URL (plain http only for *.test hosts)")]
+    NotHttps(String),
+    /// A target URL that could change the frame's CSP.
+    #[error("target {id:?} url {url:?}: {why}")]
+    TargetUrlUnsafe {
+        /// The target's id.
+        id: String,
+        /// The URL as written.
+        url: String,
+        /// What in it is refused.
+        why: UnsafeUrl,
+    },
+}
+
+/// What makes a URL unfit for the frame's `connect-src` header: it could end that directive and add another.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeUrl {
+    /// A character that could end or split a CSP directive.
+    #[error("{0:?} is not allowed in a target URL (it could change the frame's Content-Security-Policy); percent-encode it")]
+    Char(char),
+    /// A port that is not a number.
+    #[error("port {0:?} must be a number")]
+    Port(String),
+    /// A host that is not a plain name or address.
+    #[error("host {0:?} must be a plain host name (letters, digits, '.', '-'), without user or password")]
+    Host(String),
+}
+
 /// Parses and validates a target list; errors read `NAME:LINE: message`.
-pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, String> {
-    let at = |span: std::ops::Range<usize>, msg: String| {
-        format!("{name}:{}: {msg}", text[..span.start.min(text.len())].matches('\n').count() + 1)
+pub fn parse_targets(text: &str, name: &str) -> Result<TargetList, TargetsError> {
+    let at = |span: std::ops::Range<usize>, problem: TargetsProblem| TargetsError {
+        place: format!("{name}:{}", text[..span.start.min(text.len())].matches('\n').count() + 1),
+        problem,
     };
-    let raw: RawFile = toml::from_str(text).map_err(|e| match e.span() {
-        Some(span) => at(span, e.message().to_string()),
-        None => format!("{name}: {}", e.message()),
+    let whole = |problem: TargetsProblem| TargetsError { place: name.to_string(), problem };
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let problem = TargetsProblem::Toml(e.message().to_string());
+        match e.span() {
+            Some(span) => at(span, problem),
+            None => whole(problem),
+        }
     })?;
     let version = raw.version.get_ref();
     if version.is_empty() || version.len() > vantage_protocol::MAX_VERSION_LEN || version.chars().any(char::is_control) {
-        return Err(at(raw.version.span(), "version must be 1 to 32 printable characters".into()));
+        return Err(at(raw.version.span(), TargetsProblem::Version));
     }
     let control_url = raw.control.url.get_ref();
     if !(control_url.starts_with('/') || is_https_url(control_url)) {
-        return Err(at(raw.control.url.span(), "control url must be a path (/v1/ping) or an https URL".into()));
+        return Err(at(raw.control.url.span(), TargetsProblem::ControlUrl));
     }
-    check_header_safe(control_url).map_err(|m| at(raw.control.url.span(), format!("control url {control_url:?}: {m}")))?;
-    let control_timeout = check_timeout(&raw.control.timeout_ms).map_err(|m| at(raw.control.timeout_ms.span(), m))?;
+    check_header_safe(control_url)
+        .map_err(|why| at(raw.control.url.span(), TargetsProblem::ControlUrlUnsafe { url: control_url.clone(), why }))?;
+    let control_timeout = check_timeout(&raw.control.timeout_ms).map_err(|p| at(raw.control.timeout_ms.span(), p))?;
     if raw.target.is_empty() {
-        return Err(format!("{name}: at least one [[target]] is needed"));
+        return Err(whole(TargetsProblem::NoTargets));
     }
     let mut seen = HashSet::new();
     let mut targets = Vec::new();
     for t in raw.target {
         let id = t.id.get_ref();
         if TargetId::try_from(id.as_str()).is_err() || id == CONTROL_ID {
-            return Err(at(t.id.span(), format!("target id {id:?} must be 1 to 64 of [a-z0-9._-] and not {CONTROL_ID}")));
+            return Err(at(t.id.span(), TargetsProblem::Id(id.clone())));
         }
         if !seen.insert(id.clone()) {
-            return Err(at(t.id.span(), format!("target id {id:?} appears twice")));
+            return Err(at(t.id.span(), TargetsProblem::DuplicateId(id.clone())));
         }
         let platform = t.platform.get_ref();
         if Platform::try_from(platform.as_str()).is_err() {
-            return Err(at(t.platform.span(), format!("platform {platform:?} must be 1 to 64 of [a-z0-9_-]")));
+            return Err(at(t.platform.span(), TargetsProblem::Platform(platform.clone())));
         }
-        if !is_https_url(t.url.get_ref()) {
-            return Err(at(
-                t.url.span(),
-                format!("url {:?} must be an absolute https URL (plain http only for *.test hosts)", t.url.get_ref()),
-            ));
+        let url = t.url.get_ref();
+        if !is_https_url(url) {
+            return Err(at(t.url.span(), TargetsProblem::NotHttps(url.clone())));
         }
-        check_header_safe(t.url.get_ref()).map_err(|m| at(t.url.span(), format!("target {id:?} url {:?}: {m}", t.url.get_ref())))?;
-        let timeout_ms = check_timeout(&t.timeout_ms).map_err(|m| at(t.timeout_ms.span(), m))?;
+        check_header_safe(url)
+            .map_err(|why| at(t.url.span(), TargetsProblem::TargetUrlUnsafe { id: id.clone(), url: url.clone(), why }))?;
+        let timeout_ms = check_timeout(&t.timeout_ms).map_err(|p| at(t.timeout_ms.span(), p))?;
         targets.push(Target {
             id: id.clone(),
             platform: platform.clone(),
@@ -110,18 +189,16 @@ const CSP_BREAKERS: &[char] = &[';', ',', '\'', '"', '\\', '<', '>', '`'];
 /// A target's origin goes into the frame's CSP header (`connect-src`): the URL may hold nothing
 /// that could end that directive and add another (`; script-src *`), and its host must be a
 /// plain host name, IPv6 literal or address, with an optional port (no userinfo).
-fn check_header_safe(url: &str) -> Result<(), String> {
+fn check_header_safe(url: &str) -> Result<(), UnsafeUrl> {
     if let Some(c) = url.chars().find(|c| CSP_BREAKERS.contains(c) || c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{c:?} is not allowed in a target URL (it could change the frame's Content-Security-Policy); percent-encode it"
-        ));
+        return Err(UnsafeUrl::Char(c));
     }
     let Some(origin) = origin_of(url) else { return Ok(()) };
     let authority = origin.split_once("://").map_or("", |(_, a)| a);
     let host = match authority.rsplit_once(':') {
         Some((h, p)) if !p.contains(']') => {
             if !p.bytes().all(|b| b.is_ascii_digit()) || p.is_empty() || p.len() > 5 {
-                return Err(format!("port {p:?} must be a number"));
+                return Err(UnsafeUrl::Port(p.to_string()));
             }
             h
         }
@@ -134,14 +211,14 @@ fn check_header_safe(url: &str) -> Result<(), String> {
     if plain {
         Ok(())
     } else {
-        Err(format!("host {host:?} must be a plain host name (letters, digits, '.', '-'), without user or password"))
+        Err(UnsafeUrl::Host(host.to_string()))
     }
 }
 
-fn check_timeout(v: &Spanned<i64>) -> Result<u32, String> {
+fn check_timeout(v: &Spanned<i64>) -> Result<u32, TargetsProblem> {
     match u32::try_from(*v.get_ref()) {
         Ok(ms @ 1..=60_000) => Ok(ms),
-        _ => Err(format!("timeout_ms {} must be between 1 and 60000", v.get_ref())),
+        _ => Err(TargetsProblem::Timeout(*v.get_ref())),
     }
 }
 
@@ -215,16 +292,16 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let e = parse_targets(&GOOD.replace("x.main", "X Main"), "t.toml").unwrap_err();
+        let e = parse_targets(&GOOD.replace("x.main", "X Main"), "t.toml").unwrap_err().to_string();
         assert!(e.starts_with("t.toml:7: target id"), "{e}");
-        let e = parse_targets(&GOOD.replace("15000", "0"), "t.toml").unwrap_err();
+        let e = parse_targets(&GOOD.replace("15000", "0"), "t.toml").unwrap_err().to_string();
         assert!(e.starts_with("t.toml:10: timeout_ms"), "{e}");
-        let e = parse_targets(&GOOD.replace("https://x.com", "http://x.com"), "t.toml").unwrap_err();
+        let e = parse_targets(&GOOD.replace("https://x.com", "http://x.com"), "t.toml").unwrap_err().to_string();
         assert!(e.starts_with("t.toml:9: url"), "{e}");
-        let e = parse_targets(&GOOD.replace("platform = \"x\"", "platform = "), "t.toml").unwrap_err();
+        let e = parse_targets(&GOOD.replace("platform = \"x\"", "platform = "), "t.toml").unwrap_err().to_string();
         assert!(e.starts_with("t.toml:8:"), "{e}");
         let twice = format!("{GOOD}\n[[target]]\nid = \"x.main\"\nplatform = \"x\"\nurl = \"https://x.com/a\"\ntimeout_ms = 1\n");
-        let e = parse_targets(&twice, "t.toml").unwrap_err();
+        let e = parse_targets(&twice, "t.toml").unwrap_err().to_string();
         assert!(e.starts_with("t.toml:13: target id \"x.main\" appears twice"), "{e}");
     }
 
@@ -239,10 +316,10 @@ mod tests {
             "https://user@x.com/favicon.ico",
             "https://x.com:8x/favicon.ico",
         ] {
-            let e = parse_targets(&GOOD.replace("https://x.com/favicon.ico", bad), "t.toml").unwrap_err();
+            let e = parse_targets(&GOOD.replace("https://x.com/favicon.ico", bad), "t.toml").unwrap_err().to_string();
             assert!(e.starts_with("t.toml:9: target \"x.main\" url"), "{bad}: {e}");
         }
-        let e = parse_targets(&GOOD.replace("/v1/ping", "https://ctl.example;x"), "t.toml").unwrap_err();
+        let e = parse_targets(&GOOD.replace("/v1/ping", "https://ctl.example;x"), "t.toml").unwrap_err().to_string();
         assert!(e.starts_with("t.toml:3: control url"), "{e}");
         for good in ["https://x.com:8443/a?b=c&d=%3B", "https://[2001:db8::1]/x", "https://a-b.example.org/x/y.png"] {
             assert!(parse_targets(&GOOD.replace("https://x.com/favicon.ico", good), "t.toml").is_ok(), "{good}");

@@ -96,8 +96,8 @@ impl GeoipLayout {
     }
 }
 
-// Lets callers that still return `Result<_, String>` (the collector's start-up, the bench) use
-// `?` until their own errors are typed.
+// Lets callers that still return `Result<_, String>` (the bench) use `?` until their own errors
+// are typed.
 impl From<GeoipError> for String {
     fn from(e: GeoipError) -> String {
         e.to_string()

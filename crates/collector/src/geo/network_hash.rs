@@ -84,14 +84,6 @@ pub enum NetworkKeyError {
     },
 }
 
-// Lets callers that still return `Result<_, String>` (the command line's config) use `?` until
-// their own errors are typed.
-impl From<NetworkKeyError> for String {
-    fn from(e: NetworkKeyError) -> String {
-        e.to_string()
-    }
-}
-
 /// The secret of `--network-key-file`, shared by every node of one deployment so they all hash
 /// a network alike. Never printed: `Debug` shows only its length.
 #[derive(Clone)]

@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use std::process::Output;
+use vantage_collector::{Config, StoreUrl};
 
 fn run(args: &[&str]) -> Output {
     vantage().args(args).env_remove("RUST_LOG").output().unwrap()
@@ -53,6 +54,76 @@ fn usage_errors_exit_2_and_name_the_flag() {
     fails(&run(&["serve", "--listen", "8080"]), 2, &["--listen", "HOST:PORT"]);
     fails(&run(&["simulate", "--days", "3"]), 2, &["--store"]);
     fails(&run(&["serve", "--no-such-flag"]), 2, &["--no-such-flag"]);
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_a_usage_error_naming_the_fix() {
+    let t = TestDir::new();
+    let store = format!("sqlite:{}", t.db().display());
+    let simulate = |extra: &[&str]| {
+        let mut args = vec!["simulate", "--store", &store, "--days", "0.01"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // Each stderr names the flag and the value, and says what to write instead.
+    fails(&run(&["serve", "--trusted-proxy", "10.0.0/8"]), 2, &["'10.0.0/8'", "--trusted-proxy", "not an IP address", "10.0.0.0/8"]);
+    fails(&run(&["serve", "--store", "sqlite:"]), 2, &["'sqlite:'", "--store", "needs a path", "sqlite:./data/vantage.db"]);
+    fails(&run(&["import", "--store", "postgres://db/vantage", "x.ndjson"]), 2, &["--store", "sqlite:PATH", "clickhouse:http://"]);
+    fails(&run(&["simulate", "--live", "--rate", "fast"]), 2, &["'fast'", "--rate", "600/min"]);
+    fails(&run(&["simulate", "--live", "--rate", "0/min"]), 2, &["--rate", "a positive number"]);
+    fails(&run(&["serve", "--header-timeout", "0"]), 2, &["--header-timeout", "more than 0 and at most 3600"]);
+    fails(&run(&["serve", "--country-header", "CF IPCountry"]), 2, &["--country-header", "CF-IPCountry"]);
+    fails(&run(&["serve", "--webhook", "ftp://hooks.example/x"]), 2, &["--webhook", "http:// or https://"]);
+    fails(&run(&["export", "--from", "2026-11-28"]), 2, &["--from", "2026-11-28T00:00:00Z"]);
+    // Checked by clap now, not after the store is opened (these exited 1).
+    fails(&simulate(&["--asn-rate", "0"]), 2, &["--asn-rate", "more than 0"]);
+    fails(&simulate(&["--asn-rate", "60", "--asns", "0"]), 2, &["--asns", "0"]);
+    fails(&simulate(&["--country", "Pakistan"]), 2, &["--country", "two letters"]);
+    fails(&simulate(&["--platforms", "x,You Tube"]), 2, &["--platforms", "x,youtube"]);
+    assert!(!t.db().exists(), "a usage error opens no store");
+}
+
+/// `vantage serve --help` shows, for every flag with a default, the value `Config::new` starts
+/// from: the table in config/defaults.rs is what both read.
+#[test]
+fn serve_help_shows_the_defaults_the_config_uses() {
+    use vantage_collector::config::defaults;
+    let help = String::from_utf8(run(&["serve", "--help"]).stdout).unwrap();
+    let shown: std::collections::HashMap<String, String> = help
+        .lines()
+        .filter_map(|line| {
+            let flag = line.split_whitespace().next()?.to_string();
+            let default = line.split("[default: ").nth(1)?.strip_suffix(']')?.to_string();
+            Some((flag, default))
+        })
+        .collect();
+    let c = Config::new(defaults::STORE.parse().unwrap());
+    let secs = |d: std::time::Duration| d.as_secs_f64().to_string();
+    let expected = [
+        ("--listen", defaults::LISTEN.to_string()),
+        ("--store", defaults::STORE.to_string()),
+        ("--rate-limit", c.rate_limit_per_min.to_string()),
+        ("--rate-burst", c.rate_burst.to_string()),
+        ("--queue-capacity", c.queue_capacity.to_string()),
+        ("--publish-interval", c.publish_interval_s.to_string()),
+        ("--history-days", c.history_days.to_string()),
+        ("--retention-days", c.retention_days.to_string()),
+        ("--min-reports", c.detect.min_reports.to_string()),
+        ("--min-networks", c.detect.min_networks.to_string()),
+        ("--max-connections", c.max_connections.to_string()),
+        ("--header-timeout", secs(c.header_timeout)),
+        ("--body-timeout", secs(c.body_timeout)),
+        ("--max-exports", c.max_exports.to_string()),
+        ("--max-streams", c.max_streams.to_string()),
+        ("--stream-lifetime", secs(c.stream_lifetime)),
+    ];
+    for (flag, value) in &expected {
+        assert_eq!(shown.get(*flag), Some(value), "{flag}: --help shows {:?}, Config::new has {value:?}", shown.get(*flag));
+    }
+    assert_eq!(c.store, StoreUrl::Sqlite("./data/vantage.db".into()));
+    // A flag given a default later must be compared here too.
+    let unchecked: Vec<&String> = shown.keys().filter(|f| !expected.iter().any(|(e, _)| e == f)).collect();
+    assert!(unchecked.is_empty(), "defaults shown but not compared with Config::new: {unchecked:?}");
 }
 
 #[test]

@@ -143,7 +143,7 @@ pub fn router(config: Config) -> (axum::Router, vantage_collector::AppState) {
 pub struct Server {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
+    task: tokio::task::JoinHandle<Result<(), vantage_collector::RunError>>,
 }
 
 impl Server {

@@ -35,7 +35,7 @@ fn target_mode_in_a_file() {
     };
     assert_eq!(parse_targets(&file(""), "t.toml").unwrap().targets[0].mode, FetchMode::NoCors);
     assert_eq!(parse_targets(&file("mode = \"cors\"\n"), "t.toml").unwrap().targets[0].mode, FetchMode::Cors);
-    let e = parse_targets(&file("mode = \"same-origin\"\n"), "t.toml").unwrap_err();
+    let e = parse_targets(&file("mode = \"same-origin\"\n"), "t.toml").unwrap_err().to_string();
     assert!(e.starts_with("t.toml:10: unknown variant `same-origin`, expected `no-cors` or `cors`"), "{e}");
 }
 

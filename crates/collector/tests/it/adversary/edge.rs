@@ -263,7 +263,7 @@ fn a_country_header_without_a_trusted_proxy_refuses_to_start() {
     // The library refuses the same config.
     let mut config = t.config();
     config.country_header = Some("CF-IPCountry".into());
-    assert!(vantage_collector::Collector::new(config).err().unwrap().contains("--trusted-proxy"));
+    assert!(vantage_collector::Collector::new(config).err().unwrap().to_string().contains("--trusted-proxy"));
 }
 
 #[tokio::test]
