@@ -42,7 +42,7 @@ static BLOCKED: Cell<Vec<String>> = Cell::new(Vec::new());
 static LISTENING: Cell<bool> = Cell::new(false);
 
 /// Starts recording `securitypolicyviolation` events (once per global scope).
-pub fn listen_for_violations() {
+pub(crate) fn listen_for_violations() {
     if LISTENING.replace(true) {
         return;
     }
@@ -80,7 +80,7 @@ pub fn resolve(url: &str) -> Option<String> {
 /// How long to wait, once the fetch has settled, for the request's Resource Timing entry. The
 /// entry appears when the body has finished loading, a little after the promise resolves; in a
 /// worker nothing else delays it, so a short deadline loses almost nothing and bounds the run.
-pub const ENTRY_WAIT_MS: f64 = 1000.0;
+pub(crate) const ENTRY_WAIT_MS: f64 = 1000.0;
 
 /// Times one request to `url` (absolute, or a path on our own origin) with a deadline.
 ///

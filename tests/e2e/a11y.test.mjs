@@ -4,25 +4,13 @@
 // the demo articles with their consent line; the Urdu builder is right-to-left, translated, and
 // still writes a working snippet; Urdu pages link to the Urdu privacy page; keyboard-only use of the builder and the dashboard works with a visible focus; and no
 // state is told by colour alone. axe is injected as a script, so those contexts bypass our CSP.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { stop, waitFor, launchChromium, startSeededCollector, axeViolations } from './harness.mjs';
+import { waitFor, axeViolations, shared, inContext } from './harness.mjs';
 
-let collector;
-let browser;
 let origin;
-
-before(async () => {
-  collector = await startSeededCollector();
-  origin = collector.origin;
-  browser = await launchChromium(9); // no *.test host is used here
-});
-
-after(async () => {
-  await browser?.close();
-  if (collector) await stop(collector.child);
-});
+const env = shared({ seeded: true, chromium: true, setUp: (s) => { origin = s.collector.origin; } });
 
 /** Each page, and what shows that it has finished drawing. */
 const PAGES = [
@@ -40,9 +28,7 @@ const PAGES = [
 
 for (const [path, ready] of PAGES) {
   test(`axe: no serious or critical violation on ${path}`, async () => {
-    const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
-    try {
-      const page = await context.newPage();
+    await inContext(env.browser, { bypassCSP: true, viewport: { width: 1280, height: 900 } }, async (page) => {
       await page.goto(origin + path);
       await page.waitForSelector(ready);
       if (path.startsWith('/builder/')) await page.waitForSelector('#sri:not([data-pinned="pending"])');
@@ -53,16 +39,12 @@ for (const [path, ready] of PAGES) {
         await frame.waitForSelector('.chip[data-state]');
         assert.deepEqual(await axeViolations(frame), [], `axe on the badge in ${path}`);
       }
-    } finally {
-      await context.close();
-    }
+    });
   });
 }
 
 test('no state by colour alone: every chip, pill and tile says its state in words or a label', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  try {
-    const page = await context.newPage();
+  await inContext(env.browser, { viewport: { width: 1280, height: 900 } }, async (page, context) => {
     await page.goto(`${origin}/?country=PK&lang=en`);
     await page.waitForSelector('#cards .card[data-platform="x"] .pill');
     await page.waitForSelector('.tile[data-cc="PK"][data-state]');
@@ -78,17 +60,13 @@ test('no state by colour alone: every chip, pill and tile says its state in word
     await badge.waitForSelector('.chip[data-platform="tiktok"][data-state]');
     const chips = await badge.$$eval('.chip', (cs) => cs.map((c) => ({ icon: !!c.querySelector('svg.icon'), word: c.querySelector('.word')?.textContent ?? '' })));
     assert.ok(chips.length === 3 && chips.every((c) => c.icon && c.word.trim()), JSON.stringify(chips));
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 const UR = JSON.parse(readFileSync(new URL('../../www/i18n/ur.json', import.meta.url), 'utf8'));
 
 test('builder in Urdu: right-to-left, every string in Urdu, code left-to-right, and a working snippet', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
-  try {
-    const page = await context.newPage();
+  await inContext(env.browser, { viewport: { width: 1280, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] }, async (page) => {
     await page.goto(`${origin}/builder/?lang=ur`);
     await page.waitForSelector('#platforms input[value="x"]');
     assert.equal(await page.getAttribute('html', 'dir'), 'rtl');
@@ -130,15 +108,11 @@ test('builder in Urdu: right-to-left, every string in Urdu, code left-to-right, 
     const res = await fetch(copied.match(/src="([^"]+)"/)[1]);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /javascript/);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('privacy page in Urdu: complete, right-to-left, linked both ways; Urdu pages and the Urdu consent line point to it', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'ur-PK' });
-  try {
-    const page = await context.newPage();
+  await inContext(env.browser, { viewport: { width: 1280, height: 900 }, locale: 'ur-PK' }, async (page) => {
     await page.goto(`${origin}/privacy.html`);
     const en = await page.evaluate(() => ({ h2: [...document.querySelectorAll('main > h2')].length, li: document.querySelectorAll('main li').length }));
     assert.equal(await page.getAttribute('a[hreflang="ur"][href="/privacy.ur.html"]', 'lang'), 'ur', 'English page links to the Urdu one');
@@ -166,9 +140,7 @@ test('privacy page in Urdu: complete, right-to-left, linked both ways; Urdu page
     const box = await page.waitForSelector('.vantage-consent');
     assert.equal(await box.getAttribute('lang'), 'ur');
     assert.equal(await page.$eval('.vantage-consent a', (a) => a.href), `${origin}/privacy.ur.html`);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 /** Tabs until `predicate` holds for the focused element (at most `max` presses); returns its description. */
@@ -187,9 +159,7 @@ const focusRing = (page) => page.evaluate(() => {
 });
 
 test('builder by keyboard only: site key checked as typed, consent chosen, badge on, snippet copied', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
-  try {
-    const page = await context.newPage();
+  await inContext(env.browser, { viewport: { width: 1280, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] }, async (page) => {
     await page.goto(`${origin}/builder/`);
     await page.waitForSelector('#platforms input[value="x"]');
     assert.ok(await tabTo(page, () => document.activeElement.id === 'site'), 'site key reachable');
@@ -219,15 +189,11 @@ test('builder by keyboard only: site key checked as typed, consent chosen, badge
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.getElementById('copied').textContent.startsWith('Copied'));
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), snippet);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('dashboard by keyboard: country picker and a platform drill-down, focus always visible', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  try {
-    const page = await context.newPage();
+  await inContext(env.browser, { viewport: { width: 1280, height: 900 } }, async (page) => {
     await page.goto(`${origin}/?country=PK&lang=en`);
     await page.waitForSelector('#cards .card[data-platform="x"] .drill');
     assert.ok(await tabTo(page, () => document.activeElement.id === 'country'), 'country picker reachable');
@@ -237,7 +203,5 @@ test('dashboard by keyboard: country picker and a platform drill-down, focus alw
     assert.ok(await focusRing(page), 'focus visible on the drill-down');
     await page.keyboard.press('Enter');
     assert.equal(await page.getAttribute('#cards .card[data-platform="x"] .drill', 'aria-expanded'), 'true');
-  } finally {
-    await context.close();
-  }
+  });
 });

@@ -3,13 +3,13 @@
 // Debian's Chromium opening the dashboard and the badge. Checks that they show the platforms and
 // states the read API gives, that they follow new reports live (no reload), that Urdu is
 // right-to-left, that nothing breaks the pages' CSP, and saves screenshots to artifacts/.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import {
-  ROOT, makeWorkdir, startCollectorWith, stop, waitFor, launchChromium, importObservations,
+  ROOT, makeWorkdir, startPublishedCollector, waitFor, importObservations, shared,
   postReport, makeReport,
 } from './harness.mjs';
 
@@ -54,25 +54,16 @@ function seedRows(nowMs) {
 }
 
 let dir;
-let collector;
-let browser;
 let origin;
-
-before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  dir = makeWorkdir();
-  importObservations(dir, seedRows(Date.now()));
-  collector = await startCollectorWith(dir, ['--rate-limit', '0']);
-  origin = collector.origin;
-  // The detector replays the stored history at start-up; wait until it publishes.
-  await waitFor(async () => (await (await fetch(`${origin}/v1/status?country=PK`)).json()).platforms?.length > 0,
-    { what: 'the detector to publish PK after replaying the history', timeoutMs: 60000 });
-  browser = await launchChromium(9); // no *.test host is used here
-});
-
-after(async () => {
-  await browser?.close();
-  if (collector) await stop(collector.child);
+const env = shared({
+  chromium: true,
+  async setUp(s) {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    dir = makeWorkdir();
+    importObservations(dir, seedRows(Date.now()));
+    s.collector = await startPublishedCollector(dir, ['--rate-limit', '0']);
+    origin = s.collector.origin;
+  },
 });
 
 async function api(path) {
@@ -101,7 +92,7 @@ test('dashboard: the visitor\'s country, every platform\'s state, drill-down, in
   assert.equal(byPlatform.x?.state, 'disrupted', `seeded X failures read disrupted: ${JSON.stringify(byPlatform.x)}`);
   assert.equal(byPlatform.facebook?.state, 'normal', `seeded Facebook reads normal: ${JSON.stringify(byPlatform.facebook)}`);
 
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
   try {
     // No ?country=: the page asks /v1/whereami (loopback is PK in the test GeoIP files).
     const { page, problems } = await openPage(context, '/?lang=en');
@@ -171,7 +162,7 @@ test('dashboard: the visitor\'s country, every platform\'s state, drill-down, in
 test('badge: chips for the requested platforms, framed at 320x60, links to the dashboard', async () => {
   const status = await api('/v1/status?country=PK');
   const byPlatform = Object.fromEntries(status.platforms.map((p) => [p.platform, p]));
-  const context = await browser.newContext({ viewport: { width: 400, height: 200 } });
+  const context = await env.browser.newContext({ viewport: { width: 400, height: 200 } });
   try {
     const { page, problems } = await openPage(context, '/v1/badge?country=PK&platforms=x,youtube&lang=en');
     await page.waitForSelector('.chip[data-platform="x"][data-state]');
@@ -218,7 +209,7 @@ test('badge: chips for the requested platforms, framed at 320x60, links to the d
 });
 
 test('live: new reports reach the open dashboard and badge through /v1/stream, no reload', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
   try {
     const { page: dash, problems } = await openPage(context, '/?country=PK&lang=en');
     const { page: badge } = await openPage(context, '/v1/badge?country=PK&platforms=x,youtube,facebook,tiktok');
@@ -269,7 +260,7 @@ test('live: new reports reach the open dashboard and badge through /v1/stream, n
 
 test('Urdu: right to left, translated states, mirrored layout', async () => {
   const status = await api('/v1/status?country=PK');
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
   try {
     const { page, problems } = await openPage(context, '/?country=PK&lang=ur');
     await page.waitForSelector('#cards .card[data-platform="x"]');

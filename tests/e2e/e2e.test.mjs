@@ -2,25 +2,11 @@
 // the demo article (snippet at data-sample="1"), platform hostnames pointed at fixture servers
 // that answer fine, reset, answer late and never answer. Checks the stored rows, geolocation from
 // test MaxMind files, that no IP reaches any file, and that privacy signals stop everything.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  makeWorkdir, startFixtures, startCollector, stop, exportRaw, waitFor, launchChromium,
-  allFiles, startHostSite,
-} from './harness.mjs';
+import { makeWorkdir, startCollector, stop, exportRaw, waitFor, allFiles, startHostSite, shared } from './harness.mjs';
 
-let fixtures;
-let browser;
-
-before(async () => {
-  fixtures = await startFixtures();
-  browser = await launchChromium(fixtures.port);
-});
-
-after(async () => {
-  await browser?.close();
-  if (fixtures) await stop(fixtures.child);
-});
+const env = shared({ fixtures: true, chromium: true });
 
 const EXPECTED = {
   'x.main': 'ok',
@@ -31,7 +17,7 @@ const EXPECTED = {
 
 /** Opens `url` in a fresh context, waits for all four platform rows, returns them. */
 async function measureThroughDemo(dir, url) {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
   try {
     await page.goto(url);
@@ -75,29 +61,30 @@ function assertNoAddress(dir, textForms, binaryForms) {
   }
 }
 
-test('demo article over IPv4: every outcome classified, geolocated, stored, no IP anywhere', async () => {
+/**
+ * Measures through the demo article of a fresh collector listening on `host`, checks the stored
+ * rows and that the collector exits cleanly; resolves with its work folder and its logs.
+ */
+async function demoOver(host) {
   const dir = makeWorkdir();
-  const collector = await startCollector(dir, '127.0.0.1');
+  const collector = await startCollector(dir, host);
   try {
-    const rows = await measureThroughDemo(dir, `${collector.origin}/demo/`);
-    checkRows(rows);
+    checkRows(await measureThroughDemo(dir, `${collector.origin}/demo/`));
   } finally {
     assert.equal(await stop(collector.child), 0, `collector exits cleanly on SIGTERM:\n${collector.logs()}`);
   }
+  return { dir, logs: collector.logs() };
+}
+
+test('demo article over IPv4: every outcome classified, geolocated, stored, no IP anywhere', async () => {
+  const { dir, logs } = await demoOver('127.0.0.1');
   assertNoAddress(dir, ['127.0.0.1'], [Buffer.from([127, 0, 0, 1])]);
-  const logsWithoutListenLine = collector.logs().replace(/listening on \S+/g, '');
+  const logsWithoutListenLine = logs.replace(/listening on \S+/g, '');
   assert.ok(!logsWithoutListenLine.includes('127.0.0.1'), `the collector logged the client address:\n${logsWithoutListenLine}`);
 });
 
 test('demo article over IPv6 is stored with its geolocation too', async () => {
-  const dir = makeWorkdir();
-  const collector = await startCollector(dir, '::1');
-  try {
-    const rows = await measureThroughDemo(dir, `${collector.origin}/demo/`);
-    checkRows(rows);
-  } finally {
-    assert.equal(await stop(collector.child), 0);
-  }
+  const { dir } = await demoOver('::1');
   const v6 = Buffer.alloc(16);
   v6[15] = 1;
   assertNoAddress(dir, [], [v6]);
@@ -111,7 +98,7 @@ async function visitHost(signalScript, attrs = '') {
   const dir = makeWorkdir();
   const collector = await startCollector(dir, '127.0.0.1');
   const host = await startHostSite(collector.origin, attrs);
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const requests = [];
   context.on('request', (r) => requests.push(r.url()));
   if (signalScript) await context.addInitScript(signalScript);
@@ -163,7 +150,7 @@ test('offline queue: a report the collector refused is re-sent with the same id 
   // The demo article is on the collector's own origin, so the frame has first-party storage.
   const dir = makeWorkdir();
   const collector = await startCollector(dir, '127.0.0.1');
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   try {
     let refused = 0;
     await context.route('**/v1/reports', (route) => {
@@ -199,7 +186,7 @@ test('10-minute rule holds on a cross-origin host even where the frame gets no s
   const dir = makeWorkdir();
   const collector = await startCollector(dir, '127.0.0.1');
   const host = await startHostSite(collector.origin, 'data-sample="1"');
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const frames = [];
   context.on('request', (r) => { if (r.url().includes('/v1/frame.html')) frames.push(r.url()); });
   try {

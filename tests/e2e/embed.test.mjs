@@ -1,26 +1,12 @@
 // The editor- and reader-facing embed (www/v1/embed.js, added by the loader): the consent notice and
 // the opt-in prompt in a host page on another origin with a strict CSP, the live badge through
 // data-live and through a [data-vantage-live] element, and what is (not) downloaded when.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import {
-  makeWorkdir, startFixtures, startCollector, stop, exportRaw, waitFor, launchChromium,
-  startPages, hostArticle, axeViolations,
-} from './harness.mjs';
+import { makeWorkdir, startCollector, stop, exportRaw, waitFor, startPages, hostArticle, axeViolations, shared } from './harness.mjs';
 
-let fixtures;
-let browser;
-
-before(async () => {
-  fixtures = await startFixtures();
-  browser = await launchChromium(fixtures.port);
-});
-
-after(async () => {
-  await browser?.close();
-  if (fixtures) await stop(fixtures.child);
-});
+const env = shared({ fixtures: true, chromium: true });
 
 const GPC = () => Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true });
 // Every CSP violation in the host page, recorded before any script of the page runs.
@@ -49,7 +35,7 @@ async function setup(pages) {
 
 /** A fresh browser context recording every request (url and time) and the CSP violations. */
 async function openContext(options = {}, initScripts = []) {
-  const context = await browser.newContext(options);
+  const context = await env.browser.newContext(options);
   const requests = [];
   context.on('request', (r) => requests.push(r.url()));
   await context.addInitScript(WATCH_CSP);
@@ -57,14 +43,27 @@ async function openContext(options = {}, initScripts = []) {
   return { context, requests };
 }
 
-const cspViolations = (page) => page.evaluate(() => window.__csp);
-
-test('notice: shown, readable, keyboard reachable with a visible focus, dismissed for good; measures meanwhile', async () => {
-  const s = await setup({ '/a': { attrs: 'data-sample="1" data-consent="notice"' } });
-  const { context, requests } = await openContext();
+/**
+ * Runs `check({ s, page, requests })` with a host site serving `pages` (see `setup`) and its page
+ * `/a` open in a fresh context (see `openContext`: `options`, `initScripts`); closes all after.
+ */
+async function onHostPage(pages, check, { options = {}, initScripts = [] } = {}) {
+  const s = await setup(pages);
+  const { context, requests } = await openContext(options, initScripts);
   try {
     const page = await context.newPage();
     await page.goto(`${s.host.origin}/a`);
+    await check({ s, page, requests });
+  } finally {
+    await context.close();
+    await s.close();
+  }
+}
+
+const cspViolations = (page) => page.evaluate(() => window.__csp);
+
+test('notice: shown, readable, keyboard reachable with a visible focus, dismissed for good; measures meanwhile', async () => {
+  await onHostPage({ '/a': { attrs: 'data-sample="1" data-consent="notice"' } }, async ({ s, page, requests }) => {
     const box = await page.waitForSelector('aside.vantage-consent[data-vantage-consent-mode="notice"]');
     assert.match(await box.textContent(), /This site measures whether social media is reachable from your browser, anonymously\./);
     assert.equal(await box.getAttribute('aria-label'), 'Measurement notice');
@@ -98,18 +97,11 @@ test('notice: shown, readable, keyboard reachable with a visible focus, dismisse
     await page.waitForTimeout(1500);
     assert.equal(await page.$('.vantage-consent'), null, 'a dismissed notice stays dismissed');
     assert.equal(requests.filter((u) => u.includes('/v1/embed.js')).length, before, 'and embed.js is not even loaded again');
-  } finally {
-    await context.close();
-    await s.close();
-  }
+  });
 });
 
 test('notice: Opt out says so, keeps the focus, and no later view measures', async () => {
-  const s = await setup({ '/a': { attrs: 'data-sample="1" data-consent="notice"' } });
-  const { context, requests } = await openContext();
-  try {
-    const page = await context.newPage();
-    await page.goto(`${s.host.origin}/a`);
+  await onHostPage({ '/a': { attrs: 'data-sample="1" data-consent="notice"' } }, async ({ s, page, requests }) => {
     await page.waitForSelector('.vantage-consent-optout');
     await page.focus('.vantage-consent-optout');
     await page.keyboard.press('Space');
@@ -134,18 +126,11 @@ test('notice: Opt out says so, keeps the focus, and no later view measures', asy
       assert.equal(await page.$('.vantage-consent'), null, 'no notice for a reader who opted out');
     }
     assert.equal(exportRaw(s.dir).length, stored);
-  } finally {
-    await context.close();
-    await s.close();
-  }
+  });
 });
 
 test('opt-in: nothing is measured until the reader agrees; then it is, and the answer is kept', async () => {
-  const s = await setup({ '/a': { attrs: 'data-sample="1" data-consent="opt-in"' } });
-  const { context, requests } = await openContext();
-  try {
-    const page = await context.newPage();
-    await page.goto(`${s.host.origin}/a`);
+  await onHostPage({ '/a': { attrs: 'data-sample="1" data-consent="opt-in"' } }, async ({ s, page, requests }) => {
     await page.waitForSelector('aside.vantage-consent[data-vantage-consent-mode="opt-in"]');
     assert.match(await page.textContent('.vantage-consent'), /May this site measure/);
     await page.waitForTimeout(4000);
@@ -173,10 +158,7 @@ test('opt-in: nothing is measured until the reader agrees; then it is, and the a
     await waitFor(() => requests.some((u) => u.includes('/v1/frame.html')), { what: 'the next view to measure without asking', timeoutMs: 10000 });
     assert.equal(await page.$('.vantage-consent'), null, 'no second prompt');
     assert.ok(!requests.some((u) => u.includes('/v1/embed.js')), 'nothing left to show: no embed.js');
-  } finally {
-    await context.close();
-    await s.close();
-  }
+  });
 });
 
 test('an empty or unknown data-consent means opt-in (README): a prompt, and nothing measured before Agree', async () => {
@@ -212,11 +194,7 @@ test('an empty or unknown data-consent means opt-in (README): a prompt, and noth
 });
 
 test('opt-in in Urdu: right to left; No thanks measures nothing and is remembered', async () => {
-  const s = await setup({ '/a': { attrs: 'data-sample="1" data-consent="opt-in"' } });
-  const { context, requests } = await openContext({ locale: 'ur-PK' });
-  try {
-    const page = await context.newPage();
-    await page.goto(`${s.host.origin}/a`);
+  await onHostPage({ '/a': { attrs: 'data-sample="1" data-consent="opt-in"' } }, async ({ s, page, requests }) => {
     const box = await page.waitForSelector('.vantage-consent');
     assert.equal(await box.getAttribute('dir'), 'rtl');
     assert.equal(await box.getAttribute('lang'), 'ur');
@@ -228,10 +206,7 @@ test('opt-in in Urdu: right to left; No thanks measures nothing and is remembere
     assert.equal(await page.$('.vantage-consent'), null);
     assert.deepEqual(requests.filter(isMeasuring), []);
     assert.deepEqual(exportRaw(s.dir), []);
-  } finally {
-    await context.close();
-    await s.close();
-  }
+  }, { options: { locale: 'ur-PK' } });
 });
 
 test('the consent line passes axe-core (no serious or critical violation), English and Urdu', async () => {
@@ -263,11 +238,7 @@ test('the consent line passes axe-core (no serious or critical violation), Engli
 });
 
 test('live badge through data-live: shown to every reader (GPC too), framed from our origin, live chips', async () => {
-  const s = await setup({ '/a': { attrs: 'data-live="x,youtube" data-country="pk" data-lang="en"', body: '<p>Before the badge.</p>' } });
-  const { context, requests } = await openContext({}, [GPC]);
-  try {
-    const page = await context.newPage();
-    await page.goto(`${s.host.origin}/a`);
+  await onHostPage({ '/a': { attrs: 'data-live="x,youtube" data-country="pk" data-lang="en"', body: '<p>Before the badge.</p>' } }, async ({ s, page, requests }) => {
     const f = await page.waitForSelector('iframe.vantage-badge');
     const a = await f.evaluate((e) => ({
       src: e.src, title: e.title, sandbox: e.getAttribute('sandbox'), rp: e.referrerPolicy, loading: e.loading,
@@ -293,21 +264,14 @@ test('live badge through data-live: shown to every reader (GPC too), framed from
     assert.deepEqual(requests.filter(isMeasuring), [], 'GPC: the badge measures nothing and adds no frame');
     assert.equal(await page.$('.vantage-consent'), null, 'no consent UI asked for');
     assert.deepEqual(await cspViolations(page), []);
-  } finally {
-    await context.close();
-    await s.close();
-  }
+  }, { initScripts: [GPC] });
 });
 
 test('live badge through [data-vantage-live] elements, Urdu, with no request of ours before load', async () => {
   const body = `<div data-vantage-live data-platforms="x,youtube,whatsapp" data-country="PK"></div>
     <div data-vantage-live data-platforms="facebook" data-country="IR" data-lang="ur"></div>
     <div data-vantage-live data-platforms="x" data-country="Pakistan"></div>`;
-  const s = await setup({ '/a': { attrs: 'data-sample="1" data-consent="notice"', body } });
-  const { context } = await openContext();
-  try {
-    const page = await context.newPage();
-    await page.goto(`${s.host.origin}/a`);
+  await onHostPage({ '/a': { attrs: 'data-sample="1" data-consent="notice"', body } }, async ({ s, page }) => {
     await waitFor(() => page.$$eval('iframe.vantage-badge', (e) => e.length === 2), { what: 'two badges' });
     const srcs = await page.$$eval('iframe.vantage-badge', (e) => e.map((f) => f.src));
     assert.deepEqual(srcs, [
@@ -336,10 +300,7 @@ test('live badge through [data-vantage-live] elements, Urdu, with no request of 
     const early = timing.ours.filter((r) => !r.name.startsWith('/v1/loader.js') && r.start < timing.load);
     assert.deepEqual(early, [], `requests of ours before load (${timing.load} ms)`);
     assert.deepEqual(await cspViolations(page), []);
-  } finally {
-    await context.close();
-    await s.close();
-  }
+  });
 });
 
 test('a snippet without badge or consent attributes never loads embed.js (sampled or not)', async () => {

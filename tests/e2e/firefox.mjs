@@ -3,6 +3,7 @@
 // one readers run). One geckodriver per session, on a free port.
 import { startProcess, stop } from './harness.mjs';
 import { createServer } from 'node:net';
+import { startRecordingProxy } from './proxy.mjs';
 
 const BASE_PREFS = {
   // Quiet: no update, telemetry, safe-browsing or captive-portal traffic to wait on.
@@ -91,4 +92,19 @@ export async function startFirefox(prefs = {}) {
       try { await call('DELETE', at); } finally { await stop(driver.child); }
     },
   };
+}
+
+/**
+ * A Firefox session (with extra `prefs`) whose traffic goes through its own recording proxy;
+ * resolves with { ff, proxy, close() }.
+ */
+export async function startProxiedFirefox(fixturePort, prefs = {}) {
+  const proxy = await startRecordingProxy(fixturePort);
+  try {
+    const ff = await startFirefox({ ...proxyPrefs(proxy.port), ...prefs });
+    return { ff, proxy, async close() { try { await ff.close(); } finally { proxy.close(); } } };
+  } catch (e) {
+    proxy.close();
+    throw e;
+  }
 }

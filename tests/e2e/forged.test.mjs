@@ -8,16 +8,13 @@
 // without it the forged reports are stored and these tests FAIL; that is expected until h/edge
 // is merged. The frame's own deliveries under that check are proven by frame.test.mjs and
 // firefox.test.mjs (same-origin POSTs carrying the collector's Origin).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeWorkdir, startFixtures, startCollector, stop, exportRaw, waitFor, launchChromium, startPages, postReport, makeReport } from './harness.mjs';
-import { startRecordingProxy, reportPosts } from './proxy.mjs';
-import { startFirefox, proxyPrefs } from './firefox.mjs';
+import { makeWorkdir, shared, withCollector, exportRaw, waitFor, startPages, postReport, makeReport } from './harness.mjs';
+import { openProxied, reportPosts } from './proxy.mjs';
+import { startProxiedFirefox } from './firefox.mjs';
 
-let fixtures;
-
-before(async () => { fixtures = await startFixtures(); });
-after(async () => { if (fixtures) await stop(fixtures.child); });
+const env = shared({ fixtures: true, chromium: true });
 
 const forged = (site) => makeReport([
   { target: 'x.main', outcome: 'error', ms: 25 },
@@ -55,43 +52,41 @@ async function checkRefused(dir, proxy, o, browserName) {
   assert.deepEqual(rows.filter((r) => r.site.startsWith('forged')), [], `${browserName}: no forged report stored`);
 }
 
-test('chromium: a hostile page cannot post reports through its readers\' browsers (fetch no-cors, sendBeacon, Origin null)', async () => {
+/**
+ * Starts a collector and has `visit(origin)` start a browser for the hostile page: it resolves with
+ * { proxy, evaluate(fn) in the page, open() (the page, unless already open), close() }. Once the
+ * page sent its posts, checks what the collector answered and stored.
+ */
+async function forgedThrough(browserName, visit) {
   const dir = makeWorkdir();
-  const collector = await startCollector(dir);
-  const o = collector.origin;
-  const proxy = await startRecordingProxy(fixtures.port);
-  const host = await startPages({ '/evil': hostilePage(o) });
-  const browser = await launchChromium(fixtures.port);
-  try {
-    const context = await browser.newContext({ proxy: { server: `http://127.0.0.1:${proxy.port}`, bypass: '<-loopback>' } });
-    const page = await context.newPage();
-    await page.goto(`${host.origin}/evil`);
-    await waitFor(() => page.evaluate(() => window.sent >= 2), { what: 'both forged posts sent' });
-    await checkRefused(dir, proxy, o, 'chromium');
-  } finally {
-    await browser.close();
-    host.server.close();
-    proxy.close();
-    await stop(collector.child);
-  }
+  await withCollector(dir, async ({ origin: o }) => {
+    const b = await visit(o);
+    try {
+      await b.open?.();
+      await waitFor(() => b.evaluate(() => window.sent >= 2), { what: 'both forged posts sent' });
+      await checkRefused(dir, b.proxy, o, browserName);
+    } finally {
+      await b.close();
+    }
+  });
+}
+
+test('chromium: a hostile page cannot post reports through its readers\' browsers (fetch no-cors, sendBeacon, Origin null)', async () => {
+  await forgedThrough('chromium', async (o) => {
+    const t = await openProxied(env.browser, env.fixtures.port, hostilePage(o));
+    return { proxy: t.proxy, evaluate: t.page.evaluate.bind(t.page), close: t.close };
+  });
 });
 
 test('firefox: a hostile page cannot post reports through its readers\' browsers (fetch no-cors, sendBeacon, Origin null)', async () => {
-  const dir = makeWorkdir();
-  const collector = await startCollector(dir);
-  const o = collector.origin;
-  const proxy = await startRecordingProxy(fixtures.port);
-  const host = await startPages({ '/evil': hostilePage(o) });
-  let ff;
-  try {
-    ff = await startFirefox(proxyPrefs(proxy.port));
-    await ff.goto(`${host.origin}/evil`);
-    await waitFor(() => ff.exec(() => window.sent >= 2), { what: 'both forged posts sent' });
-    await checkRefused(dir, proxy, o, 'firefox');
-  } finally {
-    await ff?.close();
-    host.server.close();
-    proxy.close();
-    await stop(collector.child);
-  }
+  await forgedThrough('firefox', async (o) => {
+    const host = await startPages({ '/evil': hostilePage(o) });
+    const s = await startProxiedFirefox(env.fixtures.port).catch((e) => { host.server.close(); throw e; });
+    return {
+      proxy: s.proxy,
+      evaluate: s.ff.exec,
+      open: () => s.ff.goto(`${host.origin}/evil`),
+      async close() { host.server.close(); await s.close(); },
+    };
+  });
 });

@@ -1,9 +1,11 @@
 // Host pages and checks shared by the frame tests in Chromium (frame.test.mjs) and Firefox
 // (firefox.test.mjs): our loader on another origin, a page that frames /v1/frame.html directly,
 // and a page that copies the loader's start protocol (and skips every check the loader makes).
+import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorkdir } from './harness.mjs';
+import { makeWorkdir, exportRaw, waitFor } from './harness.mjs';
+import { reportPosts } from './proxy.mjs';
 
 /** A work folder whose tiktok target hangs for up to 60 s, so a run can be caught mid-way. */
 export function makeSlowWorkdir() {
@@ -70,3 +72,42 @@ export const frameScripts = (seen, collectorOrigin) => seen.filter((r) => r.url.
  */
 export const partDone = (seen) => ['http://x.test/fast', 'http://facebook.test/delay/1200']
   .every((u) => seen.some((r) => r.url.startsWith(u) && r.status === 200));
+
+/** Waits until the proxy log `seen()` returns shows the fast and the slow target answered and the hanging one asked. */
+export const untilPartDone = (seen) => waitFor(() => seen().some((r) => r.url.startsWith('http://tiktok.test/hang')) && partDone(seen()),
+  { what: 'the hanging target, after the fast and the slow target answered', timeoutMs: 60000 });
+
+/** The stored rows of `site`. */
+export const rowsOf = (dir, site) => exportRaw(dir).filter((r) => r.site === site);
+
+/** Waits for at least `n` stored rows of `site`; resolves with them. */
+export const waitRows = (dir, site, n) => waitFor(() => { const r = rowsOf(dir, site); return r.length >= n ? r : null; },
+  { timeoutMs: 60000, what: `${n} stored rows of site ${site}` });
+
+/**
+ * Waits until the page counted `n` loaded frames; `evaluate(fn, arg)` runs `fn` in the page
+ * (Chromium's page.evaluate, bound, or a Firefox session's exec).
+ */
+export const framesLoaded = (evaluate, n) => waitFor(() => evaluate((k) => window.loaded >= k, n), { timeoutMs: 30000, what: `${n} frame(s) loaded` });
+
+/** The post of the one report `rows` came from, as the proxy saw it; waits for the collector's answer. */
+export async function postOf(proxy, origin, rows) {
+  const ids = new Set(rows.map((r) => r.report_id));
+  assert.equal(ids.size, 1, 'one report');
+  const [id] = ids;
+  return waitFor(() => reportPosts(proxy.seen, origin).find((p) => p.id === id && p.status !== null),
+    { what: `the post of report ${id} and its answer` });
+}
+
+/** A report post the browser sent as a same-origin request of the collector's origin `o`, by `mode` ('cors': fetch; 'no-cors': a beacon), and stored. */
+export function assertSameOriginPost(post, o, mode) {
+  assert.equal(post.headers.origin, o, 'the browser sent the collector\'s own origin');
+  assert.equal(post.headers['sec-fetch-site'], 'same-origin');
+  assert.equal(post.headers['sec-fetch-mode'], mode, mode === 'cors' ? 'fetch(), not a beacon' : 'sent by navigator.sendBeacon');
+  assert.ok(post.status >= 200 && post.status < 300, `answered ${post.status}`);
+}
+
+/** Rows of a partial report: fewer than the four targets, and the hanging one left out (not an `error`). */
+export function assertPartial(rows) {
+  assert.ok(rows.length < 4 && !rows.some((r) => r.target === 'tiktok.main'), `a partial report: ${JSON.stringify(rows)}`);
+}

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(ROOT, 'target', 'debug');
@@ -275,14 +276,22 @@ export function historyRows(nowMs, { hours = 6 } = {}) {
   return rows;
 }
 
+/**
+ * `vantage serve` on `dir`'s store (see startCollectorWith), once the detector, replaying the
+ * stored history at start-up, has published at least `platforms` platforms for PK.
+ */
+export async function startPublishedCollector(dir, extraArgs, { platforms = 1, timeoutMs = 60000 } = {}) {
+  const collector = await startCollectorWith(dir, extraArgs);
+  await waitFor(async () => (await (await fetch(`${collector.origin}/v1/status?country=PK`)).json()).platforms?.length >= platforms,
+    { what: `the detector to publish ${platforms} platform(s) in PK`, timeoutMs });
+  return collector;
+}
+
 /** A collector on a store seeded with `historyRows`, once the detector has published PK. */
 export async function startSeededCollector(extraArgs = ['--rate-limit', '0']) {
   const dir = makeWorkdir();
   importObservations(dir, historyRows(Date.now()));
-  const collector = await startCollectorWith(dir, extraArgs);
-  await waitFor(async () => (await (await fetch(`${collector.origin}/v1/status?country=PK`)).json()).platforms?.length > 0,
-    { what: 'the detector to publish PK', timeoutMs: 60000 });
-  return { ...collector, dir };
+  return { ...(await startPublishedCollector(dir, extraArgs)), dir };
 }
 
 /** Runs axe-core in `frameOrPage` (its context needs bypassCSP) and returns the serious and critical violations. */
@@ -293,4 +302,62 @@ export async function axeViolations(frameOrPage, include = null) {
     { resultTypes: ['violations'] }), include);
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 5).map((x) => x.target.join(' ')).join('; ')}${v.nodes.length > 5 ? ` and ${v.nodes.length - 5} more` : ''}`);
+}
+
+// ---- Set-up written once for the test files ------------------------------------------------------
+
+/**
+ * What a test file's cases share, started before its first case and stopped after its last (this
+ * registers the node:test hooks): the fixture server (`fixtures`), a collector on a store seeded
+ * with `historyRows` (`collector`; `seeded` is its extra flags, or true for the default ones) and
+ * Chromium (`browser`, its *.test hosts mapped to the fixtures; to the discard port 9 without
+ * them). `setUp(s)` runs after those start and `tearDown(s)` before they stop: node 20 runs a
+ * file's top-level `before` hooks all at once, not in order, so what needs the shared parts
+ * starts there, not in a hook of its own. Returns the object the hooks fill in: read its fields
+ * inside the cases, not at import.
+ */
+export function shared({ fixtures = false, seeded = null, chromium: wantChromium = false, setUp = null, tearDown = null } = {}) {
+  const s = {};
+  before(async () => {
+    if (fixtures) s.fixtures = await startFixtures();
+    if (seeded) s.collector = await startSeededCollector(...(seeded === true ? [] : [seeded]));
+    if (wantChromium) s.browser = await launchChromium(s.fixtures?.port ?? 9);
+    await setUp?.(s);
+  });
+  after(async () => {
+    try {
+      await tearDown?.(s);
+    } finally {
+      await s.browser?.close();
+      if (s.collector) await stop(s.collector.child);
+      if (s.fixtures) await stop(s.fixtures.child);
+    }
+  });
+  return s;
+}
+
+/**
+ * Runs `body(collector)` against a fresh `vantage serve` on `dir` (flags `args`, listening on
+ * `host`) and stops the collector after, however `body` ends; resolves with what `body` returned.
+ */
+export async function withCollector(dir, body, { args = [], host = '127.0.0.1' } = {}) {
+  const collector = await startCollectorWith(dir, args, host);
+  try {
+    return await body(collector);
+  } finally {
+    await stop(collector.child);
+  }
+}
+
+/**
+ * Runs `body(page, context)` with a new page in a fresh context of `browser` (`options`: viewport,
+ * locale, permissions...) and closes the context after, however `body` ends.
+ */
+export async function inContext(browser, options, body) {
+  const context = await browser.newContext(options);
+  try {
+    return await body(await context.newPage(), context);
+  } finally {
+    await context.close();
+  }
 }

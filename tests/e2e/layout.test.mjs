@@ -4,12 +4,12 @@
 // overflow its parent's (scroll containers excepted) and nothing may be clipped; the badge must fit
 // its frame. Then the 24 h charts: axes with labels in the page's locale and time zone, and the
 // value under the pointer and under keyboard focus, checked against /v1/timeseries.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, VANTAGE, makeWorkdir, startCollectorWith, stop, waitFor, launchChromium, startPages, hostArticle } from './harness.mjs';
+import { ROOT, VANTAGE, makeWorkdir, startPublishedCollector, waitFor, startPages, hostArticle, inContext, shared } from './harness.mjs';
 import { readFileSync } from 'node:fs';
 import { overflowReport } from './overflow.mjs';
 
@@ -21,44 +21,36 @@ const ZONE = 'Asia/Karachi'; // UTC+5 all year: the charts must use the page's z
 const ALL_PLATFORMS = ['x', 'facebook', 'instagram', 'youtube', 'whatsapp', 'tiktok', 'telegram', 'wikipedia'];
 
 let dir;
-let collector;
 let origin;
-let browser;
 let host;
-
-before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  dir = makeWorkdir();
-  mkdirSync(join(dir, 'data'), { recursive: true });
-  // Every platform the dashboard knows gets a card: the ones in the target list without published
-  // numbers read "Not enough data", the longest pill, next to the longest names (Instagram, Wikipedia).
-  for (const p of ['instagram', 'whatsapp', 'telegram', 'wikipedia']) {
-    appendFileSync(join(dir, 'targets.toml'), `\n[[target]]\nid = "${p}.main"\nplatform = "${p}"\nurl = "http://${p}.test/fast"\ntimeout_ms = 5000\n`);
-  }
-  // A day of synthetic PK traffic ending in a block of X; TikTok, in the target list, gets none,
-  // so its card carries the long "Not enough data" pill and explanation.
-  execFileSync(VANTAGE, ['simulate', '--store', `sqlite:${join(dir, 'data', 'vantage.db')}`, '--days', '1', '--scenario', 'block',
-    '--platforms', 'x,youtube,facebook', '--per-minute', '8']);
-  collector = await startCollectorWith(dir, ['--rate-limit', '0']);
-  origin = collector.origin;
-  await waitFor(async () => (await (await fetch(`${origin}/v1/status?country=PK`)).json()).platforms?.length >= 3,
-    { what: 'the detector to publish PK after replaying the day', timeoutMs: 90000 });
-  // Host articles on another origin carrying the snippet with a badge of 1, 3 and 8 platforms.
-  const pages = {};
-  for (const n of [1, 3, 8]) {
-    for (const lang of LANGS) {
-      pages[`/badge-${n}-${lang}`] = hostArticle(origin, `data-sample="0" data-live="${ALL_PLATFORMS.slice(0, n).join(',')}" data-country="PK" data-lang="${lang}"`,
-        '<p>Before the badge.</p>', lang);
+const env = shared({
+  chromium: true,
+  async setUp(s) {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    dir = makeWorkdir();
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    // Every platform the dashboard knows gets a card: the ones in the target list without published
+    // numbers read "Not enough data", the longest pill, next to the longest names (Instagram, Wikipedia).
+    for (const p of ['instagram', 'whatsapp', 'telegram', 'wikipedia']) {
+      appendFileSync(join(dir, 'targets.toml'), `\n[[target]]\nid = "${p}.main"\nplatform = "${p}"\nurl = "http://${p}.test/fast"\ntimeout_ms = 5000\n`);
     }
-  }
-  host = await startPages(pages);
-  browser = await launchChromium(9); // no *.test host is used here
-});
-
-after(async () => {
-  host?.server.close();
-  await browser?.close();
-  if (collector) await stop(collector.child);
+    // A day of synthetic PK traffic ending in a block of X; TikTok, in the target list, gets none,
+    // so its card carries the long "Not enough data" pill and explanation.
+    execFileSync(VANTAGE, ['simulate', '--store', `sqlite:${join(dir, 'data', 'vantage.db')}`, '--days', '1', '--scenario', 'block',
+      '--platforms', 'x,youtube,facebook', '--per-minute', '8']);
+    s.collector = await startPublishedCollector(dir, ['--rate-limit', '0'], { platforms: 3, timeoutMs: 90000 });
+    origin = s.collector.origin;
+    // Host articles on another origin carrying the snippet with a badge of 1, 3 and 8 platforms.
+    const pages = {};
+    for (const n of [1, 3, 8]) {
+      for (const lang of LANGS) {
+        pages[`/badge-${n}-${lang}`] = hostArticle(origin, `data-sample="0" data-live="${ALL_PLATFORMS.slice(0, n).join(',')}" data-country="PK" data-lang="${lang}"`,
+          '<p>Before the badge.</p>', lang);
+      }
+    }
+    host = await startPages(pages);
+  },
+  tearDown: () => host?.server.close(),
 });
 
 /** Fails with every overflowing element listed, so a screenshot is rarely needed. */
@@ -69,9 +61,7 @@ function assertFits(report, where) {
 for (const lang of LANGS) {
   for (const width of WIDTHS) {
     test(`dashboard fits at ${width} px in ${lang}: cards, pills, charts, networks, incidents`, async () => {
-      const context = await browser.newContext({ viewport: { width, height: 900 }, timezoneId: 'Asia/Karachi' });
-      try {
-        const page = await context.newPage();
+      await inContext(env.browser, { viewport: { width, height: 900 }, timezoneId: 'Asia/Karachi' }, async (page) => {
         await page.goto(`${origin}/?country=PK&lang=${lang}`);
         await page.waitForSelector('#cards .card[data-platform="wikipedia"][data-state="insufficient_data"]');
         await waitFor(() => page.$$eval('#cards .chart-plot', (e) => e.length >= 3), { what: 'three charts', timeoutMs: 20000 });
@@ -83,16 +73,12 @@ for (const lang of LANGS) {
         await page.screenshot({ path: join(ARTIFACTS, `layout-dashboard-${lang}-${width}.png`), fullPage: true });
         await (await page.$('#cards .card[data-platform="instagram"]')).screenshot({ path: join(ARTIFACTS, `layout-card-nodata-${lang}-${width}.png`) });
         await (await page.$('#cards .card[data-platform="x"]')).screenshot({ path: join(ARTIFACTS, `layout-card-x-${lang}-${width}.png`) });
-      } finally {
-        await context.close();
-      }
+      });
     });
 
     for (const n of [1, 3, 8]) {
       test(`badge with ${n} platform(s) fits its frame at ${width} px in ${lang}`, async () => {
-        const context = await browser.newContext({ viewport: { width, height: 700 } });
-        try {
-          const page = await context.newPage();
+        await inContext(env.browser, { viewport: { width, height: 700 } }, async (page) => {
           await page.goto(`${host.origin}/badge-${n}-${lang}`);
           const iframe = await page.waitForSelector('iframe.vantage-badge');
           const frame = await waitFor(() => page.frames().find((f) => f.url().includes('/v1/badge')), { what: 'badge frame' });
@@ -125,9 +111,7 @@ for (const lang of LANGS) {
           await frame.evaluate(() => parent.postMessage({ vantage: 'badge-size', height: 'tall' }, '*'));
           await page.waitForTimeout(200);
           assert.equal(await iframe.evaluate((f) => f.height), before, 'forged or malformed size messages are ignored');
-        } finally {
-          await context.close();
-        }
+        });
       });
     }
   }
@@ -158,7 +142,7 @@ async function publishedPoints(platform) {
 
 for (const lang of LANGS) {
   test(`charts in ${lang}: value and time axes in the page's locale and zone, value under the pointer and the keyboard`, async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: ZONE });
+    const context = await env.browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: ZONE });
     try {
       // The page reads its series between these two reads of the API: a bucket that settles in
       // between may be in the second and not on the page, so its latest point is one of the two.
@@ -224,9 +208,7 @@ for (const lang of LANGS) {
 }
 
 test('Urdu text everywhere asks for Nastaliq, then Naskh: dashboard, badge, privacy page, snippet builder', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  try {
-    const page = await context.newPage();
+  await inContext(env.browser, { viewport: { width: 1280, height: 900 } }, async (page) => {
     for (const [path, ready] of [['/?country=PK&lang=ur', '#cards .chart-plot'], ['/v1/badge?country=PK&platforms=x,youtube&lang=ur', '.chip[data-state]'],
       ['/privacy.ur.html', 'main'], ['/builder/?lang=ur', 'main']]) {
       await page.goto(origin + path);
@@ -240,7 +222,5 @@ test('Urdu text everywhere asks for Nastaliq, then Naskh: dashboard, badge, priv
       const wrong = urdu.filter(([, f]) => !/^"Noto Nastaliq Urdu",.*"Noto Naskh Arabic"/.test(f));
       assert.deepEqual([...new Set(wrong.map((w) => w.join(': ')))], [], `${path}: Urdu text without the Urdu font stack`);
     }
-  } finally {
-    await context.close();
-  }
+  });
 });

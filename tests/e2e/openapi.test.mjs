@@ -3,30 +3,27 @@
 // errors, validates against the schema the document gives for that path and status; every
 // endpoint of docs/protocol.md §4 (and the additions) is described; and the schemas are strict
 // enough to refuse a wrong answer.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { stop, startSeededCollector, postReport, makeReport } from './harness.mjs';
+import { postReport, makeReport, shared } from './harness.mjs';
 
-let collector;
 let origin;
 let doc;
 let ajv;
 
-before(async () => {
-  collector = await startSeededCollector();
-  origin = collector.origin;
-  const res = await fetch(`${origin}/v1/openapi.json`);
-  assert.equal(res.status, 200, 'the collector serves /v1/openapi.json');
-  assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
-  doc = await res.json();
-  // Formats are left to the patterns in the document (RFC 3339 times are spelled out there).
-  ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
-  ajv.addSchema(doc, 'openapi');
-});
-
-after(async () => {
-  if (collector) await stop(collector.child);
+shared({
+  seeded: true,
+  async setUp({ collector }) {
+    origin = collector.origin;
+    const res = await fetch(`${origin}/v1/openapi.json`);
+    assert.equal(res.status, 200, 'the collector serves /v1/openapi.json');
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+    doc = await res.json();
+    // Formats are left to the patterns in the document (RFC 3339 times are spelled out there).
+    ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+    ajv.addSchema(doc, 'openapi');
+  },
 });
 
 /** The schema the document gives for `method path` answering `status` with JSON. */

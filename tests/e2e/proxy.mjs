@@ -5,6 +5,7 @@
 // fixture server (as --host-resolver-rules does without a proxy); loopback hosts go where they
 // name; anything else (browser background traffic) is refused without leaving the machine.
 import { createServer, request as httpRequest } from 'node:http';
+import { startPages } from './harness.mjs';
 
 const HOP = ['proxy-connection', 'proxy-authorization', 'connection', 'keep-alive'];
 
@@ -70,4 +71,19 @@ export function reportPosts(seen, collectorOrigin) {
     try { id = JSON.parse(r.body).id; } catch { /* not a report */ }
     return { ...r, id };
   });
+}
+
+/**
+ * Opens `html` from a localhost page server in a fresh Chromium context of `browser` whose traffic
+ * goes through its own recording proxy (`initScripts` run first in every frame); resolves with
+ * { proxy, page, close() }.
+ */
+export async function openProxied(browser, fixturePort, html, initScripts = []) {
+  const proxy = await startRecordingProxy(fixturePort);
+  const host = await startPages({ '/p': html });
+  const context = await browser.newContext({ proxy: { server: `http://127.0.0.1:${proxy.port}`, bypass: '<-loopback>' } });
+  for (const s of initScripts) await context.addInitScript(s);
+  const page = await context.newPage();
+  await page.goto(`${host.origin}/p`);
+  return { proxy, page, async close() { await context.close(); host.server.close(); proxy.close(); } };
 }

@@ -3,22 +3,11 @@
 // live, by polling /v1/status once per publication tick with If-None-Match. (A status carries its
 // tick, so a poll just after each tick gets the new body; the 304 within a tick is checked in
 // crates/collector/tests/it/readers.rs.)
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSeededCollector, stop, waitFor, launchChromium, postReport, makeReport } from './harness.mjs';
+import { waitFor, postReport, makeReport, shared } from './harness.mjs';
 
-let collector;
-let browser;
-
-before(async () => {
-  collector = await startSeededCollector(['--rate-limit', '0', '--max-streams', '0', '--publish-interval', '1']);
-  browser = await launchChromium(9); // no *.test host is used here
-});
-
-after(async () => {
-  await browser?.close();
-  if (collector) await stop(collector.child);
-});
+const env = shared({ seeded: ['--rate-limit', '0', '--max-streams', '0', '--publish-interval', '1'], chromium: true });
 
 /** A page that records what it asked of the collector and what came back. */
 async function openPage(context, path) {
@@ -30,14 +19,14 @@ async function openPage(context, path) {
   });
   const problems = [];
   page.on('pageerror', (e) => problems.push(e.message));
-  await page.goto(collector.origin + path);
+  await page.goto(env.collector.origin + path);
   return { page, seen, problems };
 }
 
 const updates = (page) => page.evaluate(() => Number(document.body.dataset.updates ?? 0));
 
 test('stream refused: the badge and the dashboard poll /v1/status with If-None-Match and follow new reports', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
   try {
     const badge = await openPage(context, '/v1/badge?country=PK&platforms=x,youtube');
     const dash = await openPage(context, '/?country=PK&lang=en');
@@ -55,7 +44,7 @@ test('stream refused: the badge and the dashboard poll /v1/status with If-None-M
 
     // New reports change PK's status at a later tick; both pages pick it up without the stream.
     for (let i = 0; i < 12; i++) {
-      const r = await postReport(collector.origin, makeReport([{ target: 'x.main', outcome: 'error', ms: 25 }]), `127.0.${1 + (i % 6)}.1`);
+      const r = await postReport(env.collector.origin, makeReport([{ target: 'x.main', outcome: 'error', ms: 25 }]), `127.0.${1 + (i % 6)}.1`);
       assert.equal(r.status, 202, r.body);
     }
     await waitFor(async () => (await updates(badge.page)) > badgeBefore, { what: 'the badge to follow the new reports', timeoutMs: 20000 });

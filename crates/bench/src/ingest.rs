@@ -85,7 +85,7 @@ fn warm_up(name: &str, url: &str, script: &Script) -> Result<WrkRun, String> {
     Ok(w)
 }
 
-pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let len = if smoke {
         Lengths { wrk_s: 1, rounds: 1, fixed_s: 1.0, clients: 10_000, smoke: true, fixed_rate: FIXED_RATE / 10.0 }
     } else {

@@ -9,10 +9,10 @@ use vantage_collector::store;
 use vantage_collector::StoreUrl;
 
 /// Observations to store, when `--observations` gave a number (else 10 million, 100,000 smoke).
-pub static OBSERVATIONS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+pub(crate) static OBSERVATIONS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 /// Why this section could not run, when the collector has no read API yet.
-pub const NOT_AVAILABLE: &str = "read API not available";
+pub(crate) const NOT_AVAILABLE: &str = "read API not available";
 
 const COUNTRIES: [&str; 10] = ["PK", "IR", "RU", "TR", "IN", "ET", "MM", "VE", "EG", "BD"];
 const PLATFORMS: [&str; 8] = ["x", "facebook", "instagram", "youtube", "whatsapp", "tiktok", "telegram", "wikipedia"];
@@ -64,7 +64,7 @@ fn time_now() -> i64 {
 }
 
 /// Returns `Err(reason)` starting with [`NOT_AVAILABLE`] when the read API is missing.
-pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let dir = tempfile::Builder::new().prefix("vantage-bench-query-").tempdir().map_err(|e| e.to_string())?;
     let db = dir.path().join("vantage.db");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;

@@ -44,7 +44,7 @@ impl Round {
     }
 }
 
-pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let (readers, secs) = if smoke { (500, 2) } else { (READERS, 10) };
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     // Interleaved rounds (one each in smoke runs), so a change in the shared machine's load

@@ -8,14 +8,14 @@ use std::path::Path;
 /// What a goal compares: the figure itself, or its ratio to the same-run baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum On {
+pub(crate) enum On {
     Measured,
     Ratio,
 }
 
 /// A goal from the issue: `measured <= value` or `measured >= value` (or the same on the ratio).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Goal {
+pub(crate) struct Goal {
     pub on: On,
     /// `<=` or `>=`.
     pub op: String,
@@ -23,13 +23,13 @@ pub struct Goal {
 }
 
 impl Goal {
-    pub fn at_most(value: f64) -> Goal {
+    pub(crate) fn at_most(value: f64) -> Goal {
         Goal { on: On::Measured, op: "<=".into(), value }
     }
-    pub fn at_least(value: f64) -> Goal {
+    pub(crate) fn at_least(value: f64) -> Goal {
         Goal { on: On::Measured, op: ">=".into(), value }
     }
-    pub fn ratio_at_least(value: f64) -> Goal {
+    pub(crate) fn ratio_at_least(value: f64) -> Goal {
         Goal { on: On::Ratio, op: ">=".into(), value }
     }
     fn holds(&self, x: f64) -> bool {
@@ -49,7 +49,7 @@ impl Goal {
 
 /// One measured number.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Figure {
+pub(crate) struct Figure {
     /// `ingest`, `store`, `query`, `widget`, `detect`.
     pub section: String,
     /// Stable key, e.g. `ingest.throughput`: how runs are compared.
@@ -70,7 +70,7 @@ pub struct Figure {
 }
 
 impl Figure {
-    pub fn new(section: &str, key: &str, name: &str, unit: &str, measured: f64) -> Figure {
+    pub(crate) fn new(section: &str, key: &str, name: &str, unit: &str, measured: f64) -> Figure {
         Figure {
             section: section.into(),
             key: key.into(),
@@ -84,21 +84,21 @@ impl Figure {
             note: String::new(),
         }
     }
-    pub fn baseline(mut self, b: f64) -> Figure {
+    pub(crate) fn baseline(mut self, b: f64) -> Figure {
         self.baseline = Some(b);
         self.ratio = (b != 0.0 && b.is_finite()).then(|| self.measured / b);
         self
     }
-    pub fn goal(mut self, g: Goal) -> Figure {
+    pub(crate) fn goal(mut self, g: Goal) -> Figure {
         self.goal = Some(g);
         self
     }
-    pub fn note(mut self, n: impl Into<String>) -> Figure {
+    pub(crate) fn note(mut self, n: impl Into<String>) -> Figure {
         self.note = n.into();
         self
     }
     /// Judges the goal (not in smoke runs: they only prove the harness runs).
-    pub fn judge(&mut self, smoke: bool) {
+    pub(crate) fn judge(&mut self, smoke: bool) {
         self.pass = match (&self.goal, smoke) {
             (Some(g), false) => Some(match g.on {
                 On::Measured => self.measured.is_finite() && g.holds(self.measured),
@@ -111,14 +111,14 @@ impl Figure {
 
 /// A section that could not run (e.g. the read API is not there yet).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Skipped {
+pub(crate) struct Skipped {
     pub section: String,
     pub reason: String,
 }
 
 /// Everything one invocation produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Results {
+pub(crate) struct Results {
     pub started_at: String,
     pub command: String,
     pub smoke: bool,
@@ -129,7 +129,7 @@ pub struct Results {
     pub errors: Vec<Skipped>,
 }
 
-pub fn fmt_num(x: f64) -> String {
+pub(crate) fn fmt_num(x: f64) -> String {
     if x.is_nan() {
         return "n/a".into();
     }
@@ -151,7 +151,7 @@ pub fn fmt_num(x: f64) -> String {
 }
 
 /// The table people read: goal / measured / baseline / ratio / pass-fail.
-pub fn table(results: &Results) -> String {
+pub(crate) fn table(results: &Results) -> String {
     let mut rows = vec![["figure".to_string(), "measured".into(), "baseline".into(), "ratio".into(), "goal".into(), "result".into()]];
     for f in &results.figures {
         rows.push([
@@ -193,7 +193,7 @@ pub fn table(results: &Results) -> String {
 }
 
 /// The same table in Markdown, for BENCHMARKS.md.
-pub fn markdown(results: &Results) -> String {
+pub(crate) fn markdown(results: &Results) -> String {
     let mut out =
         String::from("| figure | unit | measured | baseline | ratio | goal | result | how |\n|---|---|---:|---:|---:|---|---|---|\n");
     for f in &results.figures {
@@ -219,7 +219,7 @@ pub fn markdown(results: &Results) -> String {
 
 /// Lines saying how each figure moved since the previous results file (same key, both runs of
 /// the same kind: a smoke run is compared only with a smoke run).
-pub fn compare(prev: &Results, now: &Results) -> String {
+pub(crate) fn compare(prev: &Results, now: &Results) -> String {
     if prev.smoke != now.smoke {
         return format!(
             "previous results ({}) were a {} run; not compared with this {} run\n",
@@ -258,6 +258,6 @@ pub fn compare(prev: &Results, now: &Results) -> String {
     out
 }
 
-pub fn load(path: &Path) -> Option<Results> {
+pub(crate) fn load(path: &Path) -> Option<Results> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }

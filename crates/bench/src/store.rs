@@ -16,7 +16,7 @@ const QUEUE: usize = 4096;
 
 /// `reports` reports of 10 rows each, unique ids, realistic columns, spread over the last
 /// `span_minutes` minutes.
-pub fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: i64) -> Vec<(String, Vec<Observation>)> {
+pub(crate) fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: i64) -> Vec<(String, Vec<Observation>)> {
     let targets = vantage_collector::targets::default_targets();
     let mut rng = util::Rng::new(seed);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
@@ -249,7 +249,7 @@ fn by_networks(smoke: bool, dir: &Path, figures: &mut Vec<Figure>) -> Result<(),
     Ok(())
 }
 
-pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let (n, rounds) = if smoke { (5_000, 1) } else { (100_000, 2) };
     let dir = tempfile::Builder::new().prefix("vantage-bench-store-").tempdir().map_err(|e| e.to_string())?;
     let (mut best_store, mut best_plain) = (0.0f64, 0.0f64);

@@ -5,11 +5,11 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-pub use vantage_collector::traffic::{report_json, Arrivals, Model, ModelSpec};
+pub(crate) use vantage_collector::traffic::{report_json, Arrivals, Model, ModelSpec};
 use vantage_detect::rng::Pcg32;
 
 /// Where [`write_geo`] put the two databases.
-pub struct GeoFiles {
+pub(crate) struct GeoFiles {
     /// GeoLite2-Country layout.
     pub country: PathBuf,
     /// GeoLite2-ASN layout.
@@ -18,7 +18,7 @@ pub struct GeoFiles {
 
 /// Writes `dir/country.mmdb` and `dir/asn.mmdb` mapping every block of `model` (the test kit's
 /// MaxMind writer), so the collector's own lookup gives each client its country and ASN.
-pub fn write_geo(model: &Model, dir: &Path) -> Result<GeoFiles, String> {
+pub(crate) fn write_geo(model: &Model, dir: &Path) -> Result<GeoFiles, String> {
     let blocks: Vec<vantage_testkit::mmdb::Block> = model
         .blocks()
         .into_iter()
@@ -35,7 +35,7 @@ pub fn write_geo(model: &Model, dir: &Path) -> Result<GeoFiles, String> {
 
 /// Requests drawn from the model in arrival order: a client address each, and report bodies
 /// with `@ID@` where the request's unique id goes.
-pub struct Sample {
+pub(crate) struct Sample {
     /// Client addresses, one a request (the `X-Forwarded-For` a proxy would add).
     pub clients: Vec<IpAddr>,
     /// Distinct bodies, used round-robin (drawing a body per request would cost the generator
@@ -46,7 +46,7 @@ pub struct Sample {
 }
 
 /// `requests` requests from `model`, bodies measuring `targets` (deterministic in `seed`).
-pub fn sample(model: &Model, requests: usize, targets: &[String], targets_version: &str, seed: u64) -> Sample {
+pub(crate) fn sample(model: &Model, requests: usize, targets: &[String], targets_version: &str, seed: u64) -> Sample {
     let mut rng = Pcg32::new(seed);
     let mut seen = std::collections::HashSet::new();
     let clients: Vec<IpAddr> = (0..requests)
@@ -61,7 +61,7 @@ pub fn sample(model: &Model, requests: usize, targets: &[String], targets_versio
 }
 
 /// One address, as today's single-client runs post: every request from `ip`.
-pub fn single_client(ip: IpAddr, requests: usize, targets: &[String], targets_version: &str) -> Sample {
+pub(crate) fn single_client(ip: IpAddr, requests: usize, targets: &[String], targets_version: &str) -> Sample {
     let mut s = sample(&Model::new(&ModelSpec::with_networks(1)), 0, targets, targets_version, 7);
     s.clients = vec![ip; requests.max(1)];
     s.networks = 1;

@@ -10,13 +10,13 @@ use tokio::sync::oneshot;
 use vantage_collector::{Config, StoreUrl};
 
 /// The repository root (the bench is always built from the workspace).
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
 /// A server running on its own multi-threaded tokio runtime in a thread, as `vantage serve`
 /// runs it (`Runtime::new()`: one worker per core).
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<(), String>>>,
@@ -52,7 +52,7 @@ impl Server {
     }
 
     /// The real collector (`vantage_collector::run`) with `config`.
-    pub fn collector(config: Config) -> Result<Server, String> {
+    pub(crate) fn collector(config: Config) -> Result<Server, String> {
         // Opening the store happens before the listener in `run`; do it here so errors surface.
         let state = vantage_collector::Collector::new(config).map_err(|e| e.to_string())?;
         Server::spawn("bench-collector", move |listener, stopped| async move {
@@ -66,7 +66,7 @@ impl Server {
 
     /// The baseline: a trivial axum handler that reads the body and answers 202, served the
     /// same way (same runtime, same `axum::serve`, same connect-info service).
-    pub fn baseline() -> Result<Server, String> {
+    pub(crate) fn baseline() -> Result<Server, String> {
         use axum::http::StatusCode;
         use axum::routing::post;
         Server::spawn("bench-baseline", |listener, stopped| async move {
@@ -86,7 +86,7 @@ impl Server {
     }
 
     /// The fixture server of the test kit (`/delay/{ms}` and friends).
-    pub fn fixtures() -> Result<Server, String> {
+    pub(crate) fn fixtures() -> Result<Server, String> {
         Server::spawn("bench-fixtures", |listener, stopped| async move {
             tokio::select! {
                 _ = vantage_testkit::fixtures::run(listener) => {}
@@ -96,12 +96,12 @@ impl Server {
         })
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Stops gracefully (the collector commits what is queued) and joins the thread.
-    pub fn stop(mut self) -> Result<(), String> {
+    pub(crate) fn stop(mut self) -> Result<(), String> {
         self.shutdown()
     }
 
@@ -124,19 +124,19 @@ impl Drop for Server {
 
 /// A collector configuration for benchmarks: SQLite at `db`, rate limit off, the static files
 /// compiled into the collector (as served in production).
-pub fn collector_config(db: PathBuf) -> Config {
+pub(crate) fn collector_config(db: PathBuf) -> Config {
     let mut c = collector_config_for(StoreUrl::Sqlite(db));
     c.rate_limit_per_min = 0;
     c
 }
 
 /// The defaults of `vantage serve` (rate limit on) with `store`; static files compiled in.
-pub fn collector_config_for(store: StoreUrl) -> Config {
+pub(crate) fn collector_config_for(store: StoreUrl) -> Config {
     Config::new(store)
 }
 
 /// Nearest-rank percentile (q in 0..=100) of unsorted samples.
-pub fn percentile(samples: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(samples: &[f64], q: f64) -> f64 {
     if samples.is_empty() {
         return f64::NAN;
     }
@@ -146,12 +146,12 @@ pub fn percentile(samples: &[f64], q: f64) -> f64 {
     s[rank.min(s.len()) - 1]
 }
 
-pub fn median(samples: &[f64]) -> f64 {
+pub(crate) fn median(samples: &[f64]) -> f64 {
     percentile(samples, 50.0)
 }
 
 /// A bar of `len` steps with a label.
-pub fn bar(len: u64, label: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, label: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} ({elapsed})").expect("template").progress_chars("=> "),
@@ -162,48 +162,48 @@ pub fn bar(len: u64, label: &str) -> ProgressBar {
 }
 
 /// A bar that fills over a known duration (a timed load run).
-pub fn timed(d: Duration, label: &str, msg: &str) -> ProgressBar {
+pub(crate) fn timed(d: Duration, label: &str, msg: &str) -> ProgressBar {
     let pb = bar(d.as_secs().max(1), label);
     pb.set_message(msg.to_string());
     pb
 }
 
 /// A random 32-hex-digit report id prefix source: run nonce from the clock and pid.
-pub fn nonce() -> u32 {
+pub(crate) fn nonce() -> u32 {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     (t.as_nanos() as u32) ^ std::process::id().rotate_left(16)
 }
 
 /// `/proc/loadavg`'s first three fields: how busy the shared machine was.
-pub fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
 /// SplitMix64: seeded, so generated data sets are the same every run.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x6a09_e667_f3bc_c909)
     }
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    pub fn next_u32(&mut self) -> u32 {
+    pub(crate) fn next_u32(&mut self) -> u32 {
         (self.next_u64() >> 32) as u32
     }
     /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
 /// The served target list: ids and version (reports name every target, as the widget does).
-pub async fn served_targets(url: &str) -> Result<(Vec<String>, String), String> {
+pub(crate) async fn served_targets(url: &str) -> Result<(Vec<String>, String), String> {
     let v: serde_json::Value = reqwest::get(url).await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
     let ids: Vec<String> =
         v["targets"].as_array().ok_or("no targets in /v1/targets")?.iter().filter_map(|t| t["id"].as_str().map(String::from)).collect();

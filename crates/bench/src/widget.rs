@@ -56,7 +56,7 @@ fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-pub fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
     let root = util::root();
     let script = root.join("tests/e2e/bench-widget.mjs");
     if !root.join("tests/e2e/node_modules/playwright-core").exists() {

@@ -78,7 +78,7 @@ impl FileError {
     }
 }
 
-/// [`FileError`]'s message, also for callers whose errors are still strings (the geo databases).
+/// [`FileError`]'s message, also for errors that hold more than the file (the geo databases' `GeoipError`).
 pub fn file_error(flag: &str, path: &Path, e: &std::io::Error, fix: &str) -> String {
     let p = path.display();
     match e.kind() {
@@ -109,8 +109,8 @@ pub enum ConfigError {
     #[error(transparent)]
     AdminToken(#[from] crate::auth::TokenError),
     /// `--network-key-file` holds no usable secret; the message names the file and the fix.
-    #[error("{0}")]
-    NetworkKey(String),
+    #[error(transparent)]
+    NetworkKey(crate::geo::NetworkKeyError),
 }
 
 /// Everything `serve` needs, already checked: a `Config` that exists is one the server can run.

@@ -53,8 +53,8 @@ pub enum RunError {
     #[error("{0}")]
     Store(StoreFailure),
     /// A geo database could not be opened; the message names the flag and the fix.
-    #[error("{0}")]
-    Geo(String),
+    #[error(transparent)]
+    Geo(geo::GeoipError),
     /// The task closing the store panicked or was cancelled.
     #[error("store shutdown: {0}")]
     StoreShutdown(tokio::task::JoinError),

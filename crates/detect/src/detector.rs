@@ -128,7 +128,7 @@ impl Detector {
         let alpha_cell = self.cfg.alpha / tested as f64;
         let suspicious = self.surges(now, &windows);
         // Country windows rebuilt without suspicious ASNs' reports.
-        let mut trusted: BTreeMap<Cell, Cow<WindowStats>> = BTreeMap::new();
+        let mut trusted: BTreeMap<Cell, Cow<'_, WindowStats>> = BTreeMap::new();
         for (k, w) in &windows {
             if k.asn.is_some() {
                 continue;
@@ -248,7 +248,7 @@ impl Detector {
 
     /// Per platform, every testable country's capped failure rate and whether it clears the
     /// minimum effect over its own baseline: the material of the cross-country rule.
-    fn peer_rates(&self, trusted: &BTreeMap<Cell, Cow<WindowStats>>, expect: &BTreeMap<Cell, Expectation>) -> PeerRates {
+    fn peer_rates(&self, trusted: &BTreeMap<Cell, Cow<'_, WindowStats>>, expect: &BTreeMap<Cell, Expectation>) -> PeerRates {
         let mut out = PeerRates::new();
         for (k, w) in trusted {
             if !testable(w, &self.cfg) {
@@ -285,7 +285,7 @@ impl Detector {
         self.folded_through = Some(last.max(self.folded_through.unwrap_or(last)));
     }
 
-    fn update(&mut self, key: &Cell, now: i64, j: &Judged, out: &mut StepResult) -> CellStatus {
+    fn update(&mut self, key: &Cell, now: i64, j: &Judged<'_>, out: &mut StepResult) -> CellStatus {
         let cfg = &self.cfg;
         let (w, a, e) = (j.w, &j.a, &j.e);
         let c = self.cells.get_mut(key).expect("cell created by step");

@@ -22,11 +22,40 @@ pub struct AsnSpec {
 #[derive(Clone, Debug)]
 pub enum Event {
     /// Each report fails with probability `fail` (`None` = every ASN of the country).
-    Block { asn: Option<u32>, start: i64, end: i64, fail: f64 },
+    Block {
+        /// The blocking ASN, or `None` for a country-wide block.
+        asn: Option<u32>,
+        /// First second of the block (Unix time).
+        start: i64,
+        /// First second after it.
+        end: i64,
+        /// Probability that a report on the platform fails.
+        fail: f64,
+    },
     /// Successful requests take `factor` times longer (throttling); controls unaffected.
-    Slowdown { asn: Option<u32>, start: i64, end: i64, factor: f64 },
+    Slowdown {
+        /// The throttling ASN, or `None` for the whole country.
+        asn: Option<u32>,
+        /// First second of the slowdown (Unix time).
+        start: i64,
+        /// First second after it.
+        end: i64,
+        /// How many times longer a successful request takes.
+        factor: f64,
+    },
     /// One network sends `per_minute` failure reports a minute (a broken or hostile /24).
-    Flood { asn: u32, network: u32, start: i64, end: i64, per_minute: u32 },
+    Flood {
+        /// The ASN the flooding network belongs to.
+        asn: u32,
+        /// Index of the flooding /24 in that ASN's pool.
+        network: u32,
+        /// First second of the flood (Unix time).
+        start: i64,
+        /// First second after it.
+        end: i64,
+        /// Failure reports the network sends each minute.
+        per_minute: u32,
+    },
 }
 
 /// Reports that a minute produced; `count` identical ones go in via [`Rollups::add_n`].

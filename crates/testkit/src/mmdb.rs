@@ -151,8 +151,8 @@ mod tests {
         let country = Reader::open_readfile(dir.join("country.mmdb")).unwrap();
         let asn = Reader::open_readfile(dir.join("asn.mmdb")).unwrap();
         let ip: IpAddr = ip.parse().unwrap();
-        let c = country.lookup(ip).unwrap().decode::<geoip2::Country>().unwrap();
-        let a = asn.lookup(ip).unwrap().decode::<geoip2::Asn>().unwrap();
+        let c = country.lookup(ip).unwrap().decode::<geoip2::Country<'_>>().unwrap();
+        let a = asn.lookup(ip).unwrap().decode::<geoip2::Asn<'_>>().unwrap();
         (
             c.and_then(|c| c.country.iso_code.map(str::to_string)),
             a.as_ref().and_then(|a| a.autonomous_system_number),

@@ -12,7 +12,7 @@ use vantage_collector::geo::{client_ip, is_trusted_peer, Cidr, Geo, NetworkHashe
 use vantage_collector::ratelimit::{RateLimiter, DEFAULT_BURST, DEFAULT_PER_MIN};
 
 /// Nanoseconds a request, front and body parsing.
-pub struct FrontCost {
+pub(crate) struct FrontCost {
     /// Address, rate limit, geo and hash.
     pub front_ns: f64,
     /// `parse_report` of the request's body.
@@ -20,7 +20,7 @@ pub struct FrontCost {
 }
 
 /// Runs `requests` requests of `sample` through the front, then through the parser.
-pub fn measure(sample: &Sample, geo: &GeoFiles, requests: usize) -> Result<FrontCost, String> {
+pub(crate) fn measure(sample: &Sample, geo: &GeoFiles, requests: usize) -> Result<FrontCost, String> {
     let geo = Geo::open(Some(&geo.country), Some(&geo.asn), None)?;
     let hasher = NetworkHasher::default();
     let limiter = RateLimiter::new(DEFAULT_PER_MIN, DEFAULT_BURST);

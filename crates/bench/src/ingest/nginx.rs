@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const ECHO_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_echo_module.so";
 
 /// A running nginx of the harness; stopped (and its files removed with the temp dir) on drop.
-pub struct Nginx {
+pub(crate) struct Nginx {
     /// The master process.
     child: Child,
     /// Loopback port it listens on.
@@ -66,7 +66,7 @@ http {{
 
 impl Nginx {
     /// Starts nginx under `dir` on a free loopback port and waits until it answers.
-    pub fn start(dir: &Path) -> Result<Nginx, String> {
+    pub(crate) fn start(dir: &Path) -> Result<Nginx, String> {
         let bin = binary().ok_or("nginx is not installed (Debian package nginx-light; ./build.sh setup installs it)")?;
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
@@ -98,7 +98,7 @@ impl Nginx {
         Ok(nginx)
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 }

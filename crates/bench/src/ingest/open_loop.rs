@@ -14,7 +14,7 @@ const MAX_OUTSTANDING: u64 = 2048;
 
 /// What a fixed-rate run saw.
 #[derive(Debug, Default)]
-pub struct FixedRun {
+pub(crate) struct FixedRun {
     /// Milliseconds from each answered request's due time to its full answer.
     pub latencies_ms: Vec<f64>,
     /// Answered 2xx.
@@ -32,13 +32,13 @@ pub struct FixedRun {
 
 impl FixedRun {
     /// p99 with every failed or shed request counted as infinitely slow.
-    pub fn p99(&self) -> f64 {
+    pub(crate) fn p99(&self) -> f64 {
         let mut all = self.latencies_ms.clone();
         all.extend(std::iter::repeat_n(f64::INFINITY, (self.failed + self.shed) as usize));
         util::percentile(&all, 99.0)
     }
 
-    pub fn note(&self) -> String {
+    pub(crate) fn note(&self) -> String {
         format!("achieved {:.0}/s, {} failed, {} shed", self.achieved, self.failed, self.shed)
     }
 }
@@ -53,7 +53,7 @@ fn cpu_s(stat_path: &str) -> f64 {
 }
 
 /// Open-loop load at `rate` a second for `secs` against `url`.
-pub fn run(url: &str, sample: &Sample, nonce: u32, rate: f64, secs: f64, label: &str) -> Result<FixedRun, String> {
+pub(crate) fn run(url: &str, sample: &Sample, nonce: u32, rate: f64, secs: f64, label: &str) -> Result<FixedRun, String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let client =
         reqwest::Client::builder().pool_max_idle_per_host(4096).timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;

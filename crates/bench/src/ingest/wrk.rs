@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// wrk threads and connections: the load generator shares the 2 cores with the server.
-pub const THREADS: u32 = 2;
-pub const CONNECTIONS: u32 = 64;
+pub(crate) const THREADS: u32 = 2;
+pub(crate) const CONNECTIONS: u32 = 64;
 
 /// What wrk's `done` hook printed.
 #[derive(Debug, Deserialize, Default, Clone)]
-pub struct WrkRun {
+pub(crate) struct WrkRun {
     /// Responses read.
     pub requests: u64,
     /// Length of the run.
@@ -33,33 +33,33 @@ pub struct WrkRun {
 
 impl WrkRun {
     /// 2xx (and 3xx) answers a second.
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.ok() as f64 / (self.duration_us as f64 / 1e6)
     }
-    pub fn ok(&self) -> u64 {
+    pub(crate) fn ok(&self) -> u64 {
         self.requests.saturating_sub(self.status_errors)
     }
-    pub fn errors(&self) -> u64 {
+    pub(crate) fn errors(&self) -> u64 {
         self.connect_errors + self.read_errors + self.write_errors + self.status_errors + self.timeouts
     }
 }
 
 /// Summed rate of several runs.
-pub fn rate(runs: &[WrkRun]) -> f64 {
+pub(crate) fn rate(runs: &[WrkRun]) -> f64 {
     let ok: u64 = runs.iter().map(WrkRun::ok).sum();
     let us: u64 = runs.iter().map(|r| r.duration_us).sum();
     ok as f64 / (us as f64 / 1e6).max(1e-9)
 }
 
 /// A sample written out for wrk: the clients file and the script that reads it.
-pub struct Script {
+pub(crate) struct Script {
     /// The Lua script.
     path: PathBuf,
 }
 
 impl Script {
     /// Writes `dir/NAME.clients` (one address a line) and `dir/NAME.lua`.
-    pub fn write(dir: &Path, name: &str, sample: &Sample) -> Result<Script, String> {
+    pub(crate) fn write(dir: &Path, name: &str, sample: &Sample) -> Result<Script, String> {
         let clients = dir.join(format!("{name}.clients"));
         let text: String = sample.clients.iter().map(|ip| format!("{ip}\n")).collect();
         std::fs::write(&clients, text).map_err(|e| e.to_string())?;
@@ -118,7 +118,7 @@ end
 }
 
 /// One wrk run of `script` against `url` for `secs`; a fresh id nonce every run, so no id repeats.
-pub fn run(url: &str, script: &Script, secs: u64, label: &str) -> Result<WrkRun, String> {
+pub(crate) fn run(url: &str, script: &Script, secs: u64, label: &str) -> Result<WrkRun, String> {
     static RUN: AtomicU64 = AtomicU64::new(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let nonce = util::nonce().wrapping_add((run as u32).wrapping_mul(0x9e37_79b9));

@@ -39,10 +39,10 @@ fn short_or_missing_key_files_are_refused_with_the_fix() {
     let t = TestDir::new();
     let short = t.path().join("short.key");
     std::fs::write(&short, "too short\n").unwrap();
-    let e = NetworkKey::from_file(&short).unwrap_err();
+    let e = NetworkKey::from_file(&short).unwrap_err().to_string();
     assert!(e.contains("--network-key-file") && e.contains("at least 32") && e.contains("openssl rand"), "{e}");
     assert!(!e.contains("too short"), "the content is never echoed: {e}");
-    let e = NetworkKey::from_file(&t.path().join("absent.key")).unwrap_err();
+    let e = NetworkKey::from_file(&t.path().join("absent.key")).unwrap_err().to_string();
     assert!(e.contains("no such file") && e.contains("openssl rand"), "{e}");
 }
 

@@ -1,0 +1,189 @@
+//! Country and AS number of an address, from the operator's MaxMind-format databases
+//! (`--geoip-country`, `--geoip-asn`) or, behind our own CDN, its country header. It answers
+//! only what is stored (an ISO code, an AS number); it does not choose the address (see
+//! `client_addr`) and never sees a network hash (see `network_hash`).
+
+use axum::http::HeaderMap;
+use maxminddb::Reader;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a `--geoip-*` file cannot be used; every message names the flag, the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum GeoipError {
+    /// The file cannot be read (absent, a directory, not readable by us).
+    #[error("{}", crate::config::file_error(.layout.flag(), .path, .source, &format!("download {} from MaxMind (free account) or db-ip.com, or leave {} out", .layout.wanted(), .layout.flag())))]
+    Unreadable {
+        /// Which flag named it.
+        layout: GeoipLayout,
+        /// The file as given.
+        path: PathBuf,
+        /// What reading it said.
+        source: std::io::Error,
+    },
+    /// The bytes are not a MaxMind database (often the `.tar.gz` or `.csv` download instead).
+    #[error(
+        "{flag} {shown}: not a MaxMind database ({source}); give the .mmdb file itself, e.g. {wanted} (not the .tar.gz or .csv download)",
+        flag = .layout.flag(), shown = .path.display(), wanted = .layout.wanted()
+    )]
+    NotMaxMind {
+        /// Which flag named it.
+        layout: GeoipLayout,
+        /// The file as given.
+        path: PathBuf,
+        /// What the MaxMind reader said.
+        source: maxminddb::MaxMindDbError,
+    },
+    /// A database of the other kind (an ASN file given to `--geoip-country`, or the reverse).
+    #[error(
+        "{flag} {shown}: this is a {found} database, not the layout {flag} needs; did you swap {flag} and {other}? {flag} takes {wanted}",
+        flag = .layout.flag(), shown = .path.display(), other = .layout.other_flag(), wanted = .layout.wanted()
+    )]
+    WrongLayout {
+        /// Which flag named it.
+        layout: GeoipLayout,
+        /// The file as given.
+        path: PathBuf,
+        /// The `database_type` its metadata declares.
+        found: String,
+    },
+}
+
+/// What a `--geoip-*` file must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeoipLayout {
+    /// Country records (GeoLite2-Country or -City, DB-IP country or city lite).
+    Country,
+    /// Autonomous systems (GeoLite2-ASN, DB-IP ASN lite).
+    Asn,
+}
+
+impl GeoipLayout {
+    /// The flag that takes a file of this layout.
+    fn flag(self) -> &'static str {
+        match self {
+            GeoipLayout::Country => "--geoip-country",
+            GeoipLayout::Asn => "--geoip-asn",
+        }
+    }
+
+    /// The flag of the other layout (the usual mistake is to swap them).
+    fn other_flag(self) -> &'static str {
+        match self {
+            GeoipLayout::Country => GeoipLayout::Asn.flag(),
+            GeoipLayout::Asn => GeoipLayout::Country.flag(),
+        }
+    }
+
+    /// The files an operator can download for it.
+    fn wanted(self) -> &'static str {
+        match self {
+            GeoipLayout::Country => "GeoLite2-Country.mmdb (or dbip-country-lite.mmdb)",
+            GeoipLayout::Asn => "GeoLite2-ASN.mmdb (or dbip-asn-lite.mmdb)",
+        }
+    }
+
+    /// Whether a database whose metadata says `database_type` holds this layout. A type naming
+    /// neither kind (a custom or test database) is given the benefit of the doubt.
+    fn fits(self, database_type: &str) -> bool {
+        let kind = database_type.to_ascii_lowercase();
+        let is_asn = kind.contains("asn") || kind.contains("isp");
+        let is_country = kind.contains("country") || kind.contains("city");
+        match self {
+            GeoipLayout::Country => is_country || !is_asn,
+            GeoipLayout::Asn => is_asn || !is_country,
+        }
+    }
+}
+
+// Lets callers that still return `Result<_, String>` (the bench) use `?` until their own errors
+// are typed.
+impl From<GeoipError> for String {
+    fn from(e: GeoipError) -> String {
+        e.to_string()
+    }
+}
+
+/// Country and ASN sources, opened once at start-up.
+pub struct Geo {
+    /// GeoLite2-Country reader, when `--geoip-country` was given.
+    country: Option<Reader<Vec<u8>>>,
+    /// GeoLite2-ASN reader, when `--geoip-asn` was given.
+    asn: Option<Reader<Vec<u8>>>,
+    /// CDN country header, believed before the country database, and only from a trusted proxy.
+    country_header: Option<String>,
+}
+
+impl Geo {
+    /// Opens the databases; a missing or corrupt file stops start-up.
+    pub fn open(country: Option<&Path>, asn: Option<&Path>, country_header: Option<String>) -> Result<Geo, GeoipError> {
+        Ok(Geo {
+            country: country.map(|p| open_mmdb(p, GeoipLayout::Country)).transpose()?,
+            asn: asn.map(|p| open_mmdb(p, GeoipLayout::Asn)).transpose()?,
+            country_header,
+        })
+    }
+
+    /// ISO country code (`ZZ` unknown) and AS number (0 unknown). The country header counts
+    /// only when `from_trusted_proxy` (the TCP peer is a `--trusted-proxy`): anyone else could
+    /// pick their country by sending it.
+    pub fn locate(&self, ip: Option<IpAddr>, headers: &HeaderMap, from_trusted_proxy: bool) -> (String, u32) {
+        let from_header = self
+            .country_header
+            .as_ref()
+            .filter(|_| from_trusted_proxy)
+            .and_then(|h| headers.get(h.as_str()))
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .and_then(|v| vantage_protocol::Country::from_any_case(v).ok())
+            .map(|c| c.to_string())
+            .filter(|c| c != "XX");
+        let from_db = || {
+            let reader = self.country.as_ref()?;
+            let record = reader.lookup(ip?).ok()?.decode::<CountryOnly<'_>>().ok()??;
+            record.country?.iso_code.and_then(|c| vantage_protocol::Country::from_any_case(c).ok()).map(|c| c.to_string())
+        };
+        let country = from_header.or_else(from_db).unwrap_or_else(|| "ZZ".into());
+        let asn = (|| {
+            let reader = self.asn.as_ref()?;
+            reader.lookup(ip?).ok()?.decode::<AsnOnly>().ok()??.autonomous_system_number
+        })()
+        .unwrap_or(0);
+        (country, asn)
+    }
+}
+
+/// The part of a GeoLite2-Country (or -City) record the collector reads. Decoding only this
+/// skips the rest of a real record (continent, registered country, names in eight languages)
+/// without building it: that was most of a lookup's cost, paid on every report.
+#[derive(serde::Deserialize)]
+struct CountryOnly<'a> {
+    /// Where the address is used (not where the block is registered).
+    #[serde(borrow)]
+    country: Option<IsoCode<'a>>,
+}
+
+/// A record's country object, reduced to its code.
+#[derive(serde::Deserialize)]
+struct IsoCode<'a> {
+    /// ISO 3166-1 alpha-2.
+    iso_code: Option<&'a str>,
+}
+
+/// The part of a GeoLite2-ASN record the collector reads (not the organization's name).
+#[derive(serde::Deserialize)]
+struct AsnOnly {
+    /// The AS number.
+    autonomous_system_number: Option<u32>,
+}
+
+/// Opens a MaxMind-format file and checks from its metadata that it has the `layout` asked for.
+fn open_mmdb(path: &Path, layout: GeoipLayout) -> Result<Reader<Vec<u8>>, GeoipError> {
+    let bytes = std::fs::read(path).map_err(|source| GeoipError::Unreadable { layout, path: path.into(), source })?;
+    let reader = Reader::from_source(bytes).map_err(|source| GeoipError::NotMaxMind { layout, path: path.into(), source })?;
+    let found = &reader.metadata().database_type;
+    if !layout.fits(found) {
+        return Err(GeoipError::WrongLayout { layout, path: path.into(), found: found.clone() });
+    }
+    Ok(reader)
+}
