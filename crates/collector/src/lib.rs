@@ -123,5 +123,5 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     let store = state.store.clone();
     let closed = tokio::task::spawn_blocking(move || store.close()).await.map_err(|e| format!("store shutdown: {e}"))?;
     served.map_err(|e| format!("server: {e}"))?;
-    closed
+    Ok(closed?)
 }

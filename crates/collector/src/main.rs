@@ -131,7 +131,7 @@ fn bar(len: Option<u64>, template: &str) -> ProgressBar {
 }
 
 fn open_store(url: &str) -> Result<std::sync::Arc<dyn store::Store>, String> {
-    store::open(&url.parse::<StoreUrl>()?, 16)
+    Ok(store::open(&url.parse::<StoreUrl>()?, 16)?)
 }
 
 fn import(args: ImportArgs) -> Result<(), String> {

@@ -2,8 +2,9 @@
 //! on before the next is read, so an export of any size holds one row (SQLite orders by the `ts`
 //! index and sorts only rows of the same minute by report id and target).
 
+use super::column;
 use super::sqlite::connect;
-use super::{Observation, Sink};
+use super::{Observation, Sink, StoreError};
 use rusqlite::{params, Row};
 use std::path::Path;
 
@@ -15,13 +16,13 @@ const SELECT_RANGE: &str = "SELECT ts, country, asn, network, site, platform, ta
 
 /// Observations with `from <= ts < to`, handed to `each` as they are read (see
 /// `Store::scan_observations`).
-pub fn scan_observations(path: &Path, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), String> {
+pub fn scan_observations(path: &Path, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError> {
     let conn = connect(path)?;
-    let err = |e: rusqlite::Error| format!("sqlite export: {e}");
-    let mut stmt = conn.prepare(SELECT_RANGE).map_err(err)?;
-    let mut rows = stmt.query(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)]).map_err(err)?;
-    while let Some(row) = rows.next().map_err(err)? {
-        each(observation(row).map_err(err)?)?;
+    let err = StoreError::read("export");
+    let mut stmt = conn.prepare(SELECT_RANGE).map_err(&err)?;
+    let mut rows = stmt.query(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)]).map_err(&err)?;
+    while let Some(row) = rows.next().map_err(&err)? {
+        each(observation(row).map_err(&err)?).map_err(StoreError::Output)?;
     }
     Ok(())
 }
@@ -30,19 +31,19 @@ pub fn scan_observations(path: &Path, from: Option<i64>, to: Option<i64>, each: 
 fn observation(r: &Row<'_>) -> rusqlite::Result<Observation> {
     Ok(Observation {
         ts: r.get(0)?,
-        country: r.get(1)?,
+        country: column::get(r, 1)?,
         asn: r.get(2)?,
         network: r.get(3)?,
-        site: r.get(4)?,
-        platform: r.get(5)?,
-        target: r.get(6)?,
-        outcome: r.get(7)?,
+        site: column::get(r, 4)?,
+        platform: column::get(r, 5)?,
+        target: column::get(r, 6)?,
+        outcome: column::get(r, 7)?,
         ms: r.get(8)?,
-        control_outcome: r.get(9)?,
+        control_outcome: column::get(r, 9)?,
         control_ms: r.get(10)?,
         browser_family: r.get(11)?,
         net_type: r.get(12)?,
-        report_id: r.get(13)?,
+        report_id: column::get(r, 13)?,
         late: r.get(14)?,
         status: r.get(15)?,
     })
