@@ -444,6 +444,23 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
     assert_eq!(all.iter().find(|i| i.id == open.id).unwrap(), &closed);
     let open_now = clickhouse.incidents(&IncidentFilter { open_only: true, limit: 100, ..IncidentFilter::default() }).unwrap();
     assert!(open_now.iter().all(|i| i.id != open.id && i.is_open()));
+
+    // Rows written by something else, which no report could have carried, read back as errors
+    // that name the column: the same checks as on the way in.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let minute = end + 10;
+    runtime.block_on(ch.query(&format!(
+        "INSERT INTO vantage_same.rollup_nets (ts, platform, country, asn, network, reports, ok) SELECT toDateTime({}), 'x', 'pk', 1, 1, 1, 1",
+        minute * 60
+    )));
+    let e = clickhouse.scan_rollups(&RollupFilter { from: minute, to: minute + 1, ..RollupFilter::default() }, &mut |_| {}).unwrap_err();
+    assert!(matches!(&e, store::StoreError::Corrupt { column, .. } if column == "country"), "{e}");
+    runtime.block_on(ch.query(&format!(
+        "INSERT INTO vantage_same.incidents (id, platform, country, started, ended, doc, version) SELECT 'bad', 'x', 'PK', {}, -1, '{{\"id\":\"bad\",\"state\":\"broken\"}}', 1",
+        end + 100
+    )));
+    let e = clickhouse.incidents(&IncidentFilter { limit: 100, ..IncidentFilter::default() }).unwrap_err();
+    assert!(matches!(&e, store::StoreError::Corrupt { column, .. } if column == "doc" || column.starts_with("doc.")), "{e}");
     sqlite.close().unwrap();
     clickhouse.close().unwrap();
 }
