@@ -53,7 +53,7 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
     let (report, id, rows) = {
         let targets = c.targets.read().unwrap_or_else(|e| e.into_inner());
         let report = parse_report(&bytes, |t| targets.platform(t).is_some()).map_err(AppError::InvalidReport)?;
-        let id = ReportId::try_from(report.id.as_str()).map_err(invalid("id".into()))?;
+        let id = ReportId::try_from(report.id.as_str()).map_err(|e| refused("id".into(), e))?;
         let ts = (received - i64::from(report.age_s)).div_euclid(60) * 60;
         let rows = observations(&report, id, ts, country, asn, network, |t| targets.platform(t).unwrap_or("unknown"))?;
         (report, id, rows)
@@ -91,7 +91,7 @@ fn observations<'t>(
     network: u32,
     platform: impl Fn(&str) -> &'t str,
 ) -> Result<Vec<Observation>, AppError> {
-    let site = SiteKey::try_from(report.site.as_str()).map_err(invalid("site".into()))?;
+    let site = SiteKey::try_from(report.site.as_str()).map_err(|e| refused("site".into(), e))?;
     let browser_family: Option<String> = report.browser.as_ref().map(|b| b.family.as_str().into());
     let net_type = report.net.as_ref().and_then(|n| n.kind.clone());
     // Measured too long ago to enter a published or judged minute (store/publish.rs).
@@ -107,8 +107,8 @@ fn observations<'t>(
                 asn,
                 network,
                 site: site.clone(),
-                platform: Platform::try_from(platform(&m.target)).map_err(invalid(format!("measurements[{i}].target")))?,
-                target: TargetId::try_from(m.target.as_str()).map_err(invalid(format!("measurements[{i}].target")))?,
+                platform: Platform::try_from(platform(&m.target)).map_err(|e| refused(format!("measurements[{i}].target"), e))?,
+                target: TargetId::try_from(m.target.as_str()).map_err(|e| refused(format!("measurements[{i}].target"), e))?,
                 outcome: m.outcome,
                 ms: m.ms,
                 control_outcome: report.control.outcome,
@@ -124,8 +124,8 @@ fn observations<'t>(
 }
 
 /// A name the wire check passed and its type refused, as the 400 of field `field`.
-fn invalid(field: String) -> impl FnOnce(IdError) -> AppError {
-    move |e| AppError::InvalidReport(ValidationError { field, message: e.to_string() })
+fn refused(field: String, e: IdError) -> AppError {
+    AppError::InvalidReport(ValidationError { field, message: e.to_string() })
 }
 
 /// `text/plain` (any parameters: what sendBeacon sends) or `application/json`; else 415.

@@ -10,12 +10,13 @@ mod clickhouse_schema;
 mod clickhouse_write;
 mod column;
 mod error;
-pub mod json_row;
+pub(crate) mod json_row;
 pub mod publish;
 pub mod series;
 mod sqlite;
 mod sqlite_export;
 mod sqlite_flush;
+mod sqlite_incidents;
 mod sqlite_read;
 mod unflushed;
 

@@ -6,7 +6,10 @@
 
 use super::sqlite_read::{self, Readers};
 use super::unflushed::Unflushed;
-use super::{sqlite_flush, Ack, Incident, IncidentFilter, Observation, RollupFilter, Store, StoreError, StoreStats, Stored, SubmitError};
+use super::{
+    sqlite_flush, sqlite_incidents, Ack, Incident, IncidentFilter, Observation, RollupFilter, Store, StoreError, StoreStats, Stored,
+    SubmitError,
+};
 use crate::rollup::{CellRollup, RollupDelta};
 use rusqlite::{params, Connection};
 use std::collections::HashSet;
@@ -452,11 +455,11 @@ impl Store for SqliteStore {
     }
 
     fn upsert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError> {
-        self.readers.with(|conn| sqlite_read::upsert_incidents(conn, incidents).map_err(StoreError::write("incidents")))
+        self.readers.with(|conn| sqlite_incidents::upsert(conn, incidents).map_err(StoreError::write("incidents")))
     }
 
     fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
-        self.readers.with(|conn| sqlite_read::incidents(conn, filter))
+        self.readers.with(|conn| sqlite_incidents::read(conn, filter))
     }
 
     fn close(&self) -> Result<(), StoreError> {

@@ -1,16 +1,17 @@
-//! SQLite reads of rollups and incidents for the API and the detector, on a small pool of
-//! connections of their own; rollups come from the tables plus the writer's unflushed ones.
+//! SQLite reads of rollups for the API and the detector, on a small pool of connections of their
+//! own; rollups come from the tables plus the writer's unflushed ones.
 
 use super::cells::Cells;
 use super::column;
 use super::sqlite::connect;
 use super::unflushed::{Merge, Unflushed};
-use super::{Incident, IncidentFilter, RollupFilter, StoreError};
+use super::{RollupFilter, StoreError};
 use crate::rollup::{CellKey, CellRollup, NetRollup};
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params_from_iter, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use vantage_protocol::{Country, Platform};
 
 /// Most idle read connections kept.
 const MAX_IDLE_READERS: usize = 4;
@@ -53,19 +54,23 @@ impl Readers {
 fn where_clause(f: &RollupFilter, from: i64, to: i64) -> (String, Vec<Value>) {
     let mut sql = String::from("minute >= ? AND minute < ?");
     let mut args = vec![Value::Integer(from), Value::Integer(to)];
-    if let Some(p) = &f.platform {
-        sql.push_str(" AND platform = ?");
-        args.push(Value::Text(p.to_string()));
-    }
-    if let Some(c) = &f.country {
-        sql.push_str(" AND country = ?");
-        args.push(Value::Text(c.to_string()));
-    }
+    only_cell(&mut sql, &mut args, f.platform.as_ref(), f.country.as_ref());
     if let Some(a) = f.asn {
         sql.push_str(" AND asn = ?");
         args.push(Value::Integer(a.into()));
     }
     (sql, args)
+}
+
+/// Adds `AND platform = ?` and `AND country = ?` for the ones given: the conditions rollup and
+/// incident reads share.
+pub(super) fn only_cell(sql: &mut String, args: &mut Vec<Value>, platform: Option<&Platform>, country: Option<&Country>) {
+    for (column, value) in [("platform", platform.map(Platform::as_str)), ("country", country.map(Country::as_str))] {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {column} = ?"));
+            args.push(Value::Text(v.to_string()));
+        }
+    }
 }
 
 /// Streams cell-minutes in (minute, platform, country, asn) order, a chunk of minutes at a time,
@@ -138,44 +143,4 @@ fn scan_chunk(conn: &Connection, f: &RollupFilter, from: i64, to: i64, each: &mu
     }
     cells.finish(each);
     Ok(())
-}
-
-/// Inserts or replaces incidents by id.
-pub fn upsert_incidents(conn: &Connection, incidents: &[Incident]) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO incidents (id, platform, country, asn, started, ended, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (id) DO UPDATE SET asn = excluded.asn, started = excluded.started, ended = excluded.ended, doc = excluded.doc",
-    )?;
-    for i in incidents {
-        let doc = serde_json::to_string(i).expect("incidents serialize");
-        stmt.execute(params![i.id, i.platform, i.country, i.asn, i.start_minute, i.end_minute, doc])?;
-    }
-    Ok(())
-}
-
-/// Incidents matching the filter, newest start first.
-pub fn incidents(conn: &Connection, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
-    let mut sql = String::from("SELECT doc, started, ended FROM incidents WHERE 1 = 1");
-    let mut args: Vec<Value> = Vec::new();
-    if let Some(c) = &f.country {
-        sql.push_str(" AND country = ?");
-        args.push(Value::Text(c.to_string()));
-    }
-    if let Some(p) = &f.platform {
-        sql.push_str(" AND platform = ?");
-        args.push(Value::Text(p.to_string()));
-    }
-    if f.open_only {
-        sql.push_str(" AND ended IS NULL");
-    }
-    sql.push_str(" ORDER BY started DESC, id LIMIT ?");
-    args.push(Value::Integer(f.limit.max(1) as i64));
-    let read = StoreError::read("read");
-    let mut stmt = conn.prepare_cached(&sql).map_err(&read)?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))).map_err(&read)?;
-    rows.map(|row| {
-        let (doc, start_minute, end_minute) = row.map_err(&read)?;
-        Ok(Incident { start_minute, end_minute, ..super::incident_doc(&doc)? })
-    })
-    .collect()
 }
