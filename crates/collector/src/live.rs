@@ -464,7 +464,7 @@ async fn poll_other_nodes(c: &AppState, minute: i64, last: &mut HashMap<Pair, u6
     let mut pending = c.live.pending.lock().unwrap_or_else(|e| e.into_inner());
     let mut seen = HashMap::with_capacity(now.len());
     for (platform, country, reports) in now {
-        let pair = (platform, country);
+        let pair = (platform.to_string(), country.to_string());
         if last.get(&pair) != Some(&reports) {
             pending.insert(pair.clone());
         }

@@ -194,8 +194,8 @@ pub fn rollup_bounds(http: &Http) -> Result<Option<(i64, i64)>, StoreError> {
 pub fn activity(http: &Http, from: i64) -> Result<super::Activity, StoreError> {
     #[derive(Deserialize)]
     struct Row {
-        platform: String,
-        country: String,
+        platform: Platform,
+        country: Country,
         n: u64,
     }
     let rows: Vec<Row> = http.select(

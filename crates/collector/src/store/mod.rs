@@ -150,7 +150,7 @@ pub struct IncidentFilter {
 }
 
 /// (platform, country, reports) per pair: what [`Store::activity`] returns.
-pub type Activity = Vec<(String, String, u64)>;
+pub type Activity = Vec<(Platform, Country, u64)>;
 
 /// Where a streamed read hands its rows, one at a time; its error (a closed output) stops the
 /// read and is returned.
