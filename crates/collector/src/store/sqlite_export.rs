@@ -8,18 +8,20 @@ use super::{Observation, Sink, StoreError};
 use rusqlite::{params, Row};
 use std::path::Path;
 
-/// The raw columns in [`Observation`] order, oldest first; `ORDER BY` makes the output the same
-/// on every run (and the same as the ClickHouse store's).
-const SELECT_RANGE: &str = "SELECT ts, country, asn, network, site, platform, target, outcome, ms, control_outcome,
-    control_ms, browser_family, net_type, report_id, late, status FROM observations
-    WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, report_id, target";
+/// The raw columns in [`Observation`] order: what [`observation`] reads.
+pub const COLUMNS: &str = "ts, country, asn, network, site, platform, target, outcome, ms, control_outcome,
+    control_ms, browser_family, net_type, report_id, late, status";
+
+/// Oldest first; `ORDER BY` makes the output the same on every run (and the same as the
+/// ClickHouse store's).
+const SELECT_RANGE: &str = "WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, report_id, target";
 
 /// Observations with `from <= ts < to`, handed to `each` as they are read (see
 /// `Store::scan_observations`).
 pub fn scan_observations(path: &Path, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError> {
     let conn = connect(path)?;
     let err = StoreError::read("export");
-    let mut stmt = conn.prepare(SELECT_RANGE).map_err(&err)?;
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM observations {SELECT_RANGE}")).map_err(&err)?;
     let mut rows = stmt.query(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)]).map_err(&err)?;
     while let Some(row) = rows.next().map_err(&err)? {
         each(observation(row).map_err(&err)?).map_err(StoreError::Output)?;
@@ -27,8 +29,8 @@ pub fn scan_observations(path: &Path, from: Option<i64>, to: Option<i64>, each: 
     Ok(())
 }
 
-/// One row of [`SELECT_RANGE`].
-fn observation(r: &Row<'_>) -> rusqlite::Result<Observation> {
+/// One row of a `SELECT` of [`COLUMNS`], checked.
+pub fn observation(r: &Row<'_>) -> rusqlite::Result<Observation> {
     Ok(Observation {
         ts: r.get(0)?,
         country: column::get(r, 1)?,

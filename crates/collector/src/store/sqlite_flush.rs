@@ -7,7 +7,7 @@
 //! rows above the marks rebuilds exactly what is missing: no rollup lost, none counted twice.
 
 use super::unflushed::{by_cell, CellMap, Generation, State, Unflushed};
-use super::{column, Observation};
+use super::{column, sqlite_export, Observation};
 use crate::rollup::{CellKey, RollupDelta, KIND_CONTROL, KIND_TIMES};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -67,35 +67,17 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<State> {
 
 /// The rollups of on-time rows with `from < rowid <= to`.
 fn replay(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<CellMap> {
-    let mut stmt = conn.prepare(
-        "SELECT ts, country, asn, network, platform, target, outcome, ms, control_outcome, control_ms, report_id, site
-         FROM observations WHERE rowid > ?1 AND rowid <= ?2 AND late = 0 ORDER BY rowid",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {} FROM observations WHERE rowid > ?1 AND rowid <= ?2 AND late = 0 ORDER BY rowid",
+        sqlite_export::COLUMNS
+    ))?;
     let mut rows = stmt.query(params![from, to])?;
     let mut delta = RollupDelta::default();
     // A report's rows are consecutive (one writer inserts them together); `add` counts a report
     // once per platform within one call, so each call gets one whole report.
     let mut report: Vec<Observation> = Vec::new();
     while let Some(r) = rows.next()? {
-        let o = Observation {
-            ts: r.get(0)?,
-            country: column::get(r, 1)?,
-            asn: r.get(2)?,
-            network: r.get(3)?,
-            site: column::get(r, 11)?,
-            platform: column::get(r, 4)?,
-            target: column::get(r, 5)?,
-            outcome: column::get(r, 6)?,
-            ms: r.get(7)?,
-            control_outcome: column::get(r, 8)?,
-            control_ms: r.get(9)?,
-            browser_family: None,
-            net_type: None,
-            report_id: column::get(r, 10)?,
-            late: false,
-            // Rollups read the outcome only (`http_error` counts as `error`).
-            status: None,
-        };
+        let o = sqlite_export::observation(r)?;
         if report.first().is_some_and(|f| f.report_id != o.report_id) {
             delta.add(&report.iter().collect::<Vec<_>>());
             report.clear();
