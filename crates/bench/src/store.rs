@@ -10,20 +10,21 @@ use std::path::Path;
 use std::time::Instant;
 use vantage_collector::store::{self, Observation, SubmitError};
 use vantage_collector::StoreUrl;
+use vantage_protocol::{Country, Outcome, ReportId};
 
 const ROWS_PER_REPORT: usize = 10;
 const QUEUE: usize = 4096;
 
 /// `reports` reports of 10 rows each, unique ids, realistic columns, spread over the last
 /// `span_minutes` minutes.
-pub(crate) fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: i64) -> Vec<(String, Vec<Observation>)> {
+pub(crate) fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: i64) -> Vec<(ReportId, Vec<Observation>)> {
     let targets = vantage_collector::targets::default_targets();
     let mut rng = util::Rng::new(seed);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     let countries = ["PK", "IR", "RU", "TR", "IN", "ET", "MM", "VE", "EG", "BD"];
     reports
         .map(|i| {
-            let id = format!("{:016x}{:016x}", seed, i);
+            let id = report_id(seed, i);
             let country = countries[rng.next_u32() as usize % countries.len()];
             let asn = 1000 + rng.next_u32() % 40;
             let network = rng.next_u32();
@@ -31,7 +32,7 @@ pub(crate) fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: 
                 .map(|k| {
                     let t = &targets.targets[k % targets.targets.len()];
                     let ts = (now - 60 * (i as i64 % span_minutes)) / 60 * 60;
-                    measurement(&mut rng, Observation { ts, country: country.into(), asn, network, ..template(t, &id) })
+                    measurement(&mut rng, Observation { ts, country: country.parse().expect("a country"), asn, network, ..template(t, id) })
                 })
                 .collect();
             (id, rows)
@@ -39,23 +40,28 @@ pub(crate) fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: 
         .collect()
 }
 
-/// A row of report `id` for target `t`, its measurement still to draw.
-fn template(t: &vantage_protocol::Target, id: &str) -> Observation {
+/// Report `i` of the run seeded `seed`: 32 hex digits, unique in the run.
+fn report_id(seed: u64, i: usize) -> ReportId {
+    format!("{seed:016x}{i:016x}").parse().expect("32 hex digits")
+}
+
+/// A row of report `id` for target `t`, its measurement and country still to draw.
+fn template(t: &vantage_protocol::Target, id: ReportId) -> Observation {
     Observation {
         ts: 0,
-        country: String::new(),
+        country: Country::UNKNOWN,
         asn: 0,
         network: 0,
-        site: "bench".into(),
-        platform: t.platform.clone(),
-        target: t.id.clone(),
-        outcome: "ok".into(),
+        site: "bench".parse().expect("a site key"),
+        platform: t.platform.parse().expect("the default targets' platforms are valid"),
+        target: t.id.parse().expect("the default targets' ids are valid"),
+        outcome: Outcome::Ok,
         ms: 0.0,
-        control_outcome: "ok".into(),
+        control_outcome: Outcome::Ok,
         control_ms: 40.0,
         browser_family: Some("chromium".into()),
         net_type: Some("wifi".into()),
-        report_id: id.into(),
+        report_id: id,
         late: false,
         status: None,
     }
@@ -64,14 +70,14 @@ fn template(t: &vantage_protocol::Target, id: &str) -> Observation {
 /// `row` with a drawn outcome: 5 % time out at 15 s, the rest answer in 100 to 400 ms.
 fn measurement(rng: &mut util::Rng, row: Observation) -> Observation {
     if rng.unit() < 0.05 {
-        Observation { outcome: "timeout".into(), ms: 15000.0, ..row }
+        Observation { outcome: Outcome::Timeout, ms: 15000.0, ..row }
     } else {
         Observation { ms: 100.0 + 300.0 * rng.unit(), ..row }
     }
 }
 
 /// Submits every report to the store's writer, keeping its queue full, and waits for all acks.
-fn through_store(path: &Path, data: Vec<(String, Vec<Observation>)>, pb: &indicatif::ProgressBar) -> Result<f64, String> {
+fn through_store(path: &Path, data: Vec<(ReportId, Vec<Observation>)>, pb: &indicatif::ProgressBar) -> Result<f64, String> {
     let store = store::open(&StoreUrl::Sqlite(path.to_path_buf()), QUEUE)?;
     let rows: usize = data.iter().map(|(_, r)| r.len()).sum();
     let started = Instant::now();
@@ -80,7 +86,7 @@ fn through_store(path: &Path, data: Vec<(String, Vec<Observation>)>, pb: &indica
         // Acks still pending include every queued report, so the queue never refuses one.
         if pending.len() >= QUEUE {
             let ack: store::Ack = pending.pop_front().expect("pending ack");
-            ack.blocking_recv().map_err(|_| "writer dropped an ack")??;
+            ack.blocking_recv().map_err(|_| "writer dropped an ack")?.map_err(|e| e.to_string())?;
             pb.inc(1);
         }
         match store.submit(id, obs) {
@@ -90,7 +96,7 @@ fn through_store(path: &Path, data: Vec<(String, Vec<Observation>)>, pb: &indica
         }
     }
     for ack in pending {
-        ack.blocking_recv().map_err(|_| "writer dropped an ack")??;
+        ack.blocking_recv().map_err(|_| "writer dropped an ack")?.map_err(|e| e.to_string())?;
         pb.inc(1);
     }
     let stats = store.stats();
@@ -105,7 +111,7 @@ fn through_store(path: &Path, data: Vec<(String, Vec<Observation>)>, pb: &indica
 
 /// The baseline: one connection, one transaction, one prepared INSERT per row, into the same
 /// schema (created by the store itself, so tables, indexes and pragmas are identical).
-fn plain_loop(path: &Path, data: &[(String, Vec<Observation>)], pb: &indicatif::ProgressBar) -> Result<f64, String> {
+fn plain_loop(path: &Path, data: &[(ReportId, Vec<Observation>)], pb: &indicatif::ProgressBar) -> Result<f64, String> {
     store::open(&StoreUrl::Sqlite(path.to_path_buf()), 1)?.close()?;
     let err = |e: rusqlite::Error| e.to_string();
     let mut conn = rusqlite::Connection::open(path).map_err(err)?;
@@ -126,19 +132,19 @@ fn plain_loop(path: &Path, data: &[(String, Vec<Observation>)], pb: &indicatif::
             for o in obs {
                 stmt.execute(params![
                     o.ts,
-                    o.country,
+                    o.country.as_str(),
                     o.asn,
                     o.network,
-                    o.site,
-                    o.platform,
-                    o.target,
-                    o.outcome,
+                    o.site.as_str(),
+                    o.platform.as_str(),
+                    o.target.as_str(),
+                    o.outcome.as_str(),
                     o.ms,
-                    o.control_outcome,
+                    o.control_outcome.as_str(),
                     o.control_ms,
                     o.browser_family,
                     o.net_type,
-                    o.report_id
+                    o.report_id.as_str()
                 ])
                 .map_err(err)?;
                 rows += 1;
@@ -189,23 +195,24 @@ impl Population {
 
 /// `n` reports in arrival order (all measured now, so they share the current minute or two),
 /// from readers of a population of `networks` networks, 16 rows each.
-fn arrivals(n: usize, networks: usize, seed: u64) -> (Vec<(String, Vec<Observation>)>, usize) {
+fn arrivals(n: usize, networks: usize, seed: u64) -> (Vec<(ReportId, Vec<Observation>)>, usize) {
     let targets = vantage_collector::targets::default_targets();
-    let countries: Vec<String> =
-        (0..COUNTRIES).map(|i| format!("{}{}", (b'A' + (i / 26) as u8) as char, (b'A' + (i % 26) as u8) as char)).collect();
+    let countries: Vec<Country> = (0..COUNTRIES)
+        .map(|i| format!("{}{}", (b'A' + (i / 26) as u8) as char, (b'A' + (i % 26) as u8) as char).parse().expect("two letters"))
+        .collect();
     let population = Population::new(networks);
     let mut rng = util::Rng::new(seed);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     let mut seen = std::collections::HashSet::new();
     let data = (0..n)
         .map(|i| {
-            let id = format!("{seed:016x}{i:016x}");
+            let id = report_id(seed, i);
             let (network, asn, country) = population.draw(&mut rng);
             seen.insert(network);
             let rows = targets.targets[..TARGETS_PER_REPORT]
                 .iter()
                 .map(|t| {
-                    let row = Observation { ts: now, country: countries[country].clone(), asn, network, ..template(t, &id) };
+                    let row = Observation { ts: now, country: countries[country], asn, network, ..template(t, id) };
                     measurement(&mut rng, row)
                 })
                 .collect();

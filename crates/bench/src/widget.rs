@@ -68,7 +68,8 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
     let dir = tempfile::Builder::new().prefix("vantage-bench-widget-").tempdir().map_err(|e| e.to_string())?;
     let fixtures = Server::fixtures()?;
     let mut config = util::collector_config(dir.path().join("vantage.db"));
-    config.targets = vantage_collector::targets::parse_targets(&target_list(fixtures.addr.port()), "bench targets").map_err(|e| e.to_string())?;
+    config.targets =
+        vantage_collector::targets::parse_targets(&target_list(fixtures.addr.port()), "bench targets").map_err(|e| e.to_string())?;
     let collector = Server::collector(config)?;
     let mut hosts: Vec<String> = DELAYS.iter().map(|d| format!("{}.test", d.1)).collect();
     hosts.dedup();

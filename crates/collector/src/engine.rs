@@ -2,9 +2,10 @@
 //! the live minute step, and the quick look at a few cells between steps.
 
 use crate::rollup::CellRollup;
-use crate::store::{RollupFilter, Store};
+use crate::store::{Incident, RollupFilter, Store};
 use std::collections::BTreeSet;
 use vantage_detect::{CellStatus, Detector, DetectorConfig, Rollups, StepResult};
+use vantage_protocol::{Country, Platform};
 
 /// Minutes of rollups loaded at once during a replay.
 const REPLAY_CHUNK: i64 = 60;
@@ -30,13 +31,9 @@ pub struct Engine {
     pub last: Vec<CellStatus>,
 }
 
-fn country_bytes(c: &str) -> [u8; 2] {
-    let b = c.as_bytes();
-    [b.first().copied().unwrap_or(b'Z'), b.get(1).copied().unwrap_or(b'Z')]
-}
-
 fn merge(rollups: &mut Rollups, c: &CellRollup) {
-    rollups.merge_minute(&c.key.platform, country_bytes(&c.key.country), c.key.asn, c.key.minute, &c.to_minute());
+    let country = c.key.country.as_str().as_bytes();
+    rollups.merge_minute(c.key.platform.as_str(), [country[0], country[1]], c.key.asn, c.key.minute, &c.to_minute());
 }
 
 impl Engine {
@@ -112,8 +109,11 @@ impl Engine {
         let read_from = if reuse { window_from.max(now - FRESH_MINUTES + 1) } else { window_from };
         let mut rollups = if reuse { self.minutes_between(window_from, read_from, Some(pairs)) } else { Rollups::new() };
         for (platform, country) in pairs {
-            let filter =
-                RollupFilter { from: read_from, to: now + 1, platform: Some(platform.clone()), country: Some(country.clone()), asn: None };
+            // A pair that is no valid cell can have no rollups.
+            let (Ok(platform), Ok(country)) = (Platform::try_from(platform.as_str()), Country::try_from(country.as_str())) else {
+                continue;
+            };
+            let filter = RollupFilter { from: read_from, to: now + 1, platform: Some(platform), country: Some(country), asn: None };
             store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c))?;
         }
         let chosen = |p: &str, c: &str| pairs.iter().any(|(pp, cc)| pp == p && cc == c);
@@ -153,7 +153,7 @@ impl Engine {
 
 /// `vantage detect`: replays minutes `from..to` as if live and returns every incident seen
 /// (closed ones with their end, open ones as they stand at the end), oldest first.
-pub fn detect(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Result<Vec<crate::store::StoredIncident>, String> {
+pub fn detect(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Result<Vec<crate::store::Incident>, String> {
     Ok(detect_opened(store, cfg, from, to)?.into_iter().map(|(i, _)| i).collect())
 }
 
@@ -161,27 +161,23 @@ pub fn detect(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Res
 /// bad window, plus one (the step judges minute t once t has ended, so a live collector opens it
 /// at the start of minute t + 1). `started_at` is earlier: the newest minute of its first bad
 /// window.
-pub fn detect_opened(
-    store: &dyn Store,
-    cfg: DetectorConfig,
-    from: i64,
-    to: i64,
-) -> Result<Vec<(crate::store::StoredIncident, i64)>, String> {
-    use crate::store::StoredIncident;
+pub fn detect_opened(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Result<Vec<(crate::store::Incident, i64)>, String> {
     let mut engine = Engine::new(cfg);
-    let mut seen: std::collections::BTreeMap<String, (StoredIncident, i64)> = std::collections::BTreeMap::new();
+    let mut seen: std::collections::BTreeMap<String, (Incident, i64)> = std::collections::BTreeMap::new();
     engine.replay(store, from, to - 1, |t, r| {
         for i in &r.opened {
-            seen.insert(i.id.clone(), (StoredIncident::from(i), t + 1));
+            seen.insert(i.id.clone(), (i.clone(), t + 1));
         }
         for i in &r.closed {
-            seen.entry(i.id.clone()).or_insert((StoredIncident::from(i), t + 1)).0 = StoredIncident::from(i);
+            let opened = seen.get(&i.id).map_or(t + 1, |(_, at)| *at);
+            seen.insert(i.id.clone(), (i.clone(), opened));
         }
     })?;
     for i in engine.open_incidents() {
-        seen.entry(i.id.clone()).or_insert((StoredIncident::from(&i), to)).0 = StoredIncident::from(&i);
+        let opened = seen.get(&i.id).map_or(to, |(_, at)| *at);
+        seen.insert(i.id.clone(), (i, opened));
     }
-    let mut list: Vec<(StoredIncident, i64)> = seen.into_values().collect();
+    let mut list: Vec<(Incident, i64)> = seen.into_values().collect();
     list.sort_by(|(a, _), (b, _)| (a.start_minute, &a.platform, a.asn).cmp(&(b.start_minute, &b.platform, b.asn)));
     Ok(list)
 }

@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Instant;
-use vantage_protocol::{parse_report, Report, MAX_BODY_BYTES};
+use vantage_protocol::{parse_report, Country, IdError, Platform, Report, ReportId, SiteKey, TargetId, ValidationError, MAX_BODY_BYTES};
 
 /// The route handler: counts every refusal by status, then renders it.
 pub async fn post_report(State(c): State<AppState>, req: Request) -> Response {
@@ -48,44 +48,27 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
     let received = c.clock.now();
     let (country, asn) = c.geo.locate(ip, &parts.headers, via_proxy);
     let network = c.hasher.network_at(ip, received);
-    let (report, rows) = {
+    // A code the lookup could not vouch for is an unknown country, as a missing one is.
+    let country = Country::try_from(country.as_str()).unwrap_or(Country::UNKNOWN);
+    let (report, id, rows) = {
         let targets = c.targets.read().unwrap_or_else(|e| e.into_inner());
         let report = parse_report(&bytes, |t| targets.platform(t).is_some()).map_err(AppError::InvalidReport)?;
+        let id = ReportId::try_from(report.id.as_str()).map_err(|e| refused("id".into(), e))?;
         let ts = (received - i64::from(report.age_s)).div_euclid(60) * 60;
-        let base = Observation {
-            ts,
-            country,
-            asn,
-            network,
-            site: report.site.clone(),
-            platform: String::new(),
-            target: String::new(),
-            outcome: String::new(),
-            ms: 0.0,
-            control_outcome: report.control.outcome.as_str().into(),
-            control_ms: report.control.ms,
-            browser_family: report.browser.as_ref().map(|b| b.family.as_str().into()),
-            net_type: report.net.as_ref().and_then(|n| n.kind.clone()),
-            report_id: report.id.clone(),
-            // Measured too long ago to enter a published or judged minute (store/publish.rs).
-            late: i64::from(report.age_s) > crate::store::publish::LATE_AFTER_S,
-            status: None,
-        };
-        let rows = observations(&report, &base, |t| targets.platform(t).unwrap_or("unknown").to_string());
-        (report, rows)
+        let rows = observations(&report, id, ts, country, asn, network, |t| targets.platform(t).unwrap_or("unknown"))?;
+        (report, id, rows)
     };
-    let mut platforms: Vec<String> = rows.iter().map(|o| o.platform.clone()).collect();
+    let mut platforms: Vec<String> = rows.iter().map(|o| o.platform.to_string()).collect();
     platforms.sort_unstable();
     platforms.dedup();
-    let country = rows.first().map(|o| o.country.clone()).unwrap_or_default();
-    let ack = c.store.submit(report.id.clone(), rows).map_err(|e| match e {
+    let ack = c.store.submit(id, rows).map_err(|e| match e {
         SubmitError::Full => AppError::Overloaded(1, "the collector is over capacity"),
         SubmitError::Closed => AppError::Overloaded(5, "the collector is shutting down"),
     })?;
     match ack.await {
         Ok(Ok(Stored::New)) => {
             c.metrics.accepted();
-            c.live.touch(&country, platforms);
+            c.live.touch(country.as_str(), platforms);
             Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true, "id": report.id}))).into_response())
         }
         Ok(Ok(Stored::Duplicate)) => {
@@ -96,20 +79,53 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
     }
 }
 
-/// One row per measurement; `base` carries the per-report columns.
-fn observations(report: &Report, base: &Observation, platform: impl Fn(&str) -> String) -> Vec<Observation> {
+/// One row per measurement of a report `parse_report` accepted, its names as the store's types
+/// (a name the wire check let through and the type refuses would be a bug between the two: a 400
+/// that names the field, never a panic).
+fn observations<'t>(
+    report: &Report,
+    report_id: ReportId,
+    ts: i64,
+    country: Country,
+    asn: u32,
+    network: u32,
+    platform: impl Fn(&str) -> &'t str,
+) -> Result<Vec<Observation>, AppError> {
+    let site = SiteKey::try_from(report.site.as_str()).map_err(|e| refused("site".into(), e))?;
+    let browser_family: Option<String> = report.browser.as_ref().map(|b| b.family.as_str().into());
+    let net_type = report.net.as_ref().and_then(|n| n.kind.clone());
+    // Measured too long ago to enter a published or judged minute (store/publish.rs).
+    let late = i64::from(report.age_s) > crate::store::publish::LATE_AFTER_S;
     report
         .measurements
         .iter()
-        .map(|m| Observation {
-            platform: platform(&m.target),
-            target: m.target.clone(),
-            outcome: m.outcome.as_str().into(),
-            ms: m.ms,
-            status: m.status,
-            ..base.clone()
+        .enumerate()
+        .map(|(i, m)| {
+            Ok(Observation {
+                ts,
+                country,
+                asn,
+                network,
+                site: site.clone(),
+                platform: Platform::try_from(platform(&m.target)).map_err(|e| refused(format!("measurements[{i}].target"), e))?,
+                target: TargetId::try_from(m.target.as_str()).map_err(|e| refused(format!("measurements[{i}].target"), e))?,
+                outcome: m.outcome,
+                ms: m.ms,
+                control_outcome: report.control.outcome,
+                control_ms: report.control.ms,
+                browser_family: browser_family.clone(),
+                net_type: net_type.clone(),
+                report_id,
+                late,
+                status: m.status,
+            })
         })
         .collect()
+}
+
+/// A name the wire check passed and its type refused, as the 400 of field `field`.
+fn refused(field: String, e: IdError) -> AppError {
+    AppError::InvalidReport(ValidationError { field, message: e.to_string() })
 }
 
 /// `text/plain` (any parameters: what sendBeacon sends) or `application/json`; else 415.

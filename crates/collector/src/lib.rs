@@ -39,10 +39,6 @@ use tokio::net::TcpListener;
 /// The shared state handlers see.
 pub type AppState = Arc<Collector>;
 
-/// What the store's functions fail with: its message, until the store has an error type of its
-/// own (then this names that type and the `Store` variants below carry it unchanged).
-pub type StoreFailure = String;
-
 /// Why the collector did not start, or did not stop cleanly; the message names the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -50,8 +46,8 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The store could not be opened or closed.
-    #[error("{0}")]
-    Store(StoreFailure),
+    #[error(transparent)]
+    Store(store::StoreError),
     /// A geo database could not be opened; the message names the flag and the fix.
     #[error(transparent)]
     Geo(geo::GeoipError),

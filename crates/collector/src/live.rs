@@ -9,7 +9,7 @@ mod outbox;
 pub mod publish;
 
 use crate::engine::{Engine, Pair};
-use crate::store::{rfc3339, IncidentFilter, StoredIncident};
+use crate::store::{rfc3339, Incident, IncidentFilter};
 use crate::AppState;
 use outbox::{Outbox, Transition};
 use publish::{Body, Shown, Snapshot};
@@ -88,9 +88,9 @@ pub struct Live {
     pub events: broadcast::Sender<Arc<LiveEvent>>,
     /// Every stored incident open and close, in order, for the webhook sender: its own
     /// unbounded queue, so a burst of status events can never push an incident out of it.
-    hooks: mpsc::UnboundedSender<StoredIncident>,
+    hooks: mpsc::UnboundedSender<Incident>,
     /// The receiving end, taken once by the webhook sender.
-    hooks_rx: Mutex<Option<mpsc::UnboundedReceiver<StoredIncident>>>,
+    hooks_rx: Mutex<Option<mpsc::UnboundedReceiver<Incident>>>,
     /// Latest statuses, from the last step or recompute (not public: see `published`).
     cells: RwLock<Cells>,
     /// The snapshot `/v1/status`, `/v1/countries` and new streams answer from.
@@ -170,7 +170,7 @@ impl Live {
     }
 
     /// The webhook sender's queue of stored opens and closes (`None` after the first call).
-    pub fn take_incident_queue(&self) -> Option<mpsc::UnboundedReceiver<StoredIncident>> {
+    pub fn take_incident_queue(&self) -> Option<mpsc::UnboundedReceiver<Incident>> {
         self.hooks_rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
@@ -284,7 +284,7 @@ impl Live {
     }
 
     /// Sends a stored open or close to the stream and the webhooks.
-    fn publish_incident(&self, i: StoredIncident) {
+    fn publish_incident(&self, i: Incident) {
         // The store holds it now: incident lists made this tick are out of date.
         self.forget(INCIDENT_ANSWERS);
         let data = serde_json::to_string(&i).expect("incidents serialize");
@@ -382,9 +382,9 @@ async fn start_up(c: &AppState, engine: &Arc<Mutex<Engine>>, outbox: &mut Outbox
     let (e, store) = (engine.clone(), c.store.clone());
     let replayed = tokio::task::spawn_blocking(move || {
         let mut e = e.lock().unwrap_or_else(|e| e.into_inner());
-        let mut found: Vec<(i64, StoredIncident)> = Vec::new();
+        let mut found: Vec<(i64, Incident)> = Vec::new();
         e.replay(store.as_ref(), from, now - 1, |t, r| found.extend(events(r).map(|i| (t, i))))?;
-        let open: Vec<StoredIncident> = e.open_incidents().iter().map(StoredIncident::from).collect();
+        let open: Vec<Incident> = e.open_incidents();
         let recent: BTreeSet<&str> = found.iter().filter(|(t, _)| *t >= now - CATCH_UP_MINUTES).map(|(_, i)| i.id.as_str()).collect();
         let stored: HashMap<String, bool> = if recent.is_empty() {
             HashMap::new()
@@ -422,8 +422,8 @@ async fn start_up(c: &AppState, engine: &Arc<Mutex<Engine>>, outbox: &mut Outbox
 }
 
 /// The opens and closes of one step, as stored incidents.
-fn events(r: &StepResult) -> impl Iterator<Item = StoredIncident> + '_ {
-    r.opened.iter().chain(&r.closed).map(StoredIncident::from)
+fn events(r: &StepResult) -> impl Iterator<Item = Incident> + '_ {
+    r.opened.iter().chain(&r.closed).cloned()
 }
 
 /// Writes what the outbox holds when its backoff allows; once the store took it, sends the
@@ -446,7 +446,7 @@ async fn deliver(c: &AppState, outbox: &mut Outbox) {
             }
             return;
         }
-        Ok(Err(e)) => e,
+        Ok(Err(e)) => e.to_string(),
         Err(e) => e.to_string(),
     };
     let wait = outbox.failed(Instant::now());
@@ -462,7 +462,7 @@ async fn poll_other_nodes(c: &AppState, minute: i64, last: &mut HashMap<Pair, u6
     let mut pending = c.live.pending.lock().unwrap_or_else(|e| e.into_inner());
     let mut seen = HashMap::with_capacity(now.len());
     for (platform, country, reports) in now {
-        let pair = (platform, country);
+        let pair = (platform.to_string(), country.to_string());
         if last.get(&pair) != Some(&reports) {
             pending.insert(pair.clone());
         }
@@ -477,9 +477,9 @@ async fn step(c: &AppState, engine: &Arc<Mutex<Engine>>, t: i64, outbox: &mut Ou
     let (e, store) = (engine.clone(), c.store.clone());
     let result = tokio::task::spawn_blocking(move || {
         let mut e = e.lock().unwrap_or_else(|e| e.into_inner());
-        let mut found: Vec<StoredIncident> = Vec::new();
+        let mut found: Vec<Incident> = Vec::new();
         let r = e.step_live(store.as_ref(), t, |_, r| found.extend(events(r)));
-        let open: Vec<StoredIncident> = e.open_incidents().iter().map(StoredIncident::from).collect();
+        let open: Vec<Incident> = e.open_incidents();
         (r.map(|r| r.statuses), found, open)
     })
     .await;

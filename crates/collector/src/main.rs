@@ -136,7 +136,7 @@ fn bar(len: Option<u64>, template: &str) -> ProgressBar {
 }
 
 fn open_store(url: &StoreUrl) -> Result<std::sync::Arc<dyn store::Store>> {
-    store::open(url, 16).map_err(anyhow::Error::msg)
+    Ok(store::open(url, 16)?)
 }
 
 /// Closes `store`, then returns `result`: the store's error if closing fails, else the command's.

@@ -15,7 +15,7 @@ use crate::store::Observation;
 use std::collections::{HashMap, HashSet};
 use vantage_detect::hist::{bucket_of, Histogram, NUM_BUCKETS};
 use vantage_detect::rollup::{MinuteRollup, NetStat};
-use vantage_protocol::Outcome;
+use vantage_protocol::{Country, Outcome, Platform, ReportId};
 
 /// A control slower than this means the visitor's own link was bad: the report counts neither
 /// way (the absolute rule of `vantage-detect`; its relative rule needs per-cell running state
@@ -33,11 +33,20 @@ pub struct CellKey {
     /// Unix minutes.
     pub minute: i64,
     /// Platform name.
-    pub platform: String,
+    pub platform: Platform,
     /// ISO country code.
-    pub country: String,
+    pub country: Country,
     /// AS number, 0 unknown.
     pub asn: u32,
+}
+
+impl CellKey {
+    /// The least key of `minute`, where a range over a map of keys starts: `-` is the least valid
+    /// platform (every other one is longer or starts with a greater byte) and `AA` the least country.
+    pub fn first_of(minute: i64) -> CellKey {
+        let platform = Platform::try_from("-").expect("`-` is a valid platform");
+        CellKey { minute, platform, country: Country::try_from("AA").expect("`AA` is a valid country"), asn: 0 }
+    }
 }
 
 /// Counters of one network in one cell.
@@ -139,32 +148,31 @@ impl RollupDelta {
     /// Adds newly stored rows, except late ones. A report's rows share minute, country, asn and
     /// network, so a report counts once per platform it measured.
     pub fn add(&mut self, rows: &[&Observation]) {
-        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut seen: HashSet<(ReportId, &Platform)> = HashSet::new();
         // A late report is stored raw only: it must not change a minute already published or judged.
         for o in rows.iter().filter(|o| !o.late) {
-            let key = CellKey { minute: o.ts.div_euclid(60), platform: o.platform.clone(), country: o.country.clone(), asn: o.asn };
-            let control_ok = o.control_outcome == Outcome::Ok.as_str();
+            let key = CellKey { minute: o.ts.div_euclid(60), platform: o.platform.clone(), country: o.country, asn: o.asn };
+            let control_ok = o.control_outcome == Outcome::Ok;
             if control_ok {
                 *self.hist.entry((key.clone(), KIND_CONTROL, bucket_of(o.control_ms) as u8)).or_default() += 1;
             }
-            let outcome = Outcome::from_wire(&o.outcome);
-            let counted = control_ok && o.control_ms <= CONTROL_LIMIT_MS && outcome != Some(Outcome::BlockedByClient);
+            let counted = control_ok && o.control_ms <= CONTROL_LIMIT_MS && o.outcome != Outcome::BlockedByClient;
             if counted {
                 *self.hist.entry((key.clone(), KIND_TIMES, bucket_of(o.ms) as u8)).or_default() += 1;
             }
-            let first = seen.insert((&o.report_id, &o.platform));
+            let first = seen.insert((o.report_id, &o.platform));
             let n = self.nets.entry((key, o.network)).or_insert_with(|| NetRollup { network: o.network, ..NetRollup::default() });
             n.reports += u32::from(first);
             if !control_ok || o.control_ms > CONTROL_LIMIT_MS {
                 n.excluded_control += 1;
                 continue;
             }
-            match outcome {
-                Some(Outcome::Ok) => n.ok += 1,
+            match o.outcome {
+                Outcome::Ok => n.ok += 1,
                 // A block page is a failure like a reset; the raw row keeps `http_error` and its status.
-                Some(Outcome::Error | Outcome::HttpError) => n.error += 1,
-                Some(Outcome::Timeout) => n.timeout += 1,
-                Some(Outcome::BlockedByClient) | None => {
+                Outcome::Error | Outcome::HttpError => n.error += 1,
+                Outcome::Timeout => n.timeout += 1,
+                Outcome::BlockedByClient => {
                     n.blocked += 1;
                     continue;
                 }
@@ -186,19 +194,19 @@ mod tests {
     fn obs(report: u32, network: u32, outcome: &str, control: &str, control_ms: f64) -> Observation {
         Observation {
             ts: 6000,
-            country: "PK".into(),
+            country: "PK".parse().unwrap(),
             asn: 1,
             network,
-            site: "drm".into(),
-            platform: "x".into(),
-            target: format!("x.t{report}"),
-            outcome: outcome.into(),
+            site: "drm".parse().unwrap(),
+            platform: "x".parse().unwrap(),
+            target: format!("x.t{report}").parse().unwrap(),
+            outcome: vantage_protocol::Outcome::from_wire(outcome).unwrap(),
             ms: 100.0,
-            control_outcome: control.into(),
+            control_outcome: vantage_protocol::Outcome::from_wire(control).unwrap(),
             control_ms,
             browser_family: None,
             net_type: None,
-            report_id: format!("{report:032x}"),
+            report_id: format!("{report:032x}").parse().unwrap(),
             late: false,
             status: None,
         }
@@ -215,7 +223,7 @@ mod tests {
         ];
         let mut d = RollupDelta::default();
         d.add(&rows.iter().collect::<Vec<_>>());
-        let mut cell = CellRollup::new(CellKey { minute: 100, platform: "x".into(), country: "PK".into(), asn: 1 });
+        let mut cell = CellRollup::new(CellKey { minute: 100, platform: "x".parse().unwrap(), country: "PK".parse().unwrap(), asn: 1 });
         for ((_, _), n) in &d.nets {
             cell.nets.push(*n);
         }

@@ -18,6 +18,7 @@ use crate::traffic::{Arrivals, Model, ModelSpec, COUNTRIES};
 use std::time::{Duration, Instant};
 use vantage_detect::rng::Pcg32;
 use vantage_detect::scenario::{AsnSpec, Event, Scenario};
+use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
 
 /// What the synthetic traffic shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +104,20 @@ pub fn history(store: &dyn Store, spec: &HistorySpec, progress: impl FnMut(i64, 
 
 /// Writes the history into `store`; returns the number of observations written.
 pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress: impl FnMut(i64, usize)) -> Result<usize, String> {
-    let country = spec.country.as_bytes();
+    let typed = Country::try_from(spec.country.as_str()).map_err(|e| format!("country {:?}: {e}", spec.country))?;
+    let country = typed.as_str().as_bytes();
     let country = [country[0], country[1]];
+    // Each platform's name and its simulated target, checked once for the whole run.
+    let names = spec
+        .platforms
+        .iter()
+        .map(|p| {
+            let platform = Platform::try_from(p.as_str()).map_err(|e| format!("platform {p:?}: {e}"))?;
+            let target = TargetId::try_from(format!("{p}.sim")).map_err(|e| format!("platform {p:?}: {e}"))?;
+            Ok((platform, target))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let site = SiteKey::try_from("simulated").map_err(|e| format!("site: {e}"))?;
     let mut gens: Vec<Scenario> = spec
         .platforms
         .iter()
@@ -126,13 +139,14 @@ pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress
     let (mut rows, mut buf, mut serial, mut written) = (Vec::with_capacity(CHUNK_ROWS), Vec::new(), 0u64, 0);
     let run = spec.seed << 20;
     for t in spec.from..spec.to {
-        for g in &mut gens {
+        for (g, (platform, target)) in gens.iter_mut().zip(&names) {
             buf.clear();
             g.minute(t, &mut buf);
             for b in &buf {
                 for _ in 0..b.count {
                     serial += 1;
-                    rows.push(observation(&b.obs, &spec.country, run, serial));
+                    let id = ReportId::try_from(format!("{run:016x}{serial:016x}")).map_err(|e| format!("report id: {e}"))?;
+                    rows.push(observation(&b.obs, typed, (platform, target, &site), id));
                 }
             }
         }
@@ -145,22 +159,27 @@ pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress
     Ok(written)
 }
 
-fn observation(o: &vantage_detect::DetectInput, country: &str, run: u64, serial: u64) -> Observation {
+fn observation(
+    o: &vantage_detect::DetectInput,
+    country: Country,
+    (platform, target, site): (&Platform, &TargetId, &SiteKey),
+    id: ReportId,
+) -> Observation {
     Observation {
         ts: o.minute * 60,
-        country: country.to_string(),
+        country,
         asn: o.asn,
         network: o.network,
-        site: "simulated".into(),
-        platform: o.platform.clone(),
-        target: format!("{}.sim", o.platform),
-        outcome: o.outcome.as_str().into(),
+        site: site.clone(),
+        platform: platform.clone(),
+        target: target.clone(),
+        outcome: o.outcome,
         ms: o.ms.clamp(0.0, vantage_protocol::MAX_MS),
-        control_outcome: if o.control_ok { "ok" } else { "error" }.into(),
+        control_outcome: if o.control_ok { Outcome::Ok } else { Outcome::Error },
         control_ms: o.control_ms.clamp(0.0, vantage_protocol::MAX_MS),
         browser_family: Some("chromium".into()),
         net_type: None,
-        report_id: format!("{run:016x}{serial:016x}"),
+        report_id: id,
         late: false,
         status: None,
     }

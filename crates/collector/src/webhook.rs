@@ -4,7 +4,7 @@
 //! stored opens and closes, so nothing here can slow ingest or detection. Logs name a hook by
 //! index and host only: its URL is a secret.
 
-use crate::store::StoredIncident;
+use crate::store::Incident;
 use crate::AppState;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The webhook body: the incident's fields plus `event` and a one-line `text`.
-pub fn body(i: &StoredIncident) -> serde_json::Value {
+pub fn body(i: &Incident) -> serde_json::Value {
     let event = if i.is_open() { "incident_opened" } else { "incident_closed" };
     let scope = i.asn.map_or(i.country.clone(), |a| format!("{} (AS{a})", i.country));
     let text = match &i.ended_at {

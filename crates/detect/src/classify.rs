@@ -36,6 +36,22 @@ impl State {
     pub fn is_bad(self) -> bool {
         matches!(self, State::Degraded | State::Disrupted)
     }
+
+    /// The wire name (docs/protocol.md §4), as serde writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::InsufficientData => "insufficient_data",
+            State::Normal => "normal",
+            State::Degraded => "degraded",
+            State::Disrupted => "disrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Why a window that looked bad was not given a bad verdict (issue 9's evidence rules).
@@ -219,6 +235,14 @@ fn slow(w: &WindowStats, e: &Expectation, cfg: &DetectorConfig) -> bool {
 mod tests {
     use super::*;
     use crate::rollup::NetStat;
+
+    #[test]
+    fn the_display_name_is_the_serde_name() {
+        for s in [State::InsufficientData, State::Normal, State::Degraded, State::Disrupted] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.to_string(), "{s:?}");
+            assert_eq!(serde_json::from_value::<State>(s.as_str().into()).unwrap(), s);
+        }
+    }
 
     fn window(nets: u32, per_net: u32, fail_per_net: u32, ms: f64) -> WindowStats {
         let mut w = WindowStats::default();

@@ -102,6 +102,13 @@ pub struct Incident {
     pub end_minute: Option<i64>,
 }
 
+impl Incident {
+    /// Still open (no end yet).
+    pub fn is_open(&self) -> bool {
+        self.ended_at.is_none()
+    }
+}
+
 /// An incident's confidence: `(1 - 2^(-n/10)) x asn x history`, with `n` its failing networks;
 /// `asn` = `1 - 2^(-a)` for a country incident with `a` failing ASNs (0.5 when the deployment
 /// has no ASN data), 1 for an ASN incident (its scope is one ASN); `history` = 1 when the cell

@@ -34,12 +34,12 @@ pub async fn chart(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<R
     let to = (now.div_euclid(60) + step).div_euclid(step) * step;
     let from = to - (hours * 60 + step - 1) / step * step;
     let cfg = &c.config.detect;
-    let query = SeriesQuery { platform: platform.clone(), country: country.clone(), asn, from, to, step };
+    let query = SeriesQuery { platform: platform.clone(), country, asn, from, to, step };
     let thresholds = crate::store::publish::Thresholds { min_reports: cfg.min_reports, min_networks: cfg.min_networks };
     let req = SeriesRequest { query, thresholds, settled_end: crate::store::publish::settled_end(now) };
     let store = c.store.clone();
     let points = blocking(move || compute(store.as_ref(), &req)).await?;
-    let scope = asn.map_or(country.clone(), |a| format!("{country} AS{a}"));
+    let scope = asn.map_or(country.to_string(), |a| format!("{country} AS{a}"));
     let title = format!("{platform} in {scope}: last {hours} h");
     let mut res = with_type(render(&title, &points, from, step).into_response(), Some("image/svg+xml; charset=utf-8"), 60);
     res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CHART_CSP));

@@ -102,9 +102,9 @@ fn csv_row(a: &Aggregate) -> String {
     let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
     let fields = [
         csv_field(&a.ts),
-        csv_field(&a.country),
+        csv_field(a.country.as_str()),
         a.asn.to_string(),
-        csv_field(&a.platform),
+        csv_field(a.platform.as_str()),
         a.reports.to_string(),
         a.networks.to_string(),
         a.ok.to_string(),

@@ -4,7 +4,7 @@ use super::params::Params;
 use super::{blocking, with_type, xml_escape};
 use crate::error::AppError;
 use crate::live::publish::Body;
-use crate::store::{IncidentFilter, StoredIncident};
+use crate::store::{Incident, IncidentFilter};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -16,7 +16,7 @@ use vantage_detect::EndReason;
 /// Most incidents one answer lists (newest first).
 const LIMIT: usize = 500;
 
-async fn load(c: &AppState, q: Option<&str>) -> Result<Vec<StoredIncident>, AppError> {
+async fn load(c: &AppState, q: Option<&str>) -> Result<Vec<Incident>, AppError> {
     let p = Params::parse(q);
     let filter =
         IncidentFilter { country: p.country("country")?, platform: p.platform("platform")?, open_only: p.flag("open")?, limit: LIMIT };
@@ -49,7 +49,7 @@ pub async fn atom(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
     Ok(with_type(feed(&incidents, &updated).into_response(), Some("application/atom+xml; charset=utf-8"), 60))
 }
 
-fn feed(incidents: &[StoredIncident], updated: &str) -> String {
+fn feed(incidents: &[Incident], updated: &str) -> String {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
     let _ = write!(
         x,

@@ -42,8 +42,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Runs a blocking store read off the async workers; a failed read is a 500.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| AppError::Internal(e.to_string()))?.map_err(AppError::Internal)
+pub async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| AppError::Internal(e.to_string()))?.map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// A JSON answer that caches may keep for `max_age` seconds.

@@ -24,33 +24,33 @@ impl Params {
     }
 
     /// An ISO country code (`pk` reads as `PK`).
-    pub fn country(&self, name: &'static str) -> Result<Option<String>, AppError> {
+    pub fn country(&self, name: &'static str) -> Result<Option<Country>, AppError> {
         self.get(name)
             .map(|v| match Country::from_any_case(v) {
-                Ok(c) => Ok(c.to_string()),
+                Ok(c) => Ok(c),
                 Err(_) => Err(AppError::param(name, "must be a two-letter ISO 3166-1 country code")),
             })
             .transpose()
     }
 
     /// A required country code.
-    pub fn required_country(&self, name: &'static str) -> Result<String, AppError> {
+    pub fn required_country(&self, name: &'static str) -> Result<Country, AppError> {
         self.required(name)?;
         Ok(self.country(name)?.expect("present"))
     }
 
     /// A platform name (the target-id alphabet).
-    pub fn platform(&self, name: &'static str) -> Result<Option<String>, AppError> {
+    pub fn platform(&self, name: &'static str) -> Result<Option<Platform>, AppError> {
         self.get(name)
             .map(|v| match Platform::try_from(v) {
-                Ok(p) => Ok(p.to_string()),
+                Ok(p) => Ok(p),
                 Err(e) => Err(AppError::param(name, e.to_string())),
             })
             .transpose()
     }
 
     /// A required platform name.
-    pub fn required_platform(&self, name: &'static str) -> Result<String, AppError> {
+    pub fn required_platform(&self, name: &'static str) -> Result<Platform, AppError> {
         self.required(name)?;
         Ok(self.platform(name)?.expect("present"))
     }
@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn rules() {
         let p = Params::parse(Some("country=pk&asn=x&platform=X%20Y&open=yes&lang=ur&from=2026-11-28T18:00:00Z"));
-        assert_eq!(p.country("country").unwrap().as_deref(), Some("PK"));
+        assert_eq!(p.country("country").unwrap().map(|c| c.to_string()).as_deref(), Some("PK"));
         assert!(matches!(p.asn("asn"), Err(AppError::InvalidParameter { parameter: "asn", .. })));
         assert!(p.platform("platform").is_err());
         // A platform name has no dot (that is a target id), as in the target list.

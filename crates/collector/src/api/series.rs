@@ -65,7 +65,7 @@ pub struct SeriesRequest {
 pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, String> {
     let q = &r.query;
     let t = r.thresholds;
-    let key = |start: i64| -> BucketKey { (q.platform.clone(), q.country.clone(), q.asn, t.min_reports, t.min_networks, q.step, start) };
+    let key = |start: i64| -> BucketKey { (q.platform.clone(), q.country, q.asn, t.min_reports, t.min_networks, q.step, start) };
     let starts: Vec<i64> = (0..q.points() as i64).map(|i| q.from + i * q.step).collect();
     let settled = |start: i64| start + q.step <= r.settled_end;
     let mut known: HashMap<i64, Option<Summary>> = HashMap::new();
@@ -76,7 +76,7 @@ pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, Strin
     if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
         let (from, to) = (*first, *last + q.step);
         let mut values: HashMap<i64, Mass> = HashMap::new();
-        let filter = RollupFilter { from, to, platform: Some(q.platform.clone()), country: Some(q.country.clone()), asn: q.asn };
+        let filter = RollupFilter { from, to, platform: Some(q.platform.clone()), country: Some(q.country), asn: q.asn };
         let mut tree = Tree::new(q.step, t, q.asn.is_none(), |start, m| {
             values.insert(start, m);
         });

@@ -28,6 +28,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::OwnedSemaphorePermit;
+use vantage_protocol::Country;
 
 /// Keep-alive comment interval: proxies close idle connections.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -41,7 +42,7 @@ struct Open {
     /// The event still to send first (the country's status), if any.
     first: Option<Bytes>,
     /// Only this country's status events (`?country=`).
-    country: Option<String>,
+    country: Option<Country>,
     /// The server's shutdown: the stream ends so graceful shutdown can finish.
     closed: Pin<Box<dyn Future<Output = ()> + Send>>,
     /// When the server ends the stream (`--stream-lifetime`, spread).
@@ -80,7 +81,7 @@ pub async fn stream(
         }
         None => None,
     };
-    let first = country.as_ref().map(|k| c.live.status_body(k, None, c.config.detect.window_minutes * 60).bytes.clone());
+    let first = country.as_ref().map(|k| c.live.status_body(k.as_str(), None, c.config.detect.window_minutes * 60).bytes.clone());
     let open = Open {
         rx: c.live.events.subscribe(),
         first,
@@ -101,7 +102,9 @@ pub async fn stream(
                 _ = &mut s.end => return None,
             };
             match got {
-                Ok(ev) if wanted(&ev, s.country.as_deref()) => return Some((Ok(Event::default().event(ev.kind).data(&ev.data)), s)),
+                Ok(ev) if wanted(&ev, s.country.as_ref().map(Country::as_str)) => {
+                    return Some((Ok(Event::default().event(ev.kind).data(&ev.data)), s))
+                }
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) => {
                     tracing::debug!(missed = n, "SSE client lagging: dropped");

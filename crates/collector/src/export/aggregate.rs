@@ -7,6 +7,7 @@ use crate::store::publish::{Mass, Thresholds};
 use crate::store::{RollupFilter, Store};
 use serde::Serialize;
 use vantage_detect::hist::quantile_of;
+use vantage_protocol::{Country, Platform};
 
 /// Minutes of rollups read per store query. Every cell-minute is whole within a chunk (the
 /// k-anonymity rules judge one cell-minute at a time), and a chunk is the most held in memory.
@@ -20,11 +21,11 @@ pub struct Aggregate {
     /// The minute (RFC 3339).
     pub ts: String,
     /// Country code.
-    pub country: String,
+    pub country: Country,
     /// AS number.
     pub asn: u32,
     /// Platform.
-    pub platform: String,
+    pub platform: Platform,
     /// Distinct reports in the cell (at least k of them counted).
     pub reports: usize,
     /// Distinct networks with a counted measurement in the cell (>= m).
@@ -60,7 +61,7 @@ pub fn aggregate(cell: &CellRollup, k: usize, m: usize) -> Option<Aggregate> {
     let tried = ok + error + timeout;
     Some(Aggregate {
         ts: crate::store::rfc3339::format(cell.key.minute * 60),
-        country: cell.key.country.clone(),
+        country: cell.key.country,
         asn: cell.key.asn,
         platform: cell.key.platform.clone(),
         reports,

@@ -4,9 +4,10 @@
 //! The store skips (report_id, target) pairs it already has, so an interrupted import can be
 //! re-run from the start and stores each row once.
 
+use crate::store::json_row::{self, RowError};
 use crate::store::{Observation, Store};
 use std::io::{BufRead, Read};
-use vantage_protocol::{Country, IdError, Outcome, Platform, ReportId, SiteKey, TargetId};
+use vantage_protocol::Outcome;
 
 /// Rows per `Store::import` call (one transaction) in the storing pass: large enough that the
 /// per-transaction cost is amortized, small enough that a chunk is a few megabytes.
@@ -89,8 +90,12 @@ fn for_each_row(mut reader: impl BufRead, each: &mut dyn FnMut(Observation) -> R
         if buf.trim_ascii().is_empty() {
             continue;
         }
-        let o: Observation = serde_json::from_slice(&buf)
-            .map_err(|e| format!("line {n}: {e}; each line must be one observation object as `vantage export --raw` writes"))?;
+        // The wire's rules come with the field types, so an import holds nothing a report could
+        // not have carried; `check_row` adds the rules of the row as a whole.
+        let o: Observation = json_row::decode(&buf).map_err(|e| match e {
+            RowError::Field { .. } => format!("line {n}: {e}"),
+            RowError::Shape(_) => format!("line {n}: {e}; each line must be one observation object as `vantage export --raw` writes"),
+        })?;
         check_row(&o).map_err(|e| format!("line {n}: {e}"))?;
         each(o)?;
     }
@@ -99,22 +104,11 @@ fn for_each_row(mut reader: impl BufRead, each: &mut dyn FnMut(Observation) -> R
 
 fn check_row(o: &Observation) -> Result<(), String> {
     let ms_ok = |ms: f64| ms.is_finite() && (0.0..=vantage_protocol::MAX_MS).contains(&ms);
-    let named = |field: &'static str| move |e: IdError| format!("{field}: {e}");
-    if o.ts % 60 != 0 {
-        return Err("ts: must be a whole minute".into());
-    }
-    // The wire's rules, so an import holds nothing a report could not have carried.
-    Country::try_from(o.country.as_str()).map_err(named("country"))?;
-    TargetId::try_from(o.target.as_str()).map_err(named("target"))?;
-    Platform::try_from(o.platform.as_str()).map_err(named("platform"))?;
-    SiteKey::try_from(o.site.as_str()).map_err(named("site"))?;
     match () {
-        _ if Outcome::from_wire(&o.outcome).is_none() => Err("outcome: not a known outcome".into()),
-        _ if Outcome::from_wire(&o.control_outcome).is_none() => Err("control_outcome: not a known outcome".into()),
+        _ if o.ts % 60 != 0 => Err("ts: must be a whole minute".into()),
         _ if !ms_ok(o.ms) => Err("ms: must be between 0 and 120000".into()),
         _ if !ms_ok(o.control_ms) => Err("control_ms: must be between 0 and 120000".into()),
-        _ if ReportId::try_from(o.report_id.as_str()).is_err() => Err(format!("report_id: {}", IdError::ReportId)),
-        _ if (o.outcome == Outcome::HttpError.as_str()) != o.status.is_some_and(|s| (100..=599).contains(&s)) => {
+        _ if (o.outcome == Outcome::HttpError) != o.status.is_some_and(|s| (100..=599).contains(&s)) => {
             Err("status: 100 to 599 with outcome http_error, absent otherwise".into())
         }
         _ => Ok(()),

@@ -3,7 +3,7 @@
 //! API does not show. A failed write keeps everything queued and retries with backoff: a store
 //! hiccup delays events, it never loses them, and each (incident id, event) goes out once.
 
-use crate::store::StoredIncident;
+use crate::store::Incident;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ pub enum Transition {
 
 impl Transition {
     /// The transition an incident snapshot announces.
-    pub fn of(i: &StoredIncident) -> Transition {
+    pub fn of(i: &Incident) -> Transition {
         if i.is_open() {
             Transition::Opened
         } else {
@@ -39,9 +39,9 @@ impl Transition {
 pub struct Outbox {
     /// Newest known state of each incident the store does not hold yet (by id): one row per
     /// incident is written, the latest, whatever happened while the store was failing.
-    unsaved: BTreeMap<String, StoredIncident>,
+    unsaved: BTreeMap<String, Incident>,
     /// Events waiting for their write, oldest first: each is the incident as it was then.
-    events: VecDeque<StoredIncident>,
+    events: VecDeque<Incident>,
     /// Keys queued or sent, so a replay that finds an event again does not repeat it.
     seen: HashSet<(String, Transition)>,
     /// `seen` in insertion order, to forget the oldest beyond [`REMEMBERED`].
@@ -70,7 +70,7 @@ impl Default for Outbox {
 
 impl Outbox {
     /// Records states the store must hold (a step's open incidents, their peaks updated).
-    pub fn save(&mut self, incidents: impl IntoIterator<Item = StoredIncident>) {
+    pub fn save(&mut self, incidents: impl IntoIterator<Item = Incident>) {
         for i in incidents {
             self.unsaved.insert(i.id.clone(), i);
         }
@@ -78,7 +78,7 @@ impl Outbox {
 
     /// Queues an open or close unless the same (id, transition) was queued or sent before.
     /// Returns whether it was queued.
-    pub fn event(&mut self, i: StoredIncident) -> bool {
+    pub fn event(&mut self, i: Incident) -> bool {
         let key = (i.id.clone(), Transition::of(&i));
         if self.seen.contains(&key) {
             return false;
@@ -113,13 +113,13 @@ impl Outbox {
     }
 
     /// The rows to write now.
-    pub fn batch(&self) -> Vec<StoredIncident> {
+    pub fn batch(&self) -> Vec<Incident> {
         self.unsaved.values().cloned().collect()
     }
 
     /// The write of `batch` succeeded: those rows are done (unless a newer state arrived for
     /// the same id meanwhile), and every queued event can go out, oldest first.
-    pub fn stored(&mut self, batch: &[StoredIncident]) -> Vec<StoredIncident> {
+    pub fn stored(&mut self, batch: &[Incident]) -> Vec<Incident> {
         for i in batch {
             if self.unsaved.get(&i.id) == Some(i) {
                 self.unsaved.remove(&i.id);
@@ -152,13 +152,13 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn incident(id: &str, open: bool) -> StoredIncident {
-        StoredIncident {
+    fn incident(id: &str, open: bool) -> Incident {
+        Incident {
             id: id.into(),
             platform: "x".into(),
             country: "PK".into(),
             asn: None,
-            state: "disrupted".into(),
+            state: vantage_detect::State::Disrupted,
             started_at: "2026-12-01T10:00:00Z".into(),
             ended_at: (!open).then(|| "2026-12-01T10:30:00Z".into()),
             peak_failure_rate: 1.0,

@@ -10,7 +10,7 @@ use super::clickhouse_http::Http;
 use super::clickhouse_read as read;
 use super::clickhouse_schema::{self as schema, Settings};
 use super::clickhouse_write::{self as write, Batching, Counters, Job};
-use super::{Ack, Activity, IncidentFilter, Observation, RollupFilter, Store, StoreStats, StoredIncident, SubmitError};
+use super::{Ack, Activity, Incident, IncidentFilter, Observation, RollupFilter, Store, StoreError, StoreStats, SubmitError};
 use crate::rollup::CellRollup;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
+use vantage_protocol::ReportId;
 
 /// Rows per insert of `import`.
 const IMPORT_CHUNK: usize = 50_000;
@@ -37,14 +38,14 @@ pub struct ClickHouseStore {
 impl ClickHouseStore {
     /// Connects, creates the database, tables and views when missing, and starts the writer.
     /// `url` is the part after `clickhouse:`.
-    pub fn open(url: &str, capacity: usize) -> Result<ClickHouseStore, String> {
+    pub fn open(url: &str, capacity: usize) -> Result<ClickHouseStore, StoreError> {
         ClickHouseStore::open_retaining(url, capacity, 0)
     }
 
     /// [`ClickHouseStore::open`], also dropping raw day partitions older than `retention_days`
     /// (0: never) and, with the URL's `ttl_days`, every table's older days.
-    pub fn open_retaining(url: &str, capacity: usize, retention_days: u32) -> Result<ClickHouseStore, String> {
-        let settings = Settings::parse(url).map_err(|e| format!("--store: {e}"))?;
+    pub fn open_retaining(url: &str, capacity: usize, retention_days: u32) -> Result<ClickHouseStore, StoreError> {
+        let settings = Settings::parse(url).map_err(StoreError::Url)?;
         let http = Arc::new(Http::new(&settings.url, &settings.db)?);
         schema::create(&http).map_err(|e| {
             // The URL without user and password: messages may end up in logs.
@@ -52,10 +53,10 @@ impl ClickHouseStore {
             let _ = shown.set_username("");
             let _ = shown.set_password(None);
             shown.set_query(None);
-            if e.contains("unreachable") {
-                format!("cannot reach ClickHouse at {shown}: {e}; is clickhouse-server running and serving HTTP there (default port 8123)? Check the host and port in --store")
-            } else {
-                format!("ClickHouse at {shown} refused to set up the database {:?}: {e}; check the user and password in --store and that the user may CREATE DATABASE and TABLE, or create the schema yourself (docs/clickhouse.md)", settings.db)
+            let (url, source) = (shown.to_string(), Box::new(e));
+            match *source {
+                StoreError::Unreachable(_) => StoreError::ClickHouseDown { url, source },
+                _ => StoreError::ClickHouseSetup { url, db: settings.db.clone(), source },
             }
         })?;
         let (tx, rx) = sync_channel(capacity);
@@ -65,7 +66,7 @@ impl ClickHouseStore {
         let writer = std::thread::Builder::new()
             .name("vantage-clickhouse-writer".into())
             .spawn(move || write::write_loop(&h, &rx, &batching, &c))
-            .map_err(|e| format!("cannot start the clickhouse writer: {e}"))?;
+            .map_err(|e| StoreError::Thread(format!("cannot start the clickhouse writer: {e}")))?;
         let plan = schema::retention_plan(retention_days, settings.ttl_days);
         if !plan.is_empty() {
             start_retention(Arc::downgrade(&http), plan);
@@ -97,7 +98,7 @@ fn start_retention(http: std::sync::Weak<Http>, plan: Vec<(&'static str, u32)>) 
 }
 
 impl Store for ClickHouseStore {
-    fn submit(&self, report_id: String, rows: Vec<Observation>) -> Result<Ack, SubmitError> {
+    fn submit(&self, report_id: ReportId, rows: Vec<Observation>) -> Result<Ack, SubmitError> {
         let (reply, ack) = oneshot::channel();
         self.counters.queued.fetch_add(1, Ordering::Relaxed);
         self.tx.try_send(Job::Report { id: report_id, rows, reply }).map_err(|e| {
@@ -119,7 +120,7 @@ impl Store for ClickHouseStore {
         }
     }
 
-    fn import(&self, rows: &[Observation]) -> Result<usize, String> {
+    fn import(&self, rows: &[Observation]) -> Result<usize, StoreError> {
         let stored = write::existing_pairs(&self.http, rows, read::READ_TIMEOUT)?;
         let new = write::new_rows(rows, &stored);
         let mut seen = std::collections::HashSet::new();
@@ -130,7 +131,7 @@ impl Store for ClickHouseStore {
         Ok(new.len())
     }
 
-    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut super::Sink<'_, Observation>) -> Result<(), String> {
+    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut super::Sink<'_, Observation>) -> Result<(), StoreError> {
         read::scan_observations(&self.http, from, to, each)
     }
 
@@ -138,35 +139,35 @@ impl Store for ClickHouseStore {
         Some(&self.published)
     }
 
-    fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {
+    fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), StoreError> {
         read::scan_rollups(&self.http, filter, each)
     }
 
-    fn series(&self, q: &super::SeriesQuery) -> Result<Vec<super::PointSums>, String> {
+    fn series(&self, q: &super::SeriesQuery) -> Result<Vec<super::PointSums>, StoreError> {
         read::series(&self.http, q)
     }
 
-    fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String> {
+    fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, StoreError> {
         read::rollup_bounds(&self.http)
     }
 
-    fn upsert_incidents(&self, incidents: &[StoredIncident]) -> Result<(), String> {
+    fn upsert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError> {
         read::upsert_incidents(&self.http, incidents)
     }
 
-    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, String> {
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         read::incidents(&self.http, filter)
     }
 
-    fn activity(&self, from_minute: i64) -> Result<Option<Activity>, String> {
+    fn activity(&self, from_minute: i64) -> Result<Option<Activity>, StoreError> {
         read::activity(&self.http, from_minute).map(Some)
     }
 
-    fn close(&self) -> Result<(), String> {
+    fn close(&self) -> Result<(), StoreError> {
         let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() else { return Ok(()) };
         // FIFO: everything queued before the shutdown job is inserted first.
         self.counters.queued.fetch_add(1, Ordering::Relaxed);
         let _ = self.tx.send(Job::Shutdown);
-        writer.join().map_err(|_| "the clickhouse writer panicked".to_string())
+        writer.join().map_err(|_| StoreError::Thread("the clickhouse writer panicked".into()))
     }
 }

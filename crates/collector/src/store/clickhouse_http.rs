@@ -6,6 +6,8 @@
 //! `spawn_blocking` readers, the CLI, even `Collector::new` inside the server's runtime) simply
 //! blocks on a channel for the answer.
 
+use super::json_row::RowError;
+use super::StoreError;
 use reqwest::Url;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -29,7 +31,7 @@ pub struct Http {
 
 impl Http {
     /// Starts the request thread for `base` (scheme, host, port and user info are used).
-    pub fn new(base: &Url, db: &str) -> Result<Http, String> {
+    pub fn new(base: &Url, db: &str) -> Result<Http, StoreError> {
         let mut root = base.clone();
         root.set_path("/");
         root.set_query(None);
@@ -41,10 +43,10 @@ impl Http {
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| format!("clickhouse client: {e}"))?;
+            .map_err(|e| StoreError::Thread(format!("clickhouse client: {e}")))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("vantage-clickhouse-http".into())
             .spawn(move || {
                 let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -56,8 +58,9 @@ impl Http {
                     let _ = stopped.await;
                 });
             })
-            .map_err(|e| format!("cannot start the clickhouse thread: {e}"))?;
-        let handle = rx.recv().map_err(|_| "the clickhouse thread did not start".to_string())??;
+            .map_err(|e| format!("cannot start the clickhouse thread: {e}"))
+            .and_then(|_| rx.recv().map_err(|_| "the clickhouse thread did not start".to_string())?)
+            .map_err(StoreError::Thread)?;
         Ok(Http { base: root, db: db.to_string(), auth, client, handle, _stop: stop })
     }
 
@@ -82,42 +85,39 @@ impl Http {
     }
 
     /// Runs one statement; returns the body of a 200, else the server's message.
-    pub fn run(&self, sql: &str, body: Option<String>, timeout: Duration, in_db: bool) -> Result<String, String> {
+    pub fn run(&self, sql: &str, body: Option<String>, timeout: Duration, in_db: bool) -> Result<String, StoreError> {
         let req = self.request(sql, body, in_db).timeout(timeout);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.handle.spawn(async move {
             let answer = async {
-                let res = req.send().await.map_err(|e| format!("clickhouse unreachable: {}", chain(&e)))?;
+                let res = req.send().await.map_err(|e| StoreError::Unreachable(chain(&e)))?;
                 let status = res.status();
-                let text = res.text().await.map_err(|e| format!("clickhouse answer: {}", chain(&e)))?;
+                let text = res.text().await.map_err(|e| StoreError::Answer(chain(&e)))?;
                 if status.is_success() {
                     Ok(text)
                 } else {
-                    Err(format!("clickhouse {status}: {}", text.trim().chars().take(500).collect::<String>()))
+                    Err(refused(status, &text))
                 }
             };
             let _ = tx.send(answer.await);
         });
-        rx.recv().map_err(|_| "the clickhouse thread stopped".to_string())?
+        rx.recv().map_err(|_| StoreError::Thread("the clickhouse thread stopped".into()))?
     }
 
     /// A statement without a result (DDL, ALTER).
-    pub fn exec(&self, sql: &str, timeout: Duration) -> Result<(), String> {
+    pub fn exec(&self, sql: &str, timeout: Duration) -> Result<(), StoreError> {
         self.run(sql, None, timeout, true).map(drop)
     }
 
     /// `INSERT INTO table FORMAT JSONEachRow` with `rows` (one JSON object a line).
-    pub fn insert(&self, table: &str, rows: String, timeout: Duration) -> Result<(), String> {
+    pub fn insert(&self, table: &str, rows: String, timeout: Duration) -> Result<(), StoreError> {
         self.run(&format!("INSERT INTO {table} FORMAT JSONEachRow"), Some(rows), timeout, true).map(drop)
     }
 
     /// A SELECT (without FORMAT) whose rows are decoded into `T`.
-    pub fn select<T: DeserializeOwned>(&self, sql: &str, timeout: Duration) -> Result<Vec<T>, String> {
+    pub fn select<T: DeserializeOwned>(&self, sql: &str, timeout: Duration) -> Result<Vec<T>, StoreError> {
         let text = self.run(&format!("{sql} FORMAT JSONEachRow"), None, timeout, true)?;
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).map_err(|e| format!("clickhouse row {l:.200}: {e}")))
-            .collect()
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| decode_row(l.as_bytes())).collect()
     }
 
     /// [`Http::select`] streamed: each row is decoded and handed to `each` as the answer arrives,
@@ -129,26 +129,26 @@ impl Http {
         &self,
         sql: &str,
         timeout: Duration,
-        each: &mut dyn FnMut(T) -> Result<(), String>,
-    ) -> Result<(), String> {
+        each: &mut dyn FnMut(T) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let req = self.request(&format!("{sql} FORMAT JSONEachRow"), None, true);
         // A few chunks in flight: the request thread reads ahead while the caller decodes.
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         self.handle.spawn(async move {
-            let late = |what: &str| format!("clickhouse {what} within {} s", timeout.as_secs());
+            let late = |what: &str| StoreError::Unreachable(format!("clickhouse {what} within {} s", timeout.as_secs()));
             let forward = async {
                 let mut res = tokio::time::timeout(timeout, req.send())
                     .await
                     .map_err(|_| late("did not answer"))?
-                    .map_err(|e| format!("clickhouse unreachable: {}", chain(&e)))?;
+                    .map_err(|e| StoreError::Unreachable(chain(&e)))?;
                 if !res.status().is_success() {
                     let status = res.status();
                     let text = res.text().await.unwrap_or_default();
-                    return Err(format!("clickhouse {status}: {}", text.trim().chars().take(500).collect::<String>()));
+                    return Err(refused(status, &text));
                 }
                 loop {
                     let chunk = tokio::time::timeout(timeout, res.chunk()).await.map_err(|_| late("sent no more of its answer"))?;
-                    let Some(chunk) = chunk.map_err(|e| format!("clickhouse answer: {}", chain(&e)))? else { return Ok(()) };
+                    let Some(chunk) = chunk.map_err(|e| StoreError::Answer(chain(&e)))? else { return Ok(()) };
                     if tx.send(Ok(chunk)).await.is_err() {
                         // The reader stopped: dropping `res` closes the connection.
                         return Ok(());
@@ -162,7 +162,7 @@ impl Http {
         let mut line = Vec::new();
         let mut decode = |line: &[u8]| match line.trim_ascii() {
             [] => Ok(()),
-            l => each(serde_json::from_slice(l).map_err(|e| format!("clickhouse row {:.200}: {e}", String::from_utf8_lossy(l)))?),
+            l => each(decode_row(l)?),
         };
         while let Some(chunk) = rx.blocking_recv() {
             for piece in chunk?.split_inclusive(|&b| b == b'\n') {
@@ -175,6 +175,19 @@ impl Http {
         }
         decode(&line)
     }
+}
+
+/// A statement ClickHouse answered with `status`: its message, cut to 500 characters.
+fn refused(status: reqwest::StatusCode, body: &str) -> StoreError {
+    StoreError::Status { status, body: body.trim().chars().take(500).collect() }
+}
+
+/// One `JSONEachRow` line as a `T`: a value its type refuses is a corrupt row naming its column.
+fn decode_row<T: DeserializeOwned>(line: &[u8]) -> Result<T, StoreError> {
+    super::json_row::decode(line).map_err(|e| match e {
+        RowError::Field { field, message } => StoreError::Corrupt { column: field, reason: message },
+        RowError::Shape(message) => StoreError::Answer(format!("row {:.200}: {message}", String::from_utf8_lossy(line))),
+    })
 }
 
 /// A string literal for ClickHouse SQL (the 18.16 server has no query parameters).

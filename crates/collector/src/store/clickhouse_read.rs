@@ -5,10 +5,11 @@
 use super::cells::Cells;
 use super::clickhouse_http::{quote, Http};
 use super::series::{PointSums, SeriesQuery};
-use super::{IncidentFilter, Observation, RollupFilter, Sink, StoredIncident};
+use super::{Incident, IncidentFilter, Observation, RollupFilter, Sink, StoreError};
 use crate::rollup::{CellKey, CellRollup, NetRollup, KIND_TIMES};
 use serde::Deserialize;
 use std::time::Duration;
+use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
 
 /// Reads may take this long.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,10 +22,10 @@ const CHUNK_FILTERED: i64 = 1440;
 fn conditions(f: &RollupFilter, from: i64, to: i64) -> String {
     let mut sql = format!("ts >= toDateTime({}) AND ts < toDateTime({})", from.max(0) * 60, to.max(0) * 60);
     if let Some(p) = &f.platform {
-        sql.push_str(&format!(" AND platform = {}", quote(p)));
+        sql.push_str(&format!(" AND platform = {}", quote(p.as_str())));
     }
     if let Some(c) = &f.country {
-        sql.push_str(&format!(" AND country = {}", quote(c)));
+        sql.push_str(&format!(" AND country = {}", quote(c.as_str())));
     }
     if let Some(a) = f.asn {
         sql.push_str(&format!(" AND asn = {a}"));
@@ -35,8 +36,8 @@ fn conditions(f: &RollupFilter, from: i64, to: i64) -> String {
 #[derive(Deserialize)]
 struct NetRow {
     minute: i64,
-    platform: String,
-    country: String,
+    platform: Platform,
+    country: Country,
     asn: u32,
     network: u32,
     reports: u32,
@@ -51,8 +52,8 @@ struct NetRow {
 #[derive(Deserialize)]
 struct HistRow {
     minute: i64,
-    platform: String,
-    country: String,
+    platform: Platform,
+    country: Country,
     asn: u32,
     kind: u8,
     bucket: usize,
@@ -60,7 +61,7 @@ struct HistRow {
 }
 
 /// Streams cell-minutes in (minute, platform, country, asn) order, a chunk of minutes at a time.
-pub fn scan_rollups(http: &Http, f: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {
+pub fn scan_rollups(http: &Http, f: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), StoreError> {
     let chunk = if f.platform.is_some() || f.country.is_some() { CHUNK_FILTERED } else { CHUNK_ALL };
     let mut from = f.from;
     while from < f.to {
@@ -71,7 +72,7 @@ pub fn scan_rollups(http: &Http, f: &RollupFilter, each: &mut dyn FnMut(CellRoll
     Ok(())
 }
 
-fn scan_chunk(http: &Http, f: &RollupFilter, from: i64, to: i64, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {
+fn scan_chunk(http: &Http, f: &RollupFilter, from: i64, to: i64, each: &mut dyn FnMut(CellRollup)) -> Result<(), StoreError> {
     let cond = conditions(f, from, to);
     let db = &http.db;
     let hist: Vec<HistRow> = http.select(
@@ -118,7 +119,7 @@ fn scan_chunk(http: &Http, f: &RollupFilter, from: i64, to: i64, each: &mut dyn 
 /// every network row): counters and distinct networks from `rollup_nets` (`uniqExactIf` over
 /// unmerged parts is exact: a network's counted total is above zero exactly when one of its part
 /// rows is), times from `rollup_hist` as one bucket array a point.
-pub fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, String> {
+pub fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, StoreError> {
     #[derive(Deserialize)]
     struct NetPoint {
         i: i64,
@@ -132,7 +133,7 @@ pub fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, String> {
         b: Vec<usize>,
         n: Vec<u64>,
     }
-    let f = RollupFilter { from: q.from, to: q.to, platform: Some(q.platform.clone()), country: Some(q.country.clone()), asn: q.asn };
+    let f = RollupFilter { from: q.from, to: q.to, platform: Some(q.platform.clone()), country: Some(q.country), asn: q.asn };
     let cond = conditions(&f, q.from, q.to);
     let (db, from, step) = (&http.db, q.from, q.step.max(1));
     let point = format!("intDiv(toInt64(intDiv(toUInt32(ts), 60)) - {from}, {step})");
@@ -172,7 +173,7 @@ pub fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, String> {
 }
 
 /// First and last minute with rollups.
-pub fn rollup_bounds(http: &Http) -> Result<Option<(i64, i64)>, String> {
+pub fn rollup_bounds(http: &Http) -> Result<Option<(i64, i64)>, StoreError> {
     #[derive(Deserialize)]
     struct Bounds {
         lo: i64,
@@ -190,11 +191,11 @@ pub fn rollup_bounds(http: &Http) -> Result<Option<(i64, i64)>, String> {
 }
 
 /// (platform, country, reports) of every pair with rollups from minute `from` on.
-pub fn activity(http: &Http, from: i64) -> Result<super::Activity, String> {
+pub fn activity(http: &Http, from: i64) -> Result<super::Activity, StoreError> {
     #[derive(Deserialize)]
     struct Row {
-        platform: String,
-        country: String,
+        platform: Platform,
+        country: Country,
         n: u64,
     }
     let rows: Vec<Row> = http.select(
@@ -212,14 +213,14 @@ pub fn activity(http: &Http, from: i64) -> Result<super::Activity, String> {
 /// incident outranks an open one, then the later end, then more evidence. Every node computes
 /// the same incident from the same rollups, so whichever node writes last, the most complete
 /// document wins, not the latest write.
-pub fn incident_version(i: &StoredIncident) -> u64 {
+pub fn incident_version(i: &Incident) -> u64 {
     let closed = u64::from(i.end_minute.is_some());
     let end = i.end_minute.unwrap_or(0).clamp(0, (1 << 31) - 1) as u64;
     (closed << 63) | (end << 32) | i.reports.min(u64::from(u32::MAX))
 }
 
 /// Inserts incident rows; reads keep the highest version of each id.
-pub fn upsert_incidents(http: &Http, incidents: &[StoredIncident]) -> Result<(), String> {
+pub fn upsert_incidents(http: &Http, incidents: &[Incident]) -> Result<(), StoreError> {
     if incidents.is_empty() {
         return Ok(());
     }
@@ -237,7 +238,7 @@ pub fn upsert_incidents(http: &Http, incidents: &[StoredIncident]) -> Result<(),
 }
 
 /// Incidents matching the filter, newest start first.
-pub fn incidents(http: &Http, f: &IncidentFilter) -> Result<Vec<StoredIncident>, String> {
+pub fn incidents(http: &Http, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
     #[derive(Deserialize)]
     struct Row {
         d: String,
@@ -250,10 +251,10 @@ pub fn incidents(http: &Http, f: &IncidentFilter) -> Result<Vec<StoredIncident>,
         http.db
     );
     if let Some(c) = &f.country {
-        sql.push_str(&format!(" AND country = {}", quote(c)));
+        sql.push_str(&format!(" AND country = {}", quote(c.as_str())));
     }
     if let Some(p) = &f.platform {
-        sql.push_str(&format!(" AND platform = {}", quote(p)));
+        sql.push_str(&format!(" AND platform = {}", quote(p.as_str())));
     }
     sql.push_str(" GROUP BY id");
     if f.open_only {
@@ -262,35 +263,30 @@ pub fn incidents(http: &Http, f: &IncidentFilter) -> Result<Vec<StoredIncident>,
     sql.push_str(&format!(" ORDER BY s DESC, id LIMIT {}", f.limit.max(1)));
     let rows: Vec<Row> = http.select(&sql, READ_TIMEOUT)?;
     rows.into_iter()
-        .map(|r| {
-            let mut i: StoredIncident = serde_json::from_str(&r.d).map_err(|e| format!("incident document: {e}"))?;
-            i.start_minute = r.s;
-            i.end_minute = (r.e >= 0).then_some(r.e);
-            Ok(i)
-        })
+        .map(|r| Ok(Incident { start_minute: r.s, end_minute: (r.e >= 0).then_some(r.e), ..super::incident_doc(&r.d)? }))
         .collect()
 }
 
 /// Observations with `from <= ts < to`, oldest first, one per (report_id, target), handed to
 /// `each` as the answer arrives (see `Http::select_each`): the sort and `LIMIT 1 BY` run in
 /// ClickHouse, this process holds one row at a time.
-pub fn scan_observations(http: &Http, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), String> {
+pub fn scan_observations(http: &Http, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError> {
     #[derive(Deserialize)]
     struct Row {
         t: i64,
-        country: String,
+        country: Country,
         asn: u32,
         network: u32,
-        site: String,
-        platform: String,
-        target: String,
-        outcome: String,
+        site: SiteKey,
+        platform: Platform,
+        target: TargetId,
+        outcome: Outcome,
         ms: f64,
-        control_outcome: String,
+        control_outcome: Outcome,
         control_ms: f64,
         browser_family: Option<String>,
         net_type: Option<String>,
-        report_id: String,
+        report_id: ReportId,
         late: u8,
         status: Option<u16>,
     }
@@ -326,5 +322,6 @@ pub fn scan_observations(http: &Http, from: Option<i64>, to: Option<i64>, each: 
             late: r.late != 0,
             status: r.status,
         })
+        .map_err(StoreError::Output)
     })
 }

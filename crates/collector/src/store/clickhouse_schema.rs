@@ -6,6 +6,7 @@
 //! `LowCardinality`, no `Nullable` under an aggregate.
 
 use super::clickhouse_http::{quote, Http};
+use super::StoreError;
 use reqwest::Url;
 use std::time::Duration;
 
@@ -122,7 +123,7 @@ pub const RAW_TABLES: &[&str] = &["observations", "reports"];
 pub const DATED_TABLES: &[&str] = &["observations", "reports", "rollup_nets", "rollup_hist"];
 
 /// Creates the database and every missing table and view.
-pub fn create(http: &Http) -> Result<(), String> {
+pub fn create(http: &Http) -> Result<(), StoreError> {
     http.run(&format!("CREATE DATABASE IF NOT EXISTS {}", http.db), None, DDL_TIMEOUT, false)?;
     for stmt in SCHEMA {
         http.exec(&stmt.replace("{db}", &http.db), DDL_TIMEOUT)?;
@@ -137,19 +138,19 @@ pub fn create(http: &Http) -> Result<(), String> {
 
 /// A database created before late reports were set apart gets `observations.late` (0 for every
 /// existing row).
-fn add_late_column(http: &Http) -> Result<(), String> {
+fn add_late_column(http: &Http) -> Result<(), StoreError> {
     add_column(http, "late", "UInt8 DEFAULT 0")
 }
 
 /// A database created before cors targets existed gets `observations.status` (null for every
 /// existing row: none of them is an `http_error`).
-fn add_status_column(http: &Http) -> Result<(), String> {
+fn add_status_column(http: &Http) -> Result<(), StoreError> {
     add_column(http, "status", "Nullable(UInt16)")
 }
 
 /// Adds `observations.NAME TYPE` when missing. `ADD COLUMN IF NOT EXISTS` is newer than 18.16, so
 /// the column is looked up first.
-fn add_column(http: &Http, name: &str, column_type: &str) -> Result<(), String> {
+fn add_column(http: &Http, name: &str, column_type: &str) -> Result<(), StoreError> {
     #[derive(serde::Deserialize)]
     struct N {
         n: u64,
@@ -186,7 +187,7 @@ pub fn retention_plan(retention_days: u32, ttl_days: Option<u32>) -> Vec<(&'stat
 
 /// Drops the day partitions older than each table's days in `plan` (counted from `now`, unix
 /// seconds); returns how many.
-pub fn drop_old_days(http: &Http, plan: &[(&str, u32)], now: i64) -> Result<usize, String> {
+pub fn drop_old_days(http: &Http, plan: &[(&str, u32)], now: i64) -> Result<usize, StoreError> {
     #[derive(serde::Deserialize)]
     struct Part {
         table: String,

@@ -3,7 +3,7 @@
 //! duplicates against the `reports` table, inserts, and only then acknowledges.
 
 use super::clickhouse_http::{quote_list, Http};
-use super::{Observation, Stored};
+use super::{Observation, StoreError, Stored};
 use crate::rollup::{RollupDelta, KIND_CONTROL, KIND_TIMES};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -12,6 +12,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+use vantage_protocol::{ReportId, TargetId};
 
 /// How far (seconds) from a report's measurement time an earlier copy of its id is looked for:
 /// a retried report keeps its measurement time (`age_s` is recomputed), so a day is generous,
@@ -21,7 +22,7 @@ const DEDUPE_WINDOW_S: i64 = 86_400;
 /// What the writer thread receives.
 pub enum Job {
     /// One report's rows and where to send the outcome.
-    Report { id: String, rows: Vec<Observation>, reply: oneshot::Sender<Result<Stored, String>> },
+    Report { id: ReportId, rows: Vec<Observation>, reply: oneshot::Sender<Result<Stored, Arc<StoreError>>> },
     /// Insert what is queued before this, then stop.
     Shutdown,
 }
@@ -84,21 +85,21 @@ pub fn encode<'a>(rows: &[&'a Observation], seen: &mut HashSet<(&'a str, &'a str
         let bucket = |kind: u8| d.hist.keys().find(|(_, k, _)| *k == kind).map_or(-1, |(_, _, b)| i16::from(*b));
         let row = RawRow {
             ts: o.ts,
-            country: &o.country,
+            country: o.country.as_str(),
             asn: o.asn,
             network: o.network,
-            site: &o.site,
-            platform: &o.platform,
-            target: &o.target,
-            outcome: &o.outcome,
+            site: o.site.as_str(),
+            platform: o.platform.as_str(),
+            target: o.target.as_str(),
+            outcome: o.outcome.as_str(),
             ms: o.ms,
-            control_outcome: &o.control_outcome,
+            control_outcome: o.control_outcome.as_str(),
             control_ms: o.control_ms,
             browser_family: o.browser_family.as_deref(),
             net_type: o.net_type.as_deref(),
-            report_id: &o.report_id,
+            report_id: o.report_id.as_str(),
             // A late row adds nothing to the rollups, even through a view without `WHERE late = 0`.
-            first_of_report: u8::from(!o.late && seen.insert((&o.report_id, &o.platform))),
+            first_of_report: u8::from(!o.late && seen.insert((o.report_id.as_str(), o.platform.as_str()))),
             ok: n.ok as u8,
             error: n.error as u8,
             timeout: n.timeout as u8,
@@ -161,7 +162,7 @@ pub fn write_loop(http: &Http, rx: &Receiver<Job>, b: &Batching, counters: &Arc<
             continue;
         }
         last_start = Some(Instant::now());
-        let reports: Vec<(String, Vec<Observation>)> = batch.iter_mut().map(|(id, r, _)| (std::mem::take(id), std::mem::take(r))).collect();
+        let reports: Vec<(ReportId, Vec<Observation>)> = batch.iter_mut().map(|(id, r, _)| (*id, std::mem::take(r))).collect();
         match commit(http, &reports, b.timeout) {
             Ok((outcomes, n)) => {
                 counters.batches.fetch_add(1, Ordering::Relaxed);
@@ -172,6 +173,7 @@ pub fn write_loop(http: &Http, rx: &Receiver<Job>, b: &Batching, counters: &Arc<
                 }
             }
             Err(e) => {
+                let e = Arc::new(e);
                 tracing::error!(error = %e, reports = reports.len(), "clickhouse insert failed; answering 503");
                 for (_, _, reply) in batch {
                     let _ = reply.send(Err(e.clone()));
@@ -183,9 +185,9 @@ pub fn write_loop(http: &Http, rx: &Receiver<Job>, b: &Batching, counters: &Arc<
 
 /// Decides duplicates (earlier in this batch, or already in `reports`), inserts the rest as one
 /// insert, and returns each report's outcome and the rows written.
-pub fn commit(http: &Http, reports: &[(String, Vec<Observation>)], timeout: Duration) -> Result<(Vec<Stored>, u64), String> {
+pub fn commit(http: &Http, reports: &[(ReportId, Vec<Observation>)], timeout: Duration) -> Result<(Vec<Stored>, u64), StoreError> {
     let stored = existing_reports(http, reports, timeout)?;
-    let mut in_batch: HashSet<&str> = HashSet::new();
+    let mut in_batch: HashSet<&ReportId> = HashSet::new();
     let mut outcomes = Vec::with_capacity(reports.len());
     let mut rows: Vec<&Observation> = Vec::new();
     for (id, obs) in reports {
@@ -203,7 +205,7 @@ pub fn commit(http: &Http, reports: &[(String, Vec<Observation>)], timeout: Dura
 }
 
 /// Which of these reports' ids are already stored.
-fn existing_reports(http: &Http, reports: &[(String, Vec<Observation>)], timeout: Duration) -> Result<HashSet<String>, String> {
+fn existing_reports(http: &Http, reports: &[(ReportId, Vec<Observation>)], timeout: Duration) -> Result<HashSet<String>, StoreError> {
     #[derive(Deserialize)]
     struct Id {
         id: String,
@@ -225,11 +227,11 @@ fn existing_reports(http: &Http, reports: &[(String, Vec<Observation>)], timeout
 }
 
 /// (report_id, target) pairs of `rows` already stored (for `import`).
-pub fn existing_pairs(http: &Http, rows: &[Observation], timeout: Duration) -> Result<HashSet<(String, String)>, String> {
+pub fn existing_pairs(http: &Http, rows: &[Observation], timeout: Duration) -> Result<HashSet<(ReportId, TargetId)>, StoreError> {
     #[derive(Deserialize)]
     struct Pair {
-        report_id: String,
-        target: String,
+        report_id: ReportId,
+        target: TargetId,
     }
     let ids: HashSet<&str> = rows.iter().map(|o| o.report_id.as_str()).collect();
     let ids: Vec<&str> = ids.into_iter().collect();
@@ -249,10 +251,10 @@ pub fn existing_pairs(http: &Http, rows: &[Observation], timeout: Duration) -> R
 }
 
 /// Rows of `rows` that are new: not stored and not repeated earlier in `rows`.
-pub fn new_rows<'a>(rows: &'a [Observation], stored: &HashSet<(String, String)>) -> Vec<&'a Observation> {
-    let mut seen: HashMap<(&str, &str), ()> = HashMap::new();
+pub fn new_rows<'a>(rows: &'a [Observation], stored: &HashSet<(ReportId, TargetId)>) -> Vec<&'a Observation> {
+    let mut seen: HashMap<(&ReportId, &TargetId), ()> = HashMap::new();
     rows.iter()
-        .filter(|o| !stored.contains(&(o.report_id.clone(), o.target.clone())))
+        .filter(|o| !stored.contains(&(o.report_id, o.target.clone())))
         .filter(|o| seen.insert((&o.report_id, &o.target), ()).is_none())
         .collect()
 }
@@ -264,19 +266,19 @@ mod tests {
     fn obs(report: &str, platform: &str, target: &str, outcome: &str, control_ms: f64) -> Observation {
         Observation {
             ts: 6000,
-            country: "PK".into(),
+            country: "PK".parse().unwrap(),
             asn: 1,
             network: 7,
-            site: "drm".into(),
-            platform: platform.into(),
-            target: target.into(),
-            outcome: outcome.into(),
+            site: "drm".parse().unwrap(),
+            platform: platform.parse().unwrap(),
+            target: target.parse().unwrap(),
+            outcome: vantage_protocol::Outcome::from_wire(outcome).unwrap(),
             ms: 100.0,
-            control_outcome: "ok".into(),
+            control_outcome: vantage_protocol::Outcome::Ok,
             control_ms,
             browser_family: None,
             net_type: None,
-            report_id: report.into(),
+            report_id: report.repeat(32).parse().unwrap(),
             late: false,
             status: None,
         }
@@ -305,7 +307,7 @@ mod tests {
     #[test]
     fn new_rows_skip_stored_and_repeated_pairs() {
         let rows = [obs("a", "x", "x.1", "ok", 1.0), obs("a", "x", "x.1", "ok", 1.0), obs("b", "x", "x.1", "ok", 1.0)];
-        let stored: HashSet<(String, String)> = [("b".to_string(), "x.1".to_string())].into();
+        let stored: HashSet<(ReportId, TargetId)> = [("b".repeat(32).parse().unwrap(), "x.1".parse().unwrap())].into();
         assert_eq!(new_rows(&rows, &stored).len(), 1);
     }
 }

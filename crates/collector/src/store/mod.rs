@@ -8,12 +8,15 @@ mod clickhouse_http;
 mod clickhouse_read;
 mod clickhouse_schema;
 mod clickhouse_write;
-mod incident;
+mod column;
+mod error;
+pub(crate) mod json_row;
 pub mod publish;
 pub mod series;
 mod sqlite;
 mod sqlite_export;
 mod sqlite_flush;
+mod sqlite_incidents;
 mod sqlite_read;
 mod unflushed;
 
@@ -22,11 +25,15 @@ use crate::rollup::CellRollup;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::oneshot;
+use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
 
 pub use clickhouse::ClickHouseStore;
-pub use incident::{IncidentFilter, StoredIncident};
+pub use error::StoreError;
 pub use series::{PointSums, SeriesQuery};
 pub use sqlite::SqliteStore;
+/// A detected disruption, stored as the detector made it: the `/v1/incidents` entry, the SSE
+/// `incident` event and the webhook body (docs/protocol.md §4).
+pub use vantage_detect::Incident;
 
 /// One measurement of one report, anonymized: the stored row (docs/protocol.md §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,23 +43,23 @@ pub struct Observation {
     #[serde(with = "rfc3339")]
     pub ts: i64,
     /// ISO 3166-1 alpha-2 country, `ZZ` unknown.
-    pub country: String,
+    pub country: Country,
     /// Autonomous system number, 0 unknown.
     pub asn: u32,
     /// Keyed hash of the client's /24 or /48: counts distinct networks, reveals none.
     pub network: u32,
     /// Embedding site key.
-    pub site: String,
+    pub site: SiteKey,
     /// Platform the target stands for.
-    pub platform: String,
+    pub platform: Platform,
     /// Target id.
-    pub target: String,
+    pub target: TargetId,
     /// `ok`, `error`, `timeout`, `blocked_by_client` or `http_error`.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// Elapsed milliseconds.
     pub ms: f64,
     /// Outcome of the same report's control request.
-    pub control_outcome: String,
+    pub control_outcome: Outcome,
     /// Milliseconds of the control request.
     pub control_ms: f64,
     /// Browser family, when the widget said.
@@ -60,7 +67,7 @@ pub struct Observation {
     /// `navigator.connection.type`, when the browser has it.
     pub net_type: Option<String>,
     /// The report's id: the idempotency key (with `target`).
-    pub report_id: String,
+    pub report_id: ReportId,
     /// The report arrived more than `publish::LATE_AFTER_S` after it was measured: kept raw (and
     /// exported) but never added to the rollups, so it cannot rewrite a published or judged minute.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -104,7 +111,7 @@ pub struct StoreStats {
 }
 
 /// Late reports' rows among the new ones of a committed batch.
-pub fn late_rows(reports: &[(String, Vec<Observation>)], outcomes: &[Stored]) -> u64 {
+pub fn late_rows(reports: &[(ReportId, Vec<Observation>)], outcomes: &[Stored]) -> u64 {
     reports
         .iter()
         .zip(outcomes)
@@ -122,39 +129,53 @@ pub struct RollupFilter {
     /// End minute (exclusive).
     pub to: i64,
     /// Only this platform.
-    pub platform: Option<String>,
+    pub platform: Option<Platform>,
     /// Only this country.
-    pub country: Option<String>,
+    pub country: Option<Country>,
     /// Only this ASN.
     pub asn: Option<u32>,
 }
 
+/// Which incidents a read wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentFilter {
+    /// Only this country.
+    pub country: Option<Country>,
+    /// Only this platform.
+    pub platform: Option<Platform>,
+    /// Only incidents still open.
+    pub open_only: bool,
+    /// At most this many (newest first).
+    pub limit: usize,
+}
+
 /// (platform, country, reports) per pair: what [`Store::activity`] returns.
-pub type Activity = Vec<(String, String, u64)>;
+pub type Activity = Vec<(Platform, Country, u64)>;
 
 /// Where a streamed read hands its rows, one at a time; its error (a closed output) stops the
 /// read and is returned.
 pub type Sink<'a, T> = dyn FnMut(T) -> Result<(), String> + 'a;
 
-/// The answer to one submitted report, once committed (or failed).
-pub type Ack = oneshot::Receiver<Result<Stored, String>>;
+/// The answer to one submitted report, once committed (or failed: one failure answers every report
+/// of its batch, so it is shared).
+pub type Ack = oneshot::Receiver<Result<Stored, Arc<StoreError>>>;
 
 /// A place observations are stored durably.
 pub trait Store: Send + Sync + 'static {
     /// Queues one report's rows without waiting; the [`Ack`] resolves after the commit.
-    fn submit(&self, report_id: String, rows: Vec<Observation>) -> Result<Ack, SubmitError>;
+    fn submit(&self, report_id: ReportId, rows: Vec<Observation>) -> Result<Ack, SubmitError>;
     /// Queue depth and write counters.
     fn stats(&self) -> StoreStats;
     /// Stores rows all-or-nothing, skipping (report_id, target) pairs already there; returns
     /// the number of new rows. Blocking.
-    fn import(&self, rows: &[Observation]) -> Result<usize, String>;
+    fn import(&self, rows: &[Observation]) -> Result<usize, StoreError>;
     /// Observations with `from <= ts < to`, oldest first (then by report id and target), handed
     /// to `each` one at a time as they are read, so a raw export of any size holds one row at a
     /// time; an error from `each` (a closed output) stops the read and is returned. Blocking.
-    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), String>;
+    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError>;
     /// [`Store::scan_observations`] collected into memory: for tests and small ranges only (every
     /// export path streams). Blocking.
-    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, String> {
+    fn observations(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<Observation>, StoreError> {
         let mut rows = Vec::new();
         self.scan_observations(from, to, &mut |o| {
             rows.push(o);
@@ -164,7 +185,7 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Cell-minutes matching `filter`, in (minute, platform, country, asn) order, handed to
     /// `each` as they are read (a long range is never held in memory at once). Blocking.
-    fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String>;
+    fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), StoreError>;
     /// The store's memory of settled buckets' published numbers (`publish::PublishedCache`), when
     /// it keeps one.
     fn published_cache(&self) -> Option<&publish::PublishedCache> {
@@ -173,28 +194,28 @@ pub trait Store: Send + Sync + 'static {
     /// Per-point sums of one cell's time series (`/v1/timeseries`), one per point of `q`.
     /// Default: computed from [`Store::scan_rollups`]; stores override it with a faster path
     /// that must give the same answer. Blocking.
-    fn series(&self, q: &SeriesQuery) -> Result<Vec<PointSums>, String> {
+    fn series(&self, q: &SeriesQuery) -> Result<Vec<PointSums>, StoreError> {
         series::from_rollups(self, q)
     }
     /// First and last minute that has rollups, `None` when there are none. Blocking.
-    fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String>;
+    fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, StoreError>;
     /// Inserts incidents, replacing any with the same id (ids are deterministic). Blocking.
-    fn upsert_incidents(&self, incidents: &[StoredIncident]) -> Result<(), String>;
+    fn upsert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError>;
     /// Incidents matching `filter`, newest start first. Blocking.
-    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, String>;
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     /// For a store shared by several collectors: (platform, country, reports) of every pair with
     /// rollups from minute `from_minute` on, so each node's live status also follows reports that
     /// reached other nodes. `None` (the default): this node sees every write itself. Blocking.
-    fn activity(&self, from_minute: i64) -> Result<Option<Activity>, String> {
+    fn activity(&self, from_minute: i64) -> Result<Option<Activity>, StoreError> {
         let _ = from_minute;
         Ok(None)
     }
     /// Writes everything queued, then stops the writer. Blocking.
-    fn close(&self) -> Result<(), String>;
+    fn close(&self) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by `url`; `queue_capacity` bounds reports waiting to be written.
-pub fn open(url: &StoreUrl, queue_capacity: usize) -> Result<Arc<dyn Store>, String> {
+pub fn open(url: &StoreUrl, queue_capacity: usize) -> Result<Arc<dyn Store>, StoreError> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, queue_capacity)?)),
         StoreUrl::ClickHouse(u) => Ok(Arc::new(ClickHouseStore::open(u, queue_capacity)?)),
@@ -203,7 +224,7 @@ pub fn open(url: &StoreUrl, queue_capacity: usize) -> Result<Arc<dyn Store>, Str
 
 /// [`open`] for `serve`: also deletes raw observations older than `retention_days` (0: never),
 /// now and every hour; rollups are kept.
-pub fn open_serving(url: &StoreUrl, queue_capacity: usize, retention_days: u32) -> Result<Arc<dyn Store>, String> {
+pub fn open_serving(url: &StoreUrl, queue_capacity: usize, retention_days: u32) -> Result<Arc<dyn Store>, StoreError> {
     match url {
         StoreUrl::Sqlite(path) => {
             let store = SqliteStore::open(path, queue_capacity)?;
@@ -219,6 +240,19 @@ pub fn open_serving(url: &StoreUrl, queue_capacity: usize, retention_days: u32) 
 /// Checks a ClickHouse `--store` URL (the part after `clickhouse:`) without connecting.
 pub fn check_clickhouse_url(url: &str) -> Result<(), String> {
     clickhouse_schema::Settings::parse(url).map(drop)
+}
+
+/// An incident as its stored document says (both stores keep the detector's JSON of it, whose
+/// `start_minute` and `end_minute` are columns of their own): a document that is no incident is
+/// a corrupt row.
+fn incident_doc(doc: &str) -> Result<Incident, StoreError> {
+    json_row::decode(doc.as_bytes()).map_err(|e| {
+        let (column, reason) = match e {
+            json_row::RowError::Field { field, message } => (format!("doc.{field}"), message),
+            json_row::RowError::Shape(message) => ("doc".to_string(), message),
+        };
+        StoreError::Corrupt { column, reason }
+    })
 }
 
 /// Unix seconds <-> RFC 3339 for the NDJSON form of `ts`.
@@ -248,3 +282,6 @@ pub mod rfc3339 {
         parse(&s).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod corrupt_tests;

@@ -32,6 +32,7 @@ use crate::rollup::CellRollup;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use vantage_detect::hist::{Histogram, NUM_BUCKETS};
+use vantage_protocol::{Country, Platform};
 
 /// The steps a series may have, in minutes: each divides the next (the tree above needs a chain;
 /// two steps that do not nest, such as 2 and 5 minutes, would cut the same minutes into
@@ -175,7 +176,7 @@ impl Summary {
 }
 
 /// Which bucket of which series: (platform, country, asn, k, m, step minutes, first minute).
-pub type BucketKey = (String, String, Option<u32>, u64, u64, i64, i64);
+pub type BucketKey = (Platform, Country, Option<u32>, u64, u64, i64, i64);
 
 /// Settled buckets' published numbers, kept by the store in memory: a settled bucket can no
 /// longer change (late reports never reach the rollups), so each is computed from the cell scan
@@ -310,7 +311,7 @@ mod tests {
     use crate::rollup::{CellKey, NetRollup};
 
     fn cell(minute: i64, asn: u32, nets: &[(u32, u32)]) -> CellRollup {
-        let mut c = CellRollup::new(CellKey { minute, platform: "x".into(), country: "PK".into(), asn });
+        let mut c = CellRollup::new(CellKey { minute, platform: "x".parse().unwrap(), country: "PK".parse().unwrap(), asn });
         for (network, ok) in nets {
             c.nets.push(NetRollup { network: *network, reports: *ok, ok: *ok, ..NetRollup::default() });
         }

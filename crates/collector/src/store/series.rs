@@ -1,16 +1,17 @@
 //! Per-point sums of one cell's time series (`/v1/timeseries`): the query, the answer, and the
 //! reference computation from cell-minutes that every store's fast path must equal.
 
-use super::{RollupFilter, Store};
+use super::{RollupFilter, Store, StoreError};
 use vantage_detect::hist::NUM_BUCKETS;
+use vantage_protocol::{Country, Platform};
 
 /// One platform in one country (optionally one ASN) over `from <= minute < to`, `step` minutes a point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesQuery {
     /// Platform.
-    pub platform: String,
+    pub platform: Platform,
     /// Country.
-    pub country: String,
+    pub country: Country,
     /// One ASN, or the whole country.
     pub asn: Option<u32>,
     /// First minute (inclusive).
@@ -54,10 +55,10 @@ impl Default for PointSums {
 
 /// The reference: every point from the cell-minutes of [`Store::scan_rollups`] (what a store
 /// without a faster path answers with).
-pub fn from_rollups<S: Store + ?Sized>(store: &S, q: &SeriesQuery) -> Result<Vec<PointSums>, String> {
+pub fn from_rollups<S: Store + ?Sized>(store: &S, q: &SeriesQuery) -> Result<Vec<PointSums>, StoreError> {
     let mut out = vec![PointSums::default(); q.points()];
     let mut nets: Vec<std::collections::HashSet<u32>> = vec![Default::default(); out.len()];
-    let filter = RollupFilter { from: q.from, to: q.to, platform: Some(q.platform.clone()), country: Some(q.country.clone()), asn: q.asn };
+    let filter = RollupFilter { from: q.from, to: q.to, platform: Some(q.platform.clone()), country: Some(q.country), asn: q.asn };
     store.scan_rollups(&filter, &mut |cell| {
         let Some(i) = q.index(cell.key.minute) else { return };
         let p = &mut out[i];

@@ -6,7 +6,10 @@
 
 use super::sqlite_read::{self, Readers};
 use super::unflushed::Unflushed;
-use super::{sqlite_flush, Ack, IncidentFilter, Observation, RollupFilter, Store, StoreStats, Stored, StoredIncident, SubmitError};
+use super::{
+    sqlite_flush, sqlite_incidents, Ack, Incident, IncidentFilter, Observation, RollupFilter, Store, StoreError, StoreStats, Stored,
+    SubmitError,
+};
 use crate::rollup::{CellRollup, RollupDelta};
 use rusqlite::{params, Connection};
 use std::collections::HashSet;
@@ -15,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
+use vantage_protocol::ReportId;
 
 /// Most reports committed in one transaction. Every commit writes each page it dirtied to the WAL
 /// once, so a deep queue is drained in few large transactions (an idle writer still commits a
@@ -65,7 +69,7 @@ const RETENTION_BATCH: usize = 1000;
 const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 enum Job {
-    Report { id: String, rows: Vec<Observation>, reply: oneshot::Sender<Result<Stored, String>> },
+    Report { id: ReportId, rows: Vec<Observation>, reply: oneshot::Sender<Result<Stored, Arc<StoreError>>> },
     Shutdown,
 }
 
@@ -92,21 +96,11 @@ pub struct SqliteStore {
     unflushed: Arc<Unflushed>,
 }
 
-pub(super) fn connect(path: &Path) -> Result<Connection, String> {
+pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            format!(
-                "cannot create the data directory {}: {e}; create it writable for the user vantage runs as, or choose another place with --store sqlite:PATH",
-                dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir { dir: dir.to_path_buf(), source })?;
     }
-    let err = |e: rusqlite::Error| {
-        format!(
-            "cannot open the SQLite store {}: {e}; the file and its directory must be writable by the user vantage runs as (or choose another with --store sqlite:PATH)",
-            path.display()
-        )
-    };
+    let err = |source| StoreError::Open { path: path.to_path_buf(), source };
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
@@ -144,17 +138,20 @@ const WRITER_CACHE_KIB: i64 = -128 * 1024;
 
 impl SqliteStore {
     /// Opens (creating parent directories, schema and indexes) and starts the writer.
-    pub fn open(path: &Path, capacity: usize) -> Result<SqliteStore, String> {
+    pub fn open(path: &Path, capacity: usize) -> Result<SqliteStore, StoreError> {
         let mut conn = connect(path)?;
-        tune_writer(&conn).map_err(|e| format!("sqlite {}: {e}", path.display()))?;
+        let schema = |step: String| move |source| StoreError::Schema { path: path.to_path_buf(), step, source };
+        tune_writer(&conn).map_err(schema("tuning the writer's connection".into()))?;
         for (name, declaration) in [("late", "INTEGER NOT NULL DEFAULT 0"), ("status", "INTEGER")] {
-            add_column(&conn, name, declaration).map_err(|e| format!("sqlite {}: adding observations.{name}: {e}", path.display()))?;
+            add_column(&conn, name, declaration).map_err(schema(format!("adding observations.{name}")))?;
         }
         let started = std::time::Instant::now();
-        let recovered = conn
-            .execute_batch(sqlite_flush::SCHEMA)
-            .and_then(|()| sqlite_flush::recover(&conn))
-            .map_err(|e| format!("sqlite {}: rebuilding unflushed rollups from raw rows: {e}", path.display()))?;
+        let recovered = conn.execute_batch(sqlite_flush::SCHEMA).and_then(|()| sqlite_flush::recover(&conn)).map_err(|e| {
+            match StoreError::read("read")(e) {
+                StoreError::Read { source, .. } => schema("rebuilding unflushed rollups from raw rows".into())(source),
+                corrupt => corrupt,
+            }
+        })?;
         let entries = recovered.sealed.entries + recovered.growing.entries;
         if entries > 0 {
             tracing::info!(entries, ms = started.elapsed().as_millis() as u64, "unflushed rollups rebuilt from raw rows");
@@ -162,14 +159,14 @@ impl SqliteStore {
         let unflushed = Arc::new(Unflushed::default());
         *unflushed.lock() = recovered;
         // Whatever was rebuilt goes to the tables before the first report is taken.
-        sqlite_flush::step(&mut conn, &unflushed, true).map_err(|e| format!("sqlite {}: flushing rebuilt rollups: {e}", path.display()))?;
+        sqlite_flush::step(&mut conn, &unflushed, true).map_err(schema("flushing rebuilt rollups".into()))?;
         let (tx, rx) = mpsc::channel(capacity);
         let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)));
         let (c, u) = (counters.clone(), unflushed.clone());
         let writer = std::thread::Builder::new()
             .name("vantage-sqlite-writer".into())
             .spawn(move || write_loop(conn, rx, &c, &u))
-            .map_err(|e| format!("cannot start the sqlite writer: {e}"))?;
+            .map_err(|e| StoreError::Thread(format!("cannot start the sqlite writer: {e}")))?;
         let readers = Readers::new(path);
         Ok(SqliteStore {
             path: path.to_path_buf(),
@@ -208,7 +205,7 @@ impl SqliteStore {
         let spawned = std::thread::Builder::new().name("vantage-sqlite-retention".into()).spawn(move || {
             while alive.upgrade().is_some() {
                 let cutoff = time::OffsetDateTime::now_utc().unix_timestamp() - i64::from(days) * 86_400;
-                match connect(&path).and_then(|mut c| delete_raw_before(&mut c, cutoff).map_err(|e| e.to_string())) {
+                match connect(&path).and_then(|mut c| delete_raw_before(&mut c, cutoff).map_err(StoreError::write("retention"))) {
                     Ok(0) => {}
                     Ok(rows) => tracing::info!(rows, days, "sqlite retention deleted old raw observations"),
                     Err(e) => tracing::warn!(error = %e, "sqlite retention failed; retrying in an hour"),
@@ -327,9 +324,10 @@ fn write_batch(
             }
         }
         Err(e) => {
+            let e = Arc::new(StoreError::write("commit")(e));
             tracing::error!(error = %e, reports = reports.len(), "sqlite commit failed");
             for reply in replies {
-                let _ = reply.send(Err(e.to_string()));
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }
@@ -339,7 +337,7 @@ fn write_batch(
 /// One transaction for the whole batch, raw rows only: duplicates are decided here, against
 /// committed reports and earlier reports of the same batch. Returns each report's outcome, the
 /// rows written and their rollups (for [`Unflushed`], once committed).
-fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusqlite::Result<(Vec<Stored>, u64, RollupDelta)> {
+fn commit(conn: &mut Connection, reports: &[(ReportId, Vec<Observation>)]) -> rusqlite::Result<(Vec<Stored>, u64, RollupDelta)> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(reports.len());
     let mut rows = 0;
@@ -348,12 +346,12 @@ fn commit(conn: &mut Connection, reports: &[(String, Vec<Observation>)]) -> rusq
         let mut new_report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)")?;
         let mut insert = tx.prepare_cached(INSERT_OBSERVATION)?;
         for (id, obs) in reports {
-            if new_report.execute([id])? == 0 {
+            if new_report.execute([id.as_str()])? == 0 {
                 outcomes.push(Stored::Duplicate);
                 continue;
             }
             let mut targets = HashSet::with_capacity(obs.len());
-            let new: Vec<&Observation> = obs.iter().filter(|o| targets.insert(o.target.as_str())).collect();
+            let new: Vec<&Observation> = obs.iter().filter(|o| targets.insert(&o.target)).collect();
             for o in &new {
                 insert_observation(&mut insert, o)?;
             }
@@ -373,26 +371,26 @@ const INSERT_OBSERVATION: &str = "INSERT OR IGNORE INTO observations (ts, countr
 fn insert_observation(stmt: &mut rusqlite::CachedStatement<'_>, o: &Observation) -> rusqlite::Result<usize> {
     stmt.execute(params![
         o.ts,
-        o.country,
+        o.country.as_str(),
         o.asn,
         o.network,
-        o.site,
-        o.platform,
-        o.target,
-        o.outcome,
+        o.site.as_str(),
+        o.platform.as_str(),
+        o.target.as_str(),
+        o.outcome.as_str(),
         o.ms,
-        o.control_outcome,
+        o.control_outcome.as_str(),
         o.control_ms,
         o.browser_family,
         o.net_type,
-        o.report_id,
+        o.report_id.as_str(),
         o.late,
         o.status
     ])
 }
 
 impl Store for SqliteStore {
-    fn submit(&self, report_id: String, rows: Vec<Observation>) -> Result<Ack, SubmitError> {
+    fn submit(&self, report_id: ReportId, rows: Vec<Observation>) -> Result<Ack, SubmitError> {
         let (reply, ack) = oneshot::channel();
         self.tx.try_send(Job::Report { id: report_id, rows, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SubmitError::Full,
@@ -410,37 +408,37 @@ impl Store for SqliteStore {
         }
     }
 
-    fn import(&self, rows: &[Observation]) -> Result<usize, String> {
+    fn import(&self, rows: &[Observation]) -> Result<usize, StoreError> {
         let mut conn = connect(&self.path)?;
-        let err = |e: rusqlite::Error| format!("sqlite import: {e}");
-        tune_writer(&conn).map_err(err)?;
+        let err = StoreError::write("import");
+        tune_writer(&conn).map_err(&err)?;
         // Commit and hand-over to the unflushed rollups under one lock: the writer cannot seal a
         // generation in between and mark these rows flushed before their rollups are in it.
         let mut unflushed = self.unflushed.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(&err)?;
         let mut new = Vec::new();
         {
-            let mut report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)").map_err(err)?;
-            let mut insert = tx.prepare_cached(INSERT_OBSERVATION).map_err(err)?;
+            let mut report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)").map_err(&err)?;
+            let mut insert = tx.prepare_cached(INSERT_OBSERVATION).map_err(&err)?;
             // Reports new to the store in this import, and their (id, target) pairs written: a
             // report already stored is skipped whole, a repeated pair once.
             let (mut fresh, mut written) = (HashSet::new(), HashSet::new());
             for o in rows {
-                let id = o.report_id.as_str();
-                let is_new = fresh.contains(id) || (report.execute([id]).map_err(err)? > 0 && fresh.insert(id));
-                if is_new && written.insert((id, o.target.as_str())) && insert_observation(&mut insert, o).map_err(err)? > 0 {
+                let id = o.report_id;
+                let is_new = fresh.contains(&id) || (report.execute([id.as_str()]).map_err(&err)? > 0 && fresh.insert(id));
+                if is_new && written.insert((id, &o.target)) && insert_observation(&mut insert, o).map_err(&err)? > 0 {
                     new.push(o);
                 }
             }
         }
-        tx.commit().map_err(err)?;
+        tx.commit().map_err(&err)?;
         let mut delta = RollupDelta::default();
         delta.add(&new);
         unflushed.add(delta, conn.last_insert_rowid());
         Ok(new.len())
     }
 
-    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut super::Sink<'_, Observation>) -> Result<(), String> {
+    fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut super::Sink<'_, Observation>) -> Result<(), StoreError> {
         super::sqlite_export::scan_observations(&self.path, from, to, each)
     }
 
@@ -448,26 +446,26 @@ impl Store for SqliteStore {
         Some(&self.published)
     }
 
-    fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), String> {
-        self.readers.with(|conn| sqlite_read::scan_rollups(conn, filter, &self.unflushed, each))
+    fn scan_rollups(&self, filter: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), StoreError> {
+        self.readers.with(|conn| sqlite_read::scan_rollups(conn, filter, &self.unflushed, each).map_err(StoreError::read("read")))
     }
 
-    fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, String> {
-        self.readers.with(|conn| sqlite_read::rollup_bounds(conn, &self.unflushed))
+    fn rollup_bounds(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        self.readers.with(|conn| sqlite_read::rollup_bounds(conn, &self.unflushed).map_err(StoreError::read("read")))
     }
 
-    fn upsert_incidents(&self, incidents: &[StoredIncident]) -> Result<(), String> {
-        self.readers.with(|conn| sqlite_read::upsert_incidents(conn, incidents))
+    fn upsert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError> {
+        self.readers.with(|conn| sqlite_incidents::upsert(conn, incidents).map_err(StoreError::write("incidents")))
     }
 
-    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, String> {
-        self.readers.with(|conn| sqlite_read::incidents(conn, filter))
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        self.readers.with(|conn| sqlite_incidents::read(conn, filter))
     }
 
-    fn close(&self) -> Result<(), String> {
+    fn close(&self) -> Result<(), StoreError> {
         let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() else { return Ok(()) };
         // FIFO: everything queued before the shutdown job is committed first.
         let _ = self.tx.blocking_send(Job::Shutdown);
-        writer.join().map_err(|_| "the sqlite writer panicked".to_string())
+        writer.join().map_err(|_| StoreError::Thread("the sqlite writer panicked".into()))
     }
 }

@@ -7,7 +7,7 @@
 //! rows above the marks rebuilds exactly what is missing: no rollup lost, none counted twice.
 
 use super::unflushed::{by_cell, CellMap, Generation, State, Unflushed};
-use super::Observation;
+use super::{column, sqlite_export, Observation};
 use crate::rollup::{CellKey, RollupDelta, KIND_CONTROL, KIND_TIMES};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -35,7 +35,9 @@ struct Marks {
 fn marks(conn: &Connection) -> rusqlite::Result<Marks> {
     conn.query_row("SELECT through, sealed_to, done_minute, done_platform, done_country, done_asn FROM rollup_flushed", [], |r| {
         let sealed = match (r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?) {
-            (Some(to), Some(minute)) => Some((to, CellKey { minute, platform: r.get(3)?, country: r.get(4)?, asn: r.get(5)? })),
+            (Some(to), Some(minute)) => {
+                Some((to, CellKey { minute, platform: column::get(r, 3)?, country: column::get(r, 4)?, asn: r.get(5)? }))
+            }
             _ => None,
         };
         Ok(Marks { through: r.get(0)?, sealed })
@@ -65,35 +67,17 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<State> {
 
 /// The rollups of on-time rows with `from < rowid <= to`.
 fn replay(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<CellMap> {
-    let mut stmt = conn.prepare(
-        "SELECT ts, country, asn, network, platform, target, outcome, ms, control_outcome, control_ms, report_id
-         FROM observations WHERE rowid > ?1 AND rowid <= ?2 AND late = 0 ORDER BY rowid",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {} FROM observations WHERE rowid > ?1 AND rowid <= ?2 AND late = 0 ORDER BY rowid",
+        sqlite_export::COLUMNS
+    ))?;
     let mut rows = stmt.query(params![from, to])?;
     let mut delta = RollupDelta::default();
     // A report's rows are consecutive (one writer inserts them together); `add` counts a report
     // once per platform within one call, so each call gets one whole report.
     let mut report: Vec<Observation> = Vec::new();
     while let Some(r) = rows.next()? {
-        let o = Observation {
-            ts: r.get(0)?,
-            country: r.get(1)?,
-            asn: r.get(2)?,
-            network: r.get(3)?,
-            site: String::new(),
-            platform: r.get(4)?,
-            target: r.get(5)?,
-            outcome: r.get(6)?,
-            ms: r.get(7)?,
-            control_outcome: r.get(8)?,
-            control_ms: r.get(9)?,
-            browser_family: None,
-            net_type: None,
-            report_id: r.get(10)?,
-            late: false,
-            // Rollups read the outcome only (`http_error` counts as `error`).
-            status: None,
-        };
+        let o = sqlite_export::observation(r)?;
         if report.first().is_some_and(|f| f.report_id != o.report_id) {
             delta.add(&report.iter().collect::<Vec<_>>());
             report.clear();
@@ -147,7 +131,7 @@ fn write_chunk(conn: &mut Connection, g: &mut Generation) -> rusqlite::Result<()
     } else {
         tx.execute(
             "UPDATE rollup_flushed SET sealed_to = ?1, done_minute = ?2, done_platform = ?3, done_country = ?4, done_asn = ?5",
-            params![g.through, done.minute, done.platform, done.country, done.asn],
+            params![g.through, done.minute, done.platform.as_str(), done.country.as_str(), done.asn],
         )?;
     }
     tx.commit()?;
@@ -174,8 +158,8 @@ fn write_cell(tx: &Transaction<'_>, k: &CellKey, sums: &super::unflushed::CellSu
     for n in sorted {
         nets.execute(params![
             k.minute,
-            k.platform,
-            k.country,
+            k.platform.as_str(),
+            k.country.as_str(),
             k.asn,
             n.network,
             n.reports,
@@ -193,7 +177,7 @@ fn write_cell(tx: &Transaction<'_>, k: &CellKey, sums: &super::unflushed::CellSu
     )?;
     for (kind, counts) in [(KIND_TIMES, &sums.times), (KIND_CONTROL, &sums.control_times)] {
         for (bucket, n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
-            hist.execute(params![k.minute, k.platform, k.country, k.asn, kind, bucket as i64, n])?;
+            hist.execute(params![k.minute, k.platform.as_str(), k.country.as_str(), k.asn, kind, bucket as i64, n])?;
         }
     }
     Ok(())

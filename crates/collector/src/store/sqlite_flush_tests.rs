@@ -4,12 +4,13 @@
 use super::super::unflushed::by_cell;
 use super::super::{Observation, RollupFilter, SqliteStore, Store, Stored};
 use crate::rollup::{CellRollup, RollupDelta};
+use vantage_protocol::{Outcome, ReportId};
 
 const FIRST_MINUTE: i64 = 1_000_000;
 
 /// Reports over 20 minutes, 2 countries, 3 ASNs and about 9,000 networks (more network rows than
 /// one flush chunk), every outcome, control failures, and every 50th report late.
-fn reports() -> Vec<(String, Vec<Observation>)> {
+fn reports() -> Vec<(ReportId, Vec<Observation>)> {
     let mut x: u64 = 11;
     let mut next = |m: u64| {
         x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -19,24 +20,24 @@ fn reports() -> Vec<(String, Vec<Observation>)> {
         .map(|r| {
             let minute = FIRST_MINUTE + next(20) as i64;
             let (country, asn, network) = (["PK", "IR"][next(2) as usize], next(3) as u32, next(9000) as u32);
-            let id = format!("{r:032x}");
+            let id: ReportId = format!("{r:032x}").parse().unwrap();
             let rows = ["x", "youtube"]
                 .iter()
                 .map(|platform| Observation {
                     ts: minute * 60 + next(60) as i64,
-                    country: country.into(),
+                    country: country.parse().unwrap(),
                     asn,
                     network,
-                    site: "s".into(),
-                    platform: platform.to_string(),
-                    target: format!("{platform}.t"),
-                    outcome: ["ok", "ok", "error", "timeout", "blocked_by_client"][next(5) as usize].into(),
+                    site: "s".parse().unwrap(),
+                    platform: platform.parse().unwrap(),
+                    target: format!("{platform}.t").parse().unwrap(),
+                    outcome: Outcome::from_wire(["ok", "ok", "error", "timeout", "blocked_by_client"][next(5) as usize]).unwrap(),
                     ms: 10.0 + next(5000) as f64,
-                    control_outcome: if next(10) == 0 { "error".into() } else { "ok".into() },
+                    control_outcome: if next(10) == 0 { Outcome::Error } else { Outcome::Ok },
                     control_ms: 50.0,
                     browser_family: None,
                     net_type: None,
-                    report_id: id.clone(),
+                    report_id: id,
                     late: r % 50 == 0,
                     status: None,
                 })
@@ -57,7 +58,7 @@ fn normalized(mut cells: Vec<CellRollup>) -> Vec<CellRollup> {
 }
 
 /// What the rollups of `reports` are, computed directly from the rows.
-fn expected(reports: &[(String, Vec<Observation>)], f: &RollupFilter) -> Vec<CellRollup> {
+fn expected(reports: &[(ReportId, Vec<Observation>)], f: &RollupFilter) -> Vec<CellRollup> {
     let mut d = RollupDelta::default();
     for (_, rows) in reports {
         d.add(&rows.iter().collect::<Vec<_>>());
@@ -76,12 +77,12 @@ fn filters() -> Vec<RollupFilter> {
     let all = RollupFilter { from: FIRST_MINUTE - 5, to: FIRST_MINUTE + 25, ..RollupFilter::default() };
     vec![
         all.clone(),
-        RollupFilter { platform: Some("x".into()), country: Some("PK".into()), ..all.clone() },
+        RollupFilter { platform: Some("x".parse().unwrap()), country: Some("PK".parse().unwrap()), ..all.clone() },
         RollupFilter { from: FIRST_MINUTE + 7, to: FIRST_MINUTE + 9, asn: Some(1), ..all },
     ]
 }
 
-fn assert_reads(store: &SqliteStore, reports: &[(String, Vec<Observation>)], when: &str) {
+fn assert_reads(store: &SqliteStore, reports: &[(ReportId, Vec<Observation>)], when: &str) {
     for f in filters() {
         let (got, want) = (read(store, &f), expected(reports, &f));
         assert!(!want.is_empty());
@@ -91,8 +92,8 @@ fn assert_reads(store: &SqliteStore, reports: &[(String, Vec<Observation>)], whe
 }
 
 /// Queues every report at once (so the writer commits them in a few batches), then waits.
-fn submit(store: &SqliteStore, reports: &[(String, Vec<Observation>)]) -> Vec<Stored> {
-    let acks: Vec<_> = reports.iter().map(|(id, rows)| store.submit(id.clone(), rows.clone()).unwrap()).collect();
+fn submit(store: &SqliteStore, reports: &[(ReportId, Vec<Observation>)]) -> Vec<Stored> {
+    let acks: Vec<_> = reports.iter().map(|(id, rows)| store.submit(*id, rows.clone()).unwrap()).collect();
     acks.into_iter().map(|a| a.blocking_recv().unwrap().unwrap()).collect()
 }
 
@@ -121,7 +122,7 @@ fn reads_count_every_report_once_unflushed_partly_flushed_and_after_a_crash() {
     assert_reads(&store, &all, "partly flushed");
     // A repeated report changes nothing.
     let (id, rows) = &live[0];
-    assert_eq!(store.submit(id.clone(), rows.clone()).unwrap().blocking_recv().unwrap().unwrap(), Stored::Duplicate);
+    assert_eq!(store.submit(*id, rows.clone()).unwrap().blocking_recv().unwrap().unwrap(), Stored::Duplicate);
     assert_eq!(store.import(&imported[0].1).unwrap(), 0);
 
     // A crash now: the sealed rest and nothing else was unflushed. Reopening rebuilds exactly it
@@ -139,7 +140,9 @@ fn reads_count_every_report_once_unflushed_partly_flushed_and_after_a_crash() {
     assert_eq!(marks.through, conn.query_row("SELECT max(rowid) FROM observations", [], |r| r.get::<_, i64>(0)).unwrap());
 
     // More reports after a restart are added on top, and a clean close flushes them.
-    let more: Vec<_> = reports().into_iter().map(|(id, rows)| (format!("b{id}"), rows)).take(500).collect();
+    // New ids: the first hex digit (0 in every generated id) becomes b.
+    let more: Vec<_> =
+        reports().into_iter().map(|(id, rows)| (format!("b{}", &id.as_str()[1..]).parse().unwrap(), rows)).take(500).collect();
     assert!(submit(&store, &more).iter().all(|s| *s == Stored::New));
     let both: Vec<_> = all.iter().chain(&more).cloned().collect();
     assert_reads(&store, &both, "more after the restart");

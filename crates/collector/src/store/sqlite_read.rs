@@ -1,15 +1,17 @@
-//! SQLite reads of rollups and incidents for the API and the detector, on a small pool of
-//! connections of their own; rollups come from the tables plus the writer's unflushed ones.
+//! SQLite reads of rollups for the API and the detector, on a small pool of connections of their
+//! own; rollups come from the tables plus the writer's unflushed ones.
 
 use super::cells::Cells;
+use super::column;
 use super::sqlite::connect;
 use super::unflushed::{Merge, Unflushed};
-use super::{IncidentFilter, RollupFilter, StoredIncident};
+use super::{RollupFilter, StoreError};
 use crate::rollup::{CellKey, CellRollup, NetRollup};
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params_from_iter, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use vantage_protocol::{Country, Platform};
 
 /// Most idle read connections kept.
 const MAX_IDLE_READERS: usize = 4;
@@ -33,13 +35,13 @@ impl Readers {
     }
 
     /// Runs `f` on a pooled connection.
-    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
             None => connect(&self.path)?,
         };
-        let result = f(&conn).map_err(|e| format!("sqlite read: {e}"));
+        let result = f(&conn);
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
@@ -52,19 +54,23 @@ impl Readers {
 fn where_clause(f: &RollupFilter, from: i64, to: i64) -> (String, Vec<Value>) {
     let mut sql = String::from("minute >= ? AND minute < ?");
     let mut args = vec![Value::Integer(from), Value::Integer(to)];
-    if let Some(p) = &f.platform {
-        sql.push_str(" AND platform = ?");
-        args.push(Value::Text(p.clone()));
-    }
-    if let Some(c) = &f.country {
-        sql.push_str(" AND country = ?");
-        args.push(Value::Text(c.clone()));
-    }
+    only_cell(&mut sql, &mut args, f.platform.as_ref(), f.country.as_ref());
     if let Some(a) = f.asn {
         sql.push_str(" AND asn = ?");
         args.push(Value::Integer(a.into()));
     }
     (sql, args)
+}
+
+/// Adds `AND platform = ?` and `AND country = ?` for the ones given: the conditions rollup and
+/// incident reads share.
+pub(super) fn only_cell(sql: &mut String, args: &mut Vec<Value>, platform: Option<&Platform>, country: Option<&Country>) {
+    for (column, value) in [("platform", platform.map(Platform::as_str)), ("country", country.map(Country::as_str))] {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {column} = ?"));
+            args.push(Value::Text(v.to_string()));
+        }
+    }
 }
 
 /// Streams cell-minutes in (minute, platform, country, asn) order, a chunk of minutes at a time,
@@ -112,7 +118,7 @@ fn scan_chunk(conn: &Connection, f: &RollupFilter, from: i64, to: i64, each: &mu
     let mut stmt = conn.prepare_cached(&format!("SELECT minute, platform, country, asn, kind, bucket, n FROM rollup_hist WHERE {cond}"))?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
     while let Some(r) = rows.next()? {
-        let key = CellKey { minute: r.get(0)?, platform: r.get(1)?, country: r.get(2)?, asn: r.get(3)? };
+        let key = CellKey { minute: r.get(0)?, platform: column::get(r, 1)?, country: column::get(r, 2)?, asn: r.get(3)? };
         let (kind, bucket, n): (u8, i64, u32) = (r.get(4)?, r.get(5)?, r.get(6)?);
         cells.hist(key, kind, bucket as usize, n);
     }
@@ -122,7 +128,7 @@ fn scan_chunk(conn: &Connection, f: &RollupFilter, from: i64, to: i64, each: &mu
     ))?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
     while let Some(r) = rows.next()? {
-        let key = CellKey { minute: r.get(0)?, platform: r.get(1)?, country: r.get(2)?, asn: r.get(3)? };
+        let key = CellKey { minute: r.get(0)?, platform: column::get(r, 1)?, country: column::get(r, 2)?, asn: r.get(3)? };
         let net = NetRollup {
             network: r.get(4)?,
             reports: r.get(5)?,
@@ -137,46 +143,4 @@ fn scan_chunk(conn: &Connection, f: &RollupFilter, from: i64, to: i64, each: &mu
     }
     cells.finish(each);
     Ok(())
-}
-
-/// Inserts or replaces incidents by id.
-pub fn upsert_incidents(conn: &Connection, incidents: &[StoredIncident]) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO incidents (id, platform, country, asn, started, ended, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (id) DO UPDATE SET asn = excluded.asn, started = excluded.started, ended = excluded.ended, doc = excluded.doc",
-    )?;
-    for i in incidents {
-        let doc = serde_json::to_string(i).expect("incidents serialize");
-        stmt.execute(params![i.id, i.platform, i.country, i.asn, i.start_minute, i.end_minute, doc])?;
-    }
-    Ok(())
-}
-
-/// Incidents matching the filter, newest start first.
-pub fn incidents(conn: &Connection, f: &IncidentFilter) -> rusqlite::Result<Vec<StoredIncident>> {
-    let mut sql = String::from("SELECT doc, started, ended FROM incidents WHERE 1 = 1");
-    let mut args: Vec<Value> = Vec::new();
-    if let Some(c) = &f.country {
-        sql.push_str(" AND country = ?");
-        args.push(Value::Text(c.clone()));
-    }
-    if let Some(p) = &f.platform {
-        sql.push_str(" AND platform = ?");
-        args.push(Value::Text(p.clone()));
-    }
-    if f.open_only {
-        sql.push_str(" AND ended IS NULL");
-    }
-    sql.push_str(" ORDER BY started DESC, id LIMIT ?");
-    args.push(Value::Integer(f.limit.max(1) as i64));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-        let doc: String = r.get(0)?;
-        let mut i: StoredIncident = serde_json::from_str(&doc)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?;
-        i.start_minute = r.get(1)?;
-        i.end_minute = r.get(2)?;
-        Ok(i)
-    })?;
-    rows.collect()
 }

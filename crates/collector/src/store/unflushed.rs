@@ -170,7 +170,7 @@ impl State {
     pub fn copy(&self, f: &super::RollupFilter) -> CellMap {
         let mut out = CellMap::new();
         for g in [&self.sealed, &self.growing] {
-            for (key, sums) in g.cells.range(CellKey { minute: f.from, platform: String::new(), country: String::new(), asn: 0 }..) {
+            for (key, sums) in g.cells.range(CellKey::first_of(f.from)..) {
                 if key.minute >= f.to {
                     break;
                 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use vantage_collector::rollup::CellRollup;
 use vantage_collector::simulate::{self, HistorySpec, Kind};
-use vantage_collector::store::{self, IncidentFilter, RollupFilter, Store, StoredIncident};
+use vantage_collector::store::{self, Incident, IncidentFilter, RollupFilter, Store};
 use vantage_collector::StoreUrl;
 
 /// A clickhouse-server of this test's own, on free loopback ports.
@@ -201,7 +201,13 @@ async fn series_totals(url: &str) -> (u64, u64) {
     tokio::task::spawn_blocking(move || {
         let s = store::open(&url.parse::<StoreUrl>().unwrap(), 4).unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
-        let filter = RollupFilter { from: now - 60, to: now + 2, platform: Some("youtube".into()), country: Some("IR".into()), asn: None };
+        let filter = RollupFilter {
+            from: now - 60,
+            to: now + 2,
+            platform: Some("youtube".parse().unwrap()),
+            country: Some("IR".parse().unwrap()),
+            asn: None,
+        };
         let (mut reports, mut nets) = (0u64, std::collections::BTreeMap::<i64, std::collections::BTreeSet<u32>>::new());
         s.scan_rollups(&filter, &mut |c| {
             for n in c.nets.iter().filter(|n| n.counted() > 0) {
@@ -400,7 +406,14 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
     assert_eq!(sqlite.rollup_bounds().unwrap(), clickhouse.rollup_bounds().unwrap());
     // The time series' per-point sums: each store's fast path, and the cell scan they replace.
     for (platform, asn, step) in [("x", None, 1), ("youtube", None, 1), ("x", None, 7), ("x", None, 60), ("youtube", Some(0), 5)] {
-        let q = store::SeriesQuery { platform: platform.into(), country: "PK".into(), asn, from: end - 250, to: end + 3, step };
+        let q = store::SeriesQuery {
+            platform: platform.parse().unwrap(),
+            country: "PK".parse().unwrap(),
+            asn,
+            from: end - 250,
+            to: end + 3,
+            step,
+        };
         let reference = store::series::from_rollups(sqlite.as_ref(), &q).unwrap();
         assert!(asn.is_some() || reference.iter().any(|p| p.networks > 0), "{q:?}");
         assert_eq!(sqlite.series(&q).unwrap(), reference, "sqlite {q:?}");
@@ -413,7 +426,7 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
         vantage_collector::engine::detect(clickhouse.as_ref(), cfg, end - 240, end).unwrap(),
     );
     assert!(!si.is_empty(), "the block is detected");
-    let ids = |l: &[StoredIncident]| l.iter().map(|i| (i.id.clone(), i.state.clone(), i.reports)).collect::<Vec<_>>();
+    let ids = |l: &[Incident]| l.iter().map(|i| (i.id.clone(), i.state, i.reports)).collect::<Vec<_>>();
     assert_eq!(ids(&si), ids(&ci));
 
     // Incidents: written by every node, read once each; the most complete version wins
@@ -431,6 +444,23 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
     assert_eq!(all.iter().find(|i| i.id == open.id).unwrap(), &closed);
     let open_now = clickhouse.incidents(&IncidentFilter { open_only: true, limit: 100, ..IncidentFilter::default() }).unwrap();
     assert!(open_now.iter().all(|i| i.id != open.id && i.is_open()));
+
+    // Rows written by something else, which no report could have carried, read back as errors
+    // that name the column: the same checks as on the way in.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let minute = end + 10;
+    runtime.block_on(ch.query(&format!(
+        "INSERT INTO vantage_same.rollup_nets (ts, platform, country, asn, network, reports, ok) SELECT toDateTime({}), 'x', 'pk', 1, 1, 1, 1",
+        minute * 60
+    )));
+    let e = clickhouse.scan_rollups(&RollupFilter { from: minute, to: minute + 1, ..RollupFilter::default() }, &mut |_| {}).unwrap_err();
+    assert!(matches!(&e, store::StoreError::Corrupt { column, .. } if column == "country"), "{e}");
+    runtime.block_on(ch.query(&format!(
+        "INSERT INTO vantage_same.incidents (id, platform, country, started, ended, doc, version) SELECT 'bad', 'x', 'PK', {}, -1, '{{\"id\":\"bad\",\"state\":\"broken\"}}', 1",
+        end + 100
+    )));
+    let e = clickhouse.incidents(&IncidentFilter { limit: 100, ..IncidentFilter::default() }).unwrap_err();
+    assert!(matches!(&e, store::StoreError::Corrupt { column, .. } if column == "doc" || column.starts_with("doc.")), "{e}");
     sqlite.close().unwrap();
     clickhouse.close().unwrap();
 }
@@ -475,19 +505,19 @@ const OLD_SCHEMA: &[&str] = &[
 fn row(ts: i64, n: u32, outcome: &str, late: bool) -> store::Observation {
     store::Observation {
         ts,
-        country: "PK".into(),
+        country: "PK".parse().unwrap(),
         asn: 1,
         network: n % 4,
-        site: "drm".into(),
-        platform: "x".into(),
-        target: "x.main".into(),
-        outcome: outcome.into(),
+        site: "drm".parse().unwrap(),
+        platform: "x".parse().unwrap(),
+        target: "x.main".parse().unwrap(),
+        outcome: vantage_protocol::Outcome::from_wire(outcome).unwrap(),
         ms: 100.0,
-        control_outcome: "ok".into(),
+        control_outcome: vantage_protocol::Outcome::Ok,
         control_ms: 40.0,
         browser_family: None,
         net_type: None,
-        report_id: id(n),
+        report_id: id(n).parse().unwrap(),
         late,
         status: None,
     }

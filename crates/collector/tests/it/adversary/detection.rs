@@ -88,19 +88,19 @@ fn history(state: &AppState, from: i64, to: i64, per_asn: u32, fails: impl Fn(i6
 fn observation(minute: i64, asn: u32, net: u32, fail: bool, serial: u64) -> Observation {
     Observation {
         ts: minute * 60,
-        country: "PK".into(),
+        country: "PK".parse().unwrap(),
         asn,
         network: asn.wrapping_mul(7919) ^ net,
-        site: "simulated".into(),
-        platform: "x".into(),
-        target: "x.main".into(),
-        outcome: if fail { "error" } else { "ok" }.into(),
+        site: "simulated".parse().unwrap(),
+        platform: "x".parse().unwrap(),
+        target: "x.main".parse().unwrap(),
+        outcome: vantage_protocol::Outcome::from_wire(if fail { "error" } else { "ok" }).unwrap(),
         ms: if fail { 80.0 } else { 200.0 },
-        control_outcome: "ok".into(),
+        control_outcome: vantage_protocol::Outcome::Ok,
         control_ms: 40.0,
         browser_family: Some("chromium".into()),
         net_type: None,
-        report_id: format!("{:016x}{serial:016x}", minute as u64 ^ ((asn as u64) << 40)),
+        report_id: format!("{:016x}{serial:016x}", minute as u64 ^ ((asn as u64) << 40)).parse().unwrap(),
         late: false,
         status: None,
     }
@@ -182,7 +182,7 @@ async fn an_incident_whose_cell_falls_silent_ends_with_no_data() {
     let atom = client().get(server.url("/v1/incidents.atom?country=PK")).send().await.unwrap().text().await.unwrap();
     crate::api::assert_xml(&atom);
     assert!(atom.contains("ended: no data"), "{atom}");
-    let stored: vantage_collector::store::StoredIncident = serde_json::from_value(inc.clone()).unwrap();
+    let stored: vantage_collector::store::Incident = serde_json::from_value(inc.clone()).unwrap();
     let hook = vantage_collector::webhook::body(&stored);
     assert_eq!((hook["event"].as_str(), hook["end_reason"].as_str()), (Some("incident_closed"), Some("no_data")), "{hook}");
     assert!(hook["text"].as_str().unwrap().contains("lack of data"), "{hook}");

@@ -20,19 +20,19 @@ const M: u64 = 3;
 fn obs(ts: i64, country: &str, asn: u32, network: u32, n: u32, outcome: &str) -> Observation {
     Observation {
         ts,
-        country: country.into(),
+        country: country.parse().unwrap(),
         asn,
         network,
-        site: "drm".into(),
-        platform: "x".into(),
-        target: "x.main".into(),
-        outcome: outcome.into(),
+        site: "drm".parse().unwrap(),
+        platform: "x".parse().unwrap(),
+        target: "x.main".parse().unwrap(),
+        outcome: vantage_protocol::Outcome::from_wire(outcome).unwrap(),
         ms: if outcome == "ok" { 120.0 } else { 15_000.0 },
-        control_outcome: "ok".into(),
+        control_outcome: vantage_protocol::Outcome::Ok,
         control_ms: 40.0,
         browser_family: None,
         net_type: None,
-        report_id: id(n),
+        report_id: id(n).parse().unwrap(),
         late: false,
         status: None,
     }
@@ -282,8 +282,12 @@ async fn a_backdated_report_is_stored_raw_but_does_not_rewrite_the_past() {
     let a = oneshot(&router, post(report(&id(2000)), "text/plain")).await;
     assert_eq!(a.status, StatusCode::ACCEPTED);
     let mut rolled = 0;
-    let filter =
-        store::RollupFilter { from: now.div_euclid(60) - 1, to: now.div_euclid(60) + 2, platform: Some("x".into()), ..Default::default() };
+    let filter = store::RollupFilter {
+        from: now.div_euclid(60) - 1,
+        to: now.div_euclid(60) + 2,
+        platform: Some("x".parse().unwrap()),
+        ..Default::default()
+    };
     state.store.scan_rollups(&filter, &mut |c| rolled += c.nets.iter().map(|n| n.counted()).sum::<u32>()).unwrap();
     assert_eq!(rolled, 1);
 }
@@ -342,7 +346,7 @@ async fn an_export_row_never_describes_fewer_than_k_reports() {
     let mut rows = Vec::new();
     for reader in 0..5u32 {
         for target in ["x.main", "x.cdn"] {
-            rows.push(Observation { target: target.into(), ..obs(minute, "PK", 100, reader, reader, "ok") });
+            rows.push(Observation { target: target.parse().unwrap(), ..obs(minute, "PK", 100, reader, reader, "ok") });
         }
     }
     assert_eq!(state.store.import(&rows).unwrap(), rows.len());
@@ -354,7 +358,9 @@ async fn an_export_row_never_describes_fewer_than_k_reports() {
     assert_eq!(String::from_utf8_lossy(&csv.body).lines().count(), 1, "header only: {}", String::from_utf8_lossy(&csv.body));
     // Ten readers (twenty measurements) are published, as ten reports.
     let more: Vec<Observation> = (5..10u32)
-        .flat_map(|r| ["x.main", "x.cdn"].map(|target| Observation { target: target.into(), ..obs(minute, "PK", 100, r, r, "ok") }))
+        .flat_map(|r| {
+            ["x.main", "x.cdn"].map(|target| Observation { target: target.parse().unwrap(), ..obs(minute, "PK", 100, r, r, "ok") })
+        })
         .collect();
     state.store.import(&more).unwrap();
     let nd = oneshot(&router, get(&format!("/v1/export.ndjson?{range}"))).await;

@@ -1,0 +1,53 @@
+//! Checked values out of SQLite text columns: a stored country, platform, target, site, outcome
+//! or report id passes the same check as one from the wire, so a corrupt row is an error that
+//! names its column, never a panic and never a value no other path could produce.
+
+use rusqlite::types::Type;
+use rusqlite::Row;
+use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
+
+/// A text column whose value failed its type's check.
+#[derive(Debug, thiserror::Error)]
+#[error("column {column} holds {value:?}, which {reason}")]
+pub struct CorruptColumn {
+    /// The column's name in the query, so an operator knows what to repair.
+    pub column: String,
+    /// The value read (at most 80 characters of it).
+    pub value: String,
+    /// The rule it broke.
+    pub reason: String,
+}
+
+/// A domain type the store keeps as text.
+pub trait Checked: Sized {
+    /// The value `s` stands for, or the rule it breaks.
+    fn check(s: &str) -> Result<Self, String>;
+}
+
+macro_rules! checked_by_try_from {
+    ($($t:ty),*) => {$(
+        impl Checked for $t {
+            fn check(s: &str) -> Result<Self, String> {
+                <$t>::try_from(s).map_err(|e| e.to_string())
+            }
+        }
+    )*};
+}
+
+checked_by_try_from!(Country, Platform, TargetId, SiteKey, ReportId);
+
+impl Checked for Outcome {
+    fn check(s: &str) -> Result<Self, String> {
+        Outcome::from_wire(s).ok_or_else(|| "is not an outcome".to_string())
+    }
+}
+
+/// Column `idx` of `r` through `T`'s check, borrowed (no copy of the text before the check).
+pub fn get<T: Checked>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let conversion = |e: Box<dyn std::error::Error + Send + Sync>| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, e);
+    let s = r.get_ref(idx)?.as_str().map_err(|e| conversion(Box::new(e)))?;
+    T::check(s).map_err(|reason| {
+        let column = r.as_ref().column_name(idx).unwrap_or("?").to_string();
+        conversion(Box::new(CorruptColumn { column, value: s.chars().take(80).collect(), reason }))
+    })
+}
