@@ -30,14 +30,14 @@ struct EmbeddedWww;
 struct EmbeddedWidget;
 
 /// Files a `--www` directory must hold: what every host page and the dashboard load.
-pub const WWW_REQUIRED: [&str; 4] = ["index.html", "frame.html", "loader.js", "frame.js"];
+pub(crate) const WWW_REQUIRED: [&str; 4] = ["index.html", "frame.html", "loader.js", "frame.js"];
 /// Files a `--widget-dir` must hold: the widget itself (its minified loader and frame script
 /// are optional: the readable ones in the site stand in).
-pub const WIDGET_REQUIRED: [&str; 2] = ["vantage_widget.js", "vantage_widget_bg.wasm"];
+pub(crate) const WIDGET_REQUIRED: [&str; 2] = ["vantage_widget.js", "vantage_widget_bg.wasm"];
 
 /// The trees compiled into the binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tree {
+pub(crate) enum Tree {
     /// `www/`: pages, loader and frame sources, dashboard, badge, i18n.
     Www,
     /// `dist/widget/`: the wasm, its glue, the minified loader and frame script.
@@ -55,7 +55,7 @@ impl Tree {
 
 /// Where one tree of static files is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// Compiled into the binary (the default).
     Embedded(Tree),
     /// A directory read at each request (`--www`, `--widget-dir`).
@@ -64,17 +64,17 @@ pub enum Source {
 
 impl Source {
     /// The site: `--www`, else the compiled-in `www/`.
-    pub fn www(config: &Config) -> Source {
+    pub(crate) fn www(config: &Config) -> Source {
         config.www.clone().map_or(Source::Embedded(Tree::Www), Source::Dir)
     }
 
     /// The widget: `--widget-dir`, else the compiled-in `dist/widget/`.
-    pub fn widget(config: &Config) -> Source {
+    pub(crate) fn widget(config: &Config) -> Source {
         config.widget_dir.clone().map_or(Source::Embedded(Tree::Widget), Source::Dir)
     }
 
     /// Whether `name` (a path relative to the tree) is there.
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         match self {
             Source::Embedded(tree) => tree.get(name).is_some(),
             Source::Dir(dir) => dir.join(name).is_file(),
@@ -82,7 +82,7 @@ impl Source {
     }
 
     /// The bytes of `name`, if it is there.
-    pub async fn read(&self, name: &str) -> Option<Cow<'static, [u8]>> {
+    pub(crate) async fn read(&self, name: &str) -> Option<Cow<'static, [u8]>> {
         match self {
             Source::Embedded(tree) => tree.get(name).map(|f| f.data),
             Source::Dir(dir) => tokio::fs::read(dir.join(name)).await.ok().map(Cow::Owned),
@@ -90,7 +90,7 @@ impl Source {
     }
 
     /// A route answering with the file `name` of this tree.
-    pub fn file<S: Clone + Send + Sync + 'static>(&self, name: &'static str) -> MethodRouter<S> {
+    pub(crate) fn file<S: Clone + Send + Sync + 'static>(&self, name: &'static str) -> MethodRouter<S> {
         match self {
             Source::Embedded(tree) => {
                 let tree = *tree;
@@ -102,7 +102,7 @@ impl Source {
 
     /// A service answering with any file of this tree, by the request's path (`dir/` serves
     /// `dir/index.html`; `dir` redirects to `dir/`, as `ServeDir` does).
-    pub fn tree(&self) -> MethodRouter {
+    pub(crate) fn tree(&self) -> MethodRouter {
         match self {
             Source::Embedded(tree) => {
                 let tree = *tree;
@@ -116,7 +116,7 @@ impl Source {
 /// The source `name` is served from: the widget's minified copy (what visitors should get: the
 /// byte budgets are measured on it), else the readable one in the site (a binary or a checkout
 /// built before the widget).
-pub fn built_or_source<'a>(widget: &'a Source, www: &'a Source, name: &str) -> &'a Source {
+pub(crate) fn built_or_source<'a>(widget: &'a Source, www: &'a Source, name: &str) -> &'a Source {
     if widget.has(name) {
         widget
     } else {
@@ -125,7 +125,7 @@ pub fn built_or_source<'a>(widget: &'a Source, www: &'a Source, name: &str) -> &
 }
 
 /// Whether the compiled-in widget exists (false in a binary built before `dist/widget/`).
-pub fn widget_embedded() -> bool {
+pub(crate) fn widget_embedded() -> bool {
     WIDGET_REQUIRED.iter().all(|f| EmbeddedWidget::get(f).is_some())
 }
 
@@ -158,7 +158,7 @@ pub enum OverrideError {
 }
 
 /// Refuses an override directory that lacks a file it must serve, naming the file and the fix.
-pub fn check_overrides(config: &Config) -> Result<(), OverrideError> {
+pub(crate) fn check_overrides(config: &Config) -> Result<(), OverrideError> {
     if let Some(dir) = &config.www {
         check_dir(
             "--www",

@@ -59,7 +59,7 @@ mod erased {
     use std::io::Write;
 
     /// A row that writes itself as one JSON line.
-    pub trait Row {
+    pub(super) trait Row {
         /// Writes the row and a line break.
         fn write_line(&self, out: &mut dyn Write) -> std::io::Result<()>;
     }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use vantage_protocol::{parse_report, Country, IdError, Platform, Report, ReportId, SiteKey, TargetId, ValidationError, MAX_BODY_BYTES};
 
 /// The route handler: counts every refusal by status, then renders it.
-pub async fn post_report(State(c): State<AppState>, req: Request) -> Response {
+pub(crate) async fn post_report(State(c): State<AppState>, req: Request) -> Response {
     match ingest(&c, req).await {
         Ok(response) => response,
         Err(e) => {

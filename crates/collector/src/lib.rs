@@ -5,20 +5,20 @@
 //! until a shutdown future resolves, then flushes the store.
 
 mod api;
-pub mod assets;
+pub(crate) mod assets;
 pub mod auth;
 pub mod cli;
 mod conditional;
 pub mod config;
 pub mod engine;
-pub mod error;
+pub(crate) mod error;
 pub mod export;
 pub mod geo;
-pub mod ingest;
-pub mod limits;
-pub mod live;
-pub mod metrics;
-pub mod origin;
+pub(crate) mod ingest;
+pub(crate) mod limits;
+pub(crate) mod live;
+pub(crate) mod metrics;
+pub(crate) mod origin;
 pub mod ratelimit;
 pub mod rollup;
 pub mod simulate;

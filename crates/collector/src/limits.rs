@@ -11,7 +11,7 @@
 //! that happens to arrive while the slots are taken.
 //!
 //! Readers get a budget of their own: a `/v1/stream` connection, once its head has arrived, trades
-//! its connection slot for one of `--max-streams` ([`Slots::into_stream`]) and closes when the
+//! its connection slot for one of `--max-streams` ([`Slots::swap_for_stream_slot`]) and closes when the
 //! stream ends, so 6,000 open streams leave every connection slot to reports and short reads.
 //! Keep-alive is what else could hold slots idle: when fewer than an eighth of them are free,
 //! every answer closes its connection (`Connection: close`) and the slot goes to the next
@@ -34,12 +34,12 @@ use tower::ServiceExt;
 
 /// Largest read (and write) buffer of one connection: the request head must fit in it (else 431).
 /// Bounds what one connection can make us hold, whatever it sends.
-pub const MAX_BUF_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BUF_BYTES: usize = 64 * 1024;
 
 /// Serves `router` on `listener` with the limits of `config` until `shutdown` resolves, then stops
 /// accepting, lets open requests finish (idle connections close at once) and returns when every
 /// connection has ended.
-pub async fn serve(listener: TcpListener, router: Router, config: &Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub(crate) async fn serve(listener: TcpListener, router: Router, config: &Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let listener = with_backlog(listener, BACKLOG)?;
     raise_fd_limit(config);
     let max = config.max_connections.max(1);
@@ -105,7 +105,7 @@ pub async fn serve(listener: TcpListener, router: Router, config: &Config, shutd
 /// A connection's place in the limits, handed to its requests: the stream handler trades the
 /// connection slot for a stream slot.
 #[derive(Clone)]
-pub struct Slots {
+pub(crate) struct Slots {
     /// The connection's `--max-connections` permit; `None` once a stream took its place.
     conn: Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>,
     /// The `--max-streams` budget shared by every connection.
@@ -116,7 +116,7 @@ impl Slots {
     /// A stream slot in place of the connection slot, or `None` when every stream slot is taken
     /// (the connection keeps its slot). The answer must close the connection: it holds no
     /// connection slot any more.
-    pub fn into_stream(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) fn swap_for_stream_slot(&self) -> Option<OwnedSemaphorePermit> {
         let permit = self.streams.clone().try_acquire_owned().ok()?;
         self.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
         Some(permit)
@@ -138,7 +138,7 @@ fn raise_fd_limit(config: &Config) {
 
 /// Connections the kernel holds completed for us while every slot is taken (`listen(2)` clamps it
 /// to `net.core.somaxconn`); beyond it, a client's SYN is dropped and retried. Not our memory.
-pub const BACKLOG: u32 = 4096;
+pub(crate) const BACKLOG: u32 = 4096;
 
 /// `listen(2)` again with `backlog` (Linux changes the queue length of a listening socket in
 /// place): tokio binds with std's 128, which at the cap would make the 129th waiting client

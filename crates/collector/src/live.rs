@@ -6,7 +6,7 @@
 //! them, then sent to the stream and the webhooks.
 
 mod outbox;
-pub mod publish;
+pub(crate) mod publish;
 
 use crate::engine::{Engine, Pair};
 use crate::store::{rfc3339, Incident, IncidentFilter};
@@ -35,7 +35,7 @@ const CATCH_UP_MINUTES: i64 = 60;
 const BODIES_PER_TICK: usize = 4096;
 /// Key prefix of the incident lists kept per tick (`api/incidents.rs`): dropped when an
 /// incident is stored, so a client told of one by the stream finds it in the list.
-pub const INCIDENT_ANSWERS: &str = "incidents ";
+pub(crate) const INCIDENT_ANSWERS: &str = "incidents ";
 
 /// Wall-clock time in unix seconds, shiftable so tests can move through minutes quickly.
 #[derive(Debug, Default)]
@@ -324,7 +324,7 @@ fn render(cells: &Snapshot, country: &str, asn: Option<u32>, window_s: i64) -> V
 }
 
 /// Runs until the task is aborted: the detection loop and the publication tick side by side.
-pub async fn run(c: AppState) {
+pub(crate) async fn run(c: AppState) {
     tokio::join!(detect(c.clone()), publish_ticks(c));
 }
 

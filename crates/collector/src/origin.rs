@@ -39,7 +39,7 @@ pub enum OriginError {
 
 /// `scheme://host[:port]` of an http(s) URL with nothing after it but an optional `/`, lowercased
 /// and without the scheme's default port: the form browsers send in `Origin`. The error says why.
-pub fn parse_origin(s: &str) -> Result<String, OriginError> {
+pub(crate) fn parse_origin(s: &str) -> Result<String, OriginError> {
     let (scheme, rest) = s.split_once("://").ok_or(OriginError::NoScheme)?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
@@ -93,7 +93,7 @@ fn request_origin(headers: &HeaderMap, from_trusted_proxy: bool) -> Option<Strin
 /// Refuses a report posted by a page other than our own (see the module doc). `public` holds the
 /// normalized `--public-origin`s; empty derives the origin from the request. Reads headers only,
 /// so it runs before the body is read or a rate-limit token is spent.
-pub fn check(headers: &HeaderMap, public: &[String], from_trusted_proxy: bool) -> Result<(), AppError> {
+pub(crate) fn check(headers: &HeaderMap, public: &[String], from_trusted_proxy: bool) -> Result<(), AppError> {
     let derived;
     let ours: &[String] = if public.is_empty() {
         derived = request_origin(headers, from_trusted_proxy).into_iter().collect::<Vec<_>>();

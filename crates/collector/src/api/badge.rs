@@ -10,11 +10,11 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 /// Any site may frame the badge; the page itself loads and talks only to us.
-pub const BADGE_CSP: &str = "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+pub(super) const BADGE_CSP: &str = "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; \
      img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors *";
 
 /// The handler.
-pub async fn badge(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
+pub(super) async fn badge(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
     let p = Params::parse(q.as_deref());
     p.required_country("country")?;
     p.platforms("platforms")?;

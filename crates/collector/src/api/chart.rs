@@ -22,7 +22,7 @@ const RIGHT: f64 = 16.0;
 const MAX_POINTS: i64 = 240;
 
 /// The handler.
-pub async fn chart(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
+pub(super) async fn chart(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
     let p = Params::parse(q.as_deref());
     let platform = p.required_platform("platform")?;
     let country = p.required_country("country")?;
@@ -49,7 +49,7 @@ pub async fn chart(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<R
 /// For the chart opened as a document (as an `<img>` no script ever runs): nothing may load or
 /// run; inline style stays allowed so the drawing renders however a viewer applies it. It may
 /// still be embedded anywhere (CORP `cross-origin`).
-pub const CHART_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
+pub(super) const CHART_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
 /// A polyline path through `(i, value)` that breaks where the value is missing.
 fn path(points: &[Point], value: impl Fn(&Point) -> Option<f64>, y: impl Fn(f64) -> f64) -> String {
@@ -93,7 +93,7 @@ fn tick_label(minute: i64, every: i64) -> String {
 /// The SVG document: `points` are the buckets from minute `from`, `step` minutes apart. Axes: success
 /// (0, 50, 100 %) and median time (0, half, top, in ms) with gridlines, and time ticks on the UTC
 /// grid, the zone named under them (an image has no reader's locale or zone to follow).
-pub fn render(title: &str, points: &[Point], from: i64, step: i64) -> String {
+pub(super) fn render(title: &str, points: &[Point], from: i64, step: i64) -> String {
     let (top0, top1, bot0, bot1) = (40.0, 150.0, 190.0, 290.0);
     let max_ms = points.iter().filter_map(|p| p.median_ms).fold(100.0f64, f64::max) * 1.1;
     let rate_y = |v: f64| top1 - (top1 - top0) * v.clamp(0.0, 1.0);

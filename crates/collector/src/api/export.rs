@@ -32,13 +32,13 @@ const CSV_HEADER: &str =
     "ts,country,asn,platform,reports,networks,ok,error,timeout,blocked_by_client,excluded_control,success_rate,median_ms\n";
 
 /// NDJSON, one aggregate a line.
-pub async fn ndjson(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
+pub(super) async fn ndjson(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
     let body = stream(&c, q.as_deref(), "", |a| serde_json::to_string(a).expect("aggregates serialize") + "\n").await?;
     Ok(with_type(Response::new(body), Some("application/x-ndjson; charset=utf-8"), 60))
 }
 
 /// CSV with a header line.
-pub async fn csv(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
+pub(super) async fn csv(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
     let body = stream(&c, q.as_deref(), CSV_HEADER, csv_row).await?;
     let mut res = with_type(Response::new(body), Some("text/csv; charset=utf-8"), 60);
     res.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"vantage-export.csv\""));

@@ -26,7 +26,7 @@ async fn load(c: &AppState, q: Option<&str>) -> Result<Vec<Incident>, AppError> 
 
 /// The JSON list, read from the store once per publication tick and query (a crowd of
 /// dashboards opening at once costs one read a tick), cacheable like the status.
-pub async fn list(State(c): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap) -> Result<Response, AppError> {
+pub(super) async fn list(State(c): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap) -> Result<Response, AppError> {
     let key = format!("{}{}", crate::live::INCIDENT_ANSWERS, q.as_deref().unwrap_or(""));
     let body = match c.live.made(&key) {
         Some(body) => body,
@@ -42,7 +42,7 @@ pub async fn list(State(c): State<AppState>, RawQuery(q): RawQuery, headers: Hea
 }
 
 /// The Atom feed: one entry per incident, updated when it closes.
-pub async fn atom(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
+pub(super) async fn atom(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
     let incidents = load(&c, q.as_deref()).await?;
     let updated =
         incidents.iter().map(|i| i.ended_at.as_deref().unwrap_or(&i.started_at)).max().unwrap_or("1970-01-01T00:00:00Z").to_string();

@@ -6,8 +6,8 @@ mod badge;
 mod chart;
 mod export;
 mod incidents;
-pub mod params;
-pub mod series;
+pub(crate) mod params;
+pub(crate) mod series;
 mod snapshot;
 mod status;
 mod stream;
@@ -24,7 +24,7 @@ use tower_http::cors::{Any, CorsLayer};
 /// The read routes; any origin may GET them (public data, no credentials), except
 /// `/v1/whereami`, which says where the caller is: only our own pages (same origin) read it, so
 /// no other site may learn its readers' country and network through their browsers.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     let cors = CorsLayer::new().allow_origin(Any).allow_methods([Method::GET]).max_age(Duration::from_secs(86_400));
     let public = Router::new()
         .route("/v1/status", get(status::status))
@@ -42,19 +42,19 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Runs a blocking store read off the async workers; a failed read is a 500.
-pub async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
     f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, AppError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| AppError::Internal(e.to_string()))?.map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// A JSON answer that caches may keep for `max_age` seconds.
-pub fn json_cached(body: serde_json::Value, max_age: u32) -> Response {
+pub(crate) fn json_cached(body: serde_json::Value, max_age: u32) -> Response {
     with_type(Json(body).into_response(), None, max_age)
 }
 
 /// Sets the content type (when given) and `Cache-Control: public, max-age=N`.
-pub fn with_type(mut res: Response, content_type: Option<&'static str>, max_age: u32) -> Response {
+pub(crate) fn with_type(mut res: Response, content_type: Option<&'static str>, max_age: u32) -> Response {
     let h = res.headers_mut();
     if let Some(t) = content_type {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(t));
@@ -65,7 +65,7 @@ pub fn with_type(mut res: Response, content_type: Option<&'static str>, max_age:
 }
 
 /// Escapes text for XML and HTML (element content and quoted attributes alike).
-pub fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

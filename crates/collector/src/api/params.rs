@@ -6,16 +6,16 @@ use crate::store::rfc3339;
 use vantage_protocol::{Country, Platform};
 
 /// Decoded `name=value` pairs of one request.
-pub struct Params(Vec<(String, String)>);
+pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
     /// Decodes a raw query string (absent = no parameters).
-    pub fn parse(raw: Option<&str>) -> Params {
+    pub(crate) fn parse(raw: Option<&str>) -> Params {
         Params(form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect())
     }
 
     /// The first value of `name`; an empty value counts as absent.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
@@ -24,7 +24,7 @@ impl Params {
     }
 
     /// An ISO country code (`pk` reads as `PK`).
-    pub fn country(&self, name: &'static str) -> Result<Option<Country>, AppError> {
+    pub(crate) fn country(&self, name: &'static str) -> Result<Option<Country>, AppError> {
         self.get(name)
             .map(|v| match Country::from_any_case(v) {
                 Ok(c) => Ok(c),
@@ -34,13 +34,13 @@ impl Params {
     }
 
     /// A required country code.
-    pub fn required_country(&self, name: &'static str) -> Result<Country, AppError> {
+    pub(crate) fn required_country(&self, name: &'static str) -> Result<Country, AppError> {
         self.required(name)?;
         Ok(self.country(name)?.expect("present"))
     }
 
     /// A platform name (the target-id alphabet).
-    pub fn platform(&self, name: &'static str) -> Result<Option<Platform>, AppError> {
+    pub(crate) fn platform(&self, name: &'static str) -> Result<Option<Platform>, AppError> {
         self.get(name)
             .map(|v| match Platform::try_from(v) {
                 Ok(p) => Ok(p),
@@ -50,25 +50,25 @@ impl Params {
     }
 
     /// A required platform name.
-    pub fn required_platform(&self, name: &'static str) -> Result<Platform, AppError> {
+    pub(crate) fn required_platform(&self, name: &'static str) -> Result<Platform, AppError> {
         self.required(name)?;
         Ok(self.platform(name)?.expect("present"))
     }
 
     /// An AS number.
-    pub fn asn(&self, name: &'static str) -> Result<Option<u32>, AppError> {
+    pub(crate) fn asn(&self, name: &'static str) -> Result<Option<u32>, AppError> {
         self.get(name).map(|v| v.parse::<u32>().map_err(|_| AppError::param(name, "must be an AS number (0 to 4294967295)"))).transpose()
     }
 
     /// An RFC 3339 time, as unix seconds.
-    pub fn time(&self, name: &'static str) -> Result<Option<i64>, AppError> {
+    pub(crate) fn time(&self, name: &'static str) -> Result<Option<i64>, AppError> {
         self.get(name)
             .map(|v| rfc3339::parse(v).map_err(|_| AppError::param(name, "must be an RFC 3339 time, e.g. 2026-11-28T18:00:00Z")))
             .transpose()
     }
 
     /// `true` or `false`.
-    pub fn flag(&self, name: &'static str) -> Result<bool, AppError> {
+    pub(crate) fn flag(&self, name: &'static str) -> Result<bool, AppError> {
         match self.get(name) {
             None | Some("false") => Ok(false),
             Some("true") => Ok(true),
@@ -77,7 +77,7 @@ impl Params {
     }
 
     /// An integer in `lo..=hi`, `default` when absent.
-    pub fn int(&self, name: &'static str, lo: i64, hi: i64, default: i64) -> Result<i64, AppError> {
+    pub(crate) fn int(&self, name: &'static str, lo: i64, hi: i64, default: i64) -> Result<i64, AppError> {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v
@@ -90,7 +90,7 @@ impl Params {
 
     /// A series step in seconds, one of `publish::STEPS_MIN` (default 60), as minutes. The steps
     /// form a chain (each divides the next) so that buckets of every step nest.
-    pub fn step(&self, name: &'static str) -> Result<i64, AppError> {
+    pub(crate) fn step(&self, name: &'static str) -> Result<i64, AppError> {
         let allowed = crate::store::publish::STEPS_MIN.map(|m| m * 60);
         match self.get(name) {
             None => Ok(1),
@@ -102,7 +102,7 @@ impl Params {
     }
 
     /// A comma-separated list of platform names.
-    pub fn platforms(&self, name: &'static str) -> Result<Vec<String>, AppError> {
+    pub(crate) fn platforms(&self, name: &'static str) -> Result<Vec<String>, AppError> {
         let Some(v) = self.get(name) else { return Ok(Vec::new()) };
         let list: Vec<String> = v.split(',').map(str::to_string).collect();
         if list.len() > 16 || !list.iter().all(|p| Platform::try_from(p.as_str()).is_ok()) {
@@ -112,7 +112,7 @@ impl Params {
     }
 
     /// A BCP 47-ish language tag such as `ur` or `pt-BR`.
-    pub fn lang(&self, name: &'static str) -> Result<Option<String>, AppError> {
+    pub(crate) fn lang(&self, name: &'static str) -> Result<Option<String>, AppError> {
         self.get(name)
             .map(|v| {
                 let mut parts = v.split('-');
@@ -130,7 +130,7 @@ impl Params {
 
 /// A `[from, to)` range in unix minutes from `from`/`to` (default: the last `default_s`),
 /// at most `max_s` long.
-pub fn range(p: &Params, now_s: i64, default_s: i64, max_s: i64) -> Result<(i64, i64), AppError> {
+pub(crate) fn range(p: &Params, now_s: i64, default_s: i64, max_s: i64) -> Result<(i64, i64), AppError> {
     let to = p.time("to")?.unwrap_or(now_s);
     let from = p.time("from")?.unwrap_or(to - default_s);
     if to <= from {

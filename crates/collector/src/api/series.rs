@@ -15,14 +15,14 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// Longest range one request may ask for.
-pub const MAX_RANGE_S: i64 = 31 * 86_400;
+pub(crate) const MAX_RANGE_S: i64 = 31 * 86_400;
 /// Most points one answer may hold.
-pub const MAX_POINTS: i64 = 10_000;
+pub(crate) const MAX_POINTS: i64 = 10_000;
 
 /// Why a point carries numbers or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PointState {
+pub(crate) enum PointState {
     /// Counts, rate and times are published.
     Published,
     /// Fewer than k reports or m networks (or none at all): nothing is published.
@@ -33,7 +33,7 @@ pub enum PointState {
 
 /// One step of a series.
 #[derive(Debug, Clone, Serialize)]
-pub struct Point {
+pub(crate) struct Point {
     /// Start of the step (RFC 3339), a multiple of the step since the unix epoch.
     pub t: String,
     /// Whether the numbers below are published.
@@ -51,7 +51,7 @@ pub struct Point {
 }
 
 /// What one series covers, and the thresholds its numbers need.
-pub struct SeriesRequest {
+pub(crate) struct SeriesRequest {
     /// Platform, country, optional ASN, minutes (aligned to `step`) and step (one of `STEPS_MIN`).
     pub query: SeriesQuery,
     /// k and m.
@@ -62,7 +62,7 @@ pub struct SeriesRequest {
 
 /// The published points of `r`: settled buckets from the store's cache when computed before,
 /// the others from one scan of the cell-minutes they span.
-pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, String> {
+pub(crate) fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, String> {
     let q = &r.query;
     let t = r.thresholds;
     let key = |start: i64| -> BucketKey { (q.platform.clone(), q.country, q.asn, t.min_reports, t.min_networks, q.step, start) };
@@ -112,7 +112,7 @@ pub fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, Strin
 }
 
 /// The handler.
-pub async fn timeseries(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
+pub(crate) async fn timeseries(State(c): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, AppError> {
     let p = Params::parse(q.as_deref());
     let platform = p.required_platform("platform")?;
     let country = p.required_country("country")?;
@@ -134,6 +134,6 @@ pub async fn timeseries(State(c): State<AppState>, RawQuery(q): RawQuery) -> Res
 }
 
 /// The smallest allowed step (minutes) of at least `minutes`.
-pub fn step_at_least(minutes: i64) -> i64 {
+pub(crate) fn step_at_least(minutes: i64) -> i64 {
     STEPS_MIN.iter().copied().find(|s| *s >= minutes).unwrap_or(STEPS_MIN[STEPS_MIN.len() - 1])
 }

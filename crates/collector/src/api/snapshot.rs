@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 /// `body` for a request with `headers`: 304 when its `If-None-Match` names the body's ETag,
 /// else 200 with the JSON. Either way fresh until the next tick, then usable stale for one more
 /// tick while a cache fetches the new one.
-pub fn answer(c: &AppState, body: &Body, headers: &HeaderMap) -> Response {
+pub(super) fn answer(c: &AppState, body: &Body, headers: &HeaderMap) -> Response {
     let interval = c.config.publish_interval_s.max(1) as i64;
     let max_age = (body.generated_at + interval - c.clock.now()).clamp(1, interval);
     // A 304 names the tag the client holds: the plain one, or the one of its compressed copy.

@@ -16,7 +16,7 @@ use vantage_detect::State as CellState;
 
 /// The state of each platform in a country (one ASN's with `asn`) as of the last publication
 /// tick: between ticks every answer is byte-identical, and revalidates with its ETag.
-pub async fn status(State(c): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap) -> Result<Response, AppError> {
+pub(super) async fn status(State(c): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap) -> Result<Response, AppError> {
     let p = Params::parse(q.as_deref());
     let country = p.required_country("country")?;
     let asn = p.asn("asn")?;
@@ -28,7 +28,7 @@ pub async fn status(State(c): State<AppState>, RawQuery(q): RawQuery, headers: H
 /// whose numbers are published) and networks (the most any of them saw); `null` when no
 /// platform of the country publishes numbers, so no count under k can be read off the sum.
 /// Made once per tick, like the status.
-pub async fn countries(State(c): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn countries(State(c): State<AppState>, headers: HeaderMap) -> Response {
     let body = c.live.answer("countries".into(), |cells, _| countries_doc(cells));
     snapshot::answer(&c, &body, &headers)
 }
@@ -51,7 +51,7 @@ fn countries_doc(cells: &Snapshot) -> serde_json::Value {
 }
 
 /// The caller's country and ASN from the same geolocation ingest uses; nothing is stored.
-pub async fn whereami(State(c): State<AppState>, req: Request) -> Response {
+pub(super) async fn whereami(State(c): State<AppState>, req: Request) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
     let ip = client_ip(peer, req.headers(), &c.config.trusted_proxies);
     let via_proxy = crate::geo::is_trusted_peer(peer, &c.config.trusted_proxies);

@@ -69,7 +69,7 @@ fn spread(lifetime: Duration) -> Duration {
 }
 
 /// The handler.
-pub async fn stream(
+pub(super) async fn stream(
     axum::extract::State(c): axum::extract::State<AppState>,
     slots: Option<Extension<Slots>>,
     RawQuery(q): RawQuery,
@@ -77,7 +77,7 @@ pub async fn stream(
     let country = Params::parse(q.as_deref()).country("country")?;
     let slot = match slots {
         Some(Extension(slots)) => {
-            Some(slots.into_stream().ok_or(AppError::Overloaded(REFUSED_RETRY_S, "every live stream slot is taken: poll /v1/status"))?)
+            Some(slots.swap_for_stream_slot().ok_or(AppError::Overloaded(REFUSED_RETRY_S, "every live stream slot is taken: poll /v1/status"))?)
         }
         None => None,
     };

@@ -16,7 +16,7 @@ const REMEMBERED: usize = 65_536;
 
 /// Which transition an event announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transition {
+pub(super) enum Transition {
     /// The incident opened (`ended_at` is null).
     Opened,
     /// The incident ended.
@@ -25,7 +25,7 @@ pub enum Transition {
 
 impl Transition {
     /// The transition an incident snapshot announces.
-    pub fn of(i: &Incident) -> Transition {
+    pub(super) fn of(i: &Incident) -> Transition {
         if i.is_open() {
             Transition::Opened
         } else {
@@ -36,7 +36,7 @@ impl Transition {
 
 /// Incident writes and events not yet done.
 #[derive(Debug)]
-pub struct Outbox {
+pub(super) struct Outbox {
     /// Newest known state of each incident the store does not hold yet (by id): one row per
     /// incident is written, the latest, whatever happened while the store was failing.
     unsaved: BTreeMap<String, Incident>,
@@ -70,7 +70,7 @@ impl Default for Outbox {
 
 impl Outbox {
     /// Records states the store must hold (a step's open incidents, their peaks updated).
-    pub fn save(&mut self, incidents: impl IntoIterator<Item = Incident>) {
+    pub(super) fn save(&mut self, incidents: impl IntoIterator<Item = Incident>) {
         for i in incidents {
             self.unsaved.insert(i.id.clone(), i);
         }
@@ -78,7 +78,7 @@ impl Outbox {
 
     /// Queues an open or close unless the same (id, transition) was queued or sent before.
     /// Returns whether it was queued.
-    pub fn event(&mut self, i: Incident) -> bool {
+    pub(super) fn event(&mut self, i: Incident) -> bool {
         let key = (i.id.clone(), Transition::of(&i));
         if self.seen.contains(&key) {
             return false;
@@ -91,7 +91,7 @@ impl Outbox {
     }
 
     /// Marks a key as already announced (e.g. the store shows it at start-up).
-    pub fn remember(&mut self, key: (String, Transition)) {
+    pub(super) fn remember(&mut self, key: (String, Transition)) {
         if self.seen.insert(key.clone()) {
             self.seen_order.push_back(key);
             while self.seen_order.len() > REMEMBERED {
@@ -103,23 +103,23 @@ impl Outbox {
     }
 
     /// Whether a write is waiting and its backoff (if any) has passed.
-    pub fn due(&self, now: Instant) -> bool {
+    pub(super) fn due(&self, now: Instant) -> bool {
         !self.unsaved.is_empty() && self.retry_at.is_none_or(|t| now >= t)
     }
 
     /// Events queued and not yet sent.
-    pub fn waiting(&self) -> usize {
+    pub(super) fn waiting(&self) -> usize {
         self.events.len()
     }
 
     /// The rows to write now.
-    pub fn batch(&self) -> Vec<Incident> {
+    pub(super) fn batch(&self) -> Vec<Incident> {
         self.unsaved.values().cloned().collect()
     }
 
     /// The write of `batch` succeeded: those rows are done (unless a newer state arrived for
     /// the same id meanwhile), and every queued event can go out, oldest first.
-    pub fn stored(&mut self, batch: &[Incident]) -> Vec<Incident> {
+    pub(super) fn stored(&mut self, batch: &[Incident]) -> Vec<Incident> {
         for i in batch {
             if self.unsaved.get(&i.id) == Some(i) {
                 self.unsaved.remove(&i.id);
@@ -139,7 +139,7 @@ impl Outbox {
     }
 
     /// The write failed at `now`: keep everything and wait before the next attempt.
-    pub fn failed(&mut self, now: Instant) -> Duration {
+    pub(super) fn failed(&mut self, now: Instant) -> Duration {
         let wait = self.backoff;
         self.retry_at = Some(now + wait);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);

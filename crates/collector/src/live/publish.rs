@@ -75,14 +75,14 @@ impl Shown {
 }
 
 /// Published cells: country -> (platform, asn) -> cell.
-pub type Snapshot = BTreeMap<String, BTreeMap<(String, Option<u32>), Shown>>;
+pub(crate) type Snapshot = BTreeMap<String, BTreeMap<(String, Option<u32>), Shown>>;
 
 /// The public view of `cells` for k = `min_reports`, m = `min_networks`:
 /// - a cell under k reports or m networks shows no numbers and reads `insufficient_data`;
 /// - when some of a platform's ASN cells are withheld, the country cell minus the published
 ///   ASN cells would give their sum, so more ASN cells are withheld (smallest first) until the
 ///   withheld ones together hold at least k reports and m networks.
-pub fn snapshot<'a>(cells: impl IntoIterator<Item = &'a CellStatus>, min_reports: u64, min_networks: u64) -> Snapshot {
+pub(crate) fn snapshot<'a>(cells: impl IntoIterator<Item = &'a CellStatus>, min_reports: u64, min_networks: u64) -> Snapshot {
     let enough = |s: &CellStatus| s.reports >= min_reports && s.networks >= min_networks;
     let mut by: BTreeMap<(String, String), Vec<&CellStatus>> = BTreeMap::new();
     for s in cells {
@@ -157,7 +157,7 @@ impl Body {
 }
 
 /// Unix milliseconds of the first multiple of `interval_ms` after `now_ms`.
-pub fn next_tick(now_ms: i64, interval_ms: i64) -> i64 {
+pub(crate) fn next_tick(now_ms: i64, interval_ms: i64) -> i64 {
     (now_ms.div_euclid(interval_ms) + 1) * interval_ms
 }
 

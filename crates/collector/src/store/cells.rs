@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 /// Collects one chunk's rows and hands each finished cell to `each`.
 #[derive(Default)]
-pub struct Cells {
+pub(super) struct Cells {
     /// Histograms by cell: (counted reports' times, answered controls' times).
     hists: HashMap<CellKey, (Vec<u32>, Vec<u32>)>,
     /// The cell whose network rows are being read.
@@ -15,7 +15,7 @@ pub struct Cells {
 
 impl Cells {
     /// Adds `n` to bucket `bucket` of histogram `kind` of cell `key`.
-    pub fn hist(&mut self, key: CellKey, kind: u8, bucket: usize, n: u32) {
+    pub(super) fn hist(&mut self, key: CellKey, kind: u8, bucket: usize, n: u32) {
         let empty = CellRollup::new(key.clone());
         let h = self.hists.entry(key).or_insert((empty.times, empty.control_times));
         let v = if kind == KIND_TIMES { &mut h.0 } else { &mut h.1 };
@@ -25,7 +25,7 @@ impl Cells {
     }
 
     /// Adds one network row; a row of a new cell finishes the previous one.
-    pub fn net(&mut self, key: CellKey, net: NetRollup, each: &mut dyn FnMut(CellRollup)) {
+    pub(super) fn net(&mut self, key: CellKey, net: NetRollup, each: &mut dyn FnMut(CellRollup)) {
         if self.cell.as_ref().is_some_and(|c| c.key != key) {
             let done = self.cell.take().expect("checked");
             self.emit(done, each);
@@ -34,7 +34,7 @@ impl Cells {
     }
 
     /// Finishes the last cell.
-    pub fn finish(mut self, each: &mut dyn FnMut(CellRollup)) {
+    pub(super) fn finish(mut self, each: &mut dyn FnMut(CellRollup)) {
         if let Some(c) = self.cell.take() {
             self.emit(c, each);
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A connection to one ClickHouse HTTP endpoint and database.
-pub struct Http {
+pub(super) struct Http {
     /// `http://host:port/` (no path, no query).
     base: Url,
     /// Database every query runs in.
@@ -31,7 +31,7 @@ pub struct Http {
 
 impl Http {
     /// Starts the request thread for `base` (scheme, host, port and user info are used).
-    pub fn new(base: &Url, db: &str) -> Result<Http, StoreError> {
+    pub(super) fn new(base: &Url, db: &str) -> Result<Http, StoreError> {
         let mut root = base.clone();
         root.set_path("/");
         root.set_query(None);
@@ -85,7 +85,7 @@ impl Http {
     }
 
     /// Runs one statement; returns the body of a 200, else the server's message.
-    pub fn run(&self, sql: &str, body: Option<String>, timeout: Duration, in_db: bool) -> Result<String, StoreError> {
+    pub(super) fn run(&self, sql: &str, body: Option<String>, timeout: Duration, in_db: bool) -> Result<String, StoreError> {
         let req = self.request(sql, body, in_db).timeout(timeout);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.handle.spawn(async move {
@@ -105,17 +105,17 @@ impl Http {
     }
 
     /// A statement without a result (DDL, ALTER).
-    pub fn exec(&self, sql: &str, timeout: Duration) -> Result<(), StoreError> {
+    pub(super) fn exec(&self, sql: &str, timeout: Duration) -> Result<(), StoreError> {
         self.run(sql, None, timeout, true).map(drop)
     }
 
     /// `INSERT INTO table FORMAT JSONEachRow` with `rows` (one JSON object a line).
-    pub fn insert(&self, table: &str, rows: String, timeout: Duration) -> Result<(), StoreError> {
+    pub(super) fn insert(&self, table: &str, rows: String, timeout: Duration) -> Result<(), StoreError> {
         self.run(&format!("INSERT INTO {table} FORMAT JSONEachRow"), Some(rows), timeout, true).map(drop)
     }
 
     /// A SELECT (without FORMAT) whose rows are decoded into `T`.
-    pub fn select<T: DeserializeOwned>(&self, sql: &str, timeout: Duration) -> Result<Vec<T>, StoreError> {
+    pub(super) fn select<T: DeserializeOwned>(&self, sql: &str, timeout: Duration) -> Result<Vec<T>, StoreError> {
         let text = self.run(&format!("{sql} FORMAT JSONEachRow"), None, timeout, true)?;
         text.lines().filter(|l| !l.trim().is_empty()).map(|l| decode_row(l.as_bytes())).collect()
     }
@@ -125,7 +125,7 @@ impl Http {
     /// for the answer to start and for each further chunk, not the whole transfer (a large export
     /// may take minutes). An error from `each` stops the read: the connection is dropped, and
     /// ClickHouse cancels the query.
-    pub fn select_each<T: DeserializeOwned>(
+    pub(super) fn select_each<T: DeserializeOwned>(
         &self,
         sql: &str,
         timeout: Duration,
@@ -191,7 +191,7 @@ fn decode_row<T: DeserializeOwned>(line: &[u8]) -> Result<T, StoreError> {
 }
 
 /// A string literal for ClickHouse SQL (the 18.16 server has no query parameters).
-pub fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
     for c in s.chars() {
@@ -209,7 +209,7 @@ pub fn quote(s: &str) -> String {
 }
 
 /// `'a', 'b', ...` for an `IN (...)` list.
-pub fn quote_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+pub(super) fn quote_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     items.into_iter().map(quote).collect::<Vec<_>>().join(", ")
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
 
 /// Reads may take this long.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Minutes read per query when scanning every cell (bounds memory per chunk).
 const CHUNK_ALL: i64 = 60;
 /// Minutes read per query when one platform or country is asked for.
@@ -61,7 +61,7 @@ struct HistRow {
 }
 
 /// Streams cell-minutes in (minute, platform, country, asn) order, a chunk of minutes at a time.
-pub fn scan_rollups(http: &Http, f: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), StoreError> {
+pub(super) fn scan_rollups(http: &Http, f: &RollupFilter, each: &mut dyn FnMut(CellRollup)) -> Result<(), StoreError> {
     let chunk = if f.platform.is_some() || f.country.is_some() { CHUNK_FILTERED } else { CHUNK_ALL };
     let mut from = f.from;
     while from < f.to {
@@ -119,7 +119,7 @@ fn scan_chunk(http: &Http, f: &RollupFilter, from: i64, to: i64, each: &mut dyn 
 /// every network row): counters and distinct networks from `rollup_nets` (`uniqExactIf` over
 /// unmerged parts is exact: a network's counted total is above zero exactly when one of its part
 /// rows is), times from `rollup_hist` as one bucket array a point.
-pub fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, StoreError> {
+pub(super) fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, StoreError> {
     #[derive(Deserialize)]
     struct NetPoint {
         i: i64,
@@ -173,7 +173,7 @@ pub fn series(http: &Http, q: &SeriesQuery) -> Result<Vec<PointSums>, StoreError
 }
 
 /// First and last minute with rollups.
-pub fn rollup_bounds(http: &Http) -> Result<Option<(i64, i64)>, StoreError> {
+pub(super) fn rollup_bounds(http: &Http) -> Result<Option<(i64, i64)>, StoreError> {
     #[derive(Deserialize)]
     struct Bounds {
         lo: i64,
@@ -191,7 +191,7 @@ pub fn rollup_bounds(http: &Http) -> Result<Option<(i64, i64)>, StoreError> {
 }
 
 /// (platform, country, reports) of every pair with rollups from minute `from` on.
-pub fn activity(http: &Http, from: i64) -> Result<super::Activity, StoreError> {
+pub(super) fn activity(http: &Http, from: i64) -> Result<super::Activity, StoreError> {
     #[derive(Deserialize)]
     struct Row {
         platform: Platform,
@@ -213,14 +213,14 @@ pub fn activity(http: &Http, from: i64) -> Result<super::Activity, StoreError> {
 /// incident outranks an open one, then the later end, then more evidence. Every node computes
 /// the same incident from the same rollups, so whichever node writes last, the most complete
 /// document wins, not the latest write.
-pub fn incident_version(i: &Incident) -> u64 {
+pub(super) fn incident_version(i: &Incident) -> u64 {
     let closed = u64::from(i.end_minute.is_some());
     let end = i.end_minute.unwrap_or(0).clamp(0, (1 << 31) - 1) as u64;
     (closed << 63) | (end << 32) | i.reports.min(u64::from(u32::MAX))
 }
 
 /// Inserts incident rows; reads keep the highest version of each id.
-pub fn upsert_incidents(http: &Http, incidents: &[Incident]) -> Result<(), StoreError> {
+pub(super) fn upsert_incidents(http: &Http, incidents: &[Incident]) -> Result<(), StoreError> {
     if incidents.is_empty() {
         return Ok(());
     }
@@ -238,7 +238,7 @@ pub fn upsert_incidents(http: &Http, incidents: &[Incident]) -> Result<(), Store
 }
 
 /// Incidents matching the filter, newest start first.
-pub fn incidents(http: &Http, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+pub(super) fn incidents(http: &Http, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
     #[derive(Deserialize)]
     struct Row {
         d: String,
@@ -270,7 +270,7 @@ pub fn incidents(http: &Http, f: &IncidentFilter) -> Result<Vec<Incident>, Store
 /// Observations with `from <= ts < to`, oldest first, one per (report_id, target), handed to
 /// `each` as the answer arrives (see `Http::select_each`): the sort and `LIMIT 1 BY` run in
 /// ClickHouse, this process holds one row at a time.
-pub fn scan_observations(http: &Http, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError> {
+pub(super) fn scan_observations(http: &Http, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError> {
     #[derive(Deserialize)]
     struct Row {
         t: i64,

@@ -15,7 +15,7 @@ const DDL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the `--store clickhouse:http://HOST:PORT/DATABASE?k=v&...` URL says.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub(super) struct Settings {
     /// Scheme, host, port and user info.
     pub url: Url,
     /// Database (created if missing).
@@ -33,7 +33,7 @@ pub struct Settings {
 
 impl Settings {
     /// Parses the part after `clickhouse:`.
-    pub fn parse(s: &str) -> Result<Settings, String> {
+    pub(super) fn parse(s: &str) -> Result<Settings, String> {
         let bad = |why: &str| {
             format!("{why} (expected clickhouse:http://[USER[:PASSWORD]@]HOST:PORT/DATABASE[?batch_ms=1000&batch_rows=5000&ttl_days=N&insert_timeout_ms=10000], e.g. clickhouse:http://127.0.0.1:8123/vantage)")
         };
@@ -118,12 +118,12 @@ const VIEWS: &[&str] = &[
 ];
 
 /// Raw tables: `--retention-days` drops their old days.
-pub const RAW_TABLES: &[&str] = &["observations", "reports"];
+pub(super) const RAW_TABLES: &[&str] = &["observations", "reports"];
 /// Every dated table: the URL's `ttl_days` drops their old days, rollups included.
-pub const DATED_TABLES: &[&str] = &["observations", "reports", "rollup_nets", "rollup_hist"];
+pub(super) const DATED_TABLES: &[&str] = &["observations", "reports", "rollup_nets", "rollup_hist"];
 
 /// Creates the database and every missing table and view.
-pub fn create(http: &Http) -> Result<(), StoreError> {
+pub(super) fn create(http: &Http) -> Result<(), StoreError> {
     http.run(&format!("CREATE DATABASE IF NOT EXISTS {}", http.db), None, DDL_TIMEOUT, false)?;
     for stmt in SCHEMA {
         http.exec(&stmt.replace("{db}", &http.db), DDL_TIMEOUT)?;
@@ -171,7 +171,7 @@ fn add_column(http: &Http, name: &str, column_type: &str) -> Result<(), StoreErr
 
 /// Which tables keep how many days: `--retention-days` for the raw tables, the URL's `ttl_days`
 /// for every table; the shorter wins. Empty: keep everything.
-pub fn retention_plan(retention_days: u32, ttl_days: Option<u32>) -> Vec<(&'static str, u32)> {
+pub(super) fn retention_plan(retention_days: u32, ttl_days: Option<u32>) -> Vec<(&'static str, u32)> {
     DATED_TABLES
         .iter()
         .filter_map(|t| {
@@ -187,7 +187,7 @@ pub fn retention_plan(retention_days: u32, ttl_days: Option<u32>) -> Vec<(&'stat
 
 /// Drops the day partitions older than each table's days in `plan` (counted from `now`, unix
 /// seconds); returns how many.
-pub fn drop_old_days(http: &Http, plan: &[(&str, u32)], now: i64) -> Result<usize, StoreError> {
+pub(super) fn drop_old_days(http: &Http, plan: &[(&str, u32)], now: i64) -> Result<usize, StoreError> {
     #[derive(serde::Deserialize)]
     struct Part {
         table: String,

@@ -20,7 +20,7 @@ use vantage_protocol::{ReportId, TargetId};
 const DEDUPE_WINDOW_S: i64 = 86_400;
 
 /// What the writer thread receives.
-pub enum Job {
+pub(super) enum Job {
     /// One report's rows and where to send the outcome.
     Report { id: ReportId, rows: Vec<Observation>, reply: oneshot::Sender<Result<Stored, Arc<StoreError>>> },
     /// Insert what is queued before this, then stop.
@@ -29,7 +29,7 @@ pub enum Job {
 
 /// Counters shared with `stats()`.
 #[derive(Default)]
-pub struct Counters {
+pub(super) struct Counters {
     /// Jobs queued and not yet taken by the writer.
     pub queued: AtomicUsize,
     /// Inserts that succeeded.
@@ -76,7 +76,7 @@ struct RawRow<'a> {
 /// so a report counts once per platform, exactly as [`RollupDelta::add`] counts it; the other
 /// counters come from `RollupDelta` itself, so both stores roll up identically.
 /// `seen` carries the (report, platform) pairs already marked across the calls of one import.
-pub fn encode<'a>(rows: &[&'a Observation], seen: &mut HashSet<(&'a str, &'a str)>) -> String {
+pub(super) fn encode<'a>(rows: &[&'a Observation], seen: &mut HashSet<(&'a str, &'a str)>) -> String {
     let mut out = String::new();
     for o in rows {
         let mut d = RollupDelta::default();
@@ -118,7 +118,7 @@ pub fn encode<'a>(rows: &[&'a Observation], seen: &mut HashSet<(&'a str, &'a str
 }
 
 /// Settings of the writer loop.
-pub struct Batching {
+pub(super) struct Batching {
     /// Least time between the starts of two inserts.
     pub interval: Duration,
     /// Insert at once when this many rows wait.
@@ -128,7 +128,7 @@ pub struct Batching {
 }
 
 /// The writer thread's loop: runs until a `Shutdown` job or until every sender is gone.
-pub fn write_loop(http: &Http, rx: &Receiver<Job>, b: &Batching, counters: &Arc<Counters>) {
+pub(super) fn write_loop(http: &Http, rx: &Receiver<Job>, b: &Batching, counters: &Arc<Counters>) {
     let mut last_start: Option<Instant> = None;
     let mut stop = false;
     while !stop {
@@ -185,7 +185,7 @@ pub fn write_loop(http: &Http, rx: &Receiver<Job>, b: &Batching, counters: &Arc<
 
 /// Decides duplicates (earlier in this batch, or already in `reports`), inserts the rest as one
 /// insert, and returns each report's outcome and the rows written.
-pub fn commit(http: &Http, reports: &[(ReportId, Vec<Observation>)], timeout: Duration) -> Result<(Vec<Stored>, u64), StoreError> {
+pub(super) fn commit(http: &Http, reports: &[(ReportId, Vec<Observation>)], timeout: Duration) -> Result<(Vec<Stored>, u64), StoreError> {
     let stored = existing_reports(http, reports, timeout)?;
     let mut in_batch: HashSet<&ReportId> = HashSet::new();
     let mut outcomes = Vec::with_capacity(reports.len());
@@ -227,7 +227,7 @@ fn existing_reports(http: &Http, reports: &[(ReportId, Vec<Observation>)], timeo
 }
 
 /// (report_id, target) pairs of `rows` already stored (for `import`).
-pub fn existing_pairs(http: &Http, rows: &[Observation], timeout: Duration) -> Result<HashSet<(ReportId, TargetId)>, StoreError> {
+pub(super) fn existing_pairs(http: &Http, rows: &[Observation], timeout: Duration) -> Result<HashSet<(ReportId, TargetId)>, StoreError> {
     #[derive(Deserialize)]
     struct Pair {
         report_id: ReportId,
@@ -251,7 +251,7 @@ pub fn existing_pairs(http: &Http, rows: &[Observation], timeout: Duration) -> R
 }
 
 /// Rows of `rows` that are new: not stored and not repeated earlier in `rows`.
-pub fn new_rows<'a>(rows: &'a [Observation], stored: &HashSet<(ReportId, TargetId)>) -> Vec<&'a Observation> {
+pub(super) fn new_rows<'a>(rows: &'a [Observation], stored: &HashSet<(ReportId, TargetId)>) -> Vec<&'a Observation> {
     let mut seen: HashMap<(&ReportId, &TargetId), ()> = HashMap::new();
     rows.iter()
         .filter(|o| !stored.contains(&(o.report_id, o.target.clone())))

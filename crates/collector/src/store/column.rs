@@ -9,7 +9,7 @@ use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
 /// A text column whose value failed its type's check.
 #[derive(Debug, thiserror::Error)]
 #[error("column {column} holds {value:?}, which {reason}")]
-pub struct CorruptColumn {
+pub(super) struct CorruptColumn {
     /// The column's name in the query, so an operator knows what to repair.
     pub column: String,
     /// The value read (at most 80 characters of it).
@@ -19,7 +19,7 @@ pub struct CorruptColumn {
 }
 
 /// A domain type the store keeps as text.
-pub trait Checked: Sized {
+pub(super) trait Checked: Sized {
     /// The value `s` stands for, or the rule it breaks.
     fn check(s: &str) -> Result<Self, String>;
 }
@@ -43,7 +43,7 @@ impl Checked for Outcome {
 }
 
 /// Column `idx` of `r` through `T`'s check, borrowed (no copy of the text before the check).
-pub fn get<T: Checked>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+pub(super) fn get<T: Checked>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let conversion = |e: Box<dyn std::error::Error + Send + Sync>| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, e);
     let s = r.get_ref(idx)?.as_str().map_err(|e| conversion(Box::new(e)))?;
     T::check(s).map_err(|reason| {

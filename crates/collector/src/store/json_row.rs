@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 /// Why a JSON row did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RowError {
+pub(crate) enum RowError {
     /// A field's value broke its rule.
     #[error("{field}: {message}")]
     Field {
@@ -21,7 +21,7 @@ pub enum RowError {
 }
 
 /// Decodes `bytes` as one `T`.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RowError> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RowError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();

@@ -226,7 +226,7 @@ impl SqliteStore {
 /// [`RETENTION_BATCH`] rows a transaction with a pause between, so ingest is never held up for
 /// long; returns the rows deleted. Report ids go with their rows: a report that old can no
 /// longer arrive again (`age_s` is at most a day), so nothing is left to deduplicate against.
-pub fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<u64> {
+pub(super) fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<u64> {
     let mut total = 0;
     loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

@@ -9,7 +9,7 @@ use rusqlite::{params, Row};
 use std::path::Path;
 
 /// The raw columns in [`Observation`] order: what [`observation`] reads.
-pub const COLUMNS: &str = "ts, country, asn, network, site, platform, target, outcome, ms, control_outcome,
+pub(super) const COLUMNS: &str = "ts, country, asn, network, site, platform, target, outcome, ms, control_outcome,
     control_ms, browser_family, net_type, report_id, late, status";
 
 /// Oldest first; `ORDER BY` makes the output the same on every run (and the same as the
@@ -18,7 +18,7 @@ const SELECT_RANGE: &str = "WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, report_id, t
 
 /// Observations with `from <= ts < to`, handed to `each` as they are read (see
 /// `Store::scan_observations`).
-pub fn scan_observations(path: &Path, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError> {
+pub(super) fn scan_observations(path: &Path, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError> {
     let conn = connect(path)?;
     let err = StoreError::read("export");
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM observations {SELECT_RANGE}")).map_err(&err)?;
@@ -30,7 +30,7 @@ pub fn scan_observations(path: &Path, from: Option<i64>, to: Option<i64>, each: 
 }
 
 /// One row of a `SELECT` of [`COLUMNS`], checked.
-pub fn observation(r: &Row<'_>) -> rusqlite::Result<Observation> {
+pub(super) fn observation(r: &Row<'_>) -> rusqlite::Result<Observation> {
     Ok(Observation {
         ts: r.get(0)?,
         country: column::get(r, 1)?,

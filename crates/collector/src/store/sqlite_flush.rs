@@ -12,11 +12,11 @@ use crate::rollup::{CellKey, RollupDelta, KIND_CONTROL, KIND_TIMES};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// Network rows written per flush transaction: small, so a report committed meanwhile waits little.
-pub const CHUNK_ENTRIES: usize = 4096;
+pub(super) const CHUNK_ENTRIES: usize = 4096;
 
 /// The table, created with the current watermark: a store from before this table had its
 /// rollups written with its rows, so everything in it is rolled up.
-pub const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rollup_flushed (
     id INTEGER PRIMARY KEY CHECK (id = 0), through INTEGER NOT NULL, sealed_to INTEGER,
     done_minute INTEGER, done_platform TEXT, done_country TEXT, done_asn INTEGER
@@ -46,7 +46,7 @@ fn marks(conn: &Connection) -> rusqlite::Result<Marks> {
 
 /// Rebuilds the unflushed rollups from the raw rows above the marks (at start-up, before the
 /// writer runs).
-pub fn recover(conn: &Connection) -> rusqlite::Result<State> {
+pub(super) fn recover(conn: &Connection) -> rusqlite::Result<State> {
     let m = marks(conn)?;
     let mut state = State::default();
     let mut growing_from = m.through;
@@ -91,7 +91,7 @@ fn replay(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<CellMap> {
 /// One step of the writer's flushing: seals the growing generation when it is due, then writes
 /// one chunk of the sealed one (`all`: every sealed cell, in chunks; at shutdown). Holds the lock
 /// across each commit, so a read sees each cell either in memory or in the tables.
-pub fn step(conn: &mut Connection, unflushed: &Unflushed, all: bool) -> rusqlite::Result<()> {
+pub(super) fn step(conn: &mut Connection, unflushed: &Unflushed, all: bool) -> rusqlite::Result<()> {
     loop {
         let mut s = unflushed.lock();
         if s.sealed.cells.is_empty() {
@@ -184,7 +184,7 @@ fn write_cell(tx: &Transaction<'_>, k: &CellKey, sums: &super::unflushed::CellSu
 }
 
 /// Rows of the rollup tables' marks, for a read that must pin them with its snapshot.
-pub fn pin_snapshot(conn: &Connection) -> rusqlite::Result<()> {
+pub(super) fn pin_snapshot(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("SELECT through FROM rollup_flushed", [], |r| r.get::<_, i64>(0)).optional().map(drop)
 }
 

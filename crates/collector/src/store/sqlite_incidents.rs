@@ -7,7 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
 
 /// Inserts or replaces incidents by id.
-pub fn upsert(conn: &Connection, incidents: &[Incident]) -> rusqlite::Result<()> {
+pub(super) fn upsert(conn: &Connection, incidents: &[Incident]) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO incidents (id, platform, country, asn, started, ended, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (id) DO UPDATE SET asn = excluded.asn, started = excluded.started, ended = excluded.ended, doc = excluded.doc",
@@ -20,7 +20,7 @@ pub fn upsert(conn: &Connection, incidents: &[Incident]) -> rusqlite::Result<()>
 }
 
 /// Incidents matching the filter, newest start first.
-pub fn read(conn: &Connection, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+pub(super) fn read(conn: &Connection, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
     let mut sql = String::from("SELECT doc, started, ended FROM incidents WHERE 1 = 1");
     let mut args: Vec<Value> = Vec::new();
     super::sqlite_read::only_cell(&mut sql, &mut args, f.platform.as_ref(), f.country.as_ref());

@@ -21,7 +21,7 @@ const CHUNK_ALL: i64 = 60;
 const CHUNK_FILTERED: i64 = 1440;
 
 /// A pool of read connections (WAL readers never block the writer).
-pub struct Readers {
+pub(super) struct Readers {
     /// Database file.
     path: PathBuf,
     /// Idle connections.
@@ -30,12 +30,12 @@ pub struct Readers {
 
 impl Readers {
     /// An empty pool for `path`.
-    pub fn new(path: &Path) -> Readers {
+    pub(super) fn new(path: &Path) -> Readers {
         Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }
     }
 
     /// Runs `f` on a pooled connection.
-    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(super) fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
@@ -75,7 +75,7 @@ pub(super) fn only_cell(sql: &mut String, args: &mut Vec<Value>, platform: Optio
 
 /// Streams cell-minutes in (minute, platform, country, asn) order, a chunk of minutes at a time,
 /// with the unflushed rollups added in.
-pub fn scan_rollups(conn: &Connection, f: &RollupFilter, unflushed: &Unflushed, each: &mut dyn FnMut(CellRollup)) -> rusqlite::Result<()> {
+pub(super) fn scan_rollups(conn: &Connection, f: &RollupFilter, unflushed: &Unflushed, each: &mut dyn FnMut(CellRollup)) -> rusqlite::Result<()> {
     let chunk = if f.platform.is_some() || f.country.is_some() { CHUNK_FILTERED } else { CHUNK_ALL };
     // One read transaction: every chunk sees the same snapshot, pinned while the writer cannot
     // commit a flush, so each unflushed cell is either in the copy or in the snapshot.
@@ -101,7 +101,7 @@ pub fn scan_rollups(conn: &Connection, f: &RollupFilter, unflushed: &Unflushed, 
 }
 
 /// First and last minute with rollups, in the tables or unflushed.
-pub fn rollup_bounds(conn: &Connection, unflushed: &Unflushed) -> rusqlite::Result<Option<(i64, i64)>> {
+pub(super) fn rollup_bounds(conn: &Connection, unflushed: &Unflushed) -> rusqlite::Result<Option<(i64, i64)>> {
     let memory = unflushed.lock().bounds();
     let stored: Option<(i64, i64)> = conn.query_row("SELECT min(minute), max(minute) FROM rollup_nets", [], |r| {
         Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))

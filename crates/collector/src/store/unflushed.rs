@@ -12,14 +12,14 @@ use vantage_detect::hist::NUM_BUCKETS;
 /// Unflushed network entries at which a generation is sealed at once, without waiting for
 /// [`FLUSH_EVERY`]: with the sealed one still draining, at most twice this is held (ARCHITECTURE.md,
 /// the memory bound).
-pub const MAX_ENTRIES: usize = 500_000;
+pub(super) const MAX_ENTRIES: usize = 500_000;
 
 /// How long new rollups wait in memory before they are sealed and flushed.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(60);
+pub(super) const FLUSH_EVERY: Duration = Duration::from_secs(60);
 
 /// One cell-minute's counters not yet flushed.
 #[derive(Debug, Clone)]
-pub struct CellSums {
+pub(super) struct CellSums {
     /// Per-network counters, by network hash.
     pub nets: HashMap<u32, NetRollup>,
     /// Counted reports' times (`NUM_BUCKETS` bucket counts).
@@ -47,7 +47,7 @@ impl CellSums {
     }
 
     /// Adds these sums into a cell read from the rollup tables (its networks stay sorted).
-    pub fn add_to(&self, c: &mut CellRollup) {
+    pub(super) fn add_to(&self, c: &mut CellRollup) {
         for n in self.nets.values() {
             match c.nets.binary_search_by_key(&n.network, |x| x.network) {
                 Ok(i) => c.nets[i].add(n),
@@ -59,7 +59,7 @@ impl CellSums {
     }
 
     /// This cell-minute as the store hands it out.
-    pub fn to_rollup(&self, key: CellKey) -> CellRollup {
+    pub(super) fn to_rollup(&self, key: CellKey) -> CellRollup {
         let mut c = CellRollup::new(key);
         c.nets = self.nets.values().copied().collect();
         c.nets.sort_by_key(|n| n.network);
@@ -75,10 +75,10 @@ fn add_counts(into: &mut [u32], add: &[u32]) {
 }
 
 /// Cell-minutes by key, in the order the store's reads hand them out.
-pub type CellMap = BTreeMap<CellKey, CellSums>;
+pub(super) type CellMap = BTreeMap<CellKey, CellSums>;
 
 /// A transaction's delta regrouped by cell.
-pub fn by_cell(d: RollupDelta) -> CellMap {
+pub(super) fn by_cell(d: RollupDelta) -> CellMap {
     let mut out = CellMap::new();
     for ((key, network), n) in d.nets {
         out.entry(key).or_default().nets.insert(network, n);
@@ -94,7 +94,7 @@ pub fn by_cell(d: RollupDelta) -> CellMap {
 }
 
 /// Which cells a read wants.
-pub fn matches(key: &CellKey, f: &super::RollupFilter) -> bool {
+pub(super) fn matches(key: &CellKey, f: &super::RollupFilter) -> bool {
     key.minute >= f.from
         && key.minute < f.to
         && f.platform.as_ref().is_none_or(|p| *p == key.platform)
@@ -105,7 +105,7 @@ pub fn matches(key: &CellKey, f: &super::RollupFilter) -> bool {
 /// A generation of rollups: the cells, the network entries they hold, and the highest
 /// observation rowid whose rows they include.
 #[derive(Debug, Default)]
-pub struct Generation {
+pub(super) struct Generation {
     /// The cells.
     pub cells: CellMap,
     /// Network entries over all cells: what the memory bound counts.
@@ -116,7 +116,7 @@ pub struct Generation {
 
 impl Generation {
     /// Adds cells (of rows up to rowid `through`).
-    pub fn add(&mut self, cells: CellMap, through: i64) {
+    pub(super) fn add(&mut self, cells: CellMap, through: i64) {
         for (key, sums) in cells {
             match self.cells.get_mut(&key) {
                 Some(c) => self.entries += c.add(&sums),
@@ -132,7 +132,7 @@ impl Generation {
 
 /// What is unflushed: the generation being flushed and the one growing.
 #[derive(Debug, Default)]
-pub struct State {
+pub(super) struct State {
     /// Sealed: being written to the rollup tables a chunk at a time, smallest key first.
     pub sealed: Generation,
     /// Growing: every newly committed report adds here.
@@ -143,7 +143,7 @@ pub struct State {
 
 impl State {
     /// Adds committed rows' rollups (rows up to rowid `through`) to the growing generation.
-    pub fn add(&mut self, delta: RollupDelta, through: i64) {
+    pub(super) fn add(&mut self, delta: RollupDelta, through: i64) {
         let cells = by_cell(delta);
         if self.growing_since.is_none() && !cells.is_empty() {
             self.growing_since = Some(Instant::now());
@@ -152,14 +152,14 @@ impl State {
     }
 
     /// Whether the growing generation should be sealed now (the sealed one must be empty).
-    pub fn due(&self, now: Instant) -> bool {
+    pub(super) fn due(&self, now: Instant) -> bool {
         self.sealed.cells.is_empty()
             && !self.growing.cells.is_empty()
             && (self.growing.entries >= MAX_ENTRIES || self.growing_since.is_some_and(|s| now.duration_since(s) >= FLUSH_EVERY))
     }
 
     /// Seals the growing generation (the sealed one must be empty).
-    pub fn seal(&mut self) {
+    pub(super) fn seal(&mut self) {
         let through = self.growing.through;
         self.sealed = std::mem::take(&mut self.growing);
         self.growing.through = through;
@@ -167,7 +167,7 @@ impl State {
     }
 
     /// The cells matching `f` in both generations, summed.
-    pub fn copy(&self, f: &super::RollupFilter) -> CellMap {
+    pub(super) fn copy(&self, f: &super::RollupFilter) -> CellMap {
         let mut out = CellMap::new();
         for g in [&self.sealed, &self.growing] {
             for (key, sums) in g.cells.range(CellKey::first_of(f.from)..) {
@@ -183,7 +183,7 @@ impl State {
     }
 
     /// First and last minute held.
-    pub fn bounds(&self) -> Option<(i64, i64)> {
+    pub(super) fn bounds(&self) -> Option<(i64, i64)> {
         let keys = [&self.sealed, &self.growing].into_iter().flat_map(|g| [g.cells.first_key_value(), g.cells.last_key_value()]);
         keys.flatten().map(|(k, _)| k.minute).fold(None, |acc, m| Some(acc.map_or((m, m), |(lo, hi): (i64, i64)| (lo.min(m), hi.max(m)))))
     }
@@ -191,7 +191,7 @@ impl State {
 
 /// The shared, locked [`State`].
 #[derive(Debug, Default)]
-pub struct Unflushed {
+pub(super) struct Unflushed {
     /// Held by the writer while it adds a batch or commits a flush chunk, and by a read while it
     /// starts its database snapshot and copies the cells it wants.
     state: Mutex<State>,
@@ -199,18 +199,18 @@ pub struct Unflushed {
 
 impl Unflushed {
     /// The state, locked.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds committed rows' rollups (rows up to rowid `through`).
-    pub fn add(&self, delta: RollupDelta, through: i64) {
+    pub(super) fn add(&self, delta: RollupDelta, through: i64) {
         self.lock().add(delta, through);
     }
 }
 
 /// Streams the cells of a read of the rollup tables with `memory` added in: both are in key order.
-pub struct Merge<'a> {
+pub(super) struct Merge<'a> {
     /// The unflushed cells of the read, smallest key first.
     memory: std::iter::Peekable<std::collections::btree_map::IntoIter<CellKey, CellSums>>,
     /// Where merged cells go.
@@ -219,12 +219,12 @@ pub struct Merge<'a> {
 
 impl<'a> Merge<'a> {
     /// A merge handing cells to `each`.
-    pub fn new(memory: CellMap, each: &'a mut dyn FnMut(CellRollup)) -> Merge<'a> {
+    pub(super) fn new(memory: CellMap, each: &'a mut dyn FnMut(CellRollup)) -> Merge<'a> {
         Merge { memory: memory.into_iter().peekable(), each }
     }
 
     /// One cell from the rollup tables: unflushed cells before it go first, its own are added.
-    pub fn cell(&mut self, mut c: CellRollup) {
+    pub(super) fn cell(&mut self, mut c: CellRollup) {
         while let Some((key, sums)) = self.memory.next_if(|(k, _)| *k < c.key) {
             (self.each)(sums.to_rollup(key));
         }
@@ -235,7 +235,7 @@ impl<'a> Merge<'a> {
     }
 
     /// The unflushed cells after the last one read.
-    pub fn finish(mut self) {
+    pub(super) fn finish(mut self) {
         for (key, sums) in self.memory.by_ref() {
             (self.each)(sums.to_rollup(key));
         }

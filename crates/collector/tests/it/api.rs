@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use vantage_collector::store::Observation;
 
 /// Fails unless `text` is well-formed XML.
-pub fn assert_xml(text: &str) {
+pub(crate) fn assert_xml(text: &str) {
     let mut r = quick_xml::Reader::from_str(text);
     loop {
         match r.read_event() {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running `vantage serve`; killed on drop if still running.
-pub struct Binary {
+pub(crate) struct Binary {
     pub child: Child,
     /// `host:port` it printed.
     pub addr: String,
@@ -21,7 +21,7 @@ pub struct Binary {
 impl Binary {
     /// `vantage serve` on 127.0.0.1:0 with `t`'s store and files, no rate limit unless `args`
     /// say otherwise (later flags win), logs to `logs/{stdout,stderr}.N`.
-    pub fn start(t: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Binary {
+    pub(crate) fn start(t: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Binary {
         let mut cmd = serve_command(t);
         cmd.arg("--www").arg(t.path().join("www")).arg("--widget-dir").arg(t.path().join("widget")).args(args).envs(env.iter().copied());
         Binary::launch(t, cmd)
@@ -29,7 +29,7 @@ impl Binary {
 
     /// `vantage serve` as an operator runs it: working directory `t` (outside the checkout), no
     /// `--www` or `--widget-dir`, so every static file comes from inside the binary.
-    pub fn start_self_contained(t: &TestDir, args: &[&str]) -> Binary {
+    pub(crate) fn start_self_contained(t: &TestDir, args: &[&str]) -> Binary {
         let mut cmd = serve_command(t);
         cmd.args(args).current_dir(t.path());
         Binary::launch(t, cmd)
@@ -57,23 +57,23 @@ impl Binary {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Resident set size in KiB (VmRSS from /proc).
-    pub fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         rss_kib(self.child.id())
     }
 
     /// SIGKILL: no flush, no goodbye.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
     /// SIGTERM and wait for the exit.
-    pub fn term(mut self) -> ExitStatus {
+    pub(crate) fn term(mut self) -> ExitStatus {
         let ok = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(ok.success());
         self.child.wait().unwrap()
@@ -82,7 +82,7 @@ impl Binary {
 
 /// `vantage serve` on 127.0.0.1:0 with `t`'s store, no rate limit, no admin token or log filter
 /// from the environment.
-pub fn serve_command(t: &TestDir) -> std::process::Command {
+pub(crate) fn serve_command(t: &TestDir) -> std::process::Command {
     let mut cmd = vantage();
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0", "--store"])
         .arg(format!("sqlite:{}", t.db().display()))
@@ -103,20 +103,20 @@ impl Drop for Binary {
 /// Held by the tests that load the machine hard or measure against its speed (the overload
 /// test's capacity, the limits test's timings, the readers test's 6,000 connections): they run
 /// one at a time, since a capacity measured while another of them shares the 2 cores is wrong.
-pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+pub(crate) async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
     static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     HEAVY.lock().await
 }
 
 /// Resident set size of process `pid` in KiB (VmRSS from /proc; 0 once it is gone).
-pub fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
 }
 
 /// What a load run saw, by report id.
 #[derive(Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// 202: stored now.
     pub accepted: HashSet<String>,
     /// 200: already stored.
@@ -130,12 +130,12 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn acknowledged(&self) -> HashSet<String> {
+    pub(crate) fn acknowledged(&self) -> HashSet<String> {
         self.accepted.union(&self.duplicate).cloned().collect()
     }
 
     /// Every id sent.
-    pub fn sent(&self) -> HashSet<String> {
+    pub(crate) fn sent(&self) -> HashSet<String> {
         let mut all = self.acknowledged();
         all.extend(self.shed.iter().cloned());
         all.extend(self.other.iter().map(|(id, _)| id.clone()));
@@ -146,7 +146,7 @@ impl Tally {
 /// Sends reports with ids `first, first+1, ...` to `url` until `stop` says so: `rate` per second
 /// in total (open loop, like real browsers that do not wait for each other), at most `in_flight`
 /// at once (`rate == 0`: closed loop, as fast as `in_flight` requests allow).
-pub async fn load(url: String, first: u32, rate: f64, in_flight: usize, stop: impl Fn() -> bool) -> Tally {
+pub(crate) async fn load(url: String, first: u32, rate: f64, in_flight: usize, stop: impl Fn() -> bool) -> Tally {
     let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(in_flight).timeout(Duration::from_secs(30)).build().unwrap();
     let tally = Arc::new(Mutex::new(Tally::default()));
     let next = Arc::new(AtomicU32::new(first));
@@ -190,13 +190,13 @@ pub async fn load(url: String, first: u32, rate: f64, in_flight: usize, stop: im
 }
 
 /// Every report id in the store with its number of observation rows.
-pub fn stored(db: &Path) -> std::collections::HashMap<String, i64> {
+pub(crate) fn stored(db: &Path) -> std::collections::HashMap<String, i64> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn.prepare("SELECT r.id, (SELECT count(*) FROM observations o WHERE o.report_id = r.id) FROM reports r").unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
 }
 
 /// Whether the long mode (`VANTAGE_LONG=1`) was asked for.
-pub fn long_mode() -> bool {
+pub(crate) fn long_mode() -> bool {
     std::env::var("VANTAGE_LONG").is_ok_and(|v| v == "1")
 }

@@ -19,7 +19,7 @@ use vantage_collector::store::{self, Incident, IncidentFilter, RollupFilter, Sto
 use vantage_collector::StoreUrl;
 
 /// A clickhouse-server of this test's own, on free loopback ports.
-pub struct ClickHouse {
+pub(crate) struct ClickHouse {
     dir: TempDir,
     pub http_port: u16,
     ports: [u16; 2],
@@ -46,7 +46,7 @@ fn free_ports<const N: usize>() -> [u16; N] {
 }
 
 impl ClickHouse {
-    pub fn start() -> ClickHouse {
+    pub(crate) fn start() -> ClickHouse {
         let [http_port, tcp, interserver] = free_ports::<3>();
         let mut ch = ClickHouse { dir: tempfile::tempdir().unwrap(), http_port, ports: [tcp, interserver], child: None };
         ch.restart();
@@ -58,7 +58,7 @@ impl ClickHouse {
     }
 
     /// Starts the server (again) on the same directory and ports; waits until it answers.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let d = self.path().to_path_buf();
         for sub in ["data", "tmp", "uf", "fs"] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
@@ -104,7 +104,7 @@ impl ClickHouse {
     }
 
     /// SIGKILL: ClickHouse vanishes as in a crash or a network cut.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -112,18 +112,18 @@ impl ClickHouse {
     }
 
     /// SIGSTOP or SIGCONT: a hung server (connections open, no answers) and its recovery.
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().expect("running").id().to_string();
         assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
     }
 
     /// The `--store` value for database `db`.
-    pub fn store(&self, db: &str, settings: &str) -> String {
+    pub(crate) fn store(&self, db: &str, settings: &str) -> String {
         format!("clickhouse:http://127.0.0.1:{}/{db}{settings}", self.http_port)
     }
 
     /// One SQL statement over HTTP; the body of the answer.
-    pub async fn query(&self, sql: &str) -> String {
+    pub(crate) async fn query(&self, sql: &str) -> String {
         let res = client().post(format!("http://127.0.0.1:{}/", self.http_port)).body(sql.to_string()).send().await.unwrap();
         assert!(res.status().is_success(), "{sql}: {}", res.status());
         res.text().await.unwrap()

@@ -10,12 +10,12 @@ use tower::ServiceExt;
 use vantage_collector::{app, Collector, Config, StoreUrl};
 
 /// A report that validates against the built-in target list.
-pub fn report(id: &str) -> String {
+pub(crate) fn report(id: &str) -> String {
     report_with(id, r#"{"target":"x.main","outcome":"ok","ms":182.5},{"target":"youtube.cdn","outcome":"timeout","ms":15000}"#)
 }
 
 /// A report with the given measurement objects.
-pub fn report_with(id: &str, measurements: &str) -> String {
+pub(crate) fn report_with(id: &str, measurements: &str) -> String {
     format!(
         r#"{{"v":1,"id":"{id}","site":"drm","widget":"0.1.0","targets_version":"2026-11-28.1","age_s":4,
         "browser":{{"family":"chromium","major":156}},"net":{{"type":"wifi"}},
@@ -24,18 +24,18 @@ pub fn report_with(id: &str, measurements: &str) -> String {
 }
 
 /// The n-th distinct report id.
-pub fn id(n: u32) -> String {
+pub(crate) fn id(n: u32) -> String {
     format!("{n:032x}")
 }
 
 /// A temporary directory with a data dir, a www tree and a widget dir.
-pub struct TestDir {
+pub(crate) struct TestDir {
     /// Removed on drop.
     pub dir: TempDir,
 }
 
 impl TestDir {
-    pub fn new() -> TestDir {
+    pub(crate) fn new() -> TestDir {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
         for (path, body) in [
@@ -56,20 +56,20 @@ impl TestDir {
         TestDir { dir }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.path().join("data")
     }
 
-    pub fn db(&self) -> PathBuf {
+    pub(crate) fn db(&self) -> PathBuf {
         self.data_dir().join("vantage.db")
     }
 
     /// Built-in targets, this directory's store and files, no rate limit.
-    pub fn config(&self) -> Config {
+    pub(crate) fn config(&self) -> Config {
         let mut c = Config::new(StoreUrl::Sqlite(self.db()));
         c.www = Some(self.path().join("www"));
         c.widget_dir = Some(self.path().join("widget"));
@@ -78,7 +78,7 @@ impl TestDir {
     }
 
     /// Writes the test MaxMind databases and points `config` at them.
-    pub fn with_geoip(&self, config: &mut Config) {
+    pub(crate) fn with_geoip(&self, config: &mut Config) {
         vantage_testkit::mmdb::write_test_databases(&self.path().join("geo")).unwrap();
         config.geoip_country = Some(self.path().join("geo/country.mmdb"));
         config.geoip_asn = Some(self.path().join("geo/asn.mmdb"));
@@ -86,37 +86,37 @@ impl TestDir {
 }
 
 /// Observation rows in the store, by a fresh connection.
-pub fn rows(db: &Path, sql_where: &str) -> i64 {
+pub(crate) fn rows(db: &Path, sql_where: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row(&format!("SELECT count(*) FROM observations {sql_where}"), [], |r| r.get(0)).unwrap()
 }
 
 /// (country, asn) of every stored row.
-pub fn geo_rows(db: &Path) -> Vec<(String, u32)> {
+pub(crate) fn geo_rows(db: &Path) -> Vec<(String, u32)> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn.prepare("SELECT country, asn FROM observations ORDER BY rowid").unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
 }
 
 /// A response read fully.
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
 
 impl Answer {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
     }
 
-    pub fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
     }
 }
 
 /// Sends one request through the router, without a network.
-pub async fn oneshot(router: &axum::Router, req: Request<Body>) -> Answer {
+pub(crate) async fn oneshot(router: &axum::Router, req: Request<Body>) -> Answer {
     let res = router.clone().oneshot(req).await.unwrap();
     let (parts, body) = res.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec();
@@ -124,30 +124,30 @@ pub async fn oneshot(router: &axum::Router, req: Request<Body>) -> Answer {
 }
 
 /// A POST /v1/reports request.
-pub fn post(body: impl Into<Body>, content_type: &str) -> Request<Body> {
+pub(crate) fn post(body: impl Into<Body>, content_type: &str) -> Request<Body> {
     Request::post("/v1/reports").header("content-type", content_type).body(body.into()).unwrap()
 }
 
 /// A GET request.
-pub fn get(uri: &str) -> Request<Body> {
+pub(crate) fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
 }
 
 /// The router and its state, for oneshot tests.
-pub fn router(config: Config) -> (axum::Router, vantage_collector::AppState) {
+pub(crate) fn router(config: Config) -> (axum::Router, vantage_collector::AppState) {
     let state = Collector::new(config).unwrap();
     (app(state.clone()), state)
 }
 
 /// A collector on a real listener (port 0) inside this process.
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), vantage_collector::RunError>>,
 }
 
 impl Server {
-    pub async fn start(config: Config) -> Server {
+    pub(crate) async fn start(config: Config) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -158,7 +158,7 @@ impl Server {
     }
 
     /// Serves an already built collector (tests that move its clock or read its store).
-    pub async fn start_state(state: vantage_collector::AppState) -> Server {
+    pub(crate) async fn start_state(state: vantage_collector::AppState) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -168,24 +168,24 @@ impl Server {
         Server { addr, stop: Some(stop), task }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Signals shutdown and waits for the flush.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.stop.take().unwrap().send(()).unwrap();
         self.task.await.unwrap().unwrap();
     }
 }
 
 /// An HTTP client that never goes through a proxy.
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 /// POSTs a report over the network, optionally with an X-Forwarded-For.
-pub async fn send(server: &Server, body: String, xff: Option<&str>) -> reqwest::Response {
+pub(crate) async fn send(server: &Server, body: String, xff: Option<&str>) -> reqwest::Response {
     let mut req = client().post(server.url("/v1/reports")).header("content-type", "text/plain;charset=UTF-8").body(body);
     if let Some(x) = xff {
         req = req.header("x-forwarded-for", x);
@@ -194,6 +194,6 @@ pub async fn send(server: &Server, body: String, xff: Option<&str>) -> reqwest::
 }
 
 /// Path of the built `vantage` binary.
-pub fn vantage() -> std::process::Command {
+pub(crate) fn vantage() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_vantage"))
 }

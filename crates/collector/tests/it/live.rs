@@ -125,7 +125,7 @@ pub(crate) struct Watcher {
 
 impl Watcher {
     /// Subscribes to `path` (e.g. `/v1/stream`).
-    pub async fn open(server: &Server, path: &str) -> Watcher {
+    pub(crate) async fn open(server: &Server, path: &str) -> Watcher {
         let res = client().get(server.url(path)).send().await.unwrap();
         assert_eq!(res.headers()["content-type"], "text/event-stream");
         Watcher { res, buf: String::new(), seen: Vec::new() }
@@ -133,7 +133,7 @@ impl Watcher {
 
     /// Reads until some event (already seen or new) satisfies `want`, at most `limit`; returns
     /// the first such event's index.
-    pub async fn wait(&mut self, want: impl Fn(&str, &Value) -> bool, limit: Duration) -> Option<usize> {
+    pub(crate) async fn wait(&mut self, want: impl Fn(&str, &Value) -> bool, limit: Duration) -> Option<usize> {
         let start = Instant::now();
         let mut checked = 0;
         loop {
@@ -156,7 +156,7 @@ impl Watcher {
     }
 
     /// Events so far named `kind` whose data satisfies `want`.
-    pub fn count(&self, kind: &str, want: impl Fn(&Value) -> bool) -> usize {
+    pub(crate) fn count(&self, kind: &str, want: impl Fn(&Value) -> bool) -> usize {
         self.seen.iter().filter(|(k, v, _)| k == kind && want(v)).count()
     }
 }
