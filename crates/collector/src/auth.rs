@@ -93,7 +93,7 @@ fn trim_ascii(mut b: &[u8]) -> &[u8] {
 }
 
 /// Equality whose time depends only on the lengths, never on where the first difference is.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = u8::from(a.len() != b.len());
     for i in 0..a.len().max(b.len()) {
         let x = a.get(i).copied().unwrap_or(0);
@@ -104,7 +104,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Route layer for non-public routes: 401 without the admin token (when one is set).
-pub async fn require_admin(State(c): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn require_admin(State(c): State<AppState>, req: Request, next: Next) -> Response {
     match &c.config.admin_token {
         Some(token) if !token.allows(req.headers()) => {
             let mut res = (StatusCode::UNAUTHORIZED, Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer TOKEN"})))
@@ -129,7 +129,7 @@ pub const METRICS_EXPOSED_WARNING: &str = "/metrics is open to anyone who can re
 /// `Cross-Origin-Resource-Policy`: `cross-origin` for what other sites embed (the loader, the
 /// frame and what it loads, the badge, the chart, the control resource), `same-origin` for the
 /// rest (JSON readers use CORS, which CORP does not restrict).
-pub fn resource_policy(path: &str) -> HeaderValue {
+pub(crate) fn resource_policy(path: &str) -> HeaderValue {
     let embeddable =
         matches!(path, "/v1/loader.js" | "/v1/embed.js" | "/v1/frame.html" | "/v1/frame.js" | "/v1/ping" | "/v1/badge" | "/v1/chart.svg")
             || path.starts_with("/v1/w/");
@@ -140,7 +140,7 @@ pub fn resource_policy(path: &str) -> HeaderValue {
 const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), browsing-topics=()";
 
 /// Adds CORP (from [`resource_policy`]) and `Permissions-Policy` unless a handler set them.
-pub fn add_policy_headers(h: &mut HeaderMap, corp: HeaderValue) {
+pub(crate) fn add_policy_headers(h: &mut HeaderMap, corp: HeaderValue) {
     h.entry(HeaderName::from_static("cross-origin-resource-policy")).or_insert(corp);
     h.entry(HeaderName::from_static("permissions-policy")).or_insert(HeaderValue::from_static(PERMISSIONS_POLICY));
 }

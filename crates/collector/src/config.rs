@@ -79,7 +79,7 @@ impl FileError {
 }
 
 /// [`FileError`]'s message, also for errors that hold more than the file (the geo databases' `GeoipError`).
-pub fn file_error(flag: &str, path: &Path, e: &std::io::Error, fix: &str) -> String {
+pub(crate) fn file_error(flag: &str, path: &Path, e: &std::io::Error, fix: &str) -> String {
     let p = path.display();
     match e.kind() {
         std::io::ErrorKind::NotFound => format!("{flag} {p}: no such file; {fix}"),
@@ -180,7 +180,7 @@ pub struct Config {
 }
 
 /// Why `--country-header` alone is refused, and the fix.
-pub const COUNTRY_HEADER_NEEDS_PROXY: &str = "--country-header is believed only from a --trusted-proxy (anyone else could pick their country with it): add --trusted-proxy CIDR naming the CDN or load balancer that sets it, e.g. --trusted-proxy 10.0.0.0/24, or leave --country-header out";
+pub(crate) const COUNTRY_HEADER_NEEDS_PROXY: &str = "--country-header is believed only from a --trusted-proxy (anyone else could pick their country with it): add --trusted-proxy CIDR naming the CDN or load balancer that sets it, e.g. --trusted-proxy 10.0.0.0/24, or leave --country-header out";
 
 impl Config {
     /// Rules between settings: a config that fails them must not start.

@@ -15,10 +15,10 @@ const REPLAY_CHUNK: i64 = 60;
 const FRESH_MINUTES: i64 = crate::store::publish::LATE_AFTER_S / 60 + 2;
 
 /// A (platform, country) pair: what the live path recomputes after reports arrive.
-pub type Pair = (String, String);
+pub(crate) type Pair = (String, String);
 
 /// A detector and the rollups it reads.
-pub struct Engine {
+pub(crate) struct Engine {
     /// The stateful detector (baselines, streaks, open incidents).
     det: Detector,
     /// Rollups of the minutes the next step needs.
@@ -38,13 +38,8 @@ fn merge(rollups: &mut Rollups, c: &CellRollup) {
 
 impl Engine {
     /// A detector without history.
-    pub fn new(cfg: DetectorConfig) -> Engine {
+    pub(crate) fn new(cfg: DetectorConfig) -> Engine {
         Engine { det: Detector::new(cfg), rollups: Rollups::new(), loaded_to: None, stepped_to: None, last: Vec::new() }
-    }
-
-    /// The detector's settings.
-    pub fn config(&self) -> &DetectorConfig {
-        self.det.config()
     }
 
     fn keep(&self) -> i64 {
@@ -52,7 +47,7 @@ impl Engine {
     }
 
     /// Steps every minute of `from..=to` as if live, reading rollups an hour at a time.
-    pub fn replay(&mut self, store: &dyn Store, from: i64, to: i64, mut each: impl FnMut(i64, &StepResult)) -> Result<(), String> {
+    pub(crate) fn replay(&mut self, store: &dyn Store, from: i64, to: i64, mut each: impl FnMut(i64, &StepResult)) -> Result<(), String> {
         let keep = self.keep();
         if self.loaded_to.is_none_or(|l| l < from - keep) {
             self.rollups = Rollups::new();
@@ -78,7 +73,7 @@ impl Engine {
     /// Steps minute `t` on a fresh read of its window, so reports that arrived late count.
     /// Minutes skipped since the last step (a stalled loop, a moved clock) are caught up first,
     /// and `each` sees every one of them, so their incident opens and closes are not lost.
-    pub fn step_live(&mut self, store: &dyn Store, t: i64, mut each: impl FnMut(i64, &StepResult)) -> Result<StepResult, String> {
+    pub(crate) fn step_live(&mut self, store: &dyn Store, t: i64, mut each: impl FnMut(i64, &StepResult)) -> Result<StepResult, String> {
         let keep = self.keep();
         if let Some(s) = self.stepped_to.filter(|s| t - s > 1) {
             // Catch up minute by minute, as history.
@@ -102,7 +97,7 @@ impl Engine {
     /// What the cells of `pairs` read at minute `now` (a partial minute), without changing the
     /// detector: a copy of those cells steps on their window, of which only the minutes that can
     /// still change (`FRESH_MINUTES`) are read again; older ones come from the last step.
-    pub fn preview(&self, store: &dyn Store, now: i64, pairs: &BTreeSet<Pair>) -> Result<Vec<CellStatus>, String> {
+    pub(crate) fn preview(&self, store: &dyn Store, now: i64, pairs: &BTreeSet<Pair>) -> Result<Vec<CellStatus>, String> {
         let window_from = now - self.keep() + 1;
         // The last step's minutes are only reusable when it was recent (a stalled loop re-reads).
         let reuse = self.stepped_to.is_some_and(|s| s >= now - 2);
@@ -146,7 +141,7 @@ impl Engine {
     }
 
     /// Incidents open in the detector now.
-    pub fn open_incidents(&self) -> Vec<vantage_detect::Incident> {
+    pub(crate) fn open_incidents(&self) -> Vec<vantage_detect::Incident> {
         self.det.open_incidents()
     }
 }

@@ -6,7 +6,8 @@
 mod aggregate;
 pub mod import;
 
-pub use aggregate::{aggregate, scan_aggregates, Aggregate};
+pub use aggregate::aggregate;
+pub(crate) use aggregate::{scan_aggregates, Aggregate};
 
 use crate::store::publish::settled_end;
 use crate::store::Store;

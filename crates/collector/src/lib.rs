@@ -144,7 +144,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
 
 /// Serves until `shutdown` resolves, with live detection and webhooks running beside it: stops
 /// accepting, lets in-flight requests finish, then commits everything queued and stops the
-/// store writer. Connections are capped and slow clients cut off as [`limits`] describes.
+/// store writer. Connections are capped and slow clients cut off as `limits.rs` describes.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
     let router = app(state.clone());
     let detection = tokio::spawn(live::run(state.clone()));

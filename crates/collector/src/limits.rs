@@ -39,7 +39,12 @@ pub(crate) const MAX_BUF_BYTES: usize = 64 * 1024;
 /// Serves `router` on `listener` with the limits of `config` until `shutdown` resolves, then stops
 /// accepting, lets open requests finish (idle connections close at once) and returns when every
 /// connection has ended.
-pub(crate) async fn serve(listener: TcpListener, router: Router, config: &Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let listener = with_backlog(listener, BACKLOG)?;
     raise_fd_limit(config);
     let max = config.max_connections.max(1);

@@ -22,7 +22,7 @@ use axum::http::{header, HeaderMap};
 
 /// Why a string is not an http(s) origin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OriginError {
+pub(crate) enum OriginError {
     /// No `scheme://`.
     #[error("expected http://HOST[:PORT] or https://HOST[:PORT]")]
     NoScheme,

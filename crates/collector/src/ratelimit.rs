@@ -34,7 +34,7 @@ pub use crate::config::defaults::{RATE_BURST as DEFAULT_BURST, RATE_LIMIT_PER_MI
 /// Independently locked parts of the map (requests on different cores rarely wait on each other).
 const SHARDS: usize = 16;
 /// Most clients tracked at once (about 48 bytes each: 50 MB at most).
-pub const MAX_CLIENTS: usize = 1 << 20;
+pub(crate) const MAX_CLIENTS: usize = 1 << 20;
 /// Most clients one shard tracks.
 const SHARD_CAP: usize = MAX_CLIENTS / SHARDS;
 

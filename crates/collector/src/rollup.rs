@@ -20,12 +20,12 @@ use vantage_protocol::{Country, Outcome, Platform, ReportId};
 /// A control slower than this means the visitor's own link was bad: the report counts neither
 /// way (the absolute rule of `vantage-detect`; its relative rule needs per-cell running state
 /// that is not a summable column, so the store applies only this one).
-pub use vantage_protocol::CONTROL_LIMIT_MS;
+pub(crate) use vantage_protocol::CONTROL_LIMIT_MS;
 
 /// Histogram kind of counted reports' times.
-pub const KIND_TIMES: u8 = 0;
+pub(crate) const KIND_TIMES: u8 = 0;
 /// Histogram kind of answered controls' times.
-pub const KIND_CONTROL: u8 = 1;
+pub(crate) const KIND_CONTROL: u8 = 1;
 
 /// One cell: a platform in one ASN of one country during one minute.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -137,7 +137,7 @@ fn histogram(counts: &[u32]) -> Histogram {
 
 /// What one write transaction adds to the rollups.
 #[derive(Debug, Default)]
-pub struct RollupDelta {
+pub(crate) struct RollupDelta {
     /// Network counters by (cell, network).
     pub nets: HashMap<(CellKey, u32), NetRollup>,
     /// Histogram counts by (cell, kind, bucket).
@@ -147,7 +147,7 @@ pub struct RollupDelta {
 impl RollupDelta {
     /// Adds newly stored rows, except late ones. A report's rows share minute, country, asn and
     /// network, so a report counts once per platform it measured.
-    pub fn add(&mut self, rows: &[&Observation]) {
+    pub(crate) fn add(&mut self, rows: &[&Observation]) {
         let mut seen: HashSet<(ReportId, &Platform)> = HashSet::new();
         // A late report is stored raw only: it must not change a minute already published or judged.
         for o in rows.iter().filter(|o| !o.late) {
@@ -179,11 +179,6 @@ impl RollupDelta {
             }
             n.log_ms_sum += o.ms.max(1.0).ln();
         }
-    }
-
-    /// Whether nothing was added.
-    pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
     }
 }
 

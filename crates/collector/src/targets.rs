@@ -229,7 +229,7 @@ fn is_https_url(url: &str) -> bool {
 /// `https://host[:port]` of an absolute https URL, or `http://host[:port]` when the host is in
 /// the `.test` domain (RFC 6761: reserved for testing, never resolvable on the internet). Tests
 /// point platform names at plain-HTTP fixture servers that way; a real platform is always https.
-pub fn origin_of(url: &str) -> Option<&str> {
+pub(crate) fn origin_of(url: &str) -> Option<&str> {
     let (scheme_len, rest) = match url.strip_prefix("https://") {
         Some(rest) => ("https://".len(), rest),
         None => ("http://".len(), url.strip_prefix("http://")?),

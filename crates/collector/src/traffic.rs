@@ -80,7 +80,7 @@ const V6_TOP: u128 = 0x2a00;
 pub struct Network {
     /// First address (a /24 or a /48).
     pub prefix: IpAddr,
-    /// Index into [`Model::asns`].
+    /// Index into the model's autonomous systems.
     pub asn: u16,
 }
 
@@ -191,17 +191,14 @@ impl Model {
     }
 
     /// The networks, biggest first.
-    pub fn networks(&self) -> &[Network] {
+    #[cfg(test)]
+    pub(crate) fn networks(&self) -> &[Network] {
         &self.networks
     }
 
-    /// The autonomous systems.
-    pub fn asns(&self) -> &[Asn] {
-        &self.asns
-    }
-
     /// Countries with at least one network.
-    pub fn countries(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn countries(&self) -> usize {
         let mut c: Vec<&str> = self.asns.iter().filter(|a| a.v4_count + a.v6_count > 0).map(|a| a.country).collect();
         c.sort_unstable();
         c.dedup();
@@ -209,12 +206,13 @@ impl Model {
     }
 
     /// Share of all reports that network `rank` sends.
-    pub fn share(&self, rank: usize) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn share(&self, rank: usize) -> f64 {
         self.cumulative[rank] - if rank == 0 { 0.0 } else { self.cumulative[rank - 1] }
     }
 
     /// A network drawn by its share of reports (Zipf over rank).
-    pub fn pick(&self, rng: &mut Pcg32) -> &Network {
+    pub(crate) fn pick(&self, rng: &mut Pcg32) -> &Network {
         &self.networks[sample(&self.cumulative, rng.unit())]
     }
 

@@ -44,7 +44,7 @@ pub fn body(i: &Incident) -> serde_json::Value {
 /// Where a hook goes, as logs may show it: its index among the `--webhook` flags and its host.
 /// The path and query often carry the secret (Slack, Discord, Teams URLs), so they are never
 /// written anywhere.
-pub fn redacted(index: usize, url: &str) -> String {
+pub(crate) fn redacted(index: usize, url: &str) -> String {
     let host = reqwest::Url::parse(url).ok().and_then(|u| {
         let host = u.host_str()?.to_string();
         Some(match u.port() {
@@ -56,7 +56,7 @@ pub fn redacted(index: usize, url: &str) -> String {
 }
 
 /// Sends every stored incident open and close to every URL, in order, until the server stops.
-pub async fn run(c: AppState) {
+pub(crate) async fn run(c: AppState) {
     let Some(mut queue) = c.live.take_incident_queue() else { return };
     if c.config.webhooks.is_empty() {
         return;

@@ -76,9 +76,11 @@ pub(super) async fn stream(
 ) -> Result<Response, AppError> {
     let country = Params::parse(q.as_deref()).country("country")?;
     let slot = match slots {
-        Some(Extension(slots)) => {
-            Some(slots.swap_for_stream_slot().ok_or(AppError::Overloaded(REFUSED_RETRY_S, "every live stream slot is taken: poll /v1/status"))?)
-        }
+        Some(Extension(slots)) => Some(
+            slots
+                .swap_for_stream_slot()
+                .ok_or(AppError::Overloaded(REFUSED_RETRY_S, "every live stream slot is taken: poll /v1/status"))?,
+        ),
         None => None,
     };
     let first = country.as_ref().map(|k| c.live.status_body(k.as_str(), None, c.config.detect.window_minutes * 60).bytes.clone());

@@ -10,7 +10,7 @@ use vantage_protocol::Country;
 
 /// Why a flag's value is refused; clap prints it as `invalid value 'V' for '--flag': MESSAGE`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ValueError {
+pub(crate) enum ValueError {
     /// `--store`.
     #[error(transparent)]
     Store(#[from] StoreUrlError),
@@ -53,36 +53,36 @@ pub enum ValueError {
 }
 
 /// `--store URL`.
-pub fn store_url(s: &str) -> Result<StoreUrl, ValueError> {
+pub(crate) fn store_url(s: &str) -> Result<StoreUrl, ValueError> {
     Ok(s.parse::<StoreUrl>()?)
 }
 
 /// A time flag's value (`--from`, `--to`, `--end`, written in RFC 3339): seconds since 1970 UTC,
 /// what the store and the detector count in.
-pub type UnixSeconds = i64;
+pub(crate) type UnixSeconds = i64;
 
 /// An RFC 3339 time.
-pub fn rfc3339_time(s: &str) -> Result<UnixSeconds, ValueError> {
+pub(crate) fn rfc3339_time(s: &str) -> Result<UnixSeconds, ValueError> {
     crate::store::rfc3339::parse(s).map_err(|_| ValueError::Time)
 }
 
 /// `--trusted-proxy CIDR`.
-pub fn cidr(s: &str) -> Result<Cidr, ValueError> {
+pub(crate) fn cidr(s: &str) -> Result<Cidr, ValueError> {
     s.parse::<Cidr>().map_err(|e| ValueError::Cidr(e.to_string()))
 }
 
 /// `--public-origin URL`, normalized as browsers send `Origin`.
-pub fn public_origin(s: &str) -> Result<String, ValueError> {
+pub(crate) fn public_origin(s: &str) -> Result<String, ValueError> {
     crate::origin::parse_origin(s).map_err(ValueError::Origin)
 }
 
 /// `--country-header NAME`.
-pub fn header_name(s: &str) -> Result<axum::http::HeaderName, ValueError> {
+pub(crate) fn header_name(s: &str) -> Result<axum::http::HeaderName, ValueError> {
     axum::http::HeaderName::try_from(s).map_err(|_| ValueError::HeaderName)
 }
 
 /// An absolute `http://` or `https://` URL with a host.
-pub fn http_url(s: &str) -> Result<reqwest::Url, ValueError> {
+pub(crate) fn http_url(s: &str) -> Result<reqwest::Url, ValueError> {
     match reqwest::Url::parse(s) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
         _ => Err(ValueError::HttpUrl),
@@ -90,12 +90,12 @@ pub fn http_url(s: &str) -> Result<reqwest::Url, ValueError> {
 }
 
 /// Reports a minute, `600` or `600/min`.
-pub fn per_minute_rate(s: &str) -> Result<f64, ValueError> {
+pub(crate) fn per_minute_rate(s: &str) -> Result<f64, ValueError> {
     positive(s.trim_end_matches("/min")).ok_or(ValueError::Rate)
 }
 
 /// A finite number more than 0.
-pub fn positive_rate(s: &str) -> Result<f64, ValueError> {
+pub(crate) fn positive_rate(s: &str) -> Result<f64, ValueError> {
     positive(s).ok_or(ValueError::PositiveRate)
 }
 
@@ -104,12 +104,12 @@ fn positive(s: &str) -> Option<f64> {
 }
 
 /// Days of history, more than 0 and at most 400.
-pub fn history_days(s: &str) -> Result<f64, ValueError> {
+pub(crate) fn history_days(s: &str) -> Result<f64, ValueError> {
     s.parse::<f64>().ok().filter(|d| *d > 0.0 && *d <= 400.0).ok_or(ValueError::Days)
 }
 
 /// A country code in any case.
-pub fn country_code(s: &str) -> Result<Country, ValueError> {
+pub(crate) fn country_code(s: &str) -> Result<Country, ValueError> {
     Country::from_any_case(s).map_err(|_| ValueError::Country)
 }
 
@@ -121,7 +121,7 @@ pub struct Platforms(
 );
 
 /// `--platforms`.
-pub fn platform_list(s: &str) -> Result<Platforms, ValueError> {
+pub(crate) fn platform_list(s: &str) -> Result<Platforms, ValueError> {
     let names: Vec<String> = s.split(',').map(str::to_string).collect();
     if names.iter().all(|p| vantage_protocol::Platform::try_from(p.as_str()).is_ok()) {
         Ok(Platforms(names))
@@ -144,7 +144,7 @@ impl fmt::Display for Seconds {
 }
 
 /// Seconds, more than 0 and at most 3600.
-pub fn seconds(s: &str) -> Result<Seconds, ValueError> {
+pub(crate) fn seconds(s: &str) -> Result<Seconds, ValueError> {
     match s.parse::<f64>() {
         Ok(t) if t > 0.0 && t <= 3600.0 => Ok(Seconds(Duration::from_secs_f64(t))),
         _ => Err(ValueError::Seconds),
@@ -168,7 +168,7 @@ impl fmt::Display for ListenAddr {
 }
 
 /// `--listen`.
-pub fn listen_addr(s: &str) -> Result<ListenAddr, ValueError> {
+pub(crate) fn listen_addr(s: &str) -> Result<ListenAddr, ValueError> {
     match s.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() => {
             Ok(ListenAddr { host: host.to_string(), port: port.parse().map_err(|_| ValueError::Listen)? })

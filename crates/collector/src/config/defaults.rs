@@ -20,42 +20,42 @@ pub const RATE_BURST: u32 = 120;
 
 /// `--queue-capacity`: reports waiting for the store writer before ingest answers 503; bounds
 /// memory under load.
-pub const QUEUE_CAPACITY: usize = 4096;
+pub(crate) const QUEUE_CAPACITY: usize = 4096;
 
 /// `--publish-interval`: seconds between publications of the live status and stream.
-pub const PUBLISH_INTERVAL_S: u64 = 10;
+pub(crate) const PUBLISH_INTERVAL_S: u64 = 10;
 
 /// `--history-days`: days of rollups replayed at start-up, a week so baselines know each
 /// weekday's usual.
-pub const HISTORY_DAYS: u32 = 7;
+pub(crate) const HISTORY_DAYS: u32 = 7;
 
 /// `--retention-days`: a little over a year, so a year-on-year comparison can still be
 /// recomputed from raw rows, and no longer (the rollups keep every published number).
-pub const RETENTION_DAYS: u32 = 400;
+pub(crate) const RETENTION_DAYS: u32 = 400;
 
 /// `--min-reports` (k): fewest reports a published number may describe and the detector judges.
-pub const MIN_REPORTS: u64 = 10;
+pub(crate) const MIN_REPORTS: u64 = 10;
 
 /// `--min-networks` (m): fewest distinct networks a published number may describe.
-pub const MIN_NETWORKS: u64 = 3;
+pub(crate) const MIN_NETWORKS: u64 = 3;
 
 /// `--max-connections`: connections open at once.
-pub const MAX_CONNECTIONS: usize = 4096;
+pub(crate) const MAX_CONNECTIONS: usize = 4096;
 
 /// `--max-streams`: above the 6,000 readers of issue 10; at about 20 KiB a stream (the readers
 /// test prints the figure) 200 MiB at the cap.
-pub const MAX_STREAMS: usize = 10_000;
+pub(crate) const MAX_STREAMS: usize = 10_000;
 
 /// `--stream-lifetime`: longest a live stream stays open before the browser reconnects.
-pub const STREAM_LIFETIME: Duration = Duration::from_secs(600);
+pub(crate) const STREAM_LIFETIME: Duration = Duration::from_secs(600);
 
 /// `--header-timeout`: the request line and headers must arrive within it (also how long an idle
 /// keep-alive connection stays open).
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `--body-timeout`: a report body must arrive within it, else 408.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `--max-exports`: public exports streaming at once. Each holds a blocking thread and a store
 /// reader for as long as its body takes, and status and ingest need both too.
-pub const MAX_EXPORTS: usize = 2;
+pub(crate) const MAX_EXPORTS: usize = 2;

@@ -81,7 +81,7 @@ pub fn aggregate(cell: &CellRollup, k: usize, m: usize) -> Option<Aggregate> {
 /// minutes that end at or before minute `settled_end` (`publish::settled_end`), so a listed cell
 /// never changes afterwards. An error from `each` (a closed output) stops the scan at the end of
 /// its chunk and is returned.
-pub fn scan_aggregates(
+pub(crate) fn scan_aggregates(
     store: &dyn Store,
     (from, to): (Option<i64>, Option<i64>),
     (k, m): (usize, usize),

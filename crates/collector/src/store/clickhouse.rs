@@ -24,7 +24,7 @@ use vantage_protocol::ReportId;
 const IMPORT_CHUNK: usize = 50_000;
 
 /// The ClickHouse store and its writer thread.
-pub struct ClickHouseStore {
+pub(crate) struct ClickHouseStore {
     http: Arc<Http>,
     /// Bounded queue to the writer thread.
     tx: SyncSender<Job>,
@@ -38,13 +38,13 @@ pub struct ClickHouseStore {
 impl ClickHouseStore {
     /// Connects, creates the database, tables and views when missing, and starts the writer.
     /// `url` is the part after `clickhouse:`.
-    pub fn open(url: &str, capacity: usize) -> Result<ClickHouseStore, StoreError> {
+    pub(crate) fn open(url: &str, capacity: usize) -> Result<ClickHouseStore, StoreError> {
         ClickHouseStore::open_retaining(url, capacity, 0)
     }
 
     /// [`ClickHouseStore::open`], also dropping raw day partitions older than `retention_days`
     /// (0: never) and, with the URL's `ttl_days`, every table's older days.
-    pub fn open_retaining(url: &str, capacity: usize, retention_days: u32) -> Result<ClickHouseStore, StoreError> {
+    pub(crate) fn open_retaining(url: &str, capacity: usize, retention_days: u32) -> Result<ClickHouseStore, StoreError> {
         let settings = Settings::parse(url).map_err(StoreError::Url)?;
         let http = Arc::new(Http::new(&settings.url, &settings.db)?);
         schema::create(&http).map_err(|e| {

@@ -270,7 +270,12 @@ pub(super) fn incidents(http: &Http, f: &IncidentFilter) -> Result<Vec<Incident>
 /// Observations with `from <= ts < to`, oldest first, one per (report_id, target), handed to
 /// `each` as the answer arrives (see `Http::select_each`): the sort and `LIMIT 1 BY` run in
 /// ClickHouse, this process holds one row at a time.
-pub(super) fn scan_observations(http: &Http, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError> {
+pub(super) fn scan_observations(
+    http: &Http,
+    from: Option<i64>,
+    to: Option<i64>,
+    each: &mut Sink<'_, Observation>,
+) -> Result<(), StoreError> {
     #[derive(Deserialize)]
     struct Row {
         t: i64,

@@ -11,7 +11,7 @@ mod clickhouse_write;
 mod column;
 mod error;
 pub(crate) mod json_row;
-pub mod publish;
+pub(crate) mod publish;
 pub mod series;
 mod sqlite;
 mod sqlite_export;
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
 
-pub use clickhouse::ClickHouseStore;
+pub(crate) use clickhouse::ClickHouseStore;
 pub use error::StoreError;
 pub use series::{PointSums, SeriesQuery};
 pub use sqlite::SqliteStore;
@@ -111,7 +111,7 @@ pub struct StoreStats {
 }
 
 /// Late reports' rows among the new ones of a committed batch.
-pub fn late_rows(reports: &[(ReportId, Vec<Observation>)], outcomes: &[Stored]) -> u64 {
+pub(crate) fn late_rows(reports: &[(ReportId, Vec<Observation>)], outcomes: &[Stored]) -> u64 {
     reports
         .iter()
         .zip(outcomes)
@@ -150,11 +150,11 @@ pub struct IncidentFilter {
 }
 
 /// (platform, country, reports) per pair: what [`Store::activity`] returns.
-pub type Activity = Vec<(Platform, Country, u64)>;
+pub(crate) type Activity = Vec<(Platform, Country, u64)>;
 
 /// Where a streamed read hands its rows, one at a time; its error (a closed output) stops the
 /// read and is returned.
-pub type Sink<'a, T> = dyn FnMut(T) -> Result<(), String> + 'a;
+pub(crate) type Sink<'a, T> = dyn FnMut(T) -> Result<(), String> + 'a;
 
 /// The answer to one submitted report, once committed (or failed: one failure answers every report
 /// of its batch, so it is shared).
@@ -238,7 +238,7 @@ pub fn open_serving(url: &StoreUrl, queue_capacity: usize, retention_days: u32) 
 }
 
 /// Checks a ClickHouse `--store` URL (the part after `clickhouse:`) without connecting.
-pub fn check_clickhouse_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_clickhouse_url(url: &str) -> Result<(), String> {
     clickhouse_schema::Settings::parse(url).map(drop)
 }
 
@@ -272,12 +272,12 @@ pub mod rfc3339 {
     }
 
     /// serde `with` serializer.
-    pub fn serialize<S: Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(*ts))
     }
 
     /// serde `with` deserializer.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         let s = String::deserialize(d)?;
         parse(&s).map_err(serde::de::Error::custom)
     }

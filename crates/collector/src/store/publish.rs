@@ -38,18 +38,18 @@ use vantage_protocol::{Country, Platform};
 /// two steps that do not nest, such as 2 and 5 minutes, would cut the same minutes into
 /// overlapping buckets whose differences isolate a minute). 1 minute for the live chart, 5 and 15
 /// for hours, 60 for days, 1440 for months.
-pub const STEPS_MIN: [i64; 5] = [1, 5, 15, 60, 1440];
+pub(crate) const STEPS_MIN: [i64; 5] = [1, 5, 15, 60, 1440];
 
 /// A report older than this (`age_s`, seconds) when it arrives is *late*: stored raw (so a retried
 /// report is kept and exported with `"late": true`) but never added to the rollups that feed the
 /// published minutes, the exports and detection. Five minutes: longer than any honest delivery
 /// delay but the offline queue's (a page's beacon lands within seconds; a detection window is 5
 /// minutes long and opened on the minute tick), so a judged and published minute stays as judged.
-pub const LATE_AFTER_S: i64 = 300;
+pub(crate) const LATE_AFTER_S: i64 = 300;
 
 /// Seconds after a bucket's end before it is published: [`LATE_AFTER_S`] plus a minute for the
 /// reports still in the writer's queue when the last on-time one arrived.
-pub const SETTLE_S: i64 = LATE_AFTER_S + 60;
+pub(crate) const SETTLE_S: i64 = LATE_AFTER_S + 60;
 
 /// The thresholds every published count needs.
 #[derive(Debug, Clone, Copy)]
@@ -142,7 +142,7 @@ impl Mass {
 
 /// The minute at which a bucket ending at minute `end` (exclusive) may be published: buckets with
 /// `end <= settled_end(now)` are final.
-pub fn settled_end(now_s: i64) -> i64 {
+pub(crate) fn settled_end(now_s: i64) -> i64 {
     (now_s - SETTLE_S).div_euclid(60)
 }
 
@@ -176,7 +176,7 @@ impl Summary {
 }
 
 /// Which bucket of which series: (platform, country, asn, k, m, step minutes, first minute).
-pub type BucketKey = (Platform, Country, Option<u32>, u64, u64, i64, i64);
+pub(crate) type BucketKey = (Platform, Country, Option<u32>, u64, u64, i64, i64);
 
 /// Settled buckets' published numbers, kept by the store in memory: a settled bucket can no
 /// longer change (late reports never reach the rollups), so each is computed from the cell scan
@@ -219,7 +219,7 @@ struct Acc {
 
 /// Builds the published value of every bucket of `STEPS_MIN[top]` from cell-minutes fed in minute
 /// order, bottom-up through the finer steps, holding one node per level (never a whole range).
-pub struct Tree<'a> {
+pub(crate) struct Tree<'a> {
     t: Thresholds,
     /// Whether not-yet-published leaves are pooled into remainder blocks (country series).
     pool: bool,
@@ -236,13 +236,13 @@ pub struct Tree<'a> {
 
 impl<'a> Tree<'a> {
     /// A tree for `step` minutes (one of [`STEPS_MIN`]).
-    pub fn new(step: i64, t: Thresholds, pool: bool, emit: impl FnMut(i64, Mass) + 'a) -> Tree<'a> {
+    pub(crate) fn new(step: i64, t: Thresholds, pool: bool, emit: impl FnMut(i64, Mass) + 'a) -> Tree<'a> {
         let top = STEPS_MIN.iter().position(|s| *s == step).expect("step is one of STEPS_MIN");
         Tree { t, pool, top, acc: (0..=top).map(|_| None).collect(), minute: None, emit: Box::new(emit) }
     }
 
     /// Adds one cell-minute (cells must come in minute order).
-    pub fn cell(&mut self, c: &CellRollup) {
+    pub(crate) fn cell(&mut self, c: &CellRollup) {
         let minute = c.key.minute;
         if self.minute.as_ref().is_some_and(|(m, _)| *m != minute) {
             self.close_minute();
@@ -251,7 +251,7 @@ impl<'a> Tree<'a> {
     }
 
     /// Finishes every open node.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         self.close_minute();
         for level in 1..=self.top {
             if let Some(a) = self.acc[level].take() {

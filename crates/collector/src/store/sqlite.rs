@@ -200,7 +200,7 @@ impl SqliteStore {
 
     /// Deletes raw observations older than `days` now and every hour while the store is open, on
     /// a thread and connection of its own, a small batch per transaction (rollups are kept).
-    pub fn start_retention(&self, days: u32) {
+    pub(crate) fn start_retention(&self, days: u32) {
         let (path, alive) = (self.path.clone(), Arc::downgrade(&self.alive));
         let spawned = std::thread::Builder::new().name("vantage-sqlite-retention".into()).spawn(move || {
             while alive.upgrade().is_some() {

@@ -18,7 +18,12 @@ const SELECT_RANGE: &str = "WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, report_id, t
 
 /// Observations with `from <= ts < to`, handed to `each` as they are read (see
 /// `Store::scan_observations`).
-pub(super) fn scan_observations(path: &Path, from: Option<i64>, to: Option<i64>, each: &mut Sink<'_, Observation>) -> Result<(), StoreError> {
+pub(super) fn scan_observations(
+    path: &Path,
+    from: Option<i64>,
+    to: Option<i64>,
+    each: &mut Sink<'_, Observation>,
+) -> Result<(), StoreError> {
     let conn = connect(path)?;
     let err = StoreError::read("export");
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM observations {SELECT_RANGE}")).map_err(&err)?;

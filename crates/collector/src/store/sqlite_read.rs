@@ -75,7 +75,12 @@ pub(super) fn only_cell(sql: &mut String, args: &mut Vec<Value>, platform: Optio
 
 /// Streams cell-minutes in (minute, platform, country, asn) order, a chunk of minutes at a time,
 /// with the unflushed rollups added in.
-pub(super) fn scan_rollups(conn: &Connection, f: &RollupFilter, unflushed: &Unflushed, each: &mut dyn FnMut(CellRollup)) -> rusqlite::Result<()> {
+pub(super) fn scan_rollups(
+    conn: &Connection,
+    f: &RollupFilter,
+    unflushed: &Unflushed,
+    each: &mut dyn FnMut(CellRollup),
+) -> rusqlite::Result<()> {
     let chunk = if f.platform.is_some() || f.country.is_some() { CHUNK_FILTERED } else { CHUNK_ALL };
     // One read transaction: every chunk sees the same snapshot, pinned while the writer cannot
     // commit a flush, so each unflushed cell is either in the copy or in the snapshot.
