@@ -3,7 +3,8 @@
 //! trusted loopback "proxy"; 16-measurement reports; the default rate limit on).
 //!
 //! - Throughput: `wrk` against the collector, and in the same run against two baselines fed the
-//!   same script: nginx answering a constant 202, and a trivial axum handler.
+//!   same script: nginx answering a constant 202, and a trivial axum handler; at 64, 256 and
+//!   1,024 connections, interleaved, with the collector's group commits counted per count.
 //! - The single-address figure of earlier runs (every report from one address, rate limit off).
 //! - Latency at a fixed 10,000 reports/s, open loop, Poisson arrivals.
 //! - Cost per report (server CPU) at 1, 1,000 and 100,000 distinct networks, same rate.
@@ -29,6 +30,40 @@ const FIXED_RATE: f64 = 10_000.0;
 const TABLE_RATE: f64 = 2_000.0;
 /// Distinct networks of the table's rows.
 const TABLE_NETWORKS: [usize; 3] = [1, 1_000, 100_000];
+
+/// Connections of the wrk throughput runs. 64 is the figure of earlier runs; more is what a
+/// flash crowd looks like (thousands of browsers, each its own connection), and lets the writer's
+/// group commit take more reports per fsync.
+const CONNECTIONS: [u32; 3] = [64, 256, 1024];
+/// The connection count of the headline figure `ingest.throughput` (BENCHMARKS.md says why).
+const HEADLINE_CONNECTIONS: u32 = 256;
+
+/// The wrk runs at one connection count, every server.
+#[derive(Default)]
+struct Throughput {
+    /// wrk's `-c`.
+    connections: u32,
+    /// Runs of nginx, the axum handler and the collector, in that order, one per round.
+    runs: [Vec<WrkRun>; 3],
+    /// The collector's counters over its runs.
+    counters: Counters,
+}
+
+impl Throughput {
+    /// Worst-round p99 of server `i` (0 nginx, 1 axum, 2 collector), ms.
+    fn p99_ms(&self, i: usize) -> f64 {
+        self.runs[i].iter().map(|r| r.p99_us).fold(0.0, f64::max) / 1000.0
+    }
+
+    /// The group commits of the collector's runs: how many, reports per commit, the cycle.
+    fn commits(&self) -> String {
+        let runs = &self.runs[2];
+        let ok: u64 = runs.iter().map(WrkRun::ok).sum();
+        let secs: f64 = runs.iter().map(|r| r.duration_us as f64 / 1e6).sum();
+        let n = self.counters.batches.max(1);
+        format!("{n} commits, {:.1} reports a commit, one every {:.2} ms", ok as f64 / n as f64, secs * 1000.0 / n as f64)
+    }
+}
 
 /// How long each kind of run lasts.
 struct Lengths {
@@ -60,13 +95,35 @@ fn collector_config(store: StoreUrl, geo: &GeoFiles, rate_limit: bool) -> Config
     c
 }
 
-/// `vantage_reports_rejected_total{status="429"}` from the collector's `/metrics`.
-async fn rejected_429(url: &str) -> Result<u64, String> {
+/// One counter of the collector's `/metrics` (the line `NAME VALUE`, labels included in `name`).
+async fn metric(url: &str, name: &str) -> Result<u64, String> {
     let text = reqwest::get(url).await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
     text.lines()
-        .find_map(|l| l.strip_prefix("vantage_reports_rejected_total{status=\"429\"} "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| "no 429 counter in /metrics".to_string())
+        .ok_or_else(|| format!("no {name} in /metrics"))
+}
+
+/// The collector's counters that the throughput figures read around the measured runs.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    /// Requests refused 429 by the rate limit.
+    refused_429: u64,
+    /// Store transactions committed (one per group commit).
+    batches: u64,
+}
+
+impl Counters {
+    async fn read(metrics_url: &str) -> Result<Counters, String> {
+        Ok(Counters {
+            refused_429: metric(metrics_url, "vantage_reports_rejected_total{status=\"429\"}").await?,
+            batches: metric(metrics_url, "vantage_store_batches_total").await?,
+        })
+    }
+
+    fn since(self, before: Counters) -> Counters {
+        Counters { refused_429: self.refused_429 - before.refused_429, batches: self.batches - before.batches }
+    }
 }
 
 /// Reports and observation rows in a SQLite store.
@@ -78,7 +135,7 @@ fn stored(db: &Path) -> Result<(i64, i64), String> {
 
 /// One warm-up run; proves the server answers 2xx to the script.
 fn warm_up(name: &str, url: &str, script: &Script) -> Result<WrkRun, String> {
-    let w = wrk::run(url, script, 1, &format!("warm-up {name}"))?;
+    let w = wrk::run(url, script, CONNECTIONS[0], 1, &format!("warm-up {name}"))?;
     if w.ok() == 0 {
         return Err(format!("{name}: no 2xx answer in the warm-up ({w:?})"));
     }
@@ -103,30 +160,41 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
     let sample = traffic::sample(&model, len.clients, &targets, &version, 1);
     let realistic = Script::write(dir.path(), "realistic", &sample)?;
 
-    // Interleaved rounds, so a burst of someone else's load hits all three alike.
+    // Interleaved rounds, so a burst of someone else's load hits every server and count alike.
     let servers = [("nginx", nginx.url("/v1/reports")), ("axum", baseline.url("/v1/reports")), ("collector", collector.url("/v1/reports"))];
     for (name, url) in &servers {
         warm_up(name, url, &realistic)?;
     }
-    let rejected_before = rt.block_on(rejected_429(&collector.url("/metrics")))?;
-    let mut runs: [Vec<WrkRun>; 3] = Default::default();
+    let metrics_url = collector.url("/metrics");
+    let mut sweep: Vec<Throughput> = CONNECTIONS.iter().map(|&connections| Throughput { connections, ..Throughput::default() }).collect();
     for r in 0..len.rounds {
-        for (i, (name, url)) in servers.iter().enumerate() {
-            runs[i].push(wrk::run(url, &realistic, len.wrk_s, &format!("wrk {name} {}/{}", r + 1, len.rounds))?);
+        for at in sweep.iter_mut() {
+            for (i, (name, url)) in servers.iter().enumerate() {
+                let before = rt.block_on(Counters::read(&metrics_url))?;
+                let label = format!("wrk -c{} {name} {}/{}", at.connections, r + 1, len.rounds);
+                at.runs[i].push(wrk::run(url, &realistic, at.connections, len.wrk_s, &label)?);
+                if *name == "collector" {
+                    let after = rt.block_on(Counters::read(&metrics_url))?.since(before);
+                    at.counters =
+                        Counters { refused_429: at.counters.refused_429 + after.refused_429, batches: at.counters.batches + after.batches };
+                }
+            }
         }
     }
-    let rejected = rt.block_on(rejected_429(&collector.url("/metrics")))? - rejected_before;
-    let [n_runs, _, c_runs] = &runs;
     let fb = open_loop::run(&baseline.url("/v1/reports"), &sample, util::nonce(), len.fixed_rate, len.fixed_s, "10k/s axum")?;
     let fc = open_loop::run(&collector.url("/v1/reports"), &sample, util::nonce(), len.fixed_rate, len.fixed_s, "10k/s collector")?;
     collector.stop()?;
-    let acked = c_runs.iter().map(WrkRun::ok).sum::<u64>() + fc.ok;
+    let acked = sweep.iter().flat_map(|at| &at.runs[2]).map(WrkRun::ok).sum::<u64>() + fc.ok;
     let (stored_reports, stored_rows) = stored(&db)?;
     if (stored_reports as u64) < acked {
         return Err(format!("{acked} reports acknowledged but only {stored_reports} stored"));
     }
-    let n_rate = wrk::rate(n_runs);
-    throughput_figures(figures, &len, &runs, &sample, rejected, nginx.reads_body);
+    let headline = sweep.iter().find(|at| at.connections == HEADLINE_CONNECTIONS).expect("headline count in the sweep");
+    let n_rate = wrk::rate(&headline.runs[0]);
+    throughput_figures(figures, &len, headline, &sample, nginx.reads_body);
+    for at in sweep.iter().filter(|at| at.connections != HEADLINE_CONNECTIONS) {
+        other_count_figure(figures, at);
+    }
     latency_figures(figures, "ingest.fixed_rate", "", &fc, &fb, &len);
     figures.push(
         Figure::new(
@@ -146,27 +214,21 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
     Ok(())
 }
 
-fn throughput_figures(
-    figures: &mut Vec<Figure>,
-    len: &Lengths,
-    runs: &[Vec<WrkRun>; 3],
-    sample: &Sample,
-    rejected: u64,
-    nginx_reads: bool,
-) {
-    let [n_runs, b_runs, c_runs] = runs;
+fn throughput_figures(figures: &mut Vec<Figure>, len: &Lengths, at: &Throughput, sample: &Sample, nginx_reads: bool) {
+    let [n_runs, b_runs, c_runs] = &at.runs;
     let (n_rate, b_rate, c_rate) = (wrk::rate(n_runs), wrk::rate(b_runs), wrk::rate(c_runs));
     let per_round: Vec<String> =
         (0..c_runs.len()).map(|r| format!("{:.0}/{:.0}/{:.0}", c_runs[r].rate(), n_runs[r].rate(), b_runs[r].rate())).collect();
     let requests: u64 = c_runs.iter().map(|r| r.requests).sum();
     let c_errors: u64 = c_runs.iter().map(WrkRun::errors).sum();
     let how = format!(
-        "wrk -t{} -c{}, {}x{} s interleaved with the baselines (collector/nginx/axum per round: {}); realistic traffic: {} client addresses in arrival order from {} distinct networks of the model's 100,000 (/24s and /48s, 240 ASNs, 40 countries, Zipf s=0.8) as X-Forwarded-For from a trusted loopback proxy, 16 measurements a report; SQLite synchronous=FULL, 202 after commit; rate limit at its default (120/min, burst 120 per client address)",
+        "wrk -t{} -c{}, {}x{} s interleaved with the baselines and the other connection counts (collector/nginx/axum per round: {}); {}; realistic traffic: {} client addresses in arrival order from {} distinct networks of the model's 100,000 (/24s and /48s, 240 ASNs, 40 countries, Zipf s=0.8) as X-Forwarded-For from a trusted loopback proxy, 16 measurements a report; SQLite synchronous=FULL, 202 after commit; rate limit at its default (120/min, burst 120 per client address)",
         wrk::THREADS,
-        wrk::CONNECTIONS,
+        at.connections,
         len.rounds,
         len.wrk_s,
         per_round.join(", "),
+        at.commits(),
         sample.clients.len(),
         sample.networks,
     );
@@ -181,35 +243,50 @@ fn throughput_figures(
     figures.push(
         Figure::new("ingest", "ingest.throughput_ratio", "collector rate / nginx rate", "ratio", c_rate / n_rate)
             .goal(Goal::at_least(0.2))
-            .note("same wrk runs as ingest.throughput"),
+            .note(format!("same wrk runs as ingest.throughput (-c{})", at.connections)),
     );
     figures.push(
         Figure::new("ingest", "ingest.axum_throughput", "trivial axum handler, same script", "reports/s", b_rate)
             .baseline(n_rate)
-            .note(format!("collector / axum: {:.3}", c_rate / b_rate)),
+            .note(format!("-c{}; collector / axum: {:.3}", at.connections, c_rate / b_rate)),
     );
+    let all_requests: u64 = at.counters.refused_429 + requests;
     figures.push(
         Figure::new(
             "ingest",
             "ingest.refused_429_share",
             "share of requests refused 429 by the default rate limit",
             "ratio",
-            rejected as f64 / requests.max(1) as f64,
+            at.counters.refused_429 as f64 / requests.max(1) as f64,
         )
         .note(format!(
-            "{rejected} of {requests} requests in the collector's measured wrk runs (its /metrics); all errors or non-2xx: {c_errors}"
+            "{} of {requests} requests in the collector's measured -c{} wrk runs (its /metrics; {all_requests} with the 429s counted twice); all errors or non-2xx: {c_errors}",
+            at.counters.refused_429, at.connections
         )),
     );
     figures.push(
-        Figure::new(
-            "ingest",
-            "ingest.saturated_p99",
-            "p99 latency at saturation (wrk)",
-            "ms",
-            c_runs.iter().map(|r| r.p99_us).fold(0.0, f64::max) / 1000.0,
-        )
-        .baseline(n_runs.iter().map(|r| r.p99_us).fold(0.0, f64::max) / 1000.0)
-        .note("worst round; baseline: nginx"),
+        Figure::new("ingest", "ingest.saturated_p99", "p99 latency at saturation (wrk)", "ms", at.p99_ms(2))
+            .baseline(at.p99_ms(0))
+            .note(format!("-c{}, worst round; baseline: nginx", at.connections)),
+    );
+}
+
+/// The row of a connection count other than the headline's: kept so no count is hidden.
+fn other_count_figure(figures: &mut Vec<Figure>, at: &Throughput) {
+    let [n_runs, b_runs, c_runs] = &at.runs;
+    let (n_rate, b_rate, c_rate) = (wrk::rate(n_runs), wrk::rate(b_runs), wrk::rate(c_runs));
+    let c = at.connections;
+    figures.push(
+        Figure::new("ingest", &format!("ingest.throughput_c{c}"), &format!("reports/s, realistic traffic, wrk -c{c}"), "reports/s", c_rate)
+            .baseline(n_rate)
+            .note(format!(
+                "same script, server and rounds as ingest.throughput, {c} connections; axum {b_rate:.0}/s (collector / axum {:.3}); {}; p99 {:.1} ms (nginx {:.1} ms); {} errors or non-2xx; baseline: nginx at -c{c}",
+                c_rate / b_rate,
+                at.commits(),
+                at.p99_ms(2),
+                at.p99_ms(0),
+                c_runs.iter().map(WrkRun::errors).sum::<u64>()
+            )),
     );
 }
 
@@ -250,8 +327,8 @@ fn single_address(
     let script = Script::write(dir, "single", &traffic::single_client("203.0.113.7".parse().expect("ip"), 1, targets, version))?;
     let collector = Server::collector(collector_config(StoreUrl::Sqlite(dir.join("single.db")), geo, false))?;
     warm_up("collector (one address)", &collector.url("/v1/reports"), &script)?;
-    let b = wrk::run(&baseline.url("/v1/reports"), &script, len.wrk_s, "wrk axum, one address")?;
-    let c = wrk::run(&collector.url("/v1/reports"), &script, len.wrk_s, "wrk collector, one address")?;
+    let b = wrk::run(&baseline.url("/v1/reports"), &script, CONNECTIONS[0], len.wrk_s, "wrk axum, one address")?;
+    let c = wrk::run(&collector.url("/v1/reports"), &script, CONNECTIONS[0], len.wrk_s, "wrk collector, one address")?;
     collector.stop()?;
     figures.push(
         Figure::new("ingest", "ingest.single_address_throughput", "reports/s, every report from one address", "reports/s", c.rate())
@@ -326,7 +403,7 @@ fn clickhouse(
         let store = StoreUrl::ClickHouse(format!("http://127.0.0.1:{}/{key}{settings}", server.port));
         let collector = Server::collector(collector_config(store, geo, true))?;
         warm_up(&format!("collector ({key})"), &collector.url("/v1/reports"), script)?;
-        let c = wrk::run(&collector.url("/v1/reports"), script, len.wrk_s, &format!("wrk collector ({key})"))?;
+        let c = wrk::run(&collector.url("/v1/reports"), script, CONNECTIONS[0], len.wrk_s, &format!("wrk collector ({key})"))?;
         let fc =
             open_loop::run(&collector.url("/v1/reports"), sample, util::nonce(), len.fixed_rate, len.fixed_s, &format!("10k/s ({key})"))?;
         collector.stop()?;

@@ -52,6 +52,11 @@ struct Cli {
     observations: Option<usize>,
 }
 
+/// The collector binary's allocator (crates/collector/src/main.rs): the collector runs in this
+/// process, so its figures are only those of `vantage serve` with the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Runner = fn(bool, &mut Vec<Figure>) -> Result<(), String>;
 
 fn main() -> ExitCode {

@@ -23,6 +23,15 @@ use vantage_detect::{CellStatus, StepResult};
 
 /// Wait after the first report of a burst before recomputing: one recompute per burst.
 const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// Least time between two recomputes of the touched cells. Statuses are read only at a
+/// publication tick, so a quarter of `--publish-interval` keeps each tick at most that far
+/// behind the reports; recomputing after every 250 ms burst instead made a flash crowd pay for a
+/// copy of every touched cell's unflushed rollups (under the lock the writer takes) 40 times a
+/// tick at the default 10 s (BENCHMARKS.md, issue 10).
+fn recompute_every(publish_interval_s: u64) -> Duration {
+    (Duration::from_secs(publish_interval_s.max(1)) / 4).max(DEBOUNCE)
+}
 /// A minute is stepped this many seconds after it ends, so reports in flight land first.
 const STEP_GRACE_S: i64 = 2;
 /// Events buffered per SSE client before it counts as lagging (and is dropped).
@@ -350,10 +359,13 @@ async fn detect(c: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut others = HashMap::new();
+    let every = recompute_every(c.config.publish_interval_s);
+    let mut last_recompute: Option<Instant> = None;
+    let until_due = |last: Option<Instant>| last.map_or(Duration::ZERO, |t| every.saturating_sub(t.elapsed()));
     loop {
         let ticked = tokio::select! {
             _ = tick.tick() => true,
-            _ = c.live.wake.notified() => { tokio::time::sleep(DEBOUNCE).await; false }
+            _ = c.live.wake.notified() => { tokio::time::sleep(DEBOUNCE.max(until_due(last_recompute))).await; false }
         };
         let now_s = c.clock.now();
         let minute = now_s.div_euclid(60);
@@ -366,8 +378,12 @@ async fn detect(c: AppState) {
             step(&c, &engine, minute - 1, &mut outbox).await;
         }
         deliver(&c, &mut outbox).await;
+        if !until_due(last_recompute).is_zero() {
+            continue;
+        }
         let pairs = std::mem::take(&mut *c.live.pending.lock().unwrap_or_else(|e| e.into_inner()));
         if !pairs.is_empty() {
+            last_recompute = Some(Instant::now());
             recompute(&c, &engine, minute, pairs).await;
         }
     }

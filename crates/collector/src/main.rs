@@ -15,6 +15,11 @@ use vantage_collector::{Collector, StoreUrl};
 /// as `vantage: MESSAGE` with its context.
 type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 
+/// mimalloc, not glibc malloc: per-report allocations on every runtime thread and the writer
+/// cost a fifth of ingest's CPU under glibc (BENCHMARKS.md, issue 10).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Usage errors (a flag clap or `Cli::check` refuses) exit 2 with the flag named; every
     // error after this point is a runtime failure and exits 1.

@@ -10,9 +10,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// wrk threads and connections: the load generator shares the 2 cores with the server.
+/// wrk threads: the load generator shares the 2 cores with the server.
 pub(crate) const THREADS: u32 = 2;
-pub(crate) const CONNECTIONS: u32 = 64;
 
 /// What wrk's `done` hook printed.
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -117,14 +116,15 @@ end
     )
 }
 
-/// One wrk run of `script` against `url` for `secs`; a fresh id nonce every run, so no id repeats.
-pub(crate) fn run(url: &str, script: &Script, secs: u64, label: &str) -> Result<WrkRun, String> {
+/// One wrk run of `script` against `url` for `secs` over `connections` keep-alive connections; a
+/// fresh id nonce every run, so no id repeats.
+pub(crate) fn run(url: &str, script: &Script, connections: u32, secs: u64, label: &str) -> Result<WrkRun, String> {
     static RUN: AtomicU64 = AtomicU64::new(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let nonce = util::nonce().wrapping_add((run as u32).wrapping_mul(0x9e37_79b9));
     let pb = util::timed(Duration::from_secs(secs), "ingest", label);
     let child = Command::new("wrk")
-        .args(["-t", &THREADS.to_string(), "-c", &CONNECTIONS.to_string(), "-d", &format!("{secs}s"), "--timeout", "10s", "-s"])
+        .args(["-t", &THREADS.to_string(), "-c", &connections.to_string(), "-d", &format!("{secs}s"), "--timeout", "10s", "-s"])
         .arg(&script.path)
         .arg(url)
         .env("VANTAGE_NONCE", format!("{nonce:08x}"))

@@ -258,23 +258,123 @@ pub(super) fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite:
 /// How long an idle writer waits for a report before it looks at the unflushed rollups again.
 const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64, AtomicU64), unflushed: &Unflushed) {
+/// How often a busy writer lets a flush seal the growing generation: each time it first waits
+/// for the rollup thread to catch up (a pipeline bubble), so not after every batch.
+const SEAL_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The answer channel of one queued report.
+type Reply = oneshot::Sender<Result<Stored, Arc<StoreError>>>;
+
+/// What the writer hands the rollup thread.
+enum Handoff {
+    /// A committed batch: add its rollups to memory, then answer.
+    Committed {
+        /// The batch's reports (id, rows), in queue order.
+        reports: Vec<(ReportId, Vec<Observation>)>,
+        /// What the commit did with each report.
+        outcomes: Vec<Stored>,
+        /// One per report, answered once its rollups are in memory.
+        replies: Vec<Reply>,
+        /// Highest observation rowid of the commit: the batch's rows are all at or below it.
+        through: i64,
+    },
+    /// Answered once every batch handed over before it is in memory.
+    Barrier(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The writer: SQLite commits on this thread, and beside it a rollup thread that adds each
+/// committed batch's rollups to memory and answers its reports. Once the commit is on disk the
+/// rest is memory work, so the writer starts on the next batch while the previous one is rolled
+/// up: the serial part of ingest is the commit alone (BENCHMARKS.md, issue 10). The rollup thread
+/// takes batches in commit order, and a seal waits for it (`Handoff::Barrier`), so a flush never
+/// marks a committed row flushed before its rollups are in memory.
+fn write_loop(conn: Connection, rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64, AtomicU64), unflushed: &Unflushed) {
+    // One batch waits while the rollup thread works on another: the writer runs at most one ahead.
+    let (to_rollups, from_writer) = std::sync::mpsc::sync_channel::<Handoff>(1);
+    std::thread::scope(|scope| {
+        let rollups = std::thread::Builder::new()
+            .name("vantage-sqlite-rollups".into())
+            .spawn_scoped(scope, move || roll_up(from_writer, counters, unflushed));
+        match rollups {
+            Ok(_) => commit_loop(conn, rx, &to_rollups, unflushed),
+            Err(e) => tracing::error!(error = %e, "cannot start the sqlite rollup thread; the writer stops"),
+        }
+        drop(to_rollups);
+    });
+}
+
+/// The rollup thread: adds each committed batch to the unflushed rollups, counts it, answers.
+fn roll_up(rx: std::sync::mpsc::Receiver<Handoff>, counters: &(AtomicU64, AtomicU64, AtomicU64), unflushed: &Unflushed) {
+    for handoff in rx {
+        match handoff {
+            Handoff::Committed { reports, outcomes, replies, through } => {
+                let mut delta = RollupDelta::default();
+                let mut rows = 0;
+                for ((_, obs), outcome) in reports.iter().zip(&outcomes) {
+                    if *outcome == Stored::New {
+                        let new = distinct_targets(obs);
+                        rows += new.len() as u64;
+                        delta.add(&new);
+                    }
+                }
+                // Before the answers: a client that reads after its 2xx sees its report counted.
+                unflushed.add(delta, through);
+                counters.0.fetch_add(1, Ordering::Relaxed);
+                counters.1.fetch_add(rows, Ordering::Relaxed);
+                counters.2.fetch_add(super::late_rows(&reports, &outcomes), Ordering::Relaxed);
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Handoff::Barrier(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Waits until the rollup thread has added every batch handed to it so far.
+fn barrier(to_rollups: &std::sync::mpsc::SyncSender<Handoff>) {
+    let (done, wait) = std::sync::mpsc::sync_channel(1);
+    if to_rollups.send(Handoff::Barrier(done)).is_ok() {
+        let _ = wait.recv();
+    }
+}
+
+fn commit_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    to_rollups: &std::sync::mpsc::SyncSender<Handoff>,
+    unflushed: &Unflushed,
+) {
     // A runtime of the writer's own, only to wait on the queue with a timeout.
     let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
         Ok(rt) => rt,
         Err(e) => return tracing::error!(error = %e, "the sqlite writer cannot start its timer; it stops"),
     };
+    let mut last_seal_check = std::time::Instant::now();
     loop {
         // While a sealed generation drains, the queue is only polled between its chunks.
-        let wait = if unflushed.lock().sealed.cells.is_empty() { IDLE_TICK } else { std::time::Duration::ZERO };
+        let draining = !unflushed.lock().sealed.cells.is_empty();
+        let wait = if draining { std::time::Duration::ZERO } else { IDLE_TICK };
         let first = match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
             Ok(Some(job)) => Some(job),
             Ok(None) => break,
             Err(_) => None,
         };
-        let stop = first.is_some_and(|job| write_batch(&mut conn, job, &mut rx, counters, unflushed));
-        if let Err(e) = sqlite_flush::step(&mut conn, unflushed, stop) {
-            tracing::error!(error = %e, "sqlite rollup flush failed; retried on the next step (the rollups stay in memory)");
+        let idle = first.is_none();
+        let stop = first.is_some_and(|job| write_batch(&mut conn, job, &mut rx, to_rollups));
+        // A draining generation only writes its next chunk (no seal, so no wait); a seal waits
+        // for the rollup thread, so a busy writer looks for one only every SEAL_CHECK_EVERY.
+        let may_seal = stop || (!draining && (idle || last_seal_check.elapsed() >= SEAL_CHECK_EVERY));
+        if may_seal {
+            barrier(to_rollups);
+            last_seal_check = std::time::Instant::now();
+        }
+        if draining || may_seal {
+            if let Err(e) = sqlite_flush::step(&mut conn, unflushed, stop) {
+                tracing::error!(error = %e, "sqlite rollup flush failed; retried on the next step (the rollups stay in memory)");
+            }
         }
         if stop {
             break;
@@ -282,14 +382,9 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, counters: &(Ato
     }
 }
 
-/// Commits `first` and whatever else is queued; returns whether a shutdown was asked for.
-fn write_batch(
-    conn: &mut Connection,
-    first: Job,
-    rx: &mut mpsc::Receiver<Job>,
-    counters: &(AtomicU64, AtomicU64, AtomicU64),
-    unflushed: &Unflushed,
-) -> bool {
+/// Commits `first` and whatever else is queued, then hands the batch to the rollup thread;
+/// returns whether a shutdown was asked for.
+fn write_batch(conn: &mut Connection, first: Job, rx: &mut mpsc::Receiver<Job>, to_rollups: &std::sync::mpsc::SyncSender<Handoff>) -> bool {
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
@@ -313,14 +408,16 @@ fn write_batch(
         return stop;
     }
     match commit(conn, &reports) {
-        Ok((outcomes, rows, delta)) => {
-            // Before the answers: a client that reads after its 2xx sees its report counted.
-            unflushed.add(delta, conn.last_insert_rowid());
-            counters.0.fetch_add(1, Ordering::Relaxed);
-            counters.1.fetch_add(rows, Ordering::Relaxed);
-            counters.2.fetch_add(super::late_rows(&reports, &outcomes), Ordering::Relaxed);
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                let _ = reply.send(Ok(outcome));
+        Ok(outcomes) => {
+            let through = conn.last_insert_rowid();
+            if let Err(std::sync::mpsc::SendError(Handoff::Committed { replies, .. })) =
+                to_rollups.send(Handoff::Committed { reports, outcomes, replies, through })
+            {
+                // Only if the rollup thread died: committed, but not counted until a restart
+                // rebuilds the rollups from the raw rows, so no 2xx.
+                for reply in replies {
+                    let _ = reply.send(Err(Arc::new(StoreError::Thread("the sqlite rollup thread stopped".into()))));
+                }
             }
         }
         Err(e) => {
@@ -334,14 +431,18 @@ fn write_batch(
     stop
 }
 
+/// A report's rows, a repeated target once (its first row): what is inserted and rolled up.
+fn distinct_targets(obs: &[Observation]) -> Vec<&Observation> {
+    let mut targets = HashSet::with_capacity(obs.len());
+    obs.iter().filter(|o| targets.insert(o.target.as_str())).collect()
+}
+
 /// One transaction for the whole batch, raw rows only: duplicates are decided here, against
-/// committed reports and earlier reports of the same batch. Returns each report's outcome, the
-/// rows written and their rollups (for [`Unflushed`], once committed).
-fn commit(conn: &mut Connection, reports: &[(ReportId, Vec<Observation>)]) -> rusqlite::Result<(Vec<Stored>, u64, RollupDelta)> {
+/// committed reports and earlier reports of the same batch. Returns each report's outcome (the
+/// rollup thread adds the new ones' rollups once committed).
+fn commit(conn: &mut Connection, reports: &[(ReportId, Vec<Observation>)]) -> rusqlite::Result<Vec<Stored>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(reports.len());
-    let mut rows = 0;
-    let mut delta = RollupDelta::default();
     {
         let mut new_report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)")?;
         let mut insert = tx.prepare_cached(INSERT_OBSERVATION)?;
@@ -350,18 +451,14 @@ fn commit(conn: &mut Connection, reports: &[(ReportId, Vec<Observation>)]) -> ru
                 outcomes.push(Stored::Duplicate);
                 continue;
             }
-            let mut targets = HashSet::with_capacity(obs.len());
-            let new: Vec<&Observation> = obs.iter().filter(|o| targets.insert(&o.target)).collect();
-            for o in &new {
+            for o in distinct_targets(obs) {
                 insert_observation(&mut insert, o)?;
             }
-            rows += new.len() as u64;
-            delta.add(&new);
             outcomes.push(Stored::New);
         }
     }
     tx.commit()?;
-    Ok((outcomes, rows, delta))
+    Ok(outcomes)
 }
 
 const INSERT_OBSERVATION: &str = "INSERT OR IGNORE INTO observations (ts, country, asn, network, site, platform, target,
