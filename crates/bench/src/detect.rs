@@ -6,7 +6,7 @@ use crate::report::{Figure, Goal};
 use crate::util;
 use std::time::Instant;
 use vantage_detect::scenario::{AsnSpec, Event, Scenario};
-use vantage_detect::{DetectInput, Detector, DetectorConfig, Incident, Outcome, Rollups};
+use vantage_detect::{Country, DetectInput, Detector, DetectorConfig, Incident, Outcome, Platform, Rollups};
 
 /// 2026-11-02T00:00Z in unix minutes: replays start at midnight UTC.
 const DAY0: i64 = 29_892_960;
@@ -14,6 +14,16 @@ const DAY0: i64 = 29_892_960;
 const ONSET: i64 = DAY0 + 600;
 const LENGTH: i64 = 60;
 const ASNS: [u32; 4] = [17557, 45595, 9541, 23674];
+
+/// The platform every replay measures.
+fn x() -> Platform {
+    Platform::try_from("x").expect("a valid platform name")
+}
+
+/// The country every replay is in.
+fn pk() -> Country {
+    Country::try_from("PK").expect("a valid country code")
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -70,7 +80,7 @@ fn replay(s: &mut Scenario, from: i64, to: i64) -> (Vec<(i64, Incident)>, u64) {
 
 fn country(seed: u64, kind: Kind) -> Scenario {
     let asns = ASNS.iter().map(|&asn| AsnSpec { asn, per_minute: 60.0, networks: 300 }).collect();
-    let mut s = Scenario::new(seed, "x", *b"PK", asns);
+    let mut s = Scenario::new(seed, x(), pk(), asns);
     s.events = vec![kind.event()];
     s
 }
@@ -82,7 +92,7 @@ fn quiet(seed: u64) -> Scenario {
         AsnSpec { asn: 45595, per_minute: 25.0, networks: 200 },
         AsnSpec { asn: 9541, per_minute: 8.0, networks: 80 },
     ];
-    let mut s = Scenario::new(seed, "x", *b"PK", asns);
+    let mut s = Scenario::new(seed, x(), pk(), asns);
     s.diurnal = true;
     s.visitor_outages_per_day = 24.0;
     s
@@ -98,6 +108,7 @@ fn false_country_incident(seed: u64, nets: u32) -> Option<i64> {
     let mut det = Detector::new(DetectorConfig::default());
     let keep = det.config().retention_minutes();
     let (mut rollups, mut buf) = (Rollups::new(), Vec::new());
+    let (platform, country) = (x(), pk());
     for t in DAY0..ONSET + 30 {
         s.feed(t, &mut rollups, &mut buf);
         if t >= ONSET {
@@ -105,10 +116,10 @@ fn false_country_incident(seed: u64, nets: u32) -> Option<i64> {
                 let asn = ASNS[n as usize % 2];
                 let o = DetectInput {
                     minute: t,
-                    country: *b"PK",
+                    country,
                     asn,
                     network: 0x5eed_0000 + n,
-                    platform: "x".into(),
+                    platform: platform.clone(),
                     outcome: Outcome::Error,
                     ms: 80.0,
                     control_ok: true,

@@ -15,7 +15,7 @@ const REPLAY_CHUNK: i64 = 60;
 const FRESH_MINUTES: i64 = crate::store::publish::LATE_AFTER_S / 60 + 2;
 
 /// A (platform, country) pair: what the live path recomputes after reports arrive.
-pub(crate) type Pair = (String, String);
+pub(crate) type Pair = (Platform, Country);
 
 /// A detector and the rollups it reads.
 pub(crate) struct Engine {
@@ -32,8 +32,7 @@ pub(crate) struct Engine {
 }
 
 fn merge(rollups: &mut Rollups, c: &CellRollup) {
-    let country = c.key.country.as_str().as_bytes();
-    rollups.merge_minute(c.key.platform.as_str(), [country[0], country[1]], c.key.asn, c.key.minute, &c.to_minute());
+    rollups.merge_minute(&c.key.platform, c.key.country, c.key.asn, c.key.minute, &c.to_minute());
 }
 
 impl Engine {
@@ -104,22 +103,19 @@ impl Engine {
         let read_from = if reuse { window_from.max(now - FRESH_MINUTES + 1) } else { window_from };
         let mut rollups = if reuse { self.minutes_between(window_from, read_from, Some(pairs)) } else { Rollups::new() };
         for (platform, country) in pairs {
-            // A pair that is no valid cell can have no rollups.
-            let (Ok(platform), Ok(country)) = (Platform::try_from(platform.as_str()), Country::try_from(country.as_str())) else {
-                continue;
-            };
-            let filter = RollupFilter { from: read_from, to: now + 1, platform: Some(platform), country: Some(country), asn: None };
+            let filter =
+                RollupFilter { from: read_from, to: now + 1, platform: Some(platform.clone()), country: Some(*country), asn: None };
             store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c))?;
         }
-        let chosen = |p: &str, c: &str| pairs.iter().any(|(pp, cc)| pp == p && cc == c);
+        let chosen = |p: &Platform, c: Country| pairs.contains(&(p.clone(), c));
         // Keep the full step's Bonferroni share: alpha x (cells tested here / cells tested overall).
         let cfg = self.det.config().clone();
         let counted = |s: &&CellStatus| s.reports >= cfg.min_reports && s.networks >= cfg.min_networks;
         let total = self.last.iter().filter(counted).count().max(1);
-        let here = self.last.iter().filter(counted).filter(|s| chosen(&s.platform, &s.country)).count().max(1);
+        let here = self.last.iter().filter(counted).filter(|s| chosen(&s.platform, s.country)).count().max(1);
         let mut sub_cfg = cfg.clone();
         sub_cfg.alpha = cfg.alpha * here as f64 / total as f64;
-        let mut sub = self.det.subset(sub_cfg, |k| chosen(&k.platform, std::str::from_utf8(&k.country).unwrap_or("")));
+        let mut sub = self.det.subset(sub_cfg, |k| chosen(&k.platform, k.country));
         Ok(sub.step(now, &rollups).statuses)
     }
 
@@ -129,8 +125,7 @@ impl Engine {
         let mut out = Rollups::new();
         for (key, series) in self.rollups.series() {
             let platform = self.rollups.platform_name(key.platform);
-            let country = std::str::from_utf8(&key.country).unwrap_or("");
-            if pairs.is_some_and(|pairs| !pairs.iter().any(|(p, c)| p == platform && c == country)) {
+            if pairs.is_some_and(|pairs| !pairs.contains(&(platform.clone(), key.country))) {
                 continue;
             }
             for (minute, m) in series.range(from, to - 1) {

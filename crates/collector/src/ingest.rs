@@ -58,7 +58,7 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
         let rows = observations(&report, id, ts, country, asn, network, |t| targets.platform(t).unwrap_or("unknown"))?;
         (report, id, rows)
     };
-    let mut platforms: Vec<String> = rows.iter().map(|o| o.platform.to_string()).collect();
+    let mut platforms: Vec<Platform> = rows.iter().map(|o| o.platform.clone()).collect();
     platforms.sort_unstable();
     platforms.dedup();
     let ack = c.store.submit(id, rows).map_err(|e| match e {
@@ -68,7 +68,7 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
     match ack.await {
         Ok(Ok(Stored::New)) => {
             c.metrics.accepted();
-            c.live.touch(country.as_str(), platforms);
+            c.live.touch(country, platforms);
             Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true, "id": report.id}))).into_response())
         }
         Ok(Ok(Stored::Duplicate)) => {

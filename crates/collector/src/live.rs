@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, Notify};
 use vantage_detect::{CellStatus, StepResult};
+use vantage_protocol::{Country, Platform};
 
 /// Wait after the first report of a burst before recomputing: one recompute per burst.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -75,7 +76,7 @@ pub struct LiveEvent {
 }
 
 /// The latest statuses: country -> (platform, asn) -> cell status.
-type Cells = BTreeMap<String, BTreeMap<(String, Option<u32>), CellStatus>>;
+type Cells = BTreeMap<Country, BTreeMap<(Platform, Option<u32>), CellStatus>>;
 
 /// What was last published.
 #[derive(Debug, Default)]
@@ -85,7 +86,7 @@ struct Published {
     /// The public cells.
     cells: Snapshot,
     /// Each country's status body without `generated_at`: a status event goes out on change only.
-    bodies: HashMap<String, String>,
+    bodies: HashMap<Country, String>,
     /// The answers of this tick rendered so far, by route and query: each is made once per tick
     /// however many readers ask, and dropped with the snapshot at the next tick.
     answers: Mutex<HashMap<String, Arc<Body>>>,
@@ -156,10 +157,10 @@ impl Live {
     }
 
     /// Called after a report commits: its cells are recomputed shortly.
-    pub fn touch(&self, country: &str, platforms: impl IntoIterator<Item = String>) {
+    pub fn touch(&self, country: Country, platforms: impl IntoIterator<Item = Platform>) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for platform in platforms {
-            p.insert((platform, country.to_string()));
+            p.insert((platform, country));
         }
         drop(p);
         self.wake.notify_one();
@@ -185,7 +186,7 @@ impl Live {
 
     /// The docs/protocol.md §4 status of `country` (one ASN's cells with `asn`) as of the last
     /// publication tick, as bytes and ETag: made once per tick, the same bytes until the next.
-    pub fn status_body(&self, country: &str, asn: Option<u32>, window_s: i64) -> Arc<Body> {
+    pub fn status_body(&self, country: Country, asn: Option<u32>, window_s: i64) -> Arc<Body> {
         let key = format!("status {country} {asn:?}");
         self.answer(key, |cells, at| {
             let mut doc = render(cells, country, asn, window_s);
@@ -257,7 +258,7 @@ impl Live {
             }
         }
         for s in statuses {
-            cells.entry(s.country.clone()).or_default().insert((s.platform.clone(), s.asn), s);
+            cells.entry(s.country).or_default().insert((s.platform.clone(), s.asn), s);
         }
         cells.retain(|_, m| !m.is_empty());
     }
@@ -270,12 +271,12 @@ impl Live {
             publish::snapshot(cells.values().flat_map(|m| m.values()), k, m)
         };
         let mut published = self.published.write().unwrap_or_else(|e| e.into_inner());
-        let mut countries: BTreeSet<String> = published.bodies.keys().cloned().collect();
-        countries.extend(snapshot.keys().cloned());
+        let mut countries: BTreeSet<Country> = published.bodies.keys().copied().collect();
+        countries.extend(snapshot.keys().copied());
         let mut bodies = HashMap::with_capacity(snapshot.len());
         let mut out = Vec::new();
         for c in countries {
-            let mut doc = render(&snapshot, &c, None, window_s);
+            let mut doc = render(&snapshot, c, None, window_s);
             let key = doc.to_string();
             if published.bodies.get(&c) != Some(&key) {
                 doc["generated_at"] = json!(rfc3339::format(at));
@@ -303,9 +304,9 @@ impl Live {
 }
 
 /// A country's status document from `cells`, `generated_at` left null for the caller.
-fn render(cells: &Snapshot, country: &str, asn: Option<u32>, window_s: i64) -> Value {
+fn render(cells: &Snapshot, country: Country, asn: Option<u32>, window_s: i64) -> Value {
     let empty = BTreeMap::new();
-    let mine = cells.get(country).unwrap_or(&empty);
+    let mine = cells.get(&country).unwrap_or(&empty);
     let platforms: Vec<Value> = match asn {
         Some(a) => mine.values().filter(|s| s.asn == Some(a)).map(platform_json).collect(),
         None => mine
@@ -478,7 +479,7 @@ async fn poll_other_nodes(c: &AppState, minute: i64, last: &mut HashMap<Pair, u6
     let mut pending = c.live.pending.lock().unwrap_or_else(|e| e.into_inner());
     let mut seen = HashMap::with_capacity(now.len());
     for (platform, country, reports) in now {
-        let pair = (platform.to_string(), country.to_string());
+        let pair = (platform, country);
         if last.get(&pair) != Some(&reports) {
             pending.insert(pair.clone());
         }

@@ -237,7 +237,7 @@ fn detect(args: DetectArgs) -> Result<()> {
 
 fn simulate(args: SimulateArgs) -> Result<()> {
     use vantage_collector::simulate;
-    let country = args.country.to_string();
+    let country = args.country;
     let platforms = args.platforms.0;
     let kind = args.scenario.0;
     if args.live {
@@ -246,8 +246,8 @@ fn simulate(args: SimulateArgs) -> Result<()> {
             url: args.url.as_str().trim_end_matches('/').to_string(),
             per_minute,
             kind,
-            platform: platforms[0].clone(),
-            country,
+            platform: platforms[0].to_string(),
+            country: country.to_string(),
             duration: args.seconds.map(std::time::Duration::from_secs),
             networks: args.networks,
             countries: args.countries,

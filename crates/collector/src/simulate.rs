@@ -57,9 +57,9 @@ const CHUNK_ROWS: usize = 100_000;
 /// Settings of a store history.
 pub struct HistorySpec {
     /// Platforms; the event hits the first.
-    pub platforms: Vec<String>,
+    pub platforms: Vec<Platform>,
     /// Country code.
-    pub country: String,
+    pub country: Country,
     /// Mean reports a minute per platform (over the day).
     pub per_minute: f64,
     /// First minute (unix minutes).
@@ -104,17 +104,13 @@ pub fn history(store: &dyn Store, spec: &HistorySpec, progress: impl FnMut(i64, 
 
 /// Writes the history into `store`; returns the number of observations written.
 pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress: impl FnMut(i64, usize)) -> Result<usize, String> {
-    let typed = Country::try_from(spec.country.as_str()).map_err(|e| format!("country {:?}: {e}", spec.country))?;
-    let country = typed.as_str().as_bytes();
-    let country = [country[0], country[1]];
     // Each platform's name and its simulated target, checked once for the whole run.
     let names = spec
         .platforms
         .iter()
         .map(|p| {
-            let platform = Platform::try_from(p.as_str()).map_err(|e| format!("platform {p:?}: {e}"))?;
             let target = TargetId::try_from(format!("{p}.sim")).map_err(|e| format!("platform {p:?}: {e}"))?;
-            Ok((platform, target))
+            Ok((p.clone(), target))
         })
         .collect::<Result<Vec<_>, String>>()?;
     let site = SiteKey::try_from("simulated").map_err(|e| format!("site: {e}"))?;
@@ -123,7 +119,7 @@ pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let mut s = Scenario::new(spec.seed.wrapping_add(i as u64), p, country, spec.asns(mix));
+            let mut s = Scenario::new(spec.seed.wrapping_add(i as u64), p.clone(), spec.country, spec.asns(mix));
             s.diurnal = true;
             s.visitor_outages_per_day = if matches!(mix, Mix::Cells(_)) { 24.0 } else { 12.0 };
             let start = spec.to - spec.event_minutes;
@@ -146,7 +142,7 @@ pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress
                 for _ in 0..b.count {
                     serial += 1;
                     let id = ReportId::try_from(format!("{run:016x}{serial:016x}")).map_err(|e| format!("report id: {e}"))?;
-                    rows.push(observation(&b.obs, typed, (platform, target, &site), id));
+                    rows.push(observation(&b.obs, spec.country, (platform, target, &site), id));
                 }
             }
         }

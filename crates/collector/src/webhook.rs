@@ -18,7 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// The webhook body: the incident's fields plus `event` and a one-line `text`.
 pub fn body(i: &Incident) -> serde_json::Value {
     let event = if i.is_open() { "incident_opened" } else { "incident_closed" };
-    let scope = i.asn.map_or(i.country.clone(), |a| format!("{} (AS{a})", i.country));
+    let scope = i.asn.map_or(i.country.to_string(), |a| format!("{} (AS{a})", i.country));
     let text = match &i.ended_at {
         None => format!(
             "Vantage: {} {} in {scope} since {} (peak failure rate {:.0}%)",

@@ -4,22 +4,17 @@ use std::collections::BTreeMap;
 
 use crate::rollup::Rollups;
 use crate::window::WindowStats;
+use crate::{Country, Platform};
 
 /// A cell: a platform in a country, or in one ASN of it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cell {
     /// Platform name.
-    pub platform: String,
-    /// ISO country code bytes.
-    pub country: [u8; 2],
+    pub platform: Platform,
+    /// ISO country code.
+    pub country: Country,
     /// `None` for the whole country (ordered first).
     pub asn: Option<u32>,
-}
-
-impl Cell {
-    pub(crate) fn country_str(&self) -> String {
-        String::from_utf8_lossy(&self.country).into_owned()
-    }
 }
 
 /// Windows over minutes `from..=to` for every ASN cell and, merged, every country cell.
@@ -35,7 +30,7 @@ pub fn collect(rollups: &Rollups, from: i64, to: i64) -> BTreeMap<Cell, WindowSt
         if !any {
             continue;
         }
-        let platform = rollups.platform_name(k.platform).to_string();
+        let platform = rollups.platform_name(k.platform).clone();
         let country = Cell { platform: platform.clone(), country: k.country, asn: None };
         out.entry(country).or_default().merge(&w);
         out.insert(Cell { platform, country: k.country, asn: Some(k.asn) }, w);

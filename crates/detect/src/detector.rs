@@ -12,6 +12,7 @@ use crate::config::DetectorConfig;
 use crate::output::{confidence, incident_id, rfc3339, CellStatus, EndReason, Incident};
 use crate::rollup::Rollups;
 use crate::window::{country_capped_counts, WindowStats};
+use crate::{Country, Platform};
 
 /// What one step produced.
 #[derive(Clone, Debug, Default)]
@@ -152,7 +153,7 @@ impl Detector {
         let peers = self.peer_rates(&trusted, &expect);
         let mut out = StepResult::default();
         // ASN cells first, so a country can count the ASNs failing under it.
-        let mut failing: BTreeMap<(String, [u8; 2]), (Vec<u32>, u64)> = BTreeMap::new();
+        let mut failing: BTreeMap<(Platform, Country), (Vec<u32>, u64)> = BTreeMap::new();
         for (key, w) in windows.iter().filter(|(k, _)| k.asn.is_some()) {
             let asn = key.asn.unwrap_or(0);
             let e = expect[key];
@@ -228,8 +229,8 @@ impl Detector {
     /// their usual window volume (and `surge_min_reports`). Their reports are left out of the
     /// verdict, always: during an incident so that a flood of "it works" cannot close it, and
     /// before one so that a flood started ahead of a block cannot keep it from opening.
-    fn surges(&self, now: i64, windows: &BTreeMap<Cell, WindowStats>) -> BTreeMap<(String, [u8; 2]), BTreeSet<u32>> {
-        let mut out: BTreeMap<(String, [u8; 2]), BTreeSet<u32>> = BTreeMap::new();
+    fn surges(&self, now: i64, windows: &BTreeMap<Cell, WindowStats>) -> BTreeMap<(Platform, Country), BTreeSet<u32>> {
+        let mut out: BTreeMap<(Platform, Country), BTreeSet<u32>> = BTreeMap::new();
         for (k, w) in windows.iter().filter(|(k, _)| k.asn.is_some()) {
             let pc = (k.platform.clone(), k.country);
             let ok = w.reports - w.failures;
@@ -319,9 +320,9 @@ impl Detector {
             c.incident_asns.clear();
             c.incident_established = established;
             c.incident = Some(Incident {
-                id: incident_id(&key.platform, &key.country_str(), key.asn, start),
+                id: incident_id(&key.platform, key.country, key.asn, start),
                 platform: key.platform.clone(),
-                country: key.country_str(),
+                country: key.country,
                 asn: key.asn,
                 state: c.streak_worst.unwrap_or(a.state),
                 started_at: rfc3339(start),
@@ -434,7 +435,7 @@ impl Detector {
         let publish = testable(w, cfg);
         CellStatus {
             platform: key.platform.clone(),
-            country: key.country_str(),
+            country: key.country,
             asn: key.asn,
             state: shown,
             window_state: a.state,
@@ -455,7 +456,7 @@ impl Detector {
 
 /// Per platform, each testable country's (country, capped failure rate, failing over its own
 /// baseline): what the cross-country rule compares with.
-type PeerRates = BTreeMap<String, Vec<([u8; 2], f64, bool)>>;
+type PeerRates = BTreeMap<Platform, Vec<(Country, f64, bool)>>;
 
 /// The ASN windows of a country cell `k`, with their ASN.
 fn asn_windows<'a>(windows: &'a BTreeMap<Cell, WindowStats>, k: &'a Cell) -> impl Iterator<Item = (u32, &'a WindowStats)> + 'a {

@@ -24,21 +24,21 @@ pub use config::DetectorConfig;
 pub use detector::{Detector, StepResult};
 pub use output::{CellStatus, EndReason, Incident};
 pub use rollup::Rollups;
-pub use vantage_protocol::Outcome;
+pub use vantage_protocol::{Country, Outcome, Platform};
 
 /// One stored observation (docs/protocol.md §2), reduced to what detection needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DetectInput {
     /// Unix minutes (`ts` truncated to the minute): the rollup it lands in.
     pub minute: i64,
-    /// ISO 3166-1 alpha-2 bytes (`ZZ` unknown): the country cell.
-    pub country: [u8; 2],
+    /// ISO 3166-1 alpha-2 code (`ZZ` unknown): the country cell.
+    pub country: Country,
     /// Autonomous system (0 unknown): the ASN cell.
     pub asn: u32,
     /// Keyed hash of the /24 or /48: counts distinct networks and caps a flooding one.
     pub network: u32,
     /// The platform the target stands for: cells are per platform.
-    pub platform: String,
+    pub platform: Platform,
     /// How the platform request ended.
     pub outcome: Outcome,
     /// Its time in ms: median and p90, and throttling.

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{Held, State};
+use crate::{Country, Platform};
 
 /// Formats unix minutes as RFC 3339 UTC (`2026-11-28T18:41:00Z`), by hand to avoid a date
 /// crate for one format (days-to-civil after Howard Hinnant's `civil_from_days`).
@@ -23,7 +24,7 @@ pub fn rfc3339(minute: i64) -> String {
 
 /// A deterministic incident id: FNV-1a 64 of platform, country, asn and start minute, so the
 /// same history replayed (`vantage detect`) gives the same ids.
-pub fn incident_id(platform: &str, country: &str, asn: Option<u32>, start_minute: i64) -> String {
+pub fn incident_id(platform: &Platform, country: Country, asn: Option<u32>, start_minute: i64) -> String {
     let key = format!("{platform}|{country}|{}|{start_minute}", asn.map_or(String::from("-"), |a| a.to_string()));
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.bytes() {
@@ -50,9 +51,9 @@ pub struct Incident {
     /// Stable id (see [`incident_id`]), so clients and feeds can deduplicate.
     pub id: String,
     /// The platform affected.
-    pub platform: String,
+    pub platform: Platform,
     /// ISO country code.
-    pub country: String,
+    pub country: Country,
     /// The ASN for an ASN-level incident, `null` for a country-level one.
     pub asn: Option<u32>,
     /// `disrupted` or `degraded`: the worst state seen while open.
@@ -132,9 +133,9 @@ pub fn confidence(failing_networks: u64, failing_asns: Option<u64>, established:
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CellStatus {
     /// The platform.
-    pub platform: String,
+    pub platform: Platform,
     /// ISO country code.
-    pub country: String,
+    pub country: Country,
     /// The ASN, `null` for the country as a whole.
     pub asn: Option<u32>,
     /// Published state: an open incident's state, else `normal` or `insufficient_data`;
@@ -182,11 +183,51 @@ mod tests {
         assert_eq!(rfc3339(29_892_960 + 59 * 1440 + 1439), "2026-12-31T23:59:00Z");
     }
 
+    fn x_pk() -> (Platform, Country) {
+        (Platform::try_from("x").unwrap(), Country::try_from("PK").unwrap())
+    }
+
     #[test]
     fn ids_are_deterministic_and_distinct() {
-        let a = incident_id("x", "PK", Some(17557), 100);
-        assert_eq!(a, incident_id("x", "PK", Some(17557), 100));
-        assert_ne!(a, incident_id("x", "PK", None, 100));
-        assert_eq!(a.len(), 16);
+        let (x, pk) = x_pk();
+        let a = incident_id(&x, pk, Some(17557), 100);
+        // FNV-1a of "x|PK|17557|100": ids already published must not change with the key types.
+        assert_eq!(a, "de2f78bd4fd7200c");
+        assert_ne!(a, incident_id(&x, pk, None, 100));
+    }
+
+    /// The stored and served document: platform and country are plain strings, as before they
+    /// were typed, and reading one back checks them.
+    #[test]
+    fn incident_json_writes_names_as_strings_and_checks_them_on_reading() {
+        let (platform, country) = x_pk();
+        let inc = Incident {
+            id: "de2f78bd4fd7200c".into(),
+            platform,
+            country,
+            asn: Some(17557),
+            state: State::Disrupted,
+            started_at: rfc3339(100),
+            ended_at: None,
+            peak_failure_rate: 0.5,
+            affected_asns: vec![17557],
+            reports: 40,
+            networks: 12,
+            asns: 1,
+            failing_networks: 10,
+            baseline_failure_rate: 0.02,
+            confidence: 0.5,
+            cross_country: false,
+            suspicious_asns: Vec::new(),
+            end_reason: None,
+            start_minute: 0,
+            end_minute: None,
+        };
+        let json = serde_json::to_string(&inc).unwrap();
+        assert!(json.starts_with(r#"{"id":"de2f78bd4fd7200c","platform":"x","country":"PK","asn":17557,"#), "{json}");
+        let back: Incident = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, inc);
+        let err = serde_json::from_str::<Incident>(&json.replace(r#""PK""#, r#""pk""#)).unwrap_err().to_string();
+        assert!(err.contains("two upper-case letters"), "{err}");
     }
 }

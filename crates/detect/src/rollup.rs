@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::hist::Histogram;
-use crate::{DetectInput, Outcome};
+use crate::{Country, DetectInput, Outcome, Platform};
 
 /// Reports from one network (one /24 or /48 hash) in one minute of one cell.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,8 +48,8 @@ impl MinuteRollup {
 pub struct SeriesKey {
     /// Index into [`Rollups::platform_name`]; ordering by it first groups a platform's cells.
     pub platform: u16,
-    /// ISO country code bytes; second in the order so a country's ASNs are adjacent.
-    pub country: [u8; 2],
+    /// ISO country code; second in the order so a country's ASNs are adjacent.
+    pub country: Country,
     /// Autonomous system, 0 when unknown.
     pub asn: u32,
 }
@@ -99,7 +99,7 @@ impl Series {
 #[derive(Clone, Debug)]
 pub struct Rollups {
     /// Platform names; series keys carry the index so adding a report allocates nothing.
-    platforms: Vec<String>,
+    platforms: Vec<Platform>,
     /// The series, ordered so each (platform, country) is contiguous.
     series: BTreeMap<SeriesKey, Series>,
     /// A control slower than this (ms) always means a bad visitor connection ([`vantage_protocol::CONTROL_LIMIT_MS`]).
@@ -186,7 +186,7 @@ impl Rollups {
     /// Adds an already aggregated minute (a store's rollup rows read back) to the cell's
     /// series, summing with whatever is there. The control exclusion was applied when the
     /// minute was aggregated, so the cell's control estimate is left alone.
-    pub fn merge_minute(&mut self, platform: &str, country: [u8; 2], asn: u32, minute: i64, add: &MinuteRollup) {
+    pub fn merge_minute(&mut self, platform: &Platform, country: Country, asn: u32, minute: i64, add: &MinuteRollup) {
         let platform = self.platform_index(platform);
         let m = self.series.entry(SeriesKey { platform, country, asn }).or_default().minute_mut(minute);
         for (a, b) in m.outcomes.iter_mut().zip(add.outcomes) {
@@ -223,15 +223,15 @@ impl Rollups {
     }
 
     /// The platform name behind a key's index.
-    pub fn platform_name(&self, idx: u16) -> &str {
+    pub fn platform_name(&self, idx: u16) -> &Platform {
         &self.platforms[idx as usize]
     }
 
-    fn platform_index(&mut self, name: &str) -> u16 {
+    fn platform_index(&mut self, name: &Platform) -> u16 {
         match self.platforms.iter().position(|p| p == name) {
             Some(i) => i as u16,
             None => {
-                self.platforms.push(name.to_string());
+                self.platforms.push(name.clone());
                 (self.platforms.len() - 1) as u16
             }
         }
@@ -243,7 +243,8 @@ mod tests {
     use super::*;
 
     fn obs(minute: i64, network: u32, outcome: Outcome, control_ok: bool, control_ms: f64) -> DetectInput {
-        DetectInput { minute, country: *b"PK", asn: 1, network, platform: "x".into(), outcome, ms: 100.0, control_ok, control_ms }
+        let (country, platform) = (Country::try_from("PK").unwrap(), Platform::try_from("x").unwrap());
+        DetectInput { minute, country, asn: 1, network, platform, outcome, ms: 100.0, control_ok, control_ms }
     }
 
     #[test]

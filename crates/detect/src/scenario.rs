@@ -5,7 +5,7 @@
 
 use crate::rng::Pcg32;
 use crate::rollup::Rollups;
-use crate::{DetectInput, Outcome};
+use crate::{Country, DetectInput, Outcome, Platform};
 
 /// One ASN's traffic.
 #[derive(Clone, Debug)]
@@ -84,9 +84,9 @@ struct Outage {
 #[derive(Clone, Debug)]
 pub struct Scenario {
     /// Platform name of every observation.
-    pub platform: String,
+    pub platform: Platform,
     /// Country of every observation.
-    pub country: [u8; 2],
+    pub country: Country,
     /// The ASNs and their traffic.
     pub asns: Vec<AsnSpec>,
     /// Traffic swings 5x over the UTC day (peak 15:00, trough 03:00) when set.
@@ -117,9 +117,9 @@ fn network_hash(asn: u32, idx: u32) -> u32 {
 
 impl Scenario {
     /// Normal traffic with the background rates and no events.
-    pub fn new(seed: u64, platform: &str, country: [u8; 2], asns: Vec<AsnSpec>) -> Self {
+    pub fn new(seed: u64, platform: Platform, country: Country, asns: Vec<AsnSpec>) -> Self {
         Scenario {
-            platform: platform.to_string(),
+            platform,
             country,
             asns,
             diurnal: false,

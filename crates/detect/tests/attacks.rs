@@ -4,7 +4,7 @@
 //! collector in `crates/collector/tests/it/adversary/detection.rs`.
 
 use vantage_detect::scenario::{AsnSpec, Scenario};
-use vantage_detect::{DetectInput, Detector, DetectorConfig, EndReason, Incident, Outcome, Rollups, StepResult};
+use vantage_detect::{Country, DetectInput, Detector, DetectorConfig, EndReason, Incident, Outcome, Platform, Rollups, StepResult};
 
 /// 2026-11-02T00:00Z in unix minutes.
 const DAY0: i64 = 29_892_960;
@@ -12,14 +12,14 @@ const DAY0: i64 = 29_892_960;
 const ASNS: [u32; 5] = [17557, 45595, 9541, 23674, 24499];
 
 /// One report; `net` is the network hash (distinct per /24).
-fn report(t: i64, country: &[u8; 2], asn: u32, net: u32, outcome: Outcome) -> DetectInput {
+fn report(t: i64, country: &str, asn: u32, net: u32, outcome: Outcome) -> DetectInput {
     let fail = outcome != Outcome::Ok;
     DetectInput {
         minute: t,
-        country: *country,
+        country: Country::try_from(country).unwrap(),
         asn,
         network: asn.wrapping_mul(7919) ^ net,
-        platform: "x".into(),
+        platform: Platform::try_from("x").unwrap(),
         outcome,
         ms: if fail { 80.0 } else { 200.0 },
         control_ok: true,
@@ -51,7 +51,7 @@ impl Run {
 
     /// Ordinary traffic of minute `t` in `country`: `per_asn` reports a minute in each of the
     /// five ASNs, over 40 /24s each, 3% failing.
-    fn normal(&mut self, t: i64, country: &[u8; 2], per_asn: u32) {
+    fn normal(&mut self, t: i64, country: &str, per_asn: u32) {
         for asn in ASNS {
             for k in 0..per_asn {
                 self.serial += 1;
@@ -83,7 +83,7 @@ impl Run {
 fn with_history(to: i64) -> Run {
     let mut run = Run::new();
     for t in to - 180..to {
-        run.normal(t, b"PK", 6);
+        run.normal(t, "PK", 6);
         run.step(t);
     }
     run
@@ -92,7 +92,7 @@ fn with_history(to: i64) -> Run {
 /// Failing reports of minute `t`: two from each of `nets` /24s, spread over the first `asns` ASNs.
 fn block(run: &mut Run, t: i64, nets: u32, asns: usize) {
     for n in 0..nets {
-        run.add(report(t, b"PK", ASNS[n as usize % asns], 500 + n, Outcome::Error), 2);
+        run.add(report(t, "PK", ASNS[n as usize % asns], 500 + n, Outcome::Error), 2);
     }
 }
 
@@ -103,7 +103,7 @@ fn ten_failing_reports_from_ten_networks_in_a_fresh_cell_open_nothing() {
     for t in t0..t0 + 10 {
         if t < t0 + 2 {
             for n in 0..10 {
-                run.add(report(t, b"PK", ASNS[0], n, Outcome::Error), 1);
+                run.add(report(t, "PK", ASNS[0], n, Outcome::Error), 1);
             }
         }
         run.step(t);
@@ -127,7 +127,7 @@ fn one_asn_failing_alone_is_an_asn_incident_not_a_country_one() {
     let t0 = DAY0 + 600;
     let mut run = with_history(t0);
     for t in t0..t0 + 6 {
-        run.normal(t, b"PK", 6);
+        run.normal(t, "PK", 6);
         block(&mut run, t, 30, 1);
         run.step(t);
     }
@@ -156,7 +156,7 @@ fn an_incident_whose_cell_falls_silent_ends_with_no_data() {
     // A block that lifts while readers keep reading ends as recovered.
     let mut run = with_history(t0);
     for t in t0..t0 + 20 {
-        run.normal(t, b"PK", 6);
+        run.normal(t, "PK", 6);
         if t < t0 + 5 {
             block(&mut run, t, 30, 3);
         }
@@ -175,7 +175,7 @@ fn an_ok_flood_from_one_asn_is_flagged_and_does_not_close_the_incident() {
         if t >= t0 + 4 {
             // The censor: 200 ok reports a minute from 200 /24s of its own ASN.
             for n in 0..200 {
-                run.add(report(t, b"PK", ASNS[3], 2000 + n, Outcome::Ok), 1);
+                run.add(report(t, "PK", ASNS[3], 2000 + n, Outcome::Ok), 1);
             }
         }
         run.step(t);
@@ -200,7 +200,7 @@ fn poison(run: &mut Run, t: i64, schedule: &[f64]) {
     for asn in &ASNS[..3] {
         for k in 0..n {
             let net = 1000 + ((t as u32).wrapping_mul(n) + k) % 400;
-            run.add(report(t, b"PK", *asn, net, if k < failing { Outcome::Error } else { Outcome::Ok }), 1);
+            run.add(report(t, "PK", *asn, net, if k < failing { Outcome::Error } else { Outcome::Ok }), 1);
         }
     }
 }
@@ -220,7 +220,7 @@ fn slow_baseline_poisoning_does_not_hide_a_later_block() {
                 run.serial += 1;
                 let fail_pct = if t >= onset { 50 } else { 3 };
                 let fail = (run.serial * 37) % 100 < fail_pct;
-                run.add(report(t, b"PK", asn, (t as u32 * 2 + k) % 40, if fail { Outcome::Error } else { Outcome::Ok }), 1);
+                run.add(report(t, "PK", asn, (t as u32 * 2 + k) % 40, if fail { Outcome::Error } else { Outcome::Ok }), 1);
             }
         }
         poison(&mut run, t, &POISON_SCHEDULE);
@@ -237,7 +237,7 @@ fn slow_baseline_poisoning_does_not_hide_a_later_block() {
 #[test]
 fn failing_only_here_is_blocked_failing_everywhere_is_broken() {
     let t0 = DAY0 + 600;
-    let others: [&[u8; 2]; 3] = [b"IN", b"BD", b"NP"];
+    let others: [&str; 3] = ["IN", "BD", "NP"];
     // Other countries have history; PK has none, so only the cross-country rule can open.
     let mut run = Run::new();
     for t in t0 - 180..t0 + 5 {
@@ -250,12 +250,12 @@ fn failing_only_here_is_blocked_failing_everywhere_is_broken() {
         run.step(t);
     }
     let inc = run.country_incident().unwrap_or_else(|| {
-        panic!("failing only in PK: blocked: {:?}", run.last.statuses.iter().filter(|s| s.country == "PK").collect::<Vec<_>>())
+        panic!("failing only in PK: blocked: {:?}", run.last.statuses.iter().filter(|s| s.country.as_str() == "PK").collect::<Vec<_>>())
     });
     assert!(inc.cross_country && inc.confidence < 0.5, "{inc:?}");
     // Everywhere failing: broken, not an incident anywhere.
     let mut run = Run::new();
-    let everywhere: [&[u8; 2]; 4] = [b"PK", b"IN", b"BD", b"NP"];
+    let everywhere: [&str; 4] = ["PK", "IN", "BD", "NP"];
     for t in t0 - 180..t0 + 10 {
         for c in everywhere {
             run.normal(t, c, 6);
@@ -267,9 +267,9 @@ fn failing_only_here_is_blocked_failing_everywhere_is_broken() {
         }
         run.step(t);
     }
-    let countries: Vec<_> = run.opened.iter().filter(|(_, i)| i.asn.is_none()).map(|(_, i)| i.country.clone()).collect();
+    let countries: Vec<_> = run.opened.iter().filter(|(_, i)| i.asn.is_none()).map(|(_, i)| i.country).collect();
     assert!(countries.is_empty(), "a global outage is not a block: {countries:?}");
-    let pk = run.last.statuses.iter().find(|s| s.asn.is_none() && s.country == "PK").unwrap();
+    let pk = run.last.statuses.iter().find(|s| s.asn.is_none() && s.country.as_str() == "PK").unwrap();
     assert!(pk.global && pk.held == Some(vantage_detect::Held::Global), "{pk:?}");
 }
 
@@ -281,14 +281,14 @@ fn what_a_false_country_incident_costs() {
     let onset = DAY0 + 600;
     let opens = |nets: u32, asns: usize| -> Option<i64> {
         let specs = ASNS[..4].iter().map(|&asn| AsnSpec { asn, per_minute: 60.0, networks: 300 }).collect();
-        let mut s = Scenario::new(11, "x", *b"PK", specs);
+        let mut s = Scenario::new(11, Platform::try_from("x").unwrap(), Country::try_from("PK").unwrap(), specs);
         let mut run = Run::new();
         let mut buf = Vec::new();
         for t in DAY0..onset + 30 {
             s.feed(t, &mut run.rollups, &mut buf);
             if t >= onset {
                 for n in 0..nets {
-                    run.add(report(t, b"PK", ASNS[n as usize % asns], 9000 + n, Outcome::Error), 2);
+                    run.add(report(t, "PK", ASNS[n as usize % asns], 9000 + n, Outcome::Error), 2);
                 }
             }
             run.step(t);

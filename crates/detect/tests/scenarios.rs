@@ -2,7 +2,7 @@
 //! would flow, and checks the targets. `--nocapture` prints the time to detect.
 
 use vantage_detect::scenario::{AsnSpec, Event, Scenario};
-use vantage_detect::{Detector, DetectorConfig, Incident, Rollups, State, StepResult};
+use vantage_detect::{Country, Detector, DetectorConfig, Incident, Platform, Rollups, State, StepResult};
 
 /// 2026-11-02T00:00Z in unix minutes: scenarios start at midnight UTC.
 const DAY0: i64 = 29_892_960;
@@ -13,7 +13,7 @@ const ASNS: [u32; 4] = [17557, 45595, 9541, 23674];
 /// Four ASNs at 60 reports a minute each, 300 /24s apiece.
 fn country(seed: u64, events: Vec<Event>) -> Scenario {
     let asns = ASNS.iter().map(|&asn| AsnSpec { asn, per_minute: 60.0, networks: 300 }).collect();
-    let mut s = Scenario::new(seed, "x", *b"PK", asns);
+    let mut s = Scenario::new(seed, Platform::try_from("x").unwrap(), Country::try_from("PK").unwrap(), asns);
     s.events = events;
     s
 }
@@ -123,7 +123,7 @@ fn fourteen_quiet_days_open_no_incident() {
     ];
     // VANTAGE_SEED=n replays another fortnight, to probe the false-alarm margin.
     let seed = std::env::var("VANTAGE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let mut s = Scenario::new(seed, "x", *b"PK", asns);
+    let mut s = Scenario::new(seed, Platform::try_from("x").unwrap(), Country::try_from("PK").unwrap(), asns);
     s.diurnal = true;
     s.visitor_outages_per_day = 24.0;
     let started = std::time::Instant::now();

@@ -60,7 +60,7 @@ fn feed(incidents: &[Incident], updated: &str) -> String {
     for i in incidents {
         let scope = match i.asn {
             Some(a) => format!("{} (AS{a})", i.country),
-            None => i.country.clone(),
+            None => i.country.to_string(),
         };
         let title = format!("{}: {} in {scope}", i.platform, i.state);
         let when = match (&i.ended_at, i.end_reason) {
@@ -94,8 +94,8 @@ fn feed(incidents: &[Incident], updated: &str) -> String {
             xml_escape(&title),
             xml_escape(&i.started_at),
             xml_escape(i.ended_at.as_deref().unwrap_or(&i.started_at)),
-            xml_escape(&i.country),
-            xml_escape(&i.platform),
+            xml_escape(i.country.as_str()),
+            xml_escape(i.platform.as_str()),
             xml_escape(&summary)
         );
     }

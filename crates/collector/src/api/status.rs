@@ -20,7 +20,7 @@ pub(super) async fn status(State(c): State<AppState>, RawQuery(q): RawQuery, hea
     let p = Params::parse(q.as_deref());
     let country = p.required_country("country")?;
     let asn = p.asn("asn")?;
-    let body = c.live.status_body(country.as_str(), asn, c.config.detect.window_minutes * 60);
+    let body = c.live.status_body(country, asn, c.config.detect.window_minutes * 60);
     Ok(snapshot::answer(&c, &body, &headers))
 }
 

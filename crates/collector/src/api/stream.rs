@@ -83,7 +83,7 @@ pub(super) async fn stream(
         ),
         None => None,
     };
-    let first = country.as_ref().map(|k| c.live.status_body(k.as_str(), None, c.config.detect.window_minutes * 60).bytes.clone());
+    let first = country.as_ref().map(|k| c.live.status_body(*k, None, c.config.detect.window_minutes * 60).bytes.clone());
     let open = Open {
         rx: c.live.events.subscribe(),
         first,

@@ -6,7 +6,7 @@ use crate::geo::Cidr;
 use crate::origin::OriginError;
 use std::fmt;
 use std::time::Duration;
-use vantage_protocol::Country;
+use vantage_protocol::{Country, Platform};
 
 /// Why a flag's value is refused; clap prints it as `invalid value 'V' for '--flag': MESSAGE`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,17 +117,12 @@ pub(crate) fn country_code(s: &str) -> Result<Country, ValueError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platforms(
     /// The names, in the order given (never empty).
-    pub Vec<String>,
+    pub Vec<Platform>,
 );
 
 /// `--platforms`.
 pub(crate) fn platform_list(s: &str) -> Result<Platforms, ValueError> {
-    let names: Vec<String> = s.split(',').map(str::to_string).collect();
-    if names.iter().all(|p| vantage_protocol::Platform::try_from(p.as_str()).is_ok()) {
-        Ok(Platforms(names))
-    } else {
-        Err(ValueError::Platforms)
-    }
+    s.split(',').map(Platform::try_from).collect::<Result<_, _>>().map(Platforms).map_err(|_| ValueError::Platforms)
 }
 
 /// A duration given in seconds (`10`, `0.5`): `--help` shows a default the same way.

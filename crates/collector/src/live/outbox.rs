@@ -155,8 +155,8 @@ mod tests {
     fn incident(id: &str, open: bool) -> Incident {
         Incident {
             id: id.into(),
-            platform: "x".into(),
-            country: "PK".into(),
+            platform: "x".parse().unwrap(),
+            country: "PK".parse().unwrap(),
             asn: None,
             state: vantage_detect::State::Disrupted,
             started_at: "2026-12-01T10:00:00Z".into(),

@@ -5,12 +5,13 @@
 use axum::body::Bytes;
 use std::collections::BTreeMap;
 use vantage_detect::{CellStatus, State};
+use vantage_protocol::{Country, Platform};
 
 /// One published cell: a detector status as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shown {
     /// The platform.
-    pub platform: String,
+    pub platform: Platform,
     /// The ASN, `None` for the country as a whole.
     pub asn: Option<u32>,
     /// The state; `insufficient_data` whenever the cell is under k reports or m networks.
@@ -75,7 +76,7 @@ impl Shown {
 }
 
 /// Published cells: country -> (platform, asn) -> cell.
-pub(crate) type Snapshot = BTreeMap<String, BTreeMap<(String, Option<u32>), Shown>>;
+pub(crate) type Snapshot = BTreeMap<Country, BTreeMap<(Platform, Option<u32>), Shown>>;
 
 /// The public view of `cells` for k = `min_reports`, m = `min_networks`:
 /// - a cell under k reports or m networks shows no numbers and reads `insufficient_data`;
@@ -84,9 +85,9 @@ pub(crate) type Snapshot = BTreeMap<String, BTreeMap<(String, Option<u32>), Show
 ///   withheld ones together hold at least k reports and m networks.
 pub(crate) fn snapshot<'a>(cells: impl IntoIterator<Item = &'a CellStatus>, min_reports: u64, min_networks: u64) -> Snapshot {
     let enough = |s: &CellStatus| s.reports >= min_reports && s.networks >= min_networks;
-    let mut by: BTreeMap<(String, String), Vec<&CellStatus>> = BTreeMap::new();
+    let mut by: BTreeMap<(Country, Platform), Vec<&CellStatus>> = BTreeMap::new();
     for s in cells {
-        by.entry((s.country.clone(), s.platform.clone())).or_default().push(s);
+        by.entry((s.country, s.platform.clone())).or_default().push(s);
     }
     let mut out = Snapshot::new();
     for ((country, _), group) in by {
@@ -165,10 +166,18 @@ pub(crate) fn next_tick(now_ms: i64, interval_ms: i64) -> i64 {
 mod tests {
     use super::*;
 
+    fn x() -> Platform {
+        Platform::try_from("x").unwrap()
+    }
+
+    fn pk() -> Country {
+        Country::try_from("PK").unwrap()
+    }
+
     fn cell(asn: Option<u32>, reports: u64, networks: u64, state: State) -> CellStatus {
         CellStatus {
-            platform: "x".into(),
-            country: "PK".into(),
+            platform: x(),
+            country: pk(),
             asn,
             state,
             window_state: state,
@@ -190,16 +199,16 @@ mod tests {
     fn cells_under_k_or_m_show_no_numbers_and_read_insufficient_data() {
         let cells = [cell(None, 40, 12, State::Disrupted), cell(Some(1), 9, 9, State::Disrupted), cell(Some(2), 31, 3, State::Disrupted)];
         let s = snapshot(&cells, 10, 3);
-        let pk = &s["PK"];
-        let small = &pk[&("x".to_string(), Some(1))];
+        let pk = &s[&pk()];
+        let small = &pk[&(x(), Some(1))];
         assert_eq!(
             (small.state, small.reports, small.networks, small.success_rate, small.since.as_deref()),
             (State::InsufficientData, None, None, None, None)
         );
-        let country = &pk[&("x".to_string(), None)];
+        let country = &pk[&(x(), None)];
         assert_eq!((country.reports, country.state), (Some(40), State::Disrupted));
         // 40 - 31 would give the small ASN's 9: the next smallest is withheld too (state kept).
-        let big = &pk[&("x".to_string(), Some(2))];
+        let big = &pk[&(x(), Some(2))];
         assert_eq!((big.reports, big.success_rate, big.state), (None, None, State::Disrupted));
     }
 
@@ -212,8 +221,8 @@ mod tests {
             cell(Some(3), 89, 26, State::Normal),
         ];
         let s = snapshot(&cells, 10, 3);
-        assert_eq!(s["PK"][&("x".to_string(), Some(3))].reports, Some(89));
-        assert_eq!(s["PK"][&("x".to_string(), Some(1))].reports, None);
+        assert_eq!(s[&pk()][&(x(), Some(3))].reports, Some(89));
+        assert_eq!(s[&pk()][&(x(), Some(1))].reports, None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub(super) fn upsert(conn: &Connection, incidents: &[Incident]) -> rusqlite::Res
     )?;
     for i in incidents {
         let doc = serde_json::to_string(i).expect("incidents serialize");
-        stmt.execute(params![i.id, i.platform, i.country, i.asn, i.start_minute, i.end_minute, doc])?;
+        stmt.execute(params![i.id, i.platform.as_str(), i.country.as_str(), i.asn, i.start_minute, i.end_minute, doc])?;
     }
     Ok(())
 }

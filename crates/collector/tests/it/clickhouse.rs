@@ -363,8 +363,8 @@ fn clickhouse_keeps_the_same_rollups_incidents_and_rows_as_sqlite() {
     let clickhouse = store::open(&url.parse::<StoreUrl>().unwrap(), 16).unwrap();
     let end = 29_000_000;
     let spec = HistorySpec {
-        platforms: vec!["x".into(), "youtube".into()],
-        country: "PK".into(),
+        platforms: vec!["x".parse().unwrap(), "youtube".parse().unwrap()],
+        country: "PK".parse().unwrap(),
         per_minute: 20.0,
         from: end - 240,
         to: end,

@@ -32,8 +32,8 @@ pub(crate) fn seeded_with(t: &TestDir, webhook: Option<String>, tweak: impl FnOn
     let state = Collector::new(config).unwrap();
     let now = state.clock.now().div_euclid(60);
     let spec = HistorySpec {
-        platforms: vec!["x".into()],
-        country: "PK".into(),
+        platforms: vec!["x".parse().unwrap()],
+        country: "PK".parse().unwrap(),
         per_minute: 60.0,
         from: now - 180,
         to: now,

@@ -18,8 +18,8 @@ use vantage_collector::store::Observation;
 /// `x` in PK for minutes `from..to` (unix minutes): `kind` over the whole span, four ASNs.
 fn import(state: &vantage_collector::AppState, from: i64, to: i64, kind: Kind, seed: u64) {
     let spec = HistorySpec {
-        platforms: vec!["x".into()],
-        country: "PK".into(),
+        platforms: vec!["x".parse().unwrap()],
+        country: "PK".parse().unwrap(),
         per_minute: 60.0,
         from,
         to,
@@ -292,8 +292,8 @@ fn a_failing_webhook_url_never_reaches_the_log() {
         let store = vantage_collector::store::open(&vantage_collector::StoreUrl::Sqlite(t.db()), 64).unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp().div_euclid(60);
         let spec = HistorySpec {
-            platforms: vec!["x".into()],
-            country: "PK".into(),
+            platforms: vec!["x".parse().unwrap()],
+            country: "PK".parse().unwrap(),
             per_minute: 60.0,
             from: now - 180,
             to: now,
