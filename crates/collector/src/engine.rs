@@ -58,7 +58,7 @@ impl Engine {
             if loaded < t {
                 let end = (t + REPLAY_CHUNK).min(to + 1);
                 let filter = RollupFilter { from: loaded + 1, to: end, ..RollupFilter::default() };
-                store.scan_rollups(&filter, &mut |c| merge(&mut self.rollups, &c))?;
+                store.scan_rollups(&filter, &mut |c| merge(&mut self.rollups, &c)).map_err(|e| e.to_string())?;
                 self.loaded_to = Some(end - 1);
             }
             let r = self.det.step(t, &self.rollups);
@@ -84,7 +84,7 @@ impl Engine {
         let read_from = if self.stepped_to == Some(t - 1) { window_from.max(t - FRESH_MINUTES + 1) } else { window_from };
         let mut rollups = self.minutes_between(window_from, read_from, None);
         let filter = RollupFilter { from: read_from, to: t + 1, ..RollupFilter::default() };
-        store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c))?;
+        store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c)).map_err(|e| e.to_string())?;
         let r = self.det.step(t, &rollups);
         each(t, &r);
         self.rollups = rollups;
@@ -109,7 +109,7 @@ impl Engine {
                 continue;
             };
             let filter = RollupFilter { from: read_from, to: now + 1, platform: Some(platform), country: Some(country), asn: None };
-            store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c))?;
+            store.scan_rollups(&filter, &mut |c| merge(&mut rollups, &c)).map_err(|e| e.to_string())?;
         }
         let chosen = |p: &str, c: &str| pairs.iter().any(|(pp, cc)| pp == p && cc == c);
         // Keep the full step's Bonferroni share: alpha x (cells tested here / cells tested overall).

@@ -10,7 +10,7 @@ pub use aggregate::aggregate;
 pub(crate) use aggregate::{scan_aggregates, Aggregate};
 
 use crate::store::publish::settled_end;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use serde::Serialize;
 use std::io::Write;
 
@@ -28,15 +28,36 @@ pub struct ExportRequest {
     pub min_networks: usize,
 }
 
+/// Why an export stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(StoreError),
+    /// The output could not be written (a full disk, a closed pipe).
+    #[error("writing output: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+/// A store read that the output stopped is the output's failure, not the store's.
+impl From<StoreError> for ExportError {
+    fn from(e: StoreError) -> ExportError {
+        match e {
+            StoreError::Output(e) => ExportError::Output(e),
+            e => ExportError::Store(e),
+        }
+    }
+}
+
 /// Rows between two calls of an export's `progress`.
 const PROGRESS_EVERY: u64 = 1_000;
 
 /// Writes NDJSON to `out` as the rows are read (give it a `BufWriter`); returns the rows written.
 /// `progress(rows)` is called every `PROGRESS_EVERY` rows and at the end.
-pub fn export(store: &dyn Store, req: &ExportRequest, out: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> Result<u64, String> {
+pub fn export(store: &dyn Store, req: &ExportRequest, out: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> Result<u64, ExportError> {
     let mut rows = 0u64;
-    let mut write = |row: &dyn erased::Row| -> Result<(), String> {
-        row.write_line(out).map_err(|e| format!("writing output: {e}"))?;
+    let mut write = |row: &dyn erased::Row| -> std::io::Result<()> {
+        row.write_line(out)?;
         rows += 1;
         if rows.is_multiple_of(PROGRESS_EVERY) {
             progress(rows);
@@ -49,7 +70,7 @@ pub fn export(store: &dyn Store, req: &ExportRequest, out: &mut dyn Write, progr
         let settled = settled_end(time::OffsetDateTime::now_utc().unix_timestamp());
         scan_aggregates(store, (req.from, req.to), (req.min_reports, req.min_networks), settled, &mut |a| write(&a))?;
     }
-    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    out.flush().map_err(ExportError::Output)?;
     progress(rows);
     Ok(rows)
 }

@@ -405,7 +405,7 @@ async fn start_up(c: &AppState, engine: &Arc<Mutex<Engine>>, outbox: &mut Outbox
         let stored: HashMap<String, bool> = if recent.is_empty() {
             HashMap::new()
         } else {
-            let all = store.incidents(&IncidentFilter { limit: 100_000, ..IncidentFilter::default() })?;
+            let all = store.incidents(&IncidentFilter { limit: 100_000, ..IncidentFilter::default() }).map_err(|e| e.to_string())?;
             all.into_iter().filter(|i| recent.contains(i.id.as_str())).map(|i| (i.id.clone(), i.is_open())).collect()
         };
         Ok::<_, String>((found, open, stored, e.last.clone()))
