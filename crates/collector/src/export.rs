@@ -93,3 +93,37 @@ mod erased {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    /// An output whose every write fails, as a closed pipe does; flushing what was never
+    /// written succeeds, so only a written row can make the export fail.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the pipe is closed"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_output_is_the_outputs_error_in_raw_and_aggregate_exports() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("v.db"), 4).unwrap();
+        let row = r#"{"ts":"2026-11-28T18:41:00Z","country":"PK","asn":1,"network":7,"site":"drm","platform":"x","target":"x.main","outcome":"ok","ms":1.0,"control_outcome":"ok","control_ms":1.0,"browser_family":null,"net_type":null,"report_id":"0123456789abcdef0123456789abcdef"}"#;
+        assert_eq!(import::store(&store, row.as_bytes(), &mut |_| {}).unwrap(), (1, 1));
+        for raw in [true, false] {
+            let req = ExportRequest { from: None, to: None, raw, min_reports: 1, min_networks: 1 };
+            let e = export(&store, &req, &mut ClosedPipe, &mut |_| {}).unwrap_err();
+            assert!(matches!(e, ExportError::Output(_)), "raw {raw}: {e:?}");
+            assert_eq!(e.to_string(), "writing output: the pipe is closed", "raw {raw}");
+        }
+        store.close().unwrap();
+    }
+}
