@@ -137,7 +137,7 @@ fn false_country_incident(seed: u64, nets: u32) -> Option<i64> {
     None
 }
 
-pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
     let seeds: Vec<u64> = if smoke { vec![1] } else { (1..=5).collect() };
     let quiet_days: i64 = if smoke { 1 } else { 7 };
     let quiet_seeds: Vec<u64> = if smoke { vec![100] } else { vec![100, 101] };

@@ -19,6 +19,7 @@ mod wrk;
 use crate::report::{Figure, Goal};
 use crate::traffic::{self, GeoFiles, Model, ModelSpec, Sample};
 use crate::util::{self, Server};
+use anyhow::Context;
 use open_loop::FixedRun;
 use std::path::Path;
 use vantage_collector::{Config, StoreUrl};
@@ -96,12 +97,12 @@ fn collector_config(store: StoreUrl, geo: &GeoFiles, rate_limit: bool) -> Config
 }
 
 /// One counter of the collector's `/metrics` (the line `NAME VALUE`, labels included in `name`).
-async fn metric(url: &str, name: &str) -> Result<u64, String> {
-    let text = reqwest::get(url).await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
+async fn metric(url: &str, name: &str) -> anyhow::Result<u64> {
+    let text = reqwest::get(url).await?.text().await?;
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("no {name} in /metrics"))
+        .with_context(|| format!("no {name} in /metrics"))
 }
 
 /// The collector's counters that the throughput figures read around the measured runs.
@@ -114,7 +115,7 @@ struct Counters {
 }
 
 impl Counters {
-    async fn read(metrics_url: &str) -> Result<Counters, String> {
+    async fn read(metrics_url: &str) -> anyhow::Result<Counters> {
         Ok(Counters {
             refused_429: metric(metrics_url, "vantage_reports_rejected_total{status=\"429\"}").await?,
             batches: metric(metrics_url, "vantage_store_batches_total").await?,
@@ -127,35 +128,36 @@ impl Counters {
 }
 
 /// Reports and observation rows in a SQLite store.
-fn stored(db: &Path) -> Result<(i64, i64), String> {
-    let conn = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
-    let count = |table: &str| conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).map_err(|e| e.to_string());
+fn stored(db: &Path) -> anyhow::Result<(i64, i64)> {
+    let conn = rusqlite::Connection::open(db)?;
+    let count =
+        |table: &str| conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).with_context(|| format!("count {table}"));
     Ok((count("reports")?, count("observations")?))
 }
 
 /// One warm-up run; proves the server answers 2xx to the script.
-fn warm_up(name: &str, url: &str, script: &Script) -> Result<WrkRun, String> {
+fn warm_up(name: &str, url: &str, script: &Script) -> anyhow::Result<WrkRun> {
     let w = wrk::run(url, script, CONNECTIONS[0], 1, &format!("warm-up {name}"))?;
     if w.ok() == 0 {
-        return Err(format!("{name}: no 2xx answer in the warm-up ({w:?})"));
+        anyhow::bail!("{name}: no 2xx answer in the warm-up ({w:?})");
     }
     Ok(w)
 }
 
-pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
     let len = if smoke {
         Lengths { wrk_s: 1, rounds: 1, fixed_s: 1.0, clients: 10_000, smoke: true, fixed_rate: FIXED_RATE / 10.0 }
     } else {
         Lengths { wrk_s: 10, rounds: 2, fixed_s: 10.0, clients: 500_000, smoke: false, fixed_rate: FIXED_RATE }
     };
-    let dir = tempfile::Builder::new().prefix("vantage-bench-ingest-").tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::Builder::new().prefix("vantage-bench-ingest-").tempdir()?;
     let model = Model::new(&ModelSpec::default());
     let geo = traffic::write_geo(&model, &dir.path().join("geo"))?;
     let db = dir.path().join("vantage.db");
     let collector = Server::collector(collector_config(StoreUrl::Sqlite(db.clone()), &geo, true))?;
     let baseline = Server::baseline()?;
     let nginx = nginx::Nginx::start(&dir.path().join("nginx"))?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (targets, version) = rt.block_on(util::served_targets(&collector.url("/v1/targets")))?;
     let sample = traffic::sample(&model, len.clients, &targets, &version, 1);
     let realistic = Script::write(dir.path(), "realistic", &sample)?;
@@ -187,7 +189,7 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
     let acked = sweep.iter().flat_map(|at| &at.runs[2]).map(WrkRun::ok).sum::<u64>() + fc.ok;
     let (stored_reports, stored_rows) = stored(&db)?;
     if (stored_reports as u64) < acked {
-        return Err(format!("{acked} reports acknowledged but only {stored_reports} stored"));
+        anyhow::bail!("{acked} reports acknowledged but only {stored_reports} stored");
     }
     let headline = sweep.iter().find(|at| at.connections == HEADLINE_CONNECTIONS).expect("headline count in the sweep");
     let n_rate = wrk::rate(&headline.runs[0]);
@@ -323,7 +325,7 @@ fn single_address(
     baseline: &Server,
     targets: &[String],
     version: &str,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let script = Script::write(dir, "single", &traffic::single_client("203.0.113.7".parse().expect("ip"), 1, targets, version))?;
     let collector = Server::collector(collector_config(StoreUrl::Sqlite(dir.join("single.db")), geo, false))?;
     warm_up("collector (one address)", &collector.url("/v1/reports"), &script)?;
@@ -339,7 +341,7 @@ fn single_address(
 }
 
 /// Server CPU per report at 1, 1,000 and 100,000 distinct networks, same rate: flat is the goal.
-fn network_table(figures: &mut Vec<Figure>, len: &Lengths, dir: &Path, targets: &[String], version: &str) -> Result<(), String> {
+fn network_table(figures: &mut Vec<Figure>, len: &Lengths, dir: &Path, targets: &[String], version: &str) -> anyhow::Result<()> {
     let rate = if len.smoke { TABLE_RATE / 4.0 } else { TABLE_RATE };
     let mut first = None;
     // Smoke: the ends of the table only.
@@ -394,7 +396,7 @@ fn clickhouse(
     script: &Script,
     sample: &Sample,
     nginx_rate: f64,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let server = ClickHouseServer::start(&dir.join("clickhouse"))?;
     // Smoke: the batch_ms=10 collector only (the default one waits a second a batch).
     for (key, settings) in
@@ -450,7 +452,7 @@ impl ClickHouseServer {
     /// Starts one on HTTP port P (native P+1, interserver P+2), P below the ephemeral range: the
     /// load runs before it leave tens of thousands of ephemeral ports in TIME_WAIT, and a
     /// clickhouse-server that finds P+1 taken exits. Up to five tries on other ports.
-    fn start(dir: &Path) -> Result<ClickHouseServer, String> {
+    fn start(dir: &Path) -> anyhow::Result<ClickHouseServer> {
         let script = util::root().join("scripts/clickhouse.sh");
         let mut last_error = String::new();
         for attempt in 0..5u32 {
@@ -464,13 +466,13 @@ impl ClickHouseServer {
                 .arg(dir)
                 .arg(port.to_string())
                 .output()
-                .map_err(|e| format!("{}: {e}", script.display()))?;
+                .with_context(|| script.display().to_string())?;
             if out.status.success() {
                 return Ok(ClickHouseServer { dir: dir.to_path_buf(), port });
             }
             last_error = String::from_utf8_lossy(&out.stderr).into_owned();
         }
-        Err(format!("clickhouse-server did not start in five tries: {last_error}"))
+        anyhow::bail!("clickhouse-server did not start in five tries: {last_error}")
     }
 }
 

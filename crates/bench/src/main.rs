@@ -57,7 +57,7 @@ struct Cli {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-type Runner = fn(bool, &mut Vec<Figure>) -> Result<(), String>;
+type Runner = fn(bool, &mut Vec<Figure>) -> anyhow::Result<()>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -106,13 +106,14 @@ fn main() -> ExitCode {
         let before = results.figures.len();
         match run(smoke, &mut results.figures) {
             Ok(()) => {}
-            Err(e) if e.starts_with(query::NOT_AVAILABLE) => {
+            Err(e) if e.downcast_ref::<query::NotAvailable>().is_some() => {
                 eprintln!("   {e}");
-                results.skipped.push(Skipped { section: name.into(), reason: e });
+                results.skipped.push(Skipped { section: name.into(), reason: e.to_string() });
             }
             Err(e) => {
-                eprintln!("   ERROR: {e}");
-                results.errors.push(Skipped { section: name.into(), reason: e });
+                // `{:#}`: each step's context, then the cause.
+                eprintln!("   ERROR: {e:#}");
+                results.errors.push(Skipped { section: name.into(), reason: format!("{e:#}") });
             }
         }
         for f in &mut results.figures[before..] {

@@ -4,6 +4,7 @@
 
 use crate::report::{Figure, Goal};
 use crate::util::{self, Server};
+use anyhow::Context;
 use std::time::{Duration, Instant};
 use vantage_collector::store;
 use vantage_collector::StoreUrl;
@@ -11,8 +12,17 @@ use vantage_collector::StoreUrl;
 /// Observations to store, when `--observations` gave a number (else 10 million, 100,000 smoke).
 pub(crate) static OBSERVATIONS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
-/// Why this section could not run, when the collector has no read API yet.
-pub(crate) const NOT_AVAILABLE: &str = "read API not available";
+/// Why this section could not run: the collector has no read API yet (a skip, not a failure).
+#[derive(Debug)]
+pub(crate) struct NotAvailable(String);
+
+impl std::fmt::Display for NotAvailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "read API not available: {}", self.0)
+    }
+}
+
+impl std::error::Error for NotAvailable {}
 
 const COUNTRIES: [&str; 10] = ["PK", "IR", "RU", "TR", "IN", "ET", "MM", "VE", "EG", "BD"];
 const PLATFORMS: [&str; 8] = ["x", "facebook", "instagram", "youtube", "whatsapp", "tiktok", "telegram", "wikipedia"];
@@ -22,17 +32,17 @@ fn rfc3339(ts: i64) -> String {
 }
 
 /// Sequential GETs on one keep-alive connection: milliseconds per answer; a non-200 is an error.
-async fn timed_gets(client: &reqwest::Client, urls: &[String], pb: &indicatif::ProgressBar) -> Result<(Vec<f64>, String), String> {
+async fn timed_gets(client: &reqwest::Client, urls: &[String], pb: &indicatif::ProgressBar) -> anyhow::Result<(Vec<f64>, String)> {
     let mut out = Vec::with_capacity(urls.len());
     let mut last = String::new();
     for url in urls {
         let t = Instant::now();
-        let r = client.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let r = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
         let status = r.status();
-        let body = r.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let body = r.bytes().await.with_context(|| format!("GET {url}"))?;
         out.push(t.elapsed().as_secs_f64() * 1000.0);
         if status != 200 {
-            return Err(format!("GET {url}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])));
+            anyhow::bail!("GET {url}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
         }
         pb.inc(1);
         last = String::from_utf8_lossy(&body).into_owned();
@@ -41,19 +51,19 @@ async fn timed_gets(client: &reqwest::Client, urls: &[String], pb: &indicatif::P
 }
 
 /// `Ok(None)` when both read endpoints answer on an empty store; `Ok(Some(why))` when not there.
-async fn probe(client: &reqwest::Client, server: &Server) -> Result<Option<String>, String> {
+async fn probe(client: &reqwest::Client, server: &Server) -> anyhow::Result<Option<NotAvailable>> {
     let now = time_now();
     for url in [
         server.url("/v1/status?country=PK"),
         server.url(&format!("/v1/timeseries?platform=x&country=PK&from={}&to={}&step=60", rfc3339(now - 3600), rfc3339(now))),
     ] {
-        let r = client.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let r = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
         if r.status() == 404 || r.status() == 405 {
-            return Ok(Some(format!(
-                "{NOT_AVAILABLE}: GET {} answered {}",
+            return Ok(Some(NotAvailable(format!(
+                "GET {} answered {}",
                 url.split_once(&server.addr.to_string()).map_or(url.as_str(), |x| x.1),
                 r.status()
-            )));
+            ))));
         }
     }
     Ok(None)
@@ -63,18 +73,18 @@ fn time_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64
 }
 
-/// Returns `Err(reason)` starting with [`NOT_AVAILABLE`] when the read API is missing.
-pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
-    let dir = tempfile::Builder::new().prefix("vantage-bench-query-").tempdir().map_err(|e| e.to_string())?;
+/// Returns a [`NotAvailable`] error when the read API is missing.
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("vantage-bench-query-").tempdir()?;
     let db = dir.path().join("vantage.db");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
 
     // Is there a read API at all? Ask an empty collector before generating millions of rows.
     {
         let empty = Server::collector(util::collector_config(dir.path().join("probe.db")))?;
         if let Some(why) = rt.block_on(probe(&client, &empty))? {
-            return Err(why);
+            return Err(why.into());
         }
     }
 
@@ -142,7 +152,7 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
         let s = timed_gets(&client, &status_urls, &pb).await?;
         let t = timed_gets(&client, &series_urls, &pb).await?;
         let h = timed_gets(&client, &health_urls, &pb).await?.0;
-        Ok::<_, String>((s, t, h))
+        Ok::<_, anyhow::Error>((s, t, h))
     })?;
     pb.finish_and_clear();
     server.stop()?;

@@ -44,9 +44,9 @@ impl Round {
     }
 }
 
-pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
     let (readers, secs) = if smoke { (500, 2) } else { (READERS, 10) };
-    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Runtime::new()?;
     // Interleaved rounds (one each in smoke runs), so a change in the shared machine's load
     // falls on both sides; the figures are the means.
     let (mut alone, mut crowd) = (Vec::new(), Vec::new());
@@ -54,7 +54,7 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
         alone.push(rt.block_on(round(0, secs))?);
         let r = rt.block_on(round(readers, secs))?;
         if r.streaming < readers {
-            return Err(format!("only {} of {readers} readers got a stream", r.streaming));
+            anyhow::bail!("only {} of {readers} readers got a stream", r.streaming);
         }
         crowd.push(r);
     }
@@ -90,10 +90,10 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
 }
 
 /// A fresh collector, `readers` streams opened on it, then `secs` of report load.
-async fn round(readers: usize, secs: u64) -> Result<Round, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+async fn round(readers: usize, secs: u64) -> anyhow::Result<Round> {
+    let dir = tempfile::tempdir()?;
     let server = Server::collector(util::collector_config(dir.path().join("vantage.db")))?;
-    let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(IN_FLIGHT).build().map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(IN_FLIGHT).build()?;
     // Every served target in each report, as the ingest bench's realistic traffic does.
     let (targets, version) = util::served_targets(&server.url("/v1/targets")).await?;
     let done = Arc::new(AtomicBool::new(false));
@@ -138,7 +138,7 @@ async fn round(readers: usize, secs: u64) -> Result<Round, String> {
     let started = Instant::now();
     let (mut latencies, mut failed) = (Vec::new(), 0);
     while let Some(r) = load.join_next().await {
-        let (l, f) = r.map_err(|e| e.to_string())?;
+        let (l, f) = r?;
         latencies.extend(l);
         failed += f;
         pb.set_position(started.elapsed().as_secs().min(secs));
@@ -148,7 +148,7 @@ async fn round(readers: usize, secs: u64) -> Result<Round, String> {
     done.store(true, Ordering::Relaxed);
     held.abort_all();
     drop(client);
-    tokio::task::spawn_blocking(move || server.stop()).await.map_err(|e| e.to_string())??;
+    tokio::task::spawn_blocking(move || server.stop()).await??;
     Ok(Round { rate: latencies.len() as f64 / elapsed, p99_ms: util::percentile(&latencies, 99.0), failed, streaming })
 }
 

@@ -4,6 +4,7 @@
 
 use crate::report::{Figure, Goal};
 use crate::util;
+use anyhow::Context;
 use rusqlite::params;
 use std::collections::VecDeque;
 use std::path::Path;
@@ -77,7 +78,7 @@ fn measurement(rng: &mut util::Rng, row: Observation) -> Observation {
 }
 
 /// Submits every report to the store's writer, keeping its queue full, and waits for all acks.
-fn through_store(path: &Path, data: Vec<(ReportId, Vec<Observation>)>, pb: &indicatif::ProgressBar) -> Result<f64, String> {
+fn through_store(path: &Path, data: Vec<(ReportId, Vec<Observation>)>, pb: &indicatif::ProgressBar) -> anyhow::Result<f64> {
     let store = store::open(&StoreUrl::Sqlite(path.to_path_buf()), QUEUE)?;
     let rows: usize = data.iter().map(|(_, r)| r.len()).sum();
     let started = Instant::now();
@@ -86,17 +87,17 @@ fn through_store(path: &Path, data: Vec<(ReportId, Vec<Observation>)>, pb: &indi
         // Acks still pending include every queued report, so the queue never refuses one.
         if pending.len() >= QUEUE {
             let ack: store::Ack = pending.pop_front().expect("pending ack");
-            ack.blocking_recv().map_err(|_| "writer dropped an ack")?.map_err(|e| e.to_string())?;
+            ack.blocking_recv().context("writer dropped an ack")??;
             pb.inc(1);
         }
         match store.submit(id, obs) {
             Ok(ack) => pending.push_back(ack),
-            Err(SubmitError::Full) => return Err("queue full below its capacity".into()),
-            Err(SubmitError::Closed) => return Err("store closed".into()),
+            Err(SubmitError::Full) => anyhow::bail!("queue full below its capacity"),
+            Err(SubmitError::Closed) => anyhow::bail!("store closed"),
         }
     }
     for ack in pending {
-        ack.blocking_recv().map_err(|_| "writer dropped an ack")?.map_err(|e| e.to_string())?;
+        ack.blocking_recv().context("writer dropped an ack")??;
         pb.inc(1);
     }
     let stats = store.stats();
@@ -104,30 +105,27 @@ fn through_store(path: &Path, data: Vec<(ReportId, Vec<Observation>)>, pb: &indi
     store.close()?;
     let secs = started.elapsed().as_secs_f64();
     if stats.rows as usize != rows {
-        return Err(format!("store wrote {} rows of {rows}", stats.rows));
+        anyhow::bail!("store wrote {} rows of {rows}", stats.rows);
     }
     Ok(rows as f64 / secs)
 }
 
 /// The baseline: one connection, one transaction, one prepared INSERT per row, into the same
 /// schema (created by the store itself, so tables, indexes and pragmas are identical).
-fn plain_loop(path: &Path, data: &[(ReportId, Vec<Observation>)], pb: &indicatif::ProgressBar) -> Result<f64, String> {
+fn plain_loop(path: &Path, data: &[(ReportId, Vec<Observation>)], pb: &indicatif::ProgressBar) -> anyhow::Result<f64> {
     store::open(&StoreUrl::Sqlite(path.to_path_buf()), 1)?.close()?;
-    let err = |e: rusqlite::Error| e.to_string();
-    let mut conn = rusqlite::Connection::open(path).map_err(err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
     let started = Instant::now();
-    let tx = conn.transaction().map_err(err)?;
+    let tx = conn.transaction()?;
     let mut rows = 0;
     {
-        let mut stmt = tx
-            .prepare(
-                "INSERT INTO observations (ts, country, asn, network, site, platform, target, outcome, ms,
+        let mut stmt = tx.prepare(
+            "INSERT INTO observations (ts, country, asn, network, site, platform, target, outcome, ms,
                  control_outcome, control_ms, browser_family, net_type, report_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )
-            .map_err(err)?;
+        )?;
         for (_, obs) in data {
             for o in obs {
                 stmt.execute(params![
@@ -145,14 +143,13 @@ fn plain_loop(path: &Path, data: &[(ReportId, Vec<Observation>)], pb: &indicatif
                     o.browser_family,
                     o.net_type,
                     o.report_id.as_str()
-                ])
-                .map_err(err)?;
+                ])?;
                 rows += 1;
             }
             pb.inc(1);
         }
     }
-    tx.commit().map_err(err)?;
+    tx.commit()?;
     Ok(rows as f64 / started.elapsed().as_secs_f64())
 }
 
@@ -224,7 +221,7 @@ fn arrivals(n: usize, networks: usize, seed: u64) -> (Vec<(ReportId, Vec<Observa
 
 /// Per-report cost of the store's writer at 1, 1,000 and 100,000 networks: it must stay flat as
 /// adoption grows. Baseline: the plain loop inserting the same raw rows.
-fn by_networks(smoke: bool, dir: &Path, figures: &mut Vec<Figure>) -> Result<(), String> {
+fn by_networks(smoke: bool, dir: &Path, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
     let n = if smoke { 3_000 } else { 60_000 };
     let mut table =
         vec![format!("{:>9} {:>9} {:>12} {:>12} {:>10} {:>10}", "networks", "seen", "reports/s", "us/report", "plain us", "ratio")];
@@ -256,9 +253,9 @@ fn by_networks(smoke: bool, dir: &Path, figures: &mut Vec<Figure>) -> Result<(),
     Ok(())
 }
 
-pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
     let (n, rounds) = if smoke { (5_000, 1) } else { (100_000, 2) };
-    let dir = tempfile::Builder::new().prefix("vantage-bench-store-").tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::Builder::new().prefix("vantage-bench-store-").tempdir()?;
     let (mut best_store, mut best_plain) = (0.0f64, 0.0f64);
     let mut per_round = Vec::new();
     for r in 0..rounds {

@@ -18,7 +18,7 @@ pub(crate) struct GeoFiles {
 
 /// Writes `dir/country.mmdb` and `dir/asn.mmdb` mapping every block of `model` (the test kit's
 /// MaxMind writer), so the collector's own lookup gives each client its country and ASN.
-pub(crate) fn write_geo(model: &Model, dir: &Path) -> Result<GeoFiles, String> {
+pub(crate) fn write_geo(model: &Model, dir: &Path) -> anyhow::Result<GeoFiles> {
     let blocks: Vec<vantage_testkit::mmdb::Block> = model
         .blocks()
         .into_iter()

@@ -1,6 +1,7 @@
 //! Shared pieces: in-process servers (the collector and the trivial baseline), percentiles,
 //! progress bars, report bodies.
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,54 +20,55 @@ pub(crate) fn root() -> PathBuf {
 pub(crate) struct Server {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), String>>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Server {
-    fn spawn<F, Fut>(name: &str, body: F) -> Result<Server, String>
+    fn spawn<F, Fut>(name: &str, body: F) -> anyhow::Result<Server>
     where
         F: FnOnce(tokio::net::TcpListener, oneshot::Receiver<()>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<(), String>> + Send,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
     {
         let (stop, stopped) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+                let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
                 rt.block_on(async move {
                     let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
                         Ok(l) => l,
                         Err(e) => {
-                            let _ = ready_tx.send(Err(e.to_string()));
-                            return Err(e.to_string());
+                            let _ = ready_tx.send(Err(std::io::Error::new(e.kind(), e.to_string())));
+                            return Err(anyhow::Error::new(e).context("bind 127.0.0.1:0"));
                         }
                     };
-                    let _ = ready_tx.send(listener.local_addr().map_err(|e| e.to_string()));
+                    let _ = ready_tx.send(listener.local_addr());
                     body(listener, stopped).await
                 })
             })
-            .map_err(|e| e.to_string())?;
-        let addr = ready_rx.recv().map_err(|_| format!("{name} did not start"))??;
+            .with_context(|| format!("cannot start the {name} thread"))?;
+        let addr =
+            ready_rx.recv().context("the thread ended").and_then(|addr| Ok(addr?)).with_context(|| format!("{name} did not start"))?;
         Ok(Server { addr, stop: Some(stop), thread: Some(thread) })
     }
 
     /// The real collector (`vantage_collector::run`) with `config`.
-    pub(crate) fn collector(config: Config) -> Result<Server, String> {
+    pub(crate) fn collector(config: Config) -> anyhow::Result<Server> {
         // Opening the store happens before the listener in `run`; do it here so errors surface.
-        let state = vantage_collector::Collector::new(config).map_err(|e| e.to_string())?;
+        let state = vantage_collector::Collector::new(config)?;
         Server::spawn("bench-collector", move |listener, stopped| async move {
             vantage_collector::serve(listener, state, async {
                 let _ = stopped.await;
             })
             .await
-            .map_err(|e| e.to_string())
+            .context("collector")
         })
     }
 
     /// The baseline: a trivial axum handler that reads the body and answers 202, served the
     /// same way (same runtime, same `axum::serve`, same connect-info service).
-    pub(crate) fn baseline() -> Result<Server, String> {
+    pub(crate) fn baseline() -> anyhow::Result<Server> {
         use axum::http::StatusCode;
         use axum::routing::post;
         Server::spawn("bench-baseline", |listener, stopped| async move {
@@ -81,12 +83,12 @@ impl Server {
                     let _ = stopped.await;
                 })
                 .await
-                .map_err(|e| e.to_string())
+                .context("baseline server")
         })
     }
 
     /// The fixture server of the test kit (`/delay/{ms}` and friends).
-    pub(crate) fn fixtures() -> Result<Server, String> {
+    pub(crate) fn fixtures() -> anyhow::Result<Server> {
         Server::spawn("bench-fixtures", |listener, stopped| async move {
             tokio::select! {
                 _ = vantage_testkit::fixtures::run(listener) => {}
@@ -101,16 +103,16 @@ impl Server {
     }
 
     /// Stops gracefully (the collector commits what is queued) and joins the thread.
-    pub(crate) fn stop(mut self) -> Result<(), String> {
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown()
     }
 
-    fn shutdown(&mut self) -> Result<(), String> {
+    fn shutdown(&mut self) -> anyhow::Result<()> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         match self.thread.take() {
-            Some(t) => t.join().map_err(|_| "server thread panicked".to_string())?,
+            Some(t) => t.join().map_err(|_| anyhow::anyhow!("server thread panicked"))?,
             None => Ok(()),
         }
     }
@@ -203,12 +205,12 @@ impl Rng {
 }
 
 /// The served target list: ids and version (reports name every target, as the widget does).
-pub(crate) async fn served_targets(url: &str) -> Result<(Vec<String>, String), String> {
-    let v: serde_json::Value = reqwest::get(url).await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+pub(crate) async fn served_targets(url: &str) -> anyhow::Result<(Vec<String>, String)> {
+    let v: serde_json::Value = reqwest::get(url).await?.json().await?;
     let ids: Vec<String> =
-        v["targets"].as_array().ok_or("no targets in /v1/targets")?.iter().filter_map(|t| t["id"].as_str().map(String::from)).collect();
+        v["targets"].as_array().context("no targets in /v1/targets")?.iter().filter_map(|t| t["id"].as_str().map(String::from)).collect();
     if ids.is_empty() {
-        return Err("empty target list".into());
+        anyhow::bail!("empty target list");
     }
     Ok((ids, v["version"].as_str().unwrap_or_default().to_string()))
 }

@@ -4,6 +4,7 @@
 
 use crate::report::{Figure, Goal};
 use crate::util::{self, Server};
+use anyhow::Context;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -32,11 +33,11 @@ fn target_list(fixture_port: u16) -> String {
 }
 
 /// gzip -9 sizes of what is served: (loader.js, everything after it), as build-widget.sh counts.
-fn gzip_sizes(root: &std::path::Path) -> Result<(f64, f64), String> {
-    let gz = |p: &str| -> Result<f64, String> {
-        let out = Command::new("gzip").args(["-9", "-c"]).arg(root.join(p)).output().map_err(|e| format!("gzip: {e}"))?;
+fn gzip_sizes(root: &std::path::Path) -> anyhow::Result<(f64, f64)> {
+    let gz = |p: &str| -> anyhow::Result<f64> {
+        let out = Command::new("gzip").args(["-9", "-c"]).arg(root.join(p)).output().context("gzip")?;
         if !out.status.success() {
-            return Err(format!("gzip {p}: {}", String::from_utf8_lossy(&out.stderr)));
+            anyhow::bail!("gzip {p}: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(out.stdout.len() as f64)
     };
@@ -49,27 +50,26 @@ fn gzip_sizes(root: &std::path::Path) -> Result<(f64, f64), String> {
         "dist/widget/vantage_widget.js",
         "dist/widget/vantage_widget_bg.wasm",
     ];
-    Ok((gz("dist/widget/loader.js")?, after.iter().map(|p| gz(p)).sum::<Result<f64, String>>()?))
+    Ok((gz("dist/widget/loader.js")?, after.iter().map(|p| gz(p)).sum::<anyhow::Result<f64>>()?))
 }
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> {
+pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
     let root = util::root();
     let script = root.join("tests/e2e/bench-widget.mjs");
     if !root.join("tests/e2e/node_modules/playwright-core").exists() {
-        return Err("tests/e2e/node_modules/playwright-core is missing: run ./build.sh setup".into());
+        anyhow::bail!("tests/e2e/node_modules/playwright-core is missing: run ./build.sh setup");
     }
     if !root.join("dist/widget/vantage_widget_bg.wasm").exists() {
-        return Err("dist/widget is not built: run scripts/build-widget.sh (or ./build.sh build)".into());
+        anyhow::bail!("dist/widget is not built: run scripts/build-widget.sh (or ./build.sh build)");
     }
-    let dir = tempfile::Builder::new().prefix("vantage-bench-widget-").tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::Builder::new().prefix("vantage-bench-widget-").tempdir()?;
     let fixtures = Server::fixtures()?;
     let mut config = util::collector_config(dir.path().join("vantage.db"));
-    config.targets =
-        vantage_collector::targets::parse_targets(&target_list(fixtures.addr.port()), "bench targets").map_err(|e| e.to_string())?;
+    config.targets = vantage_collector::targets::parse_targets(&target_list(fixtures.addr.port()), "bench targets")?;
     let collector = Server::collector(config)?;
     let mut hosts: Vec<String> = DELAYS.iter().map(|d| format!("{}.test", d.1)).collect();
     hosts.dedup();
@@ -89,7 +89,7 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run node: {e}"))?;
+        .context("cannot run node")?;
     let mut stdout = child.stdout.take().expect("stdout");
     let stderr = child.stderr.take().expect("stderr");
     let mut err_text = String::new();
@@ -102,23 +102,23 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> Result<(), String> 
         err_text.push('\n');
     }
     let mut out = String::new();
-    stdout.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let status = child.wait().map_err(|e| e.to_string())?;
+    stdout.read_to_string(&mut out)?;
+    let status = child.wait()?;
     pb.finish_and_clear();
     drop(fixtures);
     collector.stop()?;
     if !status.success() {
-        return Err(format!(
+        anyhow::bail!(
             "bench-widget.mjs failed ({status}):\n{}",
             err_text.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-        ));
+        );
     }
     let j: Value =
-        serde_json::from_str(out.trim().lines().last().unwrap_or("")).map_err(|e| format!("bench-widget.mjs output: {e}: {out}"))?;
+        serde_json::from_str(out.trim().lines().last().unwrap_or("")).with_context(|| format!("bench-widget.mjs output: {out}"))?;
 
     let reports = j["sampled_reports"].as_u64().unwrap_or(0);
     if reports == 0 {
-        return Err(format!("no sampled visit posted a report: {j}"));
+        anyhow::bail!("no sampled visit posted a report: {j}");
     }
     let files = |k: &str| {
         j["bytes"][k]
@@ -265,7 +265,7 @@ fn added_main_thread_ms(key: &str, name: &str, (sampled, none): (f64, f64), note
 
 /// Timing error figures (median and p95 of |ms - injected delay|) for one set of measurements,
 /// against node's timing of the same URLs; the note says how many `ms` came from Resource Timing.
-fn timing_figures(figures: &mut Vec<Figure>, ms: &Value, node: &[f64], suffix: &str, what: &str) -> Result<(), String> {
+fn timing_figures(figures: &mut Vec<Figure>, ms: &Value, node: &[f64], suffix: &str, what: &str) -> anyhow::Result<()> {
     let delay_of = |t: &str| DELAYS.iter().find(|d| d.0 == t).map(|d| d.2 as f64);
     let mut errs = Vec::new();
     let (mut not_ok, mut from_rt) = (0, 0);
@@ -279,7 +279,7 @@ fn timing_figures(figures: &mut Vec<Figure>, ms: &Value, node: &[f64], suffix: &
         errs.push(f(&m["ms"]) - d);
     }
     if errs.is_empty() {
-        return Err(format!("no timed measurement{what}"));
+        anyhow::bail!("no timed measurement{what}");
     }
     let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
     let signed = util::median(&errs);

@@ -2,7 +2,7 @@
 //! the live minute step, and the quick look at a few cells between steps.
 
 use crate::rollup::CellRollup;
-use crate::store::{Incident, RollupFilter, Store};
+use crate::store::{Incident, RollupFilter, Store, StoreError};
 use std::collections::BTreeSet;
 use vantage_detect::{CellStatus, Detector, DetectorConfig, Rollups, StepResult};
 use vantage_protocol::{Country, Platform};
@@ -46,7 +46,13 @@ impl Engine {
     }
 
     /// Steps every minute of `from..=to` as if live, reading rollups an hour at a time.
-    pub(crate) fn replay(&mut self, store: &dyn Store, from: i64, to: i64, mut each: impl FnMut(i64, &StepResult)) -> Result<(), String> {
+    pub(crate) fn replay(
+        &mut self,
+        store: &dyn Store,
+        from: i64,
+        to: i64,
+        mut each: impl FnMut(i64, &StepResult),
+    ) -> Result<(), StoreError> {
         let keep = self.keep();
         if self.loaded_to.is_none_or(|l| l < from - keep) {
             self.rollups = Rollups::new();
@@ -72,7 +78,12 @@ impl Engine {
     /// Steps minute `t` on a fresh read of its window, so reports that arrived late count.
     /// Minutes skipped since the last step (a stalled loop, a moved clock) are caught up first,
     /// and `each` sees every one of them, so their incident opens and closes are not lost.
-    pub(crate) fn step_live(&mut self, store: &dyn Store, t: i64, mut each: impl FnMut(i64, &StepResult)) -> Result<StepResult, String> {
+    pub(crate) fn step_live(
+        &mut self,
+        store: &dyn Store,
+        t: i64,
+        mut each: impl FnMut(i64, &StepResult),
+    ) -> Result<StepResult, StoreError> {
         let keep = self.keep();
         if let Some(s) = self.stepped_to.filter(|s| t - s > 1) {
             // Catch up minute by minute, as history.
@@ -96,7 +107,7 @@ impl Engine {
     /// What the cells of `pairs` read at minute `now` (a partial minute), without changing the
     /// detector: a copy of those cells steps on their window, of which only the minutes that can
     /// still change (`FRESH_MINUTES`) are read again; older ones come from the last step.
-    pub(crate) fn preview(&self, store: &dyn Store, now: i64, pairs: &BTreeSet<Pair>) -> Result<Vec<CellStatus>, String> {
+    pub(crate) fn preview(&self, store: &dyn Store, now: i64, pairs: &BTreeSet<Pair>) -> Result<Vec<CellStatus>, StoreError> {
         let window_from = now - self.keep() + 1;
         // The last step's minutes are only reusable when it was recent (a stalled loop re-reads).
         let reuse = self.stepped_to.is_some_and(|s| s >= now - 2);
@@ -143,7 +154,7 @@ impl Engine {
 
 /// `vantage detect`: replays minutes `from..to` as if live and returns every incident seen
 /// (closed ones with their end, open ones as they stand at the end), oldest first.
-pub fn detect(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Result<Vec<crate::store::Incident>, String> {
+pub fn detect(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Result<Vec<crate::store::Incident>, StoreError> {
     Ok(detect_opened(store, cfg, from, to)?.into_iter().map(|(i, _)| i).collect())
 }
 
@@ -151,7 +162,7 @@ pub fn detect(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Res
 /// bad window, plus one (the step judges minute t once t has ended, so a live collector opens it
 /// at the start of minute t + 1). `started_at` is earlier: the newest minute of its first bad
 /// window.
-pub fn detect_opened(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Result<Vec<(crate::store::Incident, i64)>, String> {
+pub fn detect_opened(store: &dyn Store, cfg: DetectorConfig, from: i64, to: i64) -> Result<Vec<(crate::store::Incident, i64)>, StoreError> {
     let mut engine = Engine::new(cfg);
     let mut seen: std::collections::BTreeMap<String, (Incident, i64)> = std::collections::BTreeMap::new();
     engine.replay(store, from, to - 1, |t, r| {

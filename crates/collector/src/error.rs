@@ -44,6 +44,13 @@ impl AppError {
     }
 }
 
+/// A failed store read answers 500; the detail is logged, not shown to the client.
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> AppError {
+        AppError::Internal(e.to_string())
+    }
+}
+
 impl AppError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {

@@ -9,7 +9,7 @@ mod outbox;
 pub(crate) mod publish;
 
 use crate::engine::{Engine, Pair};
-use crate::store::{rfc3339, Incident, IncidentFilter};
+use crate::store::{rfc3339, Incident, IncidentFilter, StoreError};
 use crate::AppState;
 use outbox::{Outbox, Transition};
 use publish::{Body, Shown, Snapshot};
@@ -409,7 +409,7 @@ async fn start_up(c: &AppState, engine: &Arc<Mutex<Engine>>, outbox: &mut Outbox
             let all = store.incidents(&IncidentFilter { limit: 100_000, ..IncidentFilter::default() })?;
             all.into_iter().filter(|i| recent.contains(i.id.as_str())).map(|i| (i.id.clone(), i.is_open())).collect()
         };
-        Ok::<_, String>((found, open, stored, e.last.clone()))
+        Ok::<_, StoreError>((found, open, stored, e.last.clone()))
     })
     .await;
     match replayed {

@@ -13,12 +13,49 @@
 //!   client as `X-Forwarded-For` and its network's country as `CF-IPCountry`, so the collector
 //!   must run with `--trusted-proxy 127.0.0.1/32 --country-header CF-IPCountry`.
 
-use crate::store::{Observation, Store};
+use crate::store::{Observation, Store, StoreError};
 use crate::traffic::{Arrivals, Model, ModelSpec, COUNTRIES};
 use std::time::{Duration, Instant};
 use vantage_detect::rng::Pcg32;
 use vantage_detect::scenario::{AsnSpec, Event, Scenario};
-use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
+use vantage_protocol::{Country, IdError, Outcome, Platform, ReportId, SiteKey, TargetId};
+
+/// Why a simulation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// A name of the spec (a country, a platform) fails its rule.
+    #[error("{what} {value:?}: {source}")]
+    Spec {
+        /// Which setting.
+        what: &'static str,
+        /// Its value, so the message shows what was refused.
+        value: String,
+        /// The rule it breaks.
+        source: IdError,
+    },
+    /// A value the simulator makes up (the site, a report id) fails its rule: a bug here.
+    #[error("{what}: {source}")]
+    Generated {
+        /// Which value.
+        what: &'static str,
+        /// The rule it breaks.
+        source: IdError,
+    },
+    /// The store refused the history.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The HTTP client could not be built.
+    #[error("http client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// The collector's target list could not be fetched.
+    #[error("{url}: {source}")]
+    Targets {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        source: reqwest::Error,
+    },
+}
 
 /// What the synthetic traffic shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,22 +135,26 @@ impl HistorySpec {
 }
 
 /// Writes the history into `store` with [`Mix::Shares`]; returns the observations written.
-pub fn history(store: &dyn Store, spec: &HistorySpec, progress: impl FnMut(i64, usize)) -> Result<usize, String> {
+pub fn history(store: &dyn Store, spec: &HistorySpec, progress: impl FnMut(i64, usize)) -> Result<usize, SimulateError> {
     history_mix(store, spec, Mix::Shares, progress)
 }
 
 /// Writes the history into `store`; returns the number of observations written.
-pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress: impl FnMut(i64, usize)) -> Result<usize, String> {
+pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress: impl FnMut(i64, usize)) -> Result<usize, SimulateError> {
     // Each platform's name and its simulated target, checked once for the whole run.
     let names = spec
         .platforms
         .iter()
         .map(|p| {
-            let target = TargetId::try_from(format!("{p}.sim")).map_err(|e| format!("platform {p:?}: {e}"))?;
+            let target = TargetId::try_from(format!("{p}.sim")).map_err(|source| SimulateError::Spec {
+                what: "platform",
+                value: p.to_string(),
+                source,
+            })?;
             Ok((p.clone(), target))
         })
-        .collect::<Result<Vec<_>, String>>()?;
-    let site = SiteKey::try_from("simulated").map_err(|e| format!("site: {e}"))?;
+        .collect::<Result<Vec<_>, SimulateError>>()?;
+    let site = SiteKey::try_from("simulated").map_err(|source| SimulateError::Generated { what: "site", source })?;
     let mut gens: Vec<Scenario> = spec
         .platforms
         .iter()
@@ -141,7 +182,8 @@ pub fn history_mix(store: &dyn Store, spec: &HistorySpec, mix: Mix, mut progress
             for b in &buf {
                 for _ in 0..b.count {
                     serial += 1;
-                    let id = ReportId::try_from(format!("{run:016x}{serial:016x}")).map_err(|e| format!("report id: {e}"))?;
+                    let id = ReportId::try_from(format!("{run:016x}{serial:016x}"))
+                        .map_err(|source| SimulateError::Generated { what: "report id", source })?;
                     rows.push(observation(&b.obs, spec.country, (platform, target, &site), id));
                 }
             }
@@ -213,17 +255,12 @@ pub struct LiveTally {
 }
 
 /// Posts synthetic reports at the given rate; `progress` is called about once a second.
-pub async fn live(spec: &LiveSpec, mut progress: impl FnMut(&LiveTally)) -> Result<LiveTally, String> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().map_err(|e| e.to_string())?;
-    let list: vantage_protocol::TargetList = client
-        .get(format!("{}/v1/targets", spec.url))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("{}/v1/targets: {e}", spec.url))?
-        .json()
-        .await
-        .map_err(|e| format!("{}/v1/targets: {e}", spec.url))?;
+pub async fn live(spec: &LiveSpec, mut progress: impl FnMut(&LiveTally)) -> Result<LiveTally, SimulateError> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().map_err(SimulateError::Client)?;
+    let url = format!("{}/v1/targets", spec.url);
+    let targets_error = |source| SimulateError::Targets { url: url.clone(), source };
+    let list: vantage_protocol::TargetList =
+        client.get(&url).send().await.and_then(|r| r.error_for_status()).map_err(targets_error)?.json().await.map_err(targets_error)?;
     // One target per platform: what a widget run measures.
     let mut targets: Vec<(String, String)> = Vec::new();
     for t in &list.targets {

@@ -14,7 +14,7 @@ use maxminddb_writer::paths::IpAddrWithMask;
 use maxminddb_writer::Database;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Networks the test databases know, with the country and AS each maps to.
 const NETWORKS: &[(&str, &str, u32, &str)] = &[
@@ -82,16 +82,48 @@ pub struct Block {
     pub org: String,
 }
 
+/// Why the test databases could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum MmdbError {
+    /// The directory could not be created.
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// The writer refused a record or the tree.
+    #[error("{database_type}: {source}")]
+    Encode {
+        /// Which database (`GeoLite2-Country`, `GeoLite2-ASN`).
+        database_type: String,
+        /// What the writer said.
+        source: maxminddb_writer::Error,
+    },
+    /// The database file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// A block is not `address/length`.
+    #[error("bad network {0}")]
+    BadNetwork(String),
+}
+
 /// Writes `dir/country.mmdb` and `dir/asn.mmdb` for the built-in networks, creating `dir` if needed.
-pub fn write_test_databases(dir: &Path) -> Result<(), String> {
+pub fn write_test_databases(dir: &Path) -> Result<(), MmdbError> {
     let blocks: Vec<Block> =
         NETWORKS.iter().map(|&(net, cc, asn, org)| Block { network: net.into(), country: cc.into(), asn, org: org.into() }).collect();
     write_databases(dir, &blocks)
 }
 
 /// Writes `dir/country.mmdb` and `dir/asn.mmdb` mapping `blocks`, creating `dir` if needed.
-pub fn write_databases(dir: &Path, blocks: &[Block]) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn write_databases(dir: &Path, blocks: &[Block]) -> Result<(), MmdbError> {
+    std::fs::create_dir_all(dir).map_err(|source| MmdbError::CreateDir { dir: dir.to_path_buf(), source })?;
     write_db(&dir.join("country.mmdb"), "GeoLite2-Country", blocks, |b| CountryRecord {
         continent: Place::new("AS"),
         country: Place::new(&b.country),
@@ -108,7 +140,8 @@ fn write_db<'a, T: Serialize>(
     database_type: &str,
     blocks: &'a [Block],
     record: impl Fn(&'a Block) -> T,
-) -> Result<(), String> {
+) -> Result<(), MmdbError> {
+    let encode = |source| MmdbError::Encode { database_type: database_type.to_string(), source };
     let mut db = Database::default();
     db.metadata.ip_version = IpVersion::V6;
     db.metadata.database_type = database_type.to_string();
@@ -118,21 +151,22 @@ fn write_db<'a, T: Serialize>(
     db.metadata.languages = vec!["en".to_string()];
     db.metadata.description.insert("en".into(), "Vantage test database".into());
     for block in blocks {
-        let value = db.insert_value(record(block)).map_err(|e| format!("{database_type}: {e}"))?;
+        let value = db.insert_value(record(block)).map_err(encode)?;
         for path in v6_paths(&block.network)? {
             db.insert_node(path, value);
         }
     }
     let mut bytes = Vec::new();
-    db.write_to(&mut bytes).map_err(|e| format!("{database_type}: {e}"))?;
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    db.write_to(&mut bytes).map_err(encode)?;
+    std::fs::write(path, bytes).map_err(|source| MmdbError::WriteFile { path: path.to_path_buf(), source })
 }
 
 /// The IPv6-tree paths for a network: itself for v6; `::a.b.c.d` and `::ffff:a.b.c.d` for v4.
-fn v6_paths(net: &str) -> Result<Vec<IpAddrWithMask>, String> {
-    let (addr, len) = net.split_once('/').ok_or_else(|| format!("bad network {net}"))?;
-    let addr: IpAddr = addr.parse().map_err(|_| format!("bad network {net}"))?;
-    let len: u8 = len.parse().map_err(|_| format!("bad network {net}"))?;
+fn v6_paths(net: &str) -> Result<Vec<IpAddrWithMask>, MmdbError> {
+    let bad = || MmdbError::BadNetwork(net.to_string());
+    let (addr, len) = net.split_once('/').ok_or_else(bad)?;
+    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+    let len: u8 = len.parse().map_err(|_| bad())?;
     Ok(match addr {
         IpAddr::V6(_) => vec![IpAddrWithMask::new(addr, len)],
         IpAddr::V4(v4) => {

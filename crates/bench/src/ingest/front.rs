@@ -20,12 +20,12 @@ pub(crate) struct FrontCost {
 }
 
 /// Runs `requests` requests of `sample` through the front, then through the parser.
-pub(crate) fn measure(sample: &Sample, geo: &GeoFiles, requests: usize) -> Result<FrontCost, String> {
+pub(crate) fn measure(sample: &Sample, geo: &GeoFiles, requests: usize) -> anyhow::Result<FrontCost> {
     let geo = Geo::open(Some(&geo.country), Some(&geo.asn), None)?;
     let hasher = NetworkHasher::default();
     let limiter = RateLimiter::new(DEFAULT_PER_MIN, DEFAULT_BURST);
     let trusted: Vec<Cidr> = vec!["127.0.0.0/8".parse()?];
-    let peer: Option<IpAddr> = Some("127.0.0.1".parse().map_err(|e| format!("{e}"))?);
+    let peer: Option<IpAddr> = Some("127.0.0.1".parse()?);
     let headers: Vec<HeaderMap> = sample
         .clients
         .iter()

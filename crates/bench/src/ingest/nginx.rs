@@ -5,6 +5,7 @@
 //! the module is missing) and answers a constant 202: what the fastest possible ingest server
 //! costs on this machine, fed the same wrk script.
 
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,13 +67,13 @@ http {{
 
 impl Nginx {
     /// Starts nginx under `dir` on a free loopback port and waits until it answers.
-    pub(crate) fn start(dir: &Path) -> Result<Nginx, String> {
-        let bin = binary().ok_or("nginx is not installed (Debian package nginx-light; ./build.sh setup installs it)")?;
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    pub(crate) fn start(dir: &Path) -> anyhow::Result<Nginx> {
+        let bin = binary().context("nginx is not installed (Debian package nginx-light; ./build.sh setup installs it)")?;
+        std::fs::create_dir_all(dir)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr())?.port();
         let reads_body = Path::new(ECHO_MODULE).is_file();
         let conf = dir.join("nginx.conf");
-        std::fs::write(&conf, config(dir, port, reads_body)).map_err(|e| e.to_string())?;
+        std::fs::write(&conf, config(dir, port, reads_body))?;
         let child = Command::new(bin)
             .arg("-p")
             .arg(dir)
@@ -80,18 +81,18 @@ impl Nginx {
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("stderr")).map_err(|e| e.to_string())?)
+            .stderr(std::fs::File::create(dir.join("stderr"))?)
             .spawn()
-            .map_err(|e| format!("cannot start nginx: {e}"))?;
+            .context("cannot start nginx")?;
         let mut nginx = Nginx { child, port, reads_body };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = nginx.child.try_wait() {
                 let err = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
-                return Err(format!("nginx exited {status}: {err}"));
+                anyhow::bail!("nginx exited {status}: {err}");
             }
             if Instant::now() > deadline {
-                return Err("nginx did not listen within 10 s".into());
+                anyhow::bail!("nginx did not listen within 10 s");
             }
             std::thread::sleep(Duration::from_millis(20));
         }

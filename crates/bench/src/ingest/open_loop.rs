@@ -53,10 +53,9 @@ fn cpu_s(stat_path: &str) -> f64 {
 }
 
 /// Open-loop load at `rate` a second for `secs` against `url`.
-pub(crate) fn run(url: &str, sample: &Sample, nonce: u32, rate: f64, secs: f64, label: &str) -> Result<FixedRun, String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let client =
-        reqwest::Client::builder().pool_max_idle_per_host(4096).timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
+pub(crate) fn run(url: &str, sample: &Sample, nonce: u32, rate: f64, secs: f64, label: &str) -> anyhow::Result<FixedRun> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(4096).timeout(Duration::from_secs(10)).build()?;
     let total = (rate * secs) as u64;
     let pb = util::bar(total, "ingest");
     pb.set_message(label.to_string());

@@ -4,6 +4,7 @@
 
 use crate::traffic::Sample;
 use crate::util;
+use anyhow::Context;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,12 +59,12 @@ pub(crate) struct Script {
 
 impl Script {
     /// Writes `dir/NAME.clients` (one address a line) and `dir/NAME.lua`.
-    pub(crate) fn write(dir: &Path, name: &str, sample: &Sample) -> Result<Script, String> {
+    pub(crate) fn write(dir: &Path, name: &str, sample: &Sample) -> anyhow::Result<Script> {
         let clients = dir.join(format!("{name}.clients"));
         let text: String = sample.clients.iter().map(|ip| format!("{ip}\n")).collect();
-        std::fs::write(&clients, text).map_err(|e| e.to_string())?;
+        std::fs::write(&clients, text)?;
         let path = dir.join(format!("{name}.lua"));
-        std::fs::write(&path, lua(&clients, &sample.bodies)).map_err(|e| e.to_string())?;
+        std::fs::write(&path, lua(&clients, &sample.bodies))?;
         Ok(Script { path })
     }
 }
@@ -118,7 +119,7 @@ end
 
 /// One wrk run of `script` against `url` for `secs` over `connections` keep-alive connections; a
 /// fresh id nonce every run, so no id repeats.
-pub(crate) fn run(url: &str, script: &Script, connections: u32, secs: u64, label: &str) -> Result<WrkRun, String> {
+pub(crate) fn run(url: &str, script: &Script, connections: u32, secs: u64, label: &str) -> anyhow::Result<WrkRun> {
     static RUN: AtomicU64 = AtomicU64::new(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let nonce = util::nonce().wrapping_add((run as u32).wrapping_mul(0x9e37_79b9));
@@ -131,7 +132,7 @@ pub(crate) fn run(url: &str, script: &Script, connections: u32, secs: u64, label
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run wrk (Debian package wrk; ./build.sh setup): {e}"))?;
+        .context("cannot run wrk (Debian package wrk; ./build.sh setup)")?;
     let started = Instant::now();
     let out = std::thread::scope(|s| {
         let h = s.spawn(|| child.wait_with_output());
@@ -141,12 +142,12 @@ pub(crate) fn run(url: &str, script: &Script, connections: u32, secs: u64, label
         }
         h.join().expect("wrk waiter")
     })
-    .map_err(|e| format!("wrk: {e}"))?;
+    .context("wrk")?;
     pb.finish_and_clear();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("WRKJSON "))
-        .ok_or_else(|| format!("wrk printed no result: {stdout}{}", String::from_utf8_lossy(&out.stderr)))?;
-    serde_json::from_str(line).map_err(|e| format!("wrk result {line}: {e}"))
+        .with_context(|| format!("wrk printed no result: {stdout}{}", String::from_utf8_lossy(&out.stderr)))?;
+    serde_json::from_str(line).with_context(|| format!("wrk result {line}"))
 }

@@ -13,6 +13,7 @@ use super::params::{range, Params};
 use super::with_type;
 use crate::error::AppError;
 use crate::export::{scan_aggregates, Aggregate};
+use crate::store::StoreError;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -61,7 +62,7 @@ async fn stream(c: &AppState, q: Option<&str>, head: &'static str, line: fn(&Agg
     let slot = Arc::new(slot);
     let (k, m) = (c.config.detect.min_reports as usize, c.config.detect.min_networks as usize);
     let (store, settled) = (c.store.clone(), crate::store::publish::settled_end(c.clock.now()));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, String>>(PIECES_AHEAD);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, StoreError>>(PIECES_AHEAD);
     let task_slot = slot.clone();
     tokio::task::spawn_blocking(move || {
         let _slot = task_slot;
@@ -69,7 +70,8 @@ async fn stream(c: &AppState, q: Option<&str>, head: &'static str, line: fn(&Agg
         let read = scan_aggregates(store.as_ref(), (Some(from * 60), Some(to * 60)), (k, m), settled, &mut |a| {
             piece.extend_from_slice(line(&a).as_bytes());
             if piece.len() >= PIECE_BYTES {
-                tx.blocking_send(Ok(std::mem::take(&mut piece))).map_err(|_| "the client went away".to_string())?;
+                tx.blocking_send(Ok(std::mem::take(&mut piece)))
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
             }
             Ok(())
         });
@@ -78,7 +80,7 @@ async fn stream(c: &AppState, q: Option<&str>, head: &'static str, line: fn(&Agg
         let _ = tx.blocking_send(read.map(|()| piece));
     });
     let first = match rx.recv().await {
-        Some(Err(e)) => return Err(AppError::Internal(e)),
+        Some(Err(e)) => return Err(e.into()),
         first => first,
     };
     let pieces = futures_util::stream::unfold((first, rx, slot), |(held, mut rx, slot)| async move {

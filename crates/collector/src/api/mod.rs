@@ -13,6 +13,7 @@ mod status;
 mod stream;
 
 use crate::error::AppError;
+use crate::store::StoreError;
 use crate::AppState;
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
@@ -41,11 +42,9 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/v1/whereami", get(status::whereami)).merge(public)
 }
 
-/// Runs a blocking store read off the async workers; a failed read is a 500.
-pub(crate) async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
-    f: impl FnOnce() -> Result<T, E> + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| AppError::Internal(e.to_string()))?.map_err(|e| AppError::Internal(e.to_string()))
+/// Runs a blocking store read off the async workers; a failed read is a 500 (`From<StoreError>`).
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, AppError> {
+    Ok(tokio::task::spawn_blocking(f).await.map_err(|e| AppError::Internal(e.to_string()))??)
 }
 
 /// A JSON answer that caches may keep for `max_age` seconds.

@@ -7,7 +7,7 @@ use super::params::{range, Params};
 use super::{blocking, json_cached};
 use crate::error::AppError;
 use crate::store::publish::{settled_end, BucketKey, Mass, Summary, Thresholds, Tree, STEPS_MIN};
-use crate::store::{rfc3339, RollupFilter, SeriesQuery, Store};
+use crate::store::{rfc3339, RollupFilter, SeriesQuery, Store, StoreError};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
@@ -62,7 +62,7 @@ pub(crate) struct SeriesRequest {
 
 /// The published points of `r`: settled buckets from the store's cache when computed before,
 /// the others from one scan of the cell-minutes they span.
-pub(crate) fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, String> {
+pub(crate) fn compute(store: &dyn Store, r: &SeriesRequest) -> Result<Vec<Point>, StoreError> {
     let q = &r.query;
     let t = r.thresholds;
     let key = |start: i64| -> BucketKey { (q.platform.clone(), q.country, q.asn, t.min_reports, t.min_networks, q.step, start) };

@@ -4,7 +4,7 @@
 
 use crate::rollup::{CellRollup, NetRollup};
 use crate::store::publish::{Mass, Thresholds};
-use crate::store::{RollupFilter, Store};
+use crate::store::{RollupFilter, Store, StoreError};
 use serde::Serialize;
 use vantage_detect::hist::quantile_of;
 use vantage_protocol::{Country, Platform};
@@ -80,14 +80,14 @@ pub fn aggregate(cell: &CellRollup, k: usize, m: usize) -> Option<Aggregate> {
 /// (minute, platform, country, asn) order, handed to `each` one time chunk after another; only
 /// minutes that end at or before minute `settled_end` (`publish::settled_end`), so a listed cell
 /// never changes afterwards. An error from `each` (a closed output) stops the scan at the end of
-/// its chunk and is returned.
+/// its chunk and is returned as [`StoreError::Output`].
 pub(crate) fn scan_aggregates(
     store: &dyn Store,
     (from, to): (Option<i64>, Option<i64>),
     (k, m): (usize, usize),
     settled_end: i64,
-    each: &mut dyn FnMut(Aggregate) -> Result<(), String>,
-) -> Result<(), String> {
+    each: &mut dyn FnMut(Aggregate) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     let Some((first, last)) = store.rollup_bounds()? else { return Ok(()) };
     let from = from.map_or(first, |s| s.div_euclid(60).max(first));
     let to = to.map_or(last + 1, |s| (s + 59).div_euclid(60).min(last + 1)).min(settled_end);
@@ -101,7 +101,7 @@ pub(crate) fn scan_aggregates(
             }
         })?;
         if let Some(e) = failed {
-            return Err(e);
+            return Err(StoreError::Output(e));
         }
         start = end;
     }

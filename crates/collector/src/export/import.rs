@@ -5,7 +5,7 @@
 //! re-run from the start and stores each row once.
 
 use crate::store::json_row::{self, RowError};
-use crate::store::{Observation, Store};
+use crate::store::{Observation, Store, StoreError};
 use std::io::{BufRead, Read};
 use vantage_protocol::Outcome;
 
@@ -17,9 +17,65 @@ pub const CHUNK_ROWS: usize = 10_000;
 /// not be read into memory whole.
 const MAX_LINE_BYTES: u64 = 64 * 1024;
 
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A line is not an observation this program could have stored; nothing of it is stored.
+    #[error("line {line}: {fault}")]
+    Line {
+        /// The line's number, from 1, so the operator can find it.
+        line: u64,
+        /// What is wrong with it.
+        fault: LineFault,
+    },
+    /// The store refused a chunk (its transaction is rolled back).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Pass two stopped after some chunks were stored: says how many rows stay stored and that
+    /// importing again skips them.
+    #[error("{cause}{}; the first {stored} rows are stored, and importing the file again skips them", if *changed { " (the file changed after it was checked)" } else { "" })]
+    Partial {
+        /// Why it stopped (a [`ImportError::Line`] or [`ImportError::Store`]).
+        cause: Box<ImportError>,
+        /// Rows stored before it stopped (whole chunks).
+        stored: u64,
+        /// Whether a line failed that pass one had passed: the file changed in between.
+        changed: bool,
+    },
+}
+
+/// What is wrong with one line of an import file.
+#[derive(Debug, thiserror::Error)]
+pub enum LineFault {
+    /// The line could not be read.
+    #[error("cannot read it: {0}")]
+    Read(#[source] std::io::Error),
+    /// The line is longer than any observation can be.
+    #[error("longer than {} KiB; each line must be one observation object", MAX_LINE_BYTES / 1024)]
+    TooLong,
+    /// A field breaks its rule.
+    #[error("{field}: {reason}")]
+    Field {
+        /// The field's JSON path (`country`, `ms`).
+        field: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// The line is not one JSON object of an observation's shape.
+    #[error("{0}; each line must be one observation object as `vantage export --raw` writes")]
+    Shape(String),
+}
+
+impl LineFault {
+    /// A field that breaks a rule of the row as a whole.
+    fn rule(field: &str, reason: &str) -> LineFault {
+        LineFault::Field { field: field.to_string(), reason: reason.to_string() }
+    }
+}
+
 /// Pass one: parses and checks every line; returns the rows counted. `progress(rows)` is called
 /// every [`CHUNK_ROWS`] rows. The error names the line and the field.
-pub fn check(reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<u64, String> {
+pub fn check(reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<u64, ImportError> {
     let mut rows = 0u64;
     for_each_row(reader, &mut |_| {
         rows += 1;
@@ -34,7 +90,7 @@ pub fn check(reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<u64,
 /// Pass two, over the file [`check`] passed: stores its rows [`CHUNK_ROWS`] at a time; returns
 /// (rows read, rows new). `progress(rows)` is called after each stored chunk. A line that fails
 /// now (the file changed after the check) stops the import with the chunks before it stored.
-pub fn store(store: &dyn Store, reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<(u64, u64), String> {
+pub fn store(store: &dyn Store, reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<(u64, u64), ImportError> {
     store_in_chunks(store, reader, CHUNK_ROWS, progress)
 }
 
@@ -44,10 +100,10 @@ fn store_in_chunks(
     reader: impl BufRead,
     chunk_rows: usize,
     progress: &mut dyn FnMut(u64),
-) -> Result<(u64, u64), String> {
+) -> Result<(u64, u64), ImportError> {
     let (mut read, mut added) = (0u64, 0u64);
     let mut chunk = Vec::with_capacity(chunk_rows);
-    let mut flush = |chunk: &mut Vec<Observation>, read: u64| -> Result<u64, String> {
+    let mut flush = |chunk: &mut Vec<Observation>, read: u64| -> Result<u64, StoreError> {
         let new = store.import(chunk)?;
         chunk.clear();
         progress(read);
@@ -62,30 +118,31 @@ fn store_in_chunks(
         }
         Ok(())
     });
-    let result = match lines {
-        Ok(()) if chunk.is_empty() => Ok(()),
-        Ok(()) => flush(&mut chunk, read).map(|new| added += new),
-        Err(e) if !store_failed => Err(format!("{e} (the file changed after it was checked)")),
-        Err(e) => Err(e),
+    let (cause, changed) = match lines {
+        Ok(()) if chunk.is_empty() => return Ok((read, added)),
+        Ok(()) => match flush(&mut chunk, read) {
+            Ok(new) => return Ok((read, added + new)),
+            Err(e) => (ImportError::Store(e), false),
+        },
+        Err(e) => (e, !store_failed),
     };
     // A chunk is stored whole or not at all; the chunks before a failure stay stored.
     let stored = read - chunk.len() as u64;
-    result.map_err(|e| format!("{e}; the first {stored} rows are stored, and importing the file again skips them"))?;
-    Ok((read, added))
+    Err(ImportError::Partial { cause: Box::new(cause), stored, changed })
 }
 
 /// Calls `each(row)` for every non-blank line, parsed and checked.
-fn for_each_row(mut reader: impl BufRead, each: &mut dyn FnMut(Observation) -> Result<(), String>) -> Result<(), String> {
+fn for_each_row(mut reader: impl BufRead, each: &mut dyn FnMut(Observation) -> Result<(), ImportError>) -> Result<(), ImportError> {
     let mut buf = Vec::new();
-    for n in 1.. {
+    for line in 1.. {
+        let at = |fault| ImportError::Line { line, fault };
         buf.clear();
-        let len =
-            reader.by_ref().take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut buf).map_err(|e| format!("line {n}: cannot read it: {e}"))?;
+        let len = reader.by_ref().take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut buf).map_err(|e| at(LineFault::Read(e)))?;
         if len == 0 {
             break;
         }
         if buf.len() as u64 > MAX_LINE_BYTES {
-            return Err(format!("line {n}: longer than {} KiB; each line must be one observation object", MAX_LINE_BYTES / 1024));
+            return Err(at(LineFault::TooLong));
         }
         if buf.trim_ascii().is_empty() {
             continue;
@@ -93,23 +150,24 @@ fn for_each_row(mut reader: impl BufRead, each: &mut dyn FnMut(Observation) -> R
         // The wire's rules come with the field types, so an import holds nothing a report could
         // not have carried; `check_row` adds the rules of the row as a whole.
         let o: Observation = json_row::decode(&buf).map_err(|e| match e {
-            RowError::Field { .. } => format!("line {n}: {e}"),
-            RowError::Shape(_) => format!("line {n}: {e}; each line must be one observation object as `vantage export --raw` writes"),
+            RowError::Field { field, message } => at(LineFault::Field { field, reason: message }),
+            RowError::Shape(message) => at(LineFault::Shape(message)),
         })?;
-        check_row(&o).map_err(|e| format!("line {n}: {e}"))?;
+        check_row(&o).map_err(at)?;
         each(o)?;
     }
     Ok(())
 }
 
-fn check_row(o: &Observation) -> Result<(), String> {
+/// The rules of a row as a whole, beyond its fields' types.
+fn check_row(o: &Observation) -> Result<(), LineFault> {
     let ms_ok = |ms: f64| ms.is_finite() && (0.0..=vantage_protocol::MAX_MS).contains(&ms);
     match () {
-        _ if o.ts % 60 != 0 => Err("ts: must be a whole minute".into()),
-        _ if !ms_ok(o.ms) => Err("ms: must be between 0 and 120000".into()),
-        _ if !ms_ok(o.control_ms) => Err("control_ms: must be between 0 and 120000".into()),
+        _ if o.ts % 60 != 0 => Err(LineFault::rule("ts", "must be a whole minute")),
+        _ if !ms_ok(o.ms) => Err(LineFault::rule("ms", "must be between 0 and 120000")),
+        _ if !ms_ok(o.control_ms) => Err(LineFault::rule("control_ms", "must be between 0 and 120000")),
         _ if (o.outcome == Outcome::HttpError) != o.status.is_some_and(|s| (100..=599).contains(&s)) => {
-            Err("status: 100 to 599 with outcome http_error, absent otherwise".into())
+            Err(LineFault::rule("status", "100 to 599 with outcome http_error, absent otherwise"))
         }
         _ => Ok(()),
     }
@@ -133,9 +191,9 @@ mod tests {
 
     #[test]
     fn blank_lines_and_crlf_are_fine_and_a_line_without_end_is_refused() {
-        assert_eq!(check(lines(3).as_bytes(), &mut |_| {}), Ok(3));
+        assert_eq!(check(lines(3).as_bytes(), &mut |_| {}).unwrap(), 3);
         let endless = "{".repeat(MAX_LINE_BYTES as usize + 1);
-        let e = check(format!("{}{endless}", lines(2)).as_bytes(), &mut |_| {}).unwrap_err();
+        let e = check(format!("{}{endless}", lines(2)).as_bytes(), &mut |_| {}).unwrap_err().to_string();
         assert!(e.starts_with("line 5: longer than 64 KiB"), "{e}");
     }
 
@@ -147,7 +205,7 @@ mod tests {
             ("\"country\":\"PK\"", "\"country\":\"pk\"", "country: must be two upper-case letters (ZZ unknown)"),
         ] {
             let e = check(lines(1).replace(from, to).as_bytes(), &mut |_| {}).unwrap_err();
-            assert_eq!(e, format!("line 1: {field}"));
+            assert_eq!(e.to_string(), format!("line 1: {field}"));
         }
     }
 
@@ -158,12 +216,12 @@ mod tests {
         let good = lines(210);
         let changed = format!("{good}{{\"ts\": 1}}\n");
         let mut calls = Vec::new();
-        let e = store_in_chunks(&store, changed.as_bytes(), 100, &mut |rows| calls.push(rows)).unwrap_err();
+        let e = store_in_chunks(&store, changed.as_bytes(), 100, &mut |rows| calls.push(rows)).unwrap_err().to_string();
         assert!(e.contains("line 421: ") && e.contains("the file changed after it was checked"), "{e}");
         assert!(e.contains("the first 200 rows are stored, and importing the file again skips them"), "{e}");
         assert_eq!(calls, [100, 200]);
         assert_eq!(store.observations(None, None).unwrap().len(), 200);
-        assert_eq!(store_in_chunks(&store, good.as_bytes(), 100, &mut |_| {}), Ok((210, 10)));
+        assert_eq!(store_in_chunks(&store, good.as_bytes(), 100, &mut |_| {}).unwrap(), (210, 10));
         store.close().unwrap();
     }
 }

@@ -18,14 +18,6 @@ pub enum CidrError {
     BadPrefixLength(String),
 }
 
-// Lets callers that still return `Result<_, String>` (the bench's front) use `?` until their own
-// errors are typed.
-impl From<CidrError> for String {
-    fn from(e: CidrError) -> String {
-        e.to_string()
-    }
-}
-
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

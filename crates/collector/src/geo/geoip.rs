@@ -96,14 +96,6 @@ impl GeoipLayout {
     }
 }
 
-// Lets callers that still return `Result<_, String>` (the bench) use `?` until their own errors
-// are typed.
-impl From<GeoipError> for String {
-    fn from(e: GeoipError) -> String {
-        e.to_string()
-    }
-}
-
 /// Country and ASN sources, opened once at start-up.
 pub struct Geo {
     /// GeoLite2-Country reader, when `--geoip-country` was given.

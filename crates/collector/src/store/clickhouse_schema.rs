@@ -31,12 +31,20 @@ pub(super) struct Settings {
     pub insert_timeout: Duration,
 }
 
+/// A ClickHouse `--store` URL that cannot be used; the message shows the expected form.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{why} (expected clickhouse:http://[USER[:PASSWORD]@]HOST:PORT/DATABASE[?batch_ms=1000&batch_rows=5000&ttl_days=N&insert_timeout_ms=10000], e.g. clickhouse:http://127.0.0.1:8123/vantage)"
+)]
+pub struct ClickHouseUrlError {
+    /// What is wrong with the URL, in words.
+    why: String,
+}
+
 impl Settings {
     /// Parses the part after `clickhouse:`.
-    pub(super) fn parse(s: &str) -> Result<Settings, String> {
-        let bad = |why: &str| {
-            format!("{why} (expected clickhouse:http://[USER[:PASSWORD]@]HOST:PORT/DATABASE[?batch_ms=1000&batch_rows=5000&ttl_days=N&insert_timeout_ms=10000], e.g. clickhouse:http://127.0.0.1:8123/vantage)")
-        };
+    pub(super) fn parse(s: &str) -> Result<Settings, ClickHouseUrlError> {
+        let bad = |why: &str| ClickHouseUrlError { why: why.to_string() };
         let url = Url::parse(s).map_err(|e| bad(&e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(bad("needs an http:// or https:// URL with a host"));
@@ -232,9 +240,9 @@ mod tests {
         assert_eq!(s.db, "vantage");
         assert_eq!(s.batch_interval, Duration::from_millis(250));
         assert_eq!(s.ttl_days, Some(30));
-        assert!(Settings::parse("http://127.0.0.1:8123/").unwrap_err().contains("database"));
+        assert!(Settings::parse("http://127.0.0.1:8123/").unwrap_err().to_string().contains("database"));
         assert!(Settings::parse("http://127.0.0.1:8123/db;drop").is_err());
-        assert!(Settings::parse("http://127.0.0.1:8123/db?bogus=1").unwrap_err().contains("bogus"));
+        assert!(Settings::parse("http://127.0.0.1:8123/db?bogus=1").unwrap_err().to_string().contains("bogus"));
         assert!(Settings::parse("ftp://h/db").is_err());
     }
 

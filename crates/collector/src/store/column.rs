@@ -4,7 +4,7 @@
 
 use rusqlite::types::Type;
 use rusqlite::Row;
-use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
+use vantage_protocol::{Country, IdError, Outcome, Platform, ReportId, SiteKey, TargetId};
 
 /// A text column whose value failed its type's check.
 #[derive(Debug, thiserror::Error)]
@@ -15,20 +15,32 @@ pub(super) struct CorruptColumn {
     /// The value read (at most 80 characters of it).
     pub value: String,
     /// The rule it broke.
-    pub reason: String,
+    pub reason: BrokenRule,
+}
+
+/// The rule a stored text broke: its type's own check, or (for an outcome) not being one of the
+/// wire's outcomes.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BrokenRule {
+    /// A domain type's check, whose message is the rule.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// Not an outcome of the wire.
+    #[error("is not an outcome")]
+    NotAnOutcome,
 }
 
 /// A domain type the store keeps as text.
 pub(super) trait Checked: Sized {
     /// The value `s` stands for, or the rule it breaks.
-    fn check(s: &str) -> Result<Self, String>;
+    fn check(s: &str) -> Result<Self, BrokenRule>;
 }
 
 macro_rules! checked_by_try_from {
     ($($t:ty),*) => {$(
         impl Checked for $t {
-            fn check(s: &str) -> Result<Self, String> {
-                <$t>::try_from(s).map_err(|e| e.to_string())
+            fn check(s: &str) -> Result<Self, BrokenRule> {
+                Ok(<$t>::try_from(s)?)
             }
         }
     )*};
@@ -37,8 +49,8 @@ macro_rules! checked_by_try_from {
 checked_by_try_from!(Country, Platform, TargetId, SiteKey, ReportId);
 
 impl Checked for Outcome {
-    fn check(s: &str) -> Result<Self, String> {
-        Outcome::from_wire(s).ok_or_else(|| "is not an outcome".to_string())
+    fn check(s: &str) -> Result<Self, BrokenRule> {
+        Outcome::from_wire(s).ok_or(BrokenRule::NotAnOutcome)
     }
 }
 

@@ -102,13 +102,13 @@ pub enum StoreError {
     },
     /// The `--store` URL of a ClickHouse store is not usable.
     #[error("--store: {0}")]
-    Url(String),
+    Url(#[from] super::ClickHouseUrlError),
     /// A thread of the store could not start, or stopped.
     #[error("{0}")]
     Thread(String),
     /// The receiver of streamed rows stopped the read (a closed output), with its reason.
     #[error("{0}")]
-    Output(String),
+    Output(#[source] std::io::Error),
 }
 
 impl StoreError {
@@ -128,11 +128,4 @@ fn corrupt(e: &rusqlite::Error) -> Option<StoreError> {
     let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = e else { return None };
     let c = inner.downcast_ref::<CorruptColumn>()?;
     Some(StoreError::Corrupt { column: c.column.clone(), reason: format!("{:?} {}", c.value, c.reason) })
-}
-
-/// For callers whose errors are still strings (the CLI's, until it has typed errors of its own).
-impl From<StoreError> for String {
-    fn from(e: StoreError) -> String {
-        e.to_string()
-    }
 }

@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 use vantage_protocol::{Country, Outcome, Platform, ReportId, SiteKey, TargetId};
 
 pub(crate) use clickhouse::ClickHouseStore;
+pub use clickhouse_schema::ClickHouseUrlError;
 pub use error::StoreError;
 pub use series::{PointSums, SeriesQuery};
 pub use sqlite::SqliteStore;
@@ -153,8 +154,8 @@ pub struct IncidentFilter {
 pub(crate) type Activity = Vec<(Platform, Country, u64)>;
 
 /// Where a streamed read hands its rows, one at a time; its error (a closed output) stops the
-/// read and is returned.
-pub(crate) type Sink<'a, T> = dyn FnMut(T) -> Result<(), String> + 'a;
+/// read and is returned as [`StoreError::Output`].
+pub(crate) type Sink<'a, T> = dyn FnMut(T) -> std::io::Result<()> + 'a;
 
 /// The answer to one submitted report, once committed (or failed: one failure answers every report
 /// of its batch, so it is shared).
@@ -238,7 +239,7 @@ pub fn open_serving(url: &StoreUrl, queue_capacity: usize, retention_days: u32) 
 }
 
 /// Checks a ClickHouse `--store` URL (the part after `clickhouse:`) without connecting.
-pub(crate) fn check_clickhouse_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_clickhouse_url(url: &str) -> Result<(), clickhouse_schema::ClickHouseUrlError> {
     clickhouse_schema::Settings::parse(url).map(drop)
 }
 
@@ -266,9 +267,19 @@ pub mod rfc3339 {
         OffsetDateTime::from_unix_timestamp(ts).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_else(|| ts.to_string())
     }
 
+    /// A text that is not an RFC 3339 time.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text:?} is not an RFC 3339 time: {source}")]
+    pub struct NotRfc3339 {
+        /// The text, so the message shows what was refused.
+        text: String,
+        /// What the parser found wrong.
+        source: time::error::Parse,
+    }
+
     /// Parses an RFC 3339 time into Unix seconds.
-    pub fn parse(s: &str) -> Result<i64, String> {
-        OffsetDateTime::parse(s, &Rfc3339).map(OffsetDateTime::unix_timestamp).map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
+    pub fn parse(s: &str) -> Result<i64, NotRfc3339> {
+        OffsetDateTime::parse(s, &Rfc3339).map(OffsetDateTime::unix_timestamp).map_err(|source| NotRfc3339 { text: s.to_string(), source })
     }
 
     /// serde `with` serializer.
