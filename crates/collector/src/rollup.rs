@@ -1,6 +1,7 @@
-//! Minute rollups: what the store's writer adds, in the same transaction as the raw rows, so
-//! that every read (status, time series, export, detection) works on rollups and never scans
-//! observations.
+//! Minute rollups: what the store keeps beside the raw rows (on SQLite, in memory first and
+//! flushed about once a minute, `store/unflushed.rs`), so that every read (status, time series,
+//! export, detection) works on rollups and never scans observations. `vantage_detect::Rollups`
+//! is the detector's in-memory view of the same counters, per cell rather than per network.
 //!
 //! Two kinds of rows, both plain summable counters (a ClickHouse store can keep them with a
 //! `SummingMergeTree` materialized view over the raw table):
