@@ -232,9 +232,9 @@ pub struct LiveSpec {
     /// What the reports show; the event hits `platform`.
     pub kind: Kind,
     /// The platform the scenario is about.
-    pub platform: String,
+    pub platform: Platform,
     /// Country sent in `CF-IPCountry`.
-    pub country: String,
+    pub country: Country,
     /// Stop after this long (`None`: until interrupted).
     pub duration: Option<Duration>,
     /// Distinct networks (/24s and /48s) the reports come from.
@@ -282,10 +282,10 @@ pub async fn live(spec: &LiveSpec, mut progress: impl FnMut(&LiveTally)) -> Resu
         // model, for the biggest), so the scenario's country carries the most traffic.
         let country = match model.asn_of(net).country {
             c if c == COUNTRIES[0] => spec.country.as_str(),
-            c if c == spec.country => COUNTRIES[0],
+            c if c == spec.country.as_str() => COUNTRIES[0],
             c => c,
         };
-        let body = report(&mut rng, &list.version, &targets, spec, country == spec.country);
+        let body = report(&mut rng, &list.version, &targets, spec, country == spec.country.as_str());
         let req = client
             .post(format!("{}/v1/reports", spec.url))
             .header("content-type", "text/plain;charset=UTF-8")
@@ -323,7 +323,7 @@ fn report(rng: &mut Pcg32, version: &str, targets: &[(String, String)], spec: &L
     let measurements: Vec<serde_json::Value> = targets
         .iter()
         .map(|(platform, target)| {
-            let hit = in_event && *platform == spec.platform;
+            let hit = in_event && platform.as_str() == spec.platform.as_str();
             let (outcome, ms) = match spec.kind {
                 Kind::Block if hit => ("timeout", 15_000.0),
                 Kind::AsnHalf if hit && rng.unit() < 0.5 => ("timeout", 15_000.0),
