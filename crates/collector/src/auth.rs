@@ -19,7 +19,7 @@ use std::path::Path;
 /// Environment variable holding the admin token (when `--admin-token-file` is not given).
 pub const TOKEN_ENV: &str = "VANTAGE_ADMIN_TOKEN";
 /// Shortest token accepted: anything shorter is guessable.
-pub const MIN_TOKEN_LEN: usize = 16;
+pub(crate) const MIN_TOKEN_LEN: usize = 16;
 
 /// The operator's bearer token. Its `Debug` never shows it, so a logged config cannot leak it.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub enum TokenError {
 }
 
 impl AdminToken {
-    /// Checks a token: at least [`MIN_TOKEN_LEN`] visible ASCII characters, no spaces.
+    /// Checks a token: at least 16 (`MIN_TOKEN_LEN`) visible ASCII characters, no spaces.
     pub fn new(token: &str, from: &str) -> Result<AdminToken, TokenError> {
         let token = token.trim();
         if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {

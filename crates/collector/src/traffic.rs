@@ -33,7 +33,7 @@ use vantage_detect::rng::Pcg32;
 pub struct ModelSpec {
     /// Distinct client networks (/24s and /48s) reports come from.
     pub networks: usize,
-    /// Countries they are in (at most [`COUNTRIES`]'s length).
+    /// Countries they are in (at most the 40 of the model).
     pub countries: usize,
     /// Autonomous systems they belong to (at most 256: one IPv6 /24 each; at least `countries`).
     pub asns: usize,
@@ -63,7 +63,7 @@ impl ModelSpec {
 }
 
 /// Countries of the model, biggest first (a newsroom's readers are mostly from a few).
-pub const COUNTRIES: [&str; 40] = [
+pub(crate) const COUNTRIES: [&str; 40] = [
     "PK", "IN", "BD", "ID", "NG", "EG", "TR", "IR", "BR", "RU", "MX", "PH", "VN", "ET", "KE", "TZ", "MM", "UG", "SD", "IQ", "DZ", "MA",
     "SA", "AF", "UZ", "NP", "LK", "VE", "KZ", "BY", "AZ", "JO", "TH", "MY", "GH", "CM", "ZW", "CU", "LB", "TN",
 ];

@@ -1,6 +1,6 @@
 //! `vantage import`: NDJSON observations (docs/protocol.md §2) into a store in constant memory.
 //! The file is read twice: [`check`] parses and checks every line first, so a bad file stores
-//! nothing; then [`store`] parses it again and stores it [`CHUNK_ROWS`] rows per transaction.
+//! nothing; then [`store`] parses it again and stores it `CHUNK_ROWS` (10,000) rows per transaction.
 //! The store skips (report_id, target) pairs it already has, so an interrupted import can be
 //! re-run from the start and stores each row once.
 
@@ -11,7 +11,7 @@ use vantage_protocol::Outcome;
 
 /// Rows per `Store::import` call (one transaction) in the storing pass: large enough that the
 /// per-transaction cost is amortized, small enough that a chunk is a few megabytes.
-pub const CHUNK_ROWS: usize = 10_000;
+pub(crate) const CHUNK_ROWS: usize = 10_000;
 
 /// Longest line read: an observation is well under 1 KiB, and a file without line breaks must
 /// not be read into memory whole.
@@ -74,7 +74,7 @@ impl LineFault {
 }
 
 /// Pass one: parses and checks every line; returns the rows counted. `progress(rows)` is called
-/// every [`CHUNK_ROWS`] rows. The error names the line and the field.
+/// every `CHUNK_ROWS` (10,000) rows. The error names the line and the field.
 pub fn check(reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<u64, ImportError> {
     let mut rows = 0u64;
     for_each_row(reader, &mut |_| {
@@ -87,7 +87,7 @@ pub fn check(reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<u64,
     Ok(rows)
 }
 
-/// Pass two, over the file [`check`] passed: stores its rows [`CHUNK_ROWS`] at a time; returns
+/// Pass two, over the file [`check`] passed: stores its rows `CHUNK_ROWS` (10,000) at a time; returns
 /// (rows read, rows new). `progress(rows)` is called after each stored chunk. A line that fails
 /// now (the file changed after the check) stops the import with the chunks before it stored.
 pub fn store(store: &dyn Store, reader: impl BufRead, progress: &mut dyn FnMut(u64)) -> Result<(u64, u64), ImportError> {
