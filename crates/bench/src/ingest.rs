@@ -83,6 +83,15 @@ struct Lengths {
     fixed_rate: f64,
 }
 
+/// `VANTAGE_BENCH_WRK_CONNECTIONS=N`: a quick run for A/B comparisons of two builds in the same
+/// minutes: the wrk rounds at N connections only and the fixed-rate runs, none of the other parts.
+fn quick_connections() -> anyhow::Result<Option<u32>> {
+    match std::env::var("VANTAGE_BENCH_WRK_CONNECTIONS") {
+        Ok(n) => Ok(Some(n.parse().with_context(|| format!("VANTAGE_BENCH_WRK_CONNECTIONS={n:?} is not a connection count"))?)),
+        Err(_) => Ok(None),
+    }
+}
+
 /// A collector configured as a deployment behind a proxy on loopback: `X-Forwarded-For` from
 /// loopback believed, the model's geo databases, the rate limit at its default (or off).
 fn collector_config(store: StoreUrl, geo: &GeoFiles, rate_limit: bool) -> Config {
@@ -127,12 +136,15 @@ impl Counters {
     }
 }
 
-/// Reports and observation rows in a SQLite store.
+/// Reports and raw rows in a SQLite store: one row per observation in `observations` before raw
+/// format 1, one per report in `reports` since (`observations` is a view of it then).
 fn stored(db: &Path) -> anyhow::Result<(i64, i64)> {
     let conn = rusqlite::Connection::open(db)?;
     let count =
         |table: &str| conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).with_context(|| format!("count {table}"));
-    Ok((count("reports")?, count("observations")?))
+    let per_observation: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'observations')", [], |r| r.get(0))?;
+    Ok((count("reports")?, count(if per_observation { "observations" } else { "reports" })?))
 }
 
 /// One warm-up run; proves the server answers 2xx to the script.
@@ -168,7 +180,9 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> 
         warm_up(name, url, &realistic)?;
     }
     let metrics_url = collector.url("/metrics");
-    let mut sweep: Vec<Throughput> = CONNECTIONS.iter().map(|&connections| Throughput { connections, ..Throughput::default() }).collect();
+    let only = quick_connections()?;
+    let counts: Vec<u32> = only.map_or(CONNECTIONS.to_vec(), |c| vec![c]);
+    let mut sweep: Vec<Throughput> = counts.iter().map(|&connections| Throughput { connections, ..Throughput::default() }).collect();
     for r in 0..len.rounds {
         for at in sweep.iter_mut() {
             for (i, (name, url)) in servers.iter().enumerate() {
@@ -191,7 +205,7 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> 
     if (stored_reports as u64) < acked {
         anyhow::bail!("{acked} reports acknowledged but only {stored_reports} stored");
     }
-    let headline = sweep.iter().find(|at| at.connections == HEADLINE_CONNECTIONS).expect("headline count in the sweep");
+    let headline = sweep.iter().find(|at| at.connections == only.unwrap_or(HEADLINE_CONNECTIONS)).expect("headline count in the sweep");
     let n_rate = wrk::rate(&headline.runs[0]);
     throughput_figures(figures, &len, headline, &sample, nginx.reads_body);
     for at in sweep.iter().filter(|at| at.connections != HEADLINE_CONNECTIONS) {
@@ -202,12 +216,15 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> 
         Figure::new(
             "ingest",
             "ingest.rows_per_report",
-            "stored rows per stored report",
+            "stored raw rows per stored report",
             "rows",
             stored_rows as f64 / stored_reports.max(1) as f64,
         )
         .note(format!("{stored_reports} reports stored, {acked} acknowledged by the measured runs; {} targets a report", targets.len())),
     );
+    if only.is_some() {
+        return Ok(());
+    }
 
     single_address(figures, &len, dir.path(), &geo, &baseline, &targets, &version)?;
     drop(baseline);

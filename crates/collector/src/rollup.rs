@@ -148,10 +148,10 @@ pub(crate) struct RollupDelta {
 impl RollupDelta {
     /// Adds newly stored rows, except late ones. A report's rows share minute, country, asn and
     /// network, so a report counts once per platform it measured.
-    pub(crate) fn add(&mut self, rows: &[&Observation]) {
+    pub(crate) fn add<'a>(&mut self, rows: impl IntoIterator<Item = &'a Observation>) {
         let mut seen: HashSet<(ReportId, &Platform)> = HashSet::new();
         // A late report is stored raw only: it must not change a minute already published or judged.
-        for o in rows.iter().filter(|o| !o.late) {
+        for o in rows.into_iter().filter(|o| !o.late) {
             let key = CellKey { minute: o.ts.div_euclid(60), platform: o.platform.clone(), country: o.country, asn: o.asn };
             let control_ok = o.control_outcome == Outcome::Ok;
             if control_ok {
@@ -218,7 +218,7 @@ mod tests {
             obs(4, 8, "blocked_by_client", "ok", 40.0),
         ];
         let mut d = RollupDelta::default();
-        d.add(&rows.iter().collect::<Vec<_>>());
+        d.add(&rows);
         let mut cell = CellRollup::new(CellKey { minute: 100, platform: "x".parse().unwrap(), country: "PK".parse().unwrap(), asn: 1 });
         for ((_, _), n) in &d.nets {
             cell.nets.push(*n);
@@ -241,7 +241,7 @@ mod tests {
     fn http_error_counts_as_error() {
         let rows = [obs(1, 7, "http_error", "ok", 40.0), obs(2, 7, "ok", "ok", 40.0)];
         let mut d = RollupDelta::default();
-        d.add(&rows.iter().collect::<Vec<_>>());
+        d.add(&rows);
         let n = d.nets.values().next().unwrap();
         assert_eq!((n.ok, n.error, n.timeout, n.blocked, n.reports), (1, 1, 0, 0, 2));
     }

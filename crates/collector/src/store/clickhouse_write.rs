@@ -80,7 +80,7 @@ pub(super) fn encode<'a>(rows: &[&'a Observation], seen: &mut HashSet<(&'a str, 
     let mut out = String::new();
     for o in rows {
         let mut d = RollupDelta::default();
-        d.add(&[*o]);
+        d.add([*o]);
         let n = d.nets.values().next().copied().unwrap_or_default();
         let bucket = |kind: u8| d.hist.keys().find(|(_, k, _)| *k == kind).map_or(-1, |(_, _, b)| i16::from(*b));
         let row = RawRow {

@@ -28,6 +28,9 @@ pub(super) enum BrokenRule {
     /// Not an outcome of the wire.
     #[error("is not an outcome")]
     NotAnOutcome,
+    /// Not packed measurements of the raw format (`sqlite_raw`): the fault says where.
+    #[error("is not packed measurements: {0}")]
+    NotPacked(String),
 }
 
 /// A domain type the store keeps as text.
@@ -58,8 +61,16 @@ impl Checked for Outcome {
 pub(super) fn get<T: Checked>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let conversion = |e: Box<dyn std::error::Error + Send + Sync>| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, e);
     let s = r.get_ref(idx)?.as_str().map_err(|e| conversion(Box::new(e)))?;
-    T::check(s).map_err(|reason| {
-        let column = r.as_ref().column_name(idx).unwrap_or("?").to_string();
-        conversion(Box::new(CorruptColumn { column, value: s.chars().take(80).collect(), reason }))
-    })
+    T::check(s).map_err(|reason| corrupt(r, idx, s, reason))
+}
+
+/// The conversion error of column `idx` of `r` holding `value`, which breaks `reason`: what
+/// `StoreError::read` turns into `StoreError::Corrupt` naming the column.
+pub(super) fn corrupt(r: &Row<'_>, idx: usize, value: &str, reason: BrokenRule) -> rusqlite::Error {
+    let column = r.as_ref().column_name(idx).unwrap_or("?").to_string();
+    rusqlite::Error::FromSqlConversionFailure(
+        idx,
+        Type::Text,
+        Box::new(CorruptColumn { column, value: value.chars().take(80).collect(), reason }),
+    )
 }

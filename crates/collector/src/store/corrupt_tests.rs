@@ -46,11 +46,28 @@ fn corrupt_column(e: StoreError) -> String {
 
 #[test]
 fn a_raw_row_that_fails_its_check_fails_the_export_naming_the_column() {
-    let (_dir, store) = store_changed_by("UPDATE observations SET country = 'pk'");
+    let (_dir, store) = store_changed_by("UPDATE reports SET country = 'pk'");
     let e = store.observations(None, None).unwrap_err();
     let message = e.to_string();
     assert!(message.contains("\"pk\" must be two upper-case letters"), "{message}");
     assert_eq!(corrupt_column(e), "country");
+}
+
+#[test]
+fn packed_measurements_that_are_not_format_1_fail_the_export_naming_the_column() {
+    for (sql, says) in [
+        ("UPDATE reports SET measurements = '[[1,\"ok\"'", "is not packed measurements: EOF"),
+        ("UPDATE reports SET measurements = '[[1,\"fine\",1.0,null]]'", "\"fine\" is not an outcome"),
+        ("UPDATE reports SET measurements = '[[99,\"ok\",1.0,null]]'", "no target has code 99"),
+        ("UPDATE report_targets SET target = 'X'", "\"X\" must be"),
+    ] {
+        let (_dir, store) = store_changed_by(sql);
+        let e = store.observations(None, None).unwrap_err();
+        let message = e.to_string();
+        assert!(message.contains(says), "{sql}: {message}");
+        let column = corrupt_column(e);
+        assert!(["measurements", "target"].contains(&column.as_str()), "{sql}: {column}");
+    }
 }
 
 #[test]

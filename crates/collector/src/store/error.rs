@@ -29,6 +29,25 @@ pub enum StoreError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// Rows of one report that disagree on a value a report has once (its time, country, ...):
+    /// a report is stored as one row, so they cannot all be kept.
+    #[error("the rows of report {report_id} disagree on {column}; every row of a report must have the same {column}")]
+    SplitReport {
+        /// The report, so the operator can find its rows.
+        report_id: String,
+        /// The per-report column that differs.
+        column: &'static str,
+    },
+    /// The file was written by a later vantage, in a raw format this one cannot read.
+    #[error("sqlite {}: raw format {format}, newer than the {known} this vantage reads; open it with a newer vantage", path.display())]
+    NewerFormat {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        format: i64,
+        /// The newest format this build reads.
+        known: i64,
+    },
     /// A start-up step after opening (a migration, rebuilding the unflushed rollups) failed.
     #[error("sqlite {}: {step}: {source}", path.display())]
     Schema {

@@ -17,6 +17,8 @@ mod sqlite;
 mod sqlite_export;
 mod sqlite_flush;
 mod sqlite_incidents;
+mod sqlite_migrate;
+mod sqlite_raw;
 mod sqlite_read;
 mod unflushed;
 

@@ -1,18 +1,19 @@
 //! The embedded store: one SQLite file in WAL mode, written by one dedicated thread that commits
 //! whatever is queued as one transaction (group commit) with `synchronous=FULL`, then acknowledges.
-//! That transaction appends raw rows only; their rollups wait in memory (`unflushed`) and are
-//! flushed in small transactions about once a minute (`sqlite_flush`), so a report costs the
-//! same however many networks a minute has.
+//! That transaction appends one raw row per report (`sqlite_raw`); their rollups wait in memory
+//! (`unflushed`) and are flushed in small transactions about once a minute (`sqlite_flush`), so a
+//! report costs the same however many networks a minute has.
 
+use super::sqlite_raw::{self, TargetCodes};
 use super::sqlite_read::{self, Readers};
 use super::unflushed::Unflushed;
 use super::{
-    sqlite_flush, sqlite_incidents, Ack, Incident, IncidentFilter, Observation, RollupFilter, Store, StoreError, StoreStats, Stored,
-    SubmitError,
+    sqlite_flush, sqlite_incidents, sqlite_migrate, Ack, Incident, IncidentFilter, Observation, RollupFilter, Store, StoreError,
+    StoreStats, Stored, SubmitError,
 };
 use crate::rollup::{CellRollup, RollupDelta};
 use rusqlite::{params, Connection};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,19 +27,9 @@ use vantage_protocol::ReportId;
 const MAX_BATCH: usize = 4096;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS reports (id TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS observations (
-    ts INTEGER NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL, network INTEGER NOT NULL,
-    site TEXT NOT NULL, platform TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
-    ms REAL NOT NULL, control_outcome TEXT NOT NULL, control_ms REAL NOT NULL,
-    browser_family TEXT, net_type TEXT, report_id TEXT NOT NULL, late INTEGER NOT NULL DEFAULT 0, status INTEGER
-);
--- Stores created before had UNIQUE (report_id, target) on observations, a random-order index
--- every row paid for: the reports primary key already decides duplicates (a repeated target
--- within one report is dropped before the insert). Their index stays; it changes nothing.
--- No query reads observations by (platform, country): every read goes to the rollups.
+-- Raw reports are in sqlite_raw's tables; a store from before them is migrated at open
+-- (sqlite_migrate). No query reads raw rows by (platform, country): every read goes to the rollups.
 DROP INDEX IF EXISTS observations_platform_country_ts;
-CREATE INDEX IF NOT EXISTS observations_ts ON observations (ts);
 CREATE TABLE IF NOT EXISTS rollup_nets (
     minute INTEGER NOT NULL, platform TEXT NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL,
     network INTEGER NOT NULL, reports INTEGER NOT NULL, ok INTEGER NOT NULL, error INTEGER NOT NULL,
@@ -106,6 +97,11 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
     conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
     conn.execute_batch(SCHEMA).map_err(err)?;
+    // A legacy store keeps its tables until `SqliteStore::open` migrates them.
+    if !sqlite_migrate::is_legacy(&conn).map_err(err)? {
+        conn.execute_batch(sqlite_raw::SCHEMA).map_err(err)?;
+        conn.execute_batch(sqlite_raw::VIEWS).map_err(err)?;
+    }
     Ok(conn)
 }
 
@@ -121,18 +117,6 @@ fn tune_writer(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Adds `observations.NAME` with `DECLARATION` to a store written before the column existed:
-/// `late` (every older row was on time, default 0) and `status` (no older row is an
-/// `http_error`, so NULL for all).
-fn add_column(conn: &Connection, name: &str, declaration: &str) -> rusqlite::Result<()> {
-    let has: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('observations') WHERE name = ?1)", [name], |r| r.get(0))?;
-    if !has {
-        conn.execute_batch(&format!("ALTER TABLE observations ADD COLUMN {name} {declaration}"))?;
-    }
-    Ok(())
-}
-
 /// Page cache of a writing connection, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -128 * 1024;
 
@@ -142,11 +126,18 @@ impl SqliteStore {
         let mut conn = connect(path)?;
         let schema = |step: String| move |source| StoreError::Schema { path: path.to_path_buf(), step, source };
         tune_writer(&conn).map_err(schema("tuning the writer's connection".into()))?;
-        for (name, declaration) in [("late", "INTEGER NOT NULL DEFAULT 0"), ("status", "INTEGER")] {
-            add_column(&conn, name, declaration).map_err(schema(format!("adding observations.{name}")))?;
+        let format: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(schema("reading the format".into()))?;
+        if format > sqlite_raw::FORMAT {
+            return Err(StoreError::NewerFormat { path: path.to_path_buf(), format, known: sqlite_raw::FORMAT });
         }
         let started = std::time::Instant::now();
-        let recovered = conn.execute_batch(sqlite_flush::SCHEMA).and_then(|()| sqlite_flush::recover(&conn)).map_err(|e| {
+        let moved = sqlite_migrate::migrate(&mut conn).map_err(schema("moving observations into reports".into()))?;
+        if moved > 0 {
+            tracing::info!(reports = moved, ms = started.elapsed().as_millis() as u64, "raw observations moved to one row per report");
+        }
+        conn.pragma_update(None, "user_version", sqlite_raw::FORMAT).map_err(schema("recording the format".into()))?;
+        let started = std::time::Instant::now();
+        let recovered = conn.execute_batch(&sqlite_flush::schema("reports")).and_then(|()| sqlite_flush::recover(&conn)).map_err(|e| {
             match StoreError::read("read")(e) {
                 StoreError::Read { source, .. } => schema("rebuilding unflushed rollups from raw rows".into())(source),
                 corrupt => corrupt,
@@ -198,7 +189,7 @@ impl SqliteStore {
         }
     }
 
-    /// Deletes raw observations older than `days` now and every hour while the store is open, on
+    /// Deletes raw reports older than `days` now and every hour while the store is open, on
     /// a thread and connection of its own, a small batch per transaction (rollups are kept).
     pub(crate) fn start_retention(&self, days: u32) {
         let (path, alive) = (self.path.clone(), Arc::downgrade(&self.alive));
@@ -207,7 +198,7 @@ impl SqliteStore {
                 let cutoff = time::OffsetDateTime::now_utc().unix_timestamp() - i64::from(days) * 86_400;
                 match connect(&path).and_then(|mut c| delete_raw_before(&mut c, cutoff).map_err(StoreError::write("retention"))) {
                     Ok(0) => {}
-                    Ok(rows) => tracing::info!(rows, days, "sqlite retention deleted old raw observations"),
+                    Ok(reports) => tracing::info!(reports, days, "sqlite retention deleted old raw reports"),
                     Err(e) => tracing::warn!(error = %e, "sqlite retention failed; retrying in an hour"),
                 }
                 let until = std::time::Instant::now() + RETENTION_EVERY;
@@ -222,31 +213,20 @@ impl SqliteStore {
     }
 }
 
-/// Deletes raw observations with `ts < cutoff` (unix seconds) and their report ids, at most
-/// [`RETENTION_BATCH`] rows a transaction with a pause between, so ingest is never held up for
-/// long; returns the rows deleted. Report ids go with their rows: a report that old can no
-/// longer arrive again (`age_s` is at most a day), so nothing is left to deduplicate against.
+/// Deletes raw reports with `ts < cutoff` (unix seconds), at most [`RETENTION_BATCH`] a
+/// transaction with a pause between, so ingest is never held up for long; returns the reports
+/// deleted. Their ids go with them: a report that old can no longer arrive again (`age_s` is at
+/// most a day), so nothing is left to deduplicate against.
 pub(super) fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<u64> {
     let mut total = 0;
     loop {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let n = {
-            // Never the row with the highest rowid: SQLite would hand its rowid out again, below
-            // `rollup_flushed.through`, and a crash would then lose that row's rollups.
-            let mut old = tx.prepare_cached(
-                "SELECT rowid, report_id FROM observations WHERE ts < ?1 AND rowid < (SELECT max(rowid) FROM observations) LIMIT ?2",
-            )?;
-            let rows: Vec<(i64, String)> =
-                old.query_map(params![cutoff, RETENTION_BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-            let mut row = tx.prepare_cached("DELETE FROM observations WHERE rowid = ?1")?;
-            let mut report = tx.prepare_cached("DELETE FROM reports WHERE id = ?1")?;
-            for (rowid, id) in &rows {
-                row.execute([rowid])?;
-                report.execute([id])?;
-            }
-            rows.len()
-        };
-        tx.commit()?;
+        // Never the row with the highest rowid: SQLite would hand its rowid out again, below
+        // `rollup_flushed.through`, and a crash would then lose that report's rollups.
+        let n = conn.execute(
+            "DELETE FROM reports WHERE rowid IN (SELECT rowid FROM reports WHERE ts < ?1
+             AND rowid < (SELECT max(rowid) FROM reports) LIMIT ?2)",
+            params![cutoff, RETENTION_BATCH as i64],
+        )?;
         total += n as u64;
         if n < RETENTION_BATCH {
             return Ok(total);
@@ -269,13 +249,13 @@ type Reply = oneshot::Sender<Result<Stored, Arc<StoreError>>>;
 enum Handoff {
     /// A committed batch: add its rollups to memory, then answer.
     Committed {
-        /// The batch's reports (id, rows), in queue order.
+        /// The batch's reports (id, rows with distinct targets), in queue order.
         reports: Vec<(ReportId, Vec<Observation>)>,
         /// What the commit did with each report.
         outcomes: Vec<Stored>,
         /// One per report, answered once its rollups are in memory.
         replies: Vec<Reply>,
-        /// Highest observation rowid of the commit: the batch's rows are all at or below it.
+        /// Highest `reports` rowid of the commit: the batch's reports are all at or below it.
         through: i64,
     },
     /// Answered once every batch handed over before it is in memory.
@@ -312,9 +292,8 @@ fn roll_up(rx: std::sync::mpsc::Receiver<Handoff>, counters: &(AtomicU64, Atomic
                 let mut rows = 0;
                 for ((_, obs), outcome) in reports.iter().zip(&outcomes) {
                     if *outcome == Stored::New {
-                        let new = distinct_targets(obs);
-                        rows += new.len() as u64;
-                        delta.add(&new);
+                        rows += obs.len() as u64;
+                        delta.add(obs);
                     }
                 }
                 // Before the answers: a client that reads after its 2xx sees its report counted.
@@ -353,6 +332,7 @@ fn commit_loop(
         Err(e) => return tracing::error!(error = %e, "the sqlite writer cannot start its timer; it stops"),
     };
     let mut last_seal_check = std::time::Instant::now();
+    let mut codes = TargetCodes::default();
     loop {
         // While a sealed generation drains, the queue is only polled between its chunks.
         let draining = !unflushed.lock().sealed.cells.is_empty();
@@ -363,7 +343,7 @@ fn commit_loop(
             Err(_) => None,
         };
         let idle = first.is_none();
-        let stop = first.is_some_and(|job| write_batch(&mut conn, job, &mut rx, to_rollups));
+        let stop = first.is_some_and(|job| write_batch(&mut conn, &mut codes, job, &mut rx, to_rollups));
         // A draining generation only writes its next chunk (no seal, so no wait); a seal waits
         // for the rollup thread, so a busy writer looks for one only every SEAL_CHECK_EVERY.
         let may_seal = stop || (!draining && (idle || last_seal_check.elapsed() >= SEAL_CHECK_EVERY));
@@ -384,7 +364,13 @@ fn commit_loop(
 
 /// Commits `first` and whatever else is queued, then hands the batch to the rollup thread;
 /// returns whether a shutdown was asked for.
-fn write_batch(conn: &mut Connection, first: Job, rx: &mut mpsc::Receiver<Job>, to_rollups: &std::sync::mpsc::SyncSender<Handoff>) -> bool {
+fn write_batch(
+    conn: &mut Connection,
+    codes: &mut TargetCodes,
+    first: Job,
+    rx: &mut mpsc::Receiver<Job>,
+    to_rollups: &std::sync::mpsc::SyncSender<Handoff>,
+) -> bool {
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
@@ -397,7 +383,8 @@ fn write_batch(conn: &mut Connection, first: Job, rx: &mut mpsc::Receiver<Job>, 
     let mut stop = false;
     for job in batch {
         match job {
-            Job::Report { id, rows, reply } => {
+            Job::Report { id, mut rows, reply } => {
+                sqlite_raw::distinct_targets(&mut rows);
                 reports.push((id, rows));
                 replies.push(reply);
             }
@@ -407,7 +394,7 @@ fn write_batch(conn: &mut Connection, first: Job, rx: &mut mpsc::Receiver<Job>, 
     if reports.is_empty() {
         return stop;
     }
-    match commit(conn, &reports) {
+    match commit(conn, codes, &reports) {
         Ok(outcomes) => {
             let through = conn.last_insert_rowid();
             if let Err(std::sync::mpsc::SendError(Handoff::Committed { replies, .. })) =
@@ -431,59 +418,21 @@ fn write_batch(conn: &mut Connection, first: Job, rx: &mut mpsc::Receiver<Job>, 
     stop
 }
 
-/// A report's rows, a repeated target once (its first row): what is inserted and rolled up.
-fn distinct_targets(obs: &[Observation]) -> Vec<&Observation> {
-    let mut targets = HashSet::with_capacity(obs.len());
-    obs.iter().filter(|o| targets.insert(o.target.as_str())).collect()
-}
-
-/// One transaction for the whole batch, raw rows only: duplicates are decided here, against
-/// committed reports and earlier reports of the same batch. Returns each report's outcome (the
-/// rollup thread adds the new ones' rollups once committed).
-fn commit(conn: &mut Connection, reports: &[(ReportId, Vec<Observation>)]) -> rusqlite::Result<Vec<Stored>> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut outcomes = Vec::with_capacity(reports.len());
-    {
-        let mut new_report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)")?;
-        let mut insert = tx.prepare_cached(INSERT_OBSERVATION)?;
+/// One transaction for the whole batch, one raw row per report: duplicates are decided by that
+/// insert, against committed reports and earlier reports of the same batch. Returns each
+/// report's outcome (the rollup thread adds the new ones' rollups once committed).
+fn commit(conn: &mut Connection, codes: &mut TargetCodes, reports: &[(ReportId, Vec<Observation>)]) -> rusqlite::Result<Vec<Stored>> {
+    let written = (|| {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(reports.len());
         for (id, obs) in reports {
-            if new_report.execute([id.as_str()])? == 0 {
-                outcomes.push(Stored::Duplicate);
-                continue;
-            }
-            for o in distinct_targets(obs) {
-                insert_observation(&mut insert, o)?;
-            }
-            outcomes.push(Stored::New);
+            let new = sqlite_raw::insert_report(&tx, codes, id, obs)?;
+            outcomes.push(if new { Stored::New } else { Stored::Duplicate });
         }
-    }
-    tx.commit()?;
-    Ok(outcomes)
-}
-
-const INSERT_OBSERVATION: &str = "INSERT OR IGNORE INTO observations (ts, country, asn, network, site, platform, target,
-    outcome, ms, control_outcome, control_ms, browser_family, net_type, report_id, late, status)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
-
-fn insert_observation(stmt: &mut rusqlite::CachedStatement<'_>, o: &Observation) -> rusqlite::Result<usize> {
-    stmt.execute(params![
-        o.ts,
-        o.country.as_str(),
-        o.asn,
-        o.network,
-        o.site.as_str(),
-        o.platform.as_str(),
-        o.target.as_str(),
-        o.outcome.as_str(),
-        o.ms,
-        o.control_outcome.as_str(),
-        o.control_ms,
-        o.browser_family,
-        o.net_type,
-        o.report_id.as_str(),
-        o.late,
-        o.status
-    ])
+        tx.commit()?;
+        Ok(outcomes)
+    })();
+    written.inspect_err(|_| codes.forget())
 }
 
 impl Store for SqliteStore {
@@ -506,33 +455,25 @@ impl Store for SqliteStore {
     }
 
     fn import(&self, rows: &[Observation]) -> Result<usize, StoreError> {
+        let reports = import_reports(rows)?;
         let mut conn = connect(&self.path)?;
         let err = StoreError::write("import");
         tune_writer(&conn).map_err(&err)?;
         // Commit and hand-over to the unflushed rollups under one lock: the writer cannot seal a
         // generation in between and mark these rows flushed before their rollups are in it.
         let mut unflushed = self.unflushed.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(&err)?;
-        let mut new = Vec::new();
-        {
-            let mut report = tx.prepare_cached("INSERT OR IGNORE INTO reports (id) VALUES (?1)").map_err(&err)?;
-            let mut insert = tx.prepare_cached(INSERT_OBSERVATION).map_err(&err)?;
-            // Reports new to the store in this import, and their (id, target) pairs written: a
-            // report already stored is skipped whole, a repeated pair once.
-            let (mut fresh, mut written) = (HashSet::new(), HashSet::new());
-            for o in rows {
-                let id = o.report_id;
-                let is_new = fresh.contains(&id) || (report.execute([id.as_str()]).map_err(&err)? > 0 && fresh.insert(id));
-                if is_new && written.insert((id, &o.target)) && insert_observation(&mut insert, o).map_err(&err)? > 0 {
-                    new.push(o);
-                }
+        // Codes of its own: the writer's memory is never told of codes this import adds.
+        let outcomes = commit(&mut conn, &mut TargetCodes::default(), &reports).map_err(&err)?;
+        let mut delta = RollupDelta::default();
+        let mut new = 0;
+        for ((_, obs), outcome) in reports.iter().zip(outcomes) {
+            if outcome == Stored::New {
+                new += obs.len();
+                delta.add(obs);
             }
         }
-        tx.commit().map_err(&err)?;
-        let mut delta = RollupDelta::default();
-        delta.add(&new);
         unflushed.add(delta, conn.last_insert_rowid());
-        Ok(new.len())
+        Ok(new)
     }
 
     fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut super::Sink<'_, Observation>) -> Result<(), StoreError> {
@@ -565,4 +506,26 @@ impl Store for SqliteStore {
         let _ = self.tx.blocking_send(Job::Shutdown);
         writer.join().map_err(|_| StoreError::Thread("the sqlite writer panicked".into()))
     }
+}
+
+/// An import's rows grouped into reports, in order of first appearance, each target once (its
+/// first row); rows of one report that disagree on a per-report column are refused, naming it.
+fn import_reports(rows: &[Observation]) -> Result<Vec<(ReportId, Vec<Observation>)>, StoreError> {
+    let mut at: HashMap<ReportId, usize> = HashMap::new();
+    let mut reports: Vec<(ReportId, Vec<Observation>)> = Vec::new();
+    for o in rows {
+        let i = *at.entry(o.report_id).or_insert_with(|| {
+            reports.push((o.report_id, Vec::new()));
+            reports.len() - 1
+        });
+        let report = &mut reports[i].1;
+        if let Some(column) = report.first().and_then(|first| sqlite_raw::differing_column(first, o)) {
+            return Err(StoreError::SplitReport { report_id: o.report_id.as_str().to_string(), column });
+        }
+        report.push(o.clone());
+    }
+    for (_, obs) in &mut reports {
+        sqlite_raw::distinct_targets(obs);
+    }
+    Ok(reports)
 }

@@ -1,28 +1,33 @@
 //! Unflushed rollups into SQLite's rollup tables, and back into memory after a crash.
 //!
-//! `rollup_flushed` (one row) says what the rollup tables hold: every on-time observation with
-//! rowid <= `through`; and, while a sealed generation is being written a chunk at a time, that
-//! rows in (`through`, `sealed_to`] are in them for the cells up to `done_*` (key order). Each
+//! `rollup_flushed` (one row) says what the rollup tables hold: every on-time report of
+//! `reports` with rowid <= `through`; and, while a sealed generation is being written a chunk
+//! at a time, that reports in (`through`, `sealed_to`] are in them for the cells up to `done_*`
+//! (key order). (Before its migration, a legacy store's marks are rowids of `observations`.) Each
 //! chunk and its `rollup_flushed` update are one transaction, so after a crash replaying the raw
 //! rows above the marks rebuilds exactly what is missing: no rollup lost, none counted twice.
 
+use super::column;
+use super::sqlite_migrate::{self, Source};
+use super::sqlite_raw::{self, CodeBook};
 use super::unflushed::{by_cell, CellMap, Generation, State, Unflushed};
-use super::{column, sqlite_export, Observation};
 use crate::rollup::{CellKey, RollupDelta, KIND_CONTROL, KIND_TIMES};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// Network rows written per flush transaction: small, so a report committed meanwhile waits little.
 pub(super) const CHUNK_ENTRIES: usize = 4096;
 
-/// The table, created with the current watermark: a store from before this table had its
-/// rollups written with its rows, so everything in it is rolled up.
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS rollup_flushed (
-    id INTEGER PRIMARY KEY CHECK (id = 0), through INTEGER NOT NULL, sealed_to INTEGER,
-    done_minute INTEGER, done_platform TEXT, done_country TEXT, done_asn INTEGER
-);
-INSERT OR IGNORE INTO rollup_flushed (id, through) SELECT 0, coalesce(max(rowid), 0) FROM observations;
-";
+/// The table, created with the current watermark of the raw table `raw`: a store from before
+/// this table had its rollups written with its rows, so everything in it is rolled up.
+pub(super) fn schema(raw: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS rollup_flushed (
+            id INTEGER PRIMARY KEY CHECK (id = 0), through INTEGER NOT NULL, sealed_to INTEGER,
+            done_minute INTEGER, done_platform TEXT, done_country TEXT, done_asn INTEGER
+        );
+        INSERT OR IGNORE INTO rollup_flushed (id, through) SELECT 0, coalesce(max(rowid), 0) FROM {raw};"
+    )
+}
 
 /// The marks of `rollup_flushed`.
 struct Marks {
@@ -47,17 +52,23 @@ fn marks(conn: &Connection) -> rusqlite::Result<Marks> {
 /// Rebuilds the unflushed rollups from the raw rows above the marks (at start-up, before the
 /// writer runs).
 pub(super) fn recover(conn: &Connection) -> rusqlite::Result<State> {
+    recover_from(conn, Source::Raw)
+}
+
+/// [`recover`] from the raw table `source`.
+pub(super) fn recover_from(conn: &Connection, source: Source) -> rusqlite::Result<State> {
     let m = marks(conn)?;
     let mut state = State::default();
     let mut growing_from = m.through;
     if let Some((sealed_to, done)) = m.sealed {
-        let mut cells = replay(conn, m.through, sealed_to)?;
+        let mut cells = replay(conn, source, m.through, sealed_to)?;
         cells.retain(|k, _| *k > done);
         state.sealed.add(cells, sealed_to);
         growing_from = sealed_to;
     }
-    let cells = replay(conn, growing_from, i64::MAX)?;
-    let last: i64 = conn.query_row("SELECT coalesce(max(rowid), 0) FROM observations", [], |r| r.get(0))?;
+    let cells = replay(conn, source, growing_from, i64::MAX)?;
+    let table = if source == Source::Raw { "reports" } else { "observations" };
+    let last: i64 = conn.query_row(&format!("SELECT coalesce(max(rowid), 0) FROM {table}"), [], |r| r.get(0))?;
     if !cells.is_empty() {
         state.growing_since = Some(std::time::Instant::now());
     }
@@ -65,26 +76,19 @@ pub(super) fn recover(conn: &Connection) -> rusqlite::Result<State> {
     Ok(state)
 }
 
-/// The rollups of on-time rows with `from < rowid <= to`.
-fn replay(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<CellMap> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {} FROM observations WHERE rowid > ?1 AND rowid <= ?2 AND late = 0 ORDER BY rowid",
-        sqlite_export::COLUMNS
-    ))?;
-    let mut rows = stmt.query(params![from, to])?;
+/// The rollups of on-time reports with `from < rowid <= to`.
+fn replay(conn: &Connection, source: Source, from: i64, to: i64) -> rusqlite::Result<CellMap> {
     let mut delta = RollupDelta::default();
-    // A report's rows are consecutive (one writer inserts them together); `add` counts a report
-    // once per platform within one call, so each call gets one whole report.
-    let mut report: Vec<Observation> = Vec::new();
-    while let Some(r) = rows.next()? {
-        let o = sqlite_export::observation(r)?;
-        if report.first().is_some_and(|f| f.report_id != o.report_id) {
-            delta.add(&report.iter().collect::<Vec<_>>());
-            report.clear();
-        }
-        report.push(o);
+    if source == Source::Legacy {
+        sqlite_migrate::replay_legacy(conn, from, to, &mut delta)?;
+        return Ok(by_cell(delta));
     }
-    delta.add(&report.iter().collect::<Vec<_>>());
+    let mut book = CodeBook::default();
+    let mut stmt = conn.prepare(&format!("SELECT {} FROM reports WHERE rowid > ?1 AND rowid <= ?2 AND late = 0", sqlite_raw::COLUMNS))?;
+    let mut rows = stmt.query(params![from, to])?;
+    while let Some(r) = rows.next()? {
+        delta.add(&sqlite_raw::read_report(conn, &mut book, r, 0)?);
+    }
     Ok(by_cell(delta))
 }
 

@@ -18,13 +18,15 @@ fn reports() -> Vec<(ReportId, Vec<Observation>)> {
     };
     (0..6000u64)
         .map(|r| {
-            let minute = FIRST_MINUTE + next(20) as i64;
+            // A report's rows share its time and control, as ingest makes them (one raw row holds it once).
+            let ts = (FIRST_MINUTE + next(20) as i64) * 60 + next(60) as i64;
+            let control_outcome = if next(10) == 0 { Outcome::Error } else { Outcome::Ok };
             let (country, asn, network) = (["PK", "IR"][next(2) as usize], next(3) as u32, next(9000) as u32);
             let id: ReportId = format!("{r:032x}").parse().unwrap();
             let rows = ["x", "youtube"]
                 .iter()
                 .map(|platform| Observation {
-                    ts: minute * 60 + next(60) as i64,
+                    ts,
                     country: country.parse().unwrap(),
                     asn,
                     network,
@@ -33,7 +35,7 @@ fn reports() -> Vec<(ReportId, Vec<Observation>)> {
                     target: format!("{platform}.t").parse().unwrap(),
                     outcome: Outcome::from_wire(["ok", "ok", "error", "timeout", "blocked_by_client"][next(5) as usize]).unwrap(),
                     ms: 10.0 + next(5000) as f64,
-                    control_outcome: if next(10) == 0 { Outcome::Error } else { Outcome::Ok },
+                    control_outcome,
                     control_ms: 50.0,
                     browser_family: None,
                     net_type: None,
@@ -61,7 +63,7 @@ fn normalized(mut cells: Vec<CellRollup>) -> Vec<CellRollup> {
 fn expected(reports: &[(ReportId, Vec<Observation>)], f: &RollupFilter) -> Vec<CellRollup> {
     let mut d = RollupDelta::default();
     for (_, rows) in reports {
-        d.add(&rows.iter().collect::<Vec<_>>());
+        d.add(rows.iter());
     }
     let cells = by_cell(d).into_iter().filter(|(k, _)| super::super::unflushed::matches(k, f));
     normalized(cells.map(|(k, s)| s.to_rollup(k)).collect())
@@ -137,7 +139,7 @@ fn reads_count_every_report_once_unflushed_partly_flushed_and_after_a_crash() {
     assert_reads(&store, &all, "after the crash");
     let marks = super::marks(&conn).unwrap();
     assert!(marks.sealed.is_none());
-    assert_eq!(marks.through, conn.query_row("SELECT max(rowid) FROM observations", [], |r| r.get::<_, i64>(0)).unwrap());
+    assert_eq!(marks.through, conn.query_row("SELECT max(rowid) FROM reports", [], |r| r.get::<_, i64>(0)).unwrap());
 
     // More reports after a restart are added on top, and a clean close flushes them.
     // New ids: the first hex digit (0 in every generated id) becomes b.
