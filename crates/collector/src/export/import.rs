@@ -111,11 +111,14 @@ fn store_in_chunks(
     };
     let mut store_failed = false;
     let lines = for_each_row(reader, &mut |o| {
-        chunk.push(o);
-        read += 1;
-        if chunk.len() == chunk_rows {
+        // A full chunk is stored at the next report's first row: a report's rows (consecutive, as
+        // an export writes them) go to the store together, which keeps a report as one row and
+        // skips a report it already has.
+        if chunk.len() >= chunk_rows && chunk.last().is_some_and(|last: &Observation| last.report_id != o.report_id) {
             added += flush(&mut chunk, read).inspect_err(|_| store_failed = true)?;
         }
+        chunk.push(o);
+        read += 1;
         Ok(())
     });
     let (cause, changed) = match lines {
@@ -222,6 +225,20 @@ mod tests {
         assert_eq!(calls, [100, 200]);
         assert_eq!(store.observations(None, None).unwrap().len(), 200);
         assert_eq!(store_in_chunks(&store, good.as_bytes(), 100, &mut |_| {}).unwrap(), (210, 10));
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn a_report_across_a_chunk_edge_is_stored_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("v.db"), 4).unwrap();
+        // Reports of two rows each (targets x.main and x.other), chunks of three rows.
+        let two_rows: String =
+            lines(3).lines().filter(|l| !l.is_empty()).map(|l| format!("{l}\n{}\n", l.replace("x.main", "x.other"))).collect();
+        let mut calls = Vec::new();
+        assert_eq!(store_in_chunks(&store, two_rows.as_bytes(), 3, &mut |rows| calls.push(rows)).unwrap(), (6, 6));
+        assert_eq!(calls, [4, 6], "a chunk ends where a report does");
+        assert_eq!(store.observations(None, None).unwrap().len(), 6);
         store.close().unwrap();
     }
 }
