@@ -209,3 +209,26 @@ fn a_store_of_a_later_format_is_refused_unchanged() {
     }
     assert_eq!(count(&path, "PRAGMA user_version"), super::FORMAT + 1);
 }
+
+#[test]
+fn retention_deletes_old_reports_in_batches_but_never_the_newest_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    let store = SqliteStore::open(&path, 4).unwrap();
+    let old = rows(2_500, 2);
+    store.import(&old).unwrap();
+    let mut recent = rows(1, 2);
+    for o in &mut recent {
+        (o.ts, o.report_id) = (o.ts + 86_400, "f".repeat(32).parse().unwrap());
+    }
+    store.import(&recent).unwrap();
+    store.close().unwrap();
+    let mut conn = super::super::sqlite::connect(&path).unwrap();
+    let cutoff = recent[0].ts;
+    assert_eq!(super::super::sqlite::delete_raw_before(&mut conn, cutoff).unwrap(), 2_500, "three batches of old reports");
+    assert_eq!(count(&path, "SELECT count(*) FROM reports"), 1);
+    // Now the only report is the newest row: old or not, it stays.
+    assert_eq!(super::super::sqlite::delete_raw_before(&mut conn, cutoff + 60).unwrap(), 0);
+    let store = SqliteStore::open(&path, 4).unwrap();
+    assert_rows(&store.observations(None, None).unwrap(), &recent, "the recent report");
+}
