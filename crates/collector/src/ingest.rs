@@ -9,7 +9,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 use vantage_protocol::{parse_report, Country, IdError, Platform, Report, ReportId, SiteKey, TargetId, ValidationError, MAX_BODY_BYTES};
@@ -69,14 +71,28 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
         Ok(Ok(Stored::New)) => {
             c.metrics.accepted();
             c.live.touch(country, platforms);
-            Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true, "id": report.id}))).into_response())
+            Ok((StatusCode::ACCEPTED, Json(Answer { accepted: true, duplicate: None, id: &report.id })).into_response())
         }
         Ok(Ok(Stored::Duplicate)) => {
             c.metrics.duplicate();
-            Ok((StatusCode::OK, Json(json!({"accepted": true, "id": report.id, "duplicate": true}))).into_response())
+            Ok((StatusCode::OK, Json(Answer { accepted: true, duplicate: Some(true), id: &report.id })).into_response())
         }
         _ => Err(AppError::Overloaded(5, "the store is unavailable")),
     }
+}
+
+/// The body of a 202 or a duplicate's 200 (docs/protocol.md §1), serialized straight from the
+/// report: no JSON value tree built per answer.
+#[derive(Serialize)]
+struct Answer<'a> {
+    /// Always true: a refusal is an error status with its own body.
+    accepted: bool,
+    /// Present (true) when the id was already stored. (Fields in key order: the bytes are those
+    /// of the sorted `json!` map this replaced.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate: Option<bool>,
+    /// The report's id, echoed.
+    id: &'a str,
 }
 
 /// One row per measurement of a report `parse_report` accepted, its names as the store's types
@@ -101,14 +117,15 @@ fn observations<'t>(
         .iter()
         .enumerate()
         .map(|(i, m)| {
+            let (platform, target) = names(&m.target, platform(&m.target)).map_err(|e| refused(format!("measurements[{i}].target"), e))?;
             Ok(Observation {
                 ts,
                 country,
                 asn,
                 network,
                 site: site.clone(),
-                platform: Platform::try_from(platform(&m.target)).map_err(|e| refused(format!("measurements[{i}].target"), e))?,
-                target: TargetId::try_from(m.target.as_str()).map_err(|e| refused(format!("measurements[{i}].target"), e))?,
+                platform,
+                target,
                 outcome: m.outcome,
                 ms: m.ms,
                 control_outcome: report.control.outcome,
@@ -121,6 +138,32 @@ fn observations<'t>(
             })
         })
         .collect()
+}
+
+/// Most (target, platform) pairs a runtime thread keeps as shared names: the catalog's targets
+/// (current and previous list) are far fewer; past it the memory starts over.
+const MAX_NAMES: usize = 4096;
+
+thread_local! {
+    /// Each target's names as the store's shared types, by target id, with the platform they were
+    /// made for: a report's 16 measurements then clone two `Arc`s each instead of allocating two
+    /// new names (BENCHMARKS.md, issue 10: allocations per report).
+    static NAMES: RefCell<HashMap<Box<str>, (Platform, TargetId)>> = RefCell::new(HashMap::new());
+}
+
+/// The shared `(platform, target)` names of `target` measured for `platform`.
+fn names(target: &str, platform: &str) -> Result<(Platform, TargetId), IdError> {
+    NAMES.with_borrow_mut(|names| {
+        if let Some((p, t)) = names.get(target).filter(|(p, _)| p.as_str() == platform) {
+            return Ok((p.clone(), t.clone()));
+        }
+        let made = (Platform::try_from(platform)?, TargetId::try_from(target)?);
+        if names.len() >= MAX_NAMES {
+            names.clear();
+        }
+        names.insert(target.into(), made.clone());
+        Ok(made)
+    })
 }
 
 /// A name the wire check passed and its type refused, as the 400 of field `field`.

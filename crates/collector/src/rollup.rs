@@ -14,6 +14,11 @@
 
 use crate::store::Observation;
 use std::collections::{HashMap, HashSet};
+
+/// The hasher of the rollup maps: foldhash, several times faster than SipHash on these short
+/// keys, and their keys are no attacker's choice (a network is a keyed hash; names come from the
+/// target catalog), so SipHash's flooding defence buys nothing here (BENCHMARKS.md, issue 10).
+pub(crate) type FastHash = foldhash::fast::RandomState;
 use vantage_detect::hist::{bucket_of, Histogram, NUM_BUCKETS};
 use vantage_detect::rollup::{MinuteRollup, NetStat};
 use vantage_protocol::{Country, Outcome, Platform, ReportId};
@@ -140,16 +145,16 @@ fn histogram(counts: &[u32]) -> Histogram {
 #[derive(Debug, Default)]
 pub(crate) struct RollupDelta {
     /// Network counters by (cell, network).
-    pub nets: HashMap<(CellKey, u32), NetRollup>,
+    pub nets: HashMap<(CellKey, u32), NetRollup, FastHash>,
     /// Histogram counts by (cell, kind, bucket).
-    pub hist: HashMap<(CellKey, u8, u8), u32>,
+    pub hist: HashMap<(CellKey, u8, u8), u32, FastHash>,
 }
 
 impl RollupDelta {
     /// Adds newly stored rows, except late ones. A report's rows share minute, country, asn and
     /// network, so a report counts once per platform it measured.
     pub(crate) fn add<'a>(&mut self, rows: impl IntoIterator<Item = &'a Observation>) {
-        let mut seen: HashSet<(ReportId, &Platform)> = HashSet::new();
+        let mut seen: HashSet<(ReportId, &Platform), FastHash> = HashSet::default();
         // A late report is stored raw only: it must not change a minute already published or judged.
         for o in rows.into_iter().filter(|o| !o.late) {
             let key = CellKey { minute: o.ts.div_euclid(60), platform: o.platform.clone(), country: o.country, asn: o.asn };

@@ -106,7 +106,7 @@ pub struct StoreStats {
     pub queue_depth: usize,
     /// Transactions committed.
     pub batches: u64,
-    /// Observation rows written.
+    /// Observations written (measurements: on SQLite, packed into one row a report).
     pub rows: u64,
     /// Of them, late reports' rows (stored raw, kept out of the rollups): the late channel, so an
     /// operator sees backdating or a flood of offline-queue retries without publishing either.

@@ -11,6 +11,7 @@
 
 use super::column::{self, BrokenRule};
 use super::Observation;
+use crate::rollup::FastHash;
 use rusqlite::{params, Connection, Row, Transaction};
 use std::collections::HashMap;
 use vantage_protocol::{Outcome, Platform, ReportId, SiteKey, TargetId};
@@ -58,7 +59,7 @@ type Packed<'a> = (i64, &'a str, f64, Option<u16>);
 #[derive(Debug, Default)]
 pub(super) struct TargetCodes {
     /// Codes by target, then platform (a target's platform changes only with the catalog).
-    by_target: HashMap<TargetId, Vec<(Platform, i64)>>,
+    by_target: HashMap<TargetId, Vec<(Platform, i64)>, FastHash>,
 }
 
 impl TargetCodes {

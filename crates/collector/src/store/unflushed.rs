@@ -3,7 +3,7 @@
 //! sealed and flushed in small transactions (`sqlite_flush`). Reads combine the rollup tables with
 //! a copy of this, taken under the same lock as every flush commit, so nothing is counted twice.
 
-use crate::rollup::{CellKey, CellRollup, NetRollup, RollupDelta, KIND_TIMES};
+use crate::rollup::{CellKey, CellRollup, FastHash, NetRollup, RollupDelta, KIND_TIMES};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ pub(super) const FLUSH_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub(super) struct CellSums {
     /// Per-network counters, by network hash.
-    pub nets: HashMap<u32, NetRollup>,
+    pub nets: HashMap<u32, NetRollup, FastHash>,
     /// Counted reports' times (`NUM_BUCKETS` bucket counts).
     pub times: Vec<u32>,
     /// Answered controls' times.
@@ -30,7 +30,7 @@ pub(super) struct CellSums {
 
 impl Default for CellSums {
     fn default() -> CellSums {
-        CellSums { nets: HashMap::new(), times: vec![0; NUM_BUCKETS], control_times: vec![0; NUM_BUCKETS] }
+        CellSums { nets: HashMap::default(), times: vec![0; NUM_BUCKETS], control_times: vec![0; NUM_BUCKETS] }
     }
 }
 
@@ -103,14 +103,14 @@ pub(super) fn matches(key: &CellKey, f: &super::RollupFilter) -> bool {
 }
 
 /// A generation of rollups: the cells, the network entries they hold, and the highest
-/// observation rowid whose rows they include.
+/// raw rowid (`reports` on SQLite) whose rows they include.
 #[derive(Debug, Default)]
 pub(super) struct Generation {
     /// The cells.
     pub cells: CellMap,
     /// Network entries over all cells: what the memory bound counts.
     pub entries: usize,
-    /// Highest observation rowid added (rows up to it are in this or an older generation).
+    /// Highest raw rowid added (reports up to it are in this or an older generation).
     pub through: i64,
 }
 
