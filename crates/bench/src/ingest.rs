@@ -48,6 +48,9 @@ struct Throughput {
     runs: [Vec<WrkRun>; 3],
     /// The collector's counters over its runs.
     counters: Counters,
+    /// CPU seconds of this process (the collector's threads: the baselines idle meanwhile, and
+    /// wrk is a process of its own) over the collector's runs: its cost per report at saturation.
+    server_cpu_s: f64,
 }
 
 impl Throughput {
@@ -62,7 +65,12 @@ impl Throughput {
         let ok: u64 = runs.iter().map(WrkRun::ok).sum();
         let secs: f64 = runs.iter().map(|r| r.duration_us as f64 / 1e6).sum();
         let n = self.counters.batches.max(1);
-        format!("{n} commits, {:.1} reports a commit, one every {:.2} ms", ok as f64 / n as f64, secs * 1000.0 / n as f64)
+        format!(
+            "{n} commits, {:.1} reports a commit, one every {:.2} ms; server CPU {:.1} us a report",
+            ok as f64 / n as f64,
+            secs * 1000.0 / n as f64,
+            self.server_cpu_s * 1e6 / ok.max(1) as f64
+        )
     }
 }
 
@@ -188,8 +196,10 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> 
             for (i, (name, url)) in servers.iter().enumerate() {
                 let before = rt.block_on(Counters::read(&metrics_url))?;
                 let label = format!("wrk -c{} {name} {}/{}", at.connections, r + 1, len.rounds);
+                let cpu_before = open_loop::cpu_s("/proc/self/stat");
                 at.runs[i].push(wrk::run(url, &realistic, at.connections, len.wrk_s, &label)?);
                 if *name == "collector" {
+                    at.server_cpu_s += open_loop::cpu_s("/proc/self/stat") - cpu_before;
                     let after = rt.block_on(Counters::read(&metrics_url))?.since(before);
                     at.counters =
                         Counters { refused_429: at.counters.refused_429 + after.refused_429, batches: at.counters.batches + after.batches };

@@ -44,7 +44,7 @@ impl FixedRun {
 }
 
 /// CPU seconds (user + system) from a `/proc/.../stat` line.
-fn cpu_s(stat_path: &str) -> f64 {
+pub(crate) fn cpu_s(stat_path: &str) -> f64 {
     let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
     // Fields after the `(comm)`, which may hold spaces: utime and stime are the 12th and 13th.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
