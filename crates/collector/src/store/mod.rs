@@ -169,8 +169,9 @@ pub trait Store: Send + Sync + 'static {
     fn submit(&self, report_id: ReportId, rows: Vec<Observation>) -> Result<Ack, SubmitError>;
     /// Queue depth and write counters.
     fn stats(&self) -> StoreStats;
-    /// Stores rows all-or-nothing, skipping (report_id, target) pairs already there; returns
-    /// the number of new rows. Blocking.
+    /// Stores rows all-or-nothing, skipping what is already there (on SQLite, which keeps a
+    /// report as one row, a report already stored; on ClickHouse, each (report_id, target) pair);
+    /// returns the number of new rows. Blocking.
     fn import(&self, rows: &[Observation]) -> Result<usize, StoreError>;
     /// Observations with `from <= ts < to`, oldest first (then by report id and target), handed
     /// to `each` one at a time as they are read, so a raw export of any size holds one row at a

@@ -1,10 +1,12 @@
 //! Opening a store written before raw format 1 (`sqlite_raw`): one `observations` row per
-//! measurement and a `reports` table of ids (which the new `reports` replaces). At open, before the writer starts, its unflushed
-//! rollups are rebuilt and flushed the way that store kept them (rowids of `observations`), then
-//! its rows move into `reports` a batch at a time, each batch deleted from `observations` in
-//! the transaction that inserts it, so an interrupted migration resumes where it stopped. The last
-//! transaction drops the old table, creates the view, and moves the rollup marks to the new
-//! table: everything migrated is in the rollup tables by then.
+//! measurement and a `reports` table of ids (which the new `reports` replaces). At open, before
+//! the writer starts, its unflushed rollups are rebuilt and flushed the way that store kept them
+//! (rowids of `observations`), then its rows move into `reports` a batch at a time, each batch
+//! deleted from `observations` in the transaction that inserts it, so an interrupted migration
+//! resumes where it stopped. The last transaction drops the old table, creates the view, and
+//! moves the rollup marks to the new table: everything migrated is in the rollup tables by then.
+//! Rows of one report that disagree on a per-report column (no writer made such rows) are kept
+//! with the values of the report's first row.
 
 use super::sqlite_raw::{self, CodeBook, TargetCodes};
 use super::unflushed::Unflushed;

@@ -37,8 +37,8 @@ CREATE INDEX IF NOT EXISTS reports_ts ON reports (ts);
 /// still reads. Its `rowid` keeps their order (insertion, then a report's measurements):
 /// the report's rowid times 65,536 (more than any report's measurements) plus the index.
 pub(super) const VIEWS: &str = "
-CREATE VIEW IF NOT EXISTS observations AS SELECT r.rowid * 65536 + m.key AS rowid, r.ts AS ts, r.country AS country, r.asn AS asn, r.network AS network,
-    r.site AS site, t.platform AS platform, t.target AS target, json_extract(m.value, '$[1]') AS outcome,
+CREATE VIEW IF NOT EXISTS observations AS SELECT r.rowid * 65536 + m.key AS rowid, r.ts AS ts, r.country AS country,
+    r.asn AS asn, r.network AS network, r.site AS site, t.platform AS platform, t.target AS target, json_extract(m.value, '$[1]') AS outcome,
     json_extract(m.value, '$[2]') AS ms, r.control_outcome AS control_outcome, r.control_ms AS control_ms,
     r.browser_family AS browser_family, r.net_type AS net_type, r.id AS report_id, r.late AS late,
     json_extract(m.value, '$[3]') AS status
