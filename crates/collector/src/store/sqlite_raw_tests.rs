@@ -232,3 +232,28 @@ fn retention_deletes_old_reports_in_batches_but_never_the_newest_row() {
     let store = SqliteStore::open(&path, 4).unwrap();
     assert_rows(&store.observations(None, None).unwrap(), &recent, "the recent report");
 }
+
+#[test]
+fn an_interrupted_migration_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let all = rows(3_000, 7);
+    legacy_store(&path, &all, (all[3].report_id, all[3].target.as_str()));
+    // Its rollups flushed before (so the open replays none), and a row the first batch does not
+    // reach fails its check: the migration stops after that batch.
+    let last = all.last().unwrap();
+    let broken = "UPDATE observations SET country = 'pk' WHERE report_id = ?1;
+                  UPDATE rollup_flushed SET through = (SELECT max(rowid) FROM observations);";
+    rusqlite::Connection::open(&path).unwrap().execute_batch(&broken.replace("?1", &format!("'{}'", last.report_id.as_str()))).unwrap();
+    let e = SqliteStore::open(&path, 4).err().expect("the broken row stops the migration");
+    assert!(e.to_string().contains("moving observations into reports"), "{e}");
+    let moved = count(&path, "SELECT count(*) FROM reports");
+    let left = count(&path, "SELECT count(*) FROM observations");
+    assert!(moved > 0 && left > 0 && left < 21_000 - super::super::sqlite_migrate::BATCH_ROWS + 7, "{moved} moved, {left} left");
+
+    let fixed = "UPDATE observations SET country = ?2 WHERE report_id = ?1";
+    rusqlite::Connection::open(&path).unwrap().execute(fixed, [last.report_id.as_str(), last.country.as_str()]).unwrap();
+    let store = SqliteStore::open(&path, 64).unwrap();
+    assert_rows(&store.observations(None, None).unwrap(), &all, "resumed: every row once");
+    assert_eq!(rollups(&store), [], "the rollups the old store had (none here) and nothing more");
+}
