@@ -1,5 +1,5 @@
-// Vantage measurement frame (served from the collector's origin as /v1/frame.js, a classic
-// script: cheaper for the host's thread than a module, see ARCHITECTURE.md "Where it runs").
+// Vantage measurement frame (served from the collector's origin as /v1/frame.js, loaded by
+// frame.html as a module script; a classic one traced no cheaper: ARCHITECTURE.md "Where it runs").
 // This thread shares a process and a thread with the host page wherever the browser does not
 // isolate sites, so it does as little as it can: it checks the start and the privacy signals,
 // starts the worker (worker.js), keeps the latest report the worker posts, and beacons it on
