@@ -31,6 +31,8 @@ const nav = navigator, nonce = location.hash.slice(1);
 const refused = auto => [nav.doNotTrack, self.doNotTrack, nav.msDoNotTrack].some(v => v == '1' || v == 'yes') ||
   nav.globalPrivacyControl || (nav.webdriver && !auto);
 let state = 0; // 0 waiting for the loader, 1 running, 2 stopped by the reader
+// worker: the running worker (0 once its run is over); part: the latest report it posted; left:
+// the report as it stood at beforeunload ('' for none yet); stopTo: the origin to answer a stop.
 let worker, part, left, stopTo;
 
 // The report as it stood when the page began to leave. A navigation stops our requests before

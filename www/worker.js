@@ -19,8 +19,11 @@
 // frame beacons the latest on pagehide: it cannot wait for a worker); {q: n} when the run is over,
 // n = reports still queued; {stopped: 1} once a stop is stored.
 const REPORTS = '/v1/reports', DAY = 864e5;
+// db: the open database (a promise), opened on first use; stopped: the reader opted out, so
+// nothing more is queued or sent; held: the page began to leave, so the queue keeps the report as
+// it stood then (the frame beacons that one) and nothing more is sent.
 let db, stopped, held;
-
+// Resolves with an IndexedDB request's result (or a transaction's end), rejects on its error.
 const done = r => new Promise((res, rej) => { r.onsuccess = r.oncomplete = () => res(r.result); r.onerror = r.onabort = () => rej(r.error) });
 // Runs `fn(store, keep)` in one read-write transaction; resolves, once it committed, with what `fn`
 // passed to `keep` (undefined if storage failed).

@@ -91,8 +91,9 @@ test('demo article over IPv6 is stored with its geolocation too', async () => {
 });
 
 /**
- * Opens a host page on another origin carrying the snippet, optionally with a privacy signal set
- * before any script runs; returns every request the browser made and the stored rows.
+ * Opens a host page on another origin carrying the snippet, optionally with a privacy signal (or
+ * a probe) set before any script runs; returns every request the browser made, the stored rows and
+ * the host page's `window.__probe` at the end.
  */
 async function visitHost(signalScript, attrs = '') {
   const dir = makeWorkdir();
@@ -103,16 +104,18 @@ async function visitHost(signalScript, attrs = '') {
   context.on('request', (r) => requests.push(r.url()));
   if (signalScript) await context.addInitScript(signalScript);
   const page = await context.newPage();
+  let probe;
   try {
     await page.goto(host.url);
     // load + idle + a full measurement run (the slowest fixture takes 2 s) fit well inside this.
     await page.waitForTimeout(6000);
+    probe = await page.evaluate(() => window.__probe ?? null);
   } finally {
     await context.close();
     host.server.close();
     await stop(collector.child);
   }
-  return { requests, rows: exportRaw(dir) };
+  return { requests, rows: exportRaw(dir), probe };
 }
 
 test('control: a cross-origin host page with no privacy signal does measure', async () => {
@@ -139,11 +142,26 @@ for (const [name, script] of Object.entries(SIGNALS)) {
   });
 }
 
-test('data-sample="0": a visitor who is not sampled downloads nothing beyond the loader', async () => {
-  const { requests, rows } = await visitHost(null, 'data-sample="0"');
+/** Counts the host page's localStorage accesses in `window.__probe` (the host page makes none). */
+const COUNT_STORAGE = () => {
+  const own = Object.getOwnPropertyDescriptor(window, 'localStorage');
+  const d = own || Object.getOwnPropertyDescriptor(Window.prototype, 'localStorage');
+  window.__probe = 0;
+  Object.defineProperty(window, 'localStorage', { configurable: true, get() { window.__probe += 1; return d.get.call(window); } });
+};
+
+test('data-sample="0": a visitor who is not sampled downloads nothing beyond the loader and touches no storage', async () => {
+  const { requests, rows, probe } = await visitHost(COUNT_STORAGE, 'data-sample="0"');
   const ours = requests.filter((u) => !u.startsWith('http://localhost:'));
   assert.equal(ours.length, 1, `only loader.js: ${ours.join(', ')}`);
   assert.deepEqual(rows, []);
+  // The first localStorage access is a synchronous load of the origin's storage on the host's thread.
+  assert.equal(probe, 0, 'no localStorage access');
+});
+
+test('control for the storage probe: a sampled visitor\'s loader does read localStorage (opt-out, consent, 10-minute rule)', async () => {
+  const { probe } = await visitHost(COUNT_STORAGE, 'data-sample="1"');
+  assert.ok(probe > 0, `the probe counts the loader's reads: ${probe}`);
 });
 
 /**

@@ -6,7 +6,7 @@
 // that did work for our frame (an event naming the frame, or a script of /v1/), so two builds can
 // be compared without the host page's noise.
 //
-//   node tests/e2e/trace-widget.mjs [--visits 10] NAME=WWW_DIR:WIDGET_DIR ...
+//   node tests/e2e/trace-widget.mjs [--visits 10] [--sample 0] NAME=WWW_DIR:WIDGET_DIR ...
 //
 // Each NAME is a build (a `--www` and a `--widget-dir` for `vantage serve`); visits alternate
 // between builds, so a noisy neighbour hits them alike. Prints one JSON object: per build the
@@ -16,15 +16,17 @@ import { makeWorkdir, startFixtures, startProcess, stop, launchChromium, VANTAGE
 import { join } from 'node:path';
 
 const argv = process.argv.slice(2);
-const visitsAt = argv.indexOf('--visits');
-const VISITS = visitsAt >= 0 ? Number(argv[visitsAt + 1]) : 10;
-const builds = argv.filter((a, i) => a.includes('=') && argv[i - 1] !== '--visits').map((a) => {
+const option = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const VISITS = Number(option('--visits', 10));
+// --sample 0: views the loader does not sample (most views): only the loader's own cost.
+const SAMPLE = option('--sample', '1');
+const builds = argv.filter((a, i) => a.includes('=') && !(argv[i - 1] || '').startsWith('--')).map((a) => {
   const [name, dirs] = a.split('=');
   const [www, widget] = dirs.split(':');
   return { name, www, widget };
 });
 if (!builds.length) {
-  console.error('usage: trace-widget.mjs [--visits N] NAME=WWW_DIR:WIDGET_DIR ...');
+  console.error('usage: trace-widget.mjs [--visits N] [--sample 0] NAME=WWW_DIR:WIDGET_DIR ...');
   process.exit(2);
 }
 const log = (m) => process.stderr.write(`${m}\n`);
@@ -48,7 +50,7 @@ async function serve(dir, build) {
 async function tracedVisit(browser, origin, n) {
   const context = await browser.newContext();
   const url = `${origin}/bench/trace-${n}.html`;
-  const snippet = `<script async src="${origin}/v1/loader.js" data-site="bench" data-sample="1"></script>`;
+  const snippet = `<script async src="${origin}/v1/loader.js" data-site="bench" data-sample="${SAMPLE}"></script>`;
   await context.route(url, (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: HOST.replace('SNIPPET', snippet) }));
   let posted;
   const reported = new Promise((r) => { posted = r; });
@@ -61,7 +63,8 @@ async function tracedVisit(browser, origin, n) {
   const complete = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
   await cdp.send('Tracing.start', { categories: CATEGORIES, transferMode: 'ReportEvents' });
   await page.goto(url, { waitUntil: 'load' });
-  const ok = await Promise.race([reported.then(() => true), new Promise((r) => setTimeout(() => r(false), 20000))]);
+  // A view that is not sampled: load + idle, the time a loader that wrongly went on would take.
+  const ok = await Promise.race([reported.then(() => true), new Promise((r) => setTimeout(() => r(false), SAMPLE === '0' ? 2500 : 20000))]);
   await page.waitForTimeout(300); // the frame's last task after the POST answer
   await cdp.send('Tracing.end');
   await complete;
@@ -88,8 +91,9 @@ const describe = (t, events, origin) => events.filter((e) => e.ts >= t.ts && e.t
  * The host renderer main thread's work for our frame and for the loader, in ms: `frame` sums the
  * whole tasks that did any work for the frame (an upper bound: a host lifecycle update that also
  * updates the frame counts whole), `frameEvents` only their outermost events that name the frame
- * (a lower bound: a document commit's own events do not name it), `frameCpu` the tasks' thread
- * CPU time (`tdur`: without the time the thread waited for a core or was held by the throttling);
+ * (a lower bound: a document commit's own events do not name it), `frameCpu` and `loaderCpu` the
+ * tasks' thread CPU time (`tdur`: without the time the thread waited for a core or was held by the
+ * throttling);
  * `byKind`, the frame's task time by what each task was doing (KINDS).
  */
 function attribute(events, origin) {
@@ -109,7 +113,7 @@ function attribute(events, origin) {
     until = e.ts + e.dur;
     return true;
   });
-  const out = { frame: 0, loader: 0, frameCpu: 0, frameEvents: 0, byKind: {} };
+  const out = { frame: 0, loader: 0, frameCpu: 0, loaderCpu: 0, frameEvents: 0, byKind: {} };
   let i = 0;
   for (const t of tasks) {
     const end = t.ts + t.dur;
@@ -128,7 +132,10 @@ function attribute(events, origin) {
     if (!who) continue;
     const ms = t.dur / 1000;
     out[who] += ms;
-    if (who !== 'frame') continue;
+    if (who !== 'frame') {
+      out.loaderCpu += (t.tdur ?? t.dur) / 1000;
+      continue;
+    }
     out.frameEvents += inner;
     out.frameCpu += (t.tdur ?? t.dur) / 1000;
     const kind = KINDS.find(([, n]) => names.has(n))?.[0] || 'other';
@@ -162,7 +169,7 @@ try {
     for (const s of servers) {
       const v = await tracedVisit(browser, s.origin, n);
       const a = attribute(v.events, s.origin);
-      log(`visit ${n + 1}/${VISITS} ${s.build.name}: ${v.ok ? 'reported' : 'NO REPORT'} ${JSON.stringify(a && { frame: round(a.frame), cpu: round(a.frameCpu), events: round(a.frameEvents), loader: round(a.loader) })}`);
+      log(`visit ${n + 1}/${VISITS} ${s.build.name}: ${v.ok ? 'reported' : 'NO REPORT'} ${JSON.stringify(a && { frame: round(a.frame), cpu: round(a.frameCpu), events: round(a.frameEvents), loader: round(a.loader), loaderCpu: round(a.loaderCpu) })}`);
       if (a) results[s.build.name].push({ ...a, ok: v.ok });
     }
   }
@@ -179,6 +186,8 @@ const summary = Object.fromEntries(Object.entries(results).map(([name, vs]) => {
     reported: vs.filter((v) => v.ok).length,
     frame_ms_median: round(median(vs.map((v) => v.frame))),
     loader_ms_median: round(median(vs.map((v) => v.loader))),
+    loader_cpu_ms_median: round(median(vs.map((v) => v.loaderCpu))),
+    loader_ms: vs.map((v) => round(v.loader)),
     frame_cpu_ms_median: round(median(vs.map((v) => v.frameCpu))),
     frame_events_ms_median: round(median(vs.map((v) => v.frameEvents))),
     frame_ms: vs.map((v) => round(v.frame)),
