@@ -62,6 +62,10 @@ struct Run {
     targets: Vec<Target>,
     /// Called with each partial report (`undefined` for none).
     progress: JsValue,
+    /// The report id, one for the whole run: every partial report and the final one carry it, so
+    /// the collector (idempotent on `id`) stores the run once however many of them reach it (the
+    /// worker queues each as it grows, the frame beacons the latest on pagehide).
+    id: String,
 }
 
 static RUN: Cell<Option<Run>> = Cell::new(None);
@@ -133,7 +137,16 @@ pub async fn run_list(list: &JsValue, site: &str, progress: JsValue) -> Option<J
     js::set_resource_timing_buffer_size(500);
     measure::listen_for_violations();
     let n = targets.len();
-    RUN.replace(Some(Run { site: site.into(), version, control: None, done: targets.iter().map(|_| None).collect(), targets, progress }));
+    let id = report::random_hex(16);
+    RUN.replace(Some(Run {
+        site: site.into(),
+        version,
+        control: None,
+        done: targets.iter().map(|_| None).collect(),
+        targets,
+        progress,
+        id,
+    }));
 
     let c = measure_target(&control).await;
     RUN.with(|r| r.as_mut().map(|r| r.control = Some(c)));
@@ -191,7 +204,7 @@ fn current_report() -> Option<JsValue> {
         if ms.is_empty() {
             return None;
         }
-        Some(report_json(&r.site, &r.version, control, &ms))
+        Some(report_json(&r.id, &r.site, &r.version, control, &ms))
     })
 }
 

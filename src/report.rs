@@ -158,15 +158,15 @@ struct WireNet {
 struct WireReport<'a> {
     /// Protocol version.
     v: f64,
-    /// Random idempotency key.
-    id: String,
+    /// Random idempotency key, one per run (every partial report of it carries the same).
+    id: &'a str,
     /// The snippet's site key.
     site: &'a str,
     /// This widget's version.
     widget: &'static str,
     /// The measured target list's version.
     targets_version: &'a str,
-    /// 0 here; frame.js recomputes it on a retry.
+    /// 0 here; worker.js recomputes it on a retry.
     age_s: f64,
     /// From `navigator.userAgent`.
     browser: Option<WireBrowser>,
@@ -192,15 +192,15 @@ fn net(c: &JsValue) -> Option<WireNet> {
     })
 }
 
-/// The report as a JSON string (a JS string value): fresh random `id`, `age_s` 0, `browser` from
+/// The report as a JSON string (a JS string value): the run's `id`, `age_s` 0, `browser` from
 /// `navigator.userAgent`, `net` from `navigator.connection` where present (both exist on a
 /// worker's navigator too). Built as a serde struct, handed to JS by serde-wasm-bindgen
 /// (serialise only) and written by `JSON.stringify`.
-pub fn report_json(site: &str, version: &str, control: &Measured, done: &[(&str, &Measured)]) -> JsValue {
+pub fn report_json(id: &str, site: &str, version: &str, control: &Measured, done: &[(&str, &Measured)]) -> JsValue {
     let nav = get(&js::global(), "navigator");
     let r = WireReport {
         v: VERSION as f64,
-        id: random_hex(16),
+        id,
         site,
         widget: env!("CARGO_PKG_VERSION"),
         targets_version: version,
@@ -284,7 +284,7 @@ impl Serialize for WireReport<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("v", &self.v)?;
-        m.serialize_entry("id", self.id.as_str())?;
+        m.serialize_entry("id", self.id)?;
         m.serialize_entry("site", self.site)?;
         m.serialize_entry("widget", self.widget)?;
         m.serialize_entry("targets_version", self.targets_version)?;

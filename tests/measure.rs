@@ -232,7 +232,11 @@ async fn progress_reports_completed_targets_mid_run() {
     assert!(seen[0].0 - t0 < 1000.0, "the partial report came before the hang ended: {seen:?}");
     let last = vantage_protocol::parse_report(seen[1].1.as_bytes(), known).unwrap();
     assert_eq!(last.measurements.len(), 2, "{seen:?}");
-    assert_eq!(vantage_protocol::parse_report(out.as_bytes(), known).unwrap().measurements, last.measurements);
+    let out = vantage_protocol::parse_report(out.as_bytes(), known).unwrap();
+    assert_eq!(out.measurements, last.measurements);
+    // One id for the whole run: the collector stores a run once whichever of its reports arrive
+    // (the worker queues each as it grows; the frame beacons the latest on pagehide).
+    assert_eq!((first.id, last.id), (out.id.clone(), out.id), "{seen:?}");
 }
 
 /// The widget's own HTTP (gloo-net): the target list is fetched and parsed; a report's delivery

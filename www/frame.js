@@ -1,7 +1,10 @@
-// Vantage measurement frame (served from the collector's origin as /v1/frame.js).
-// Flushes the offline queue, then (at most once per browser per 10 minutes) runs the wasm
-// measurement and delivers one report. Queue: localStorage "vantage-q" = [{t, r}], t = ms epoch
-// when the report was made, r = the report object; at most 20, none older than 24 h.
+// Vantage measurement frame (served from the collector's origin as /v1/frame.js, loaded by
+// frame.html as a module script; a classic one traced no cheaper: ARCHITECTURE.md "Where it runs").
+// This thread shares a process and a thread with the host page wherever the browser does not
+// isolate sites, so it does as little as it can: it checks the start and the privacy signals,
+// starts the worker (worker.js), keeps the latest report the worker posts, and beacons it on
+// pagehide. Storage (the offline queue, the 10-minute rule, the opt-out) and every request but the
+// beacon are the worker's, in IndexedDB: no synchronous storage on this thread.
 //
 // The frame guards itself (issue 9): any page can frame /v1/frame.html, so nothing here runs (no
 // storage read, no request) until
@@ -15,79 +18,64 @@
 //     protocol and is then simply an embedder, held to every check below.
 //  2. this browser sends no privacy signal, read here where the framing page cannot forge it:
 //     Do-Not-Track ('1', or the legacy 'yes' / window.doNotTrack / msDoNotTrack), Global Privacy
-//     Control, automation (navigator.webdriver, unless the snippet says data-allow-automation), and
-//     the opt-out "vantage-optout" = "1" in this origin's storage (set by a stop, below).
+//     Control, automation (navigator.webdriver, unless the snippet says data-allow-automation);
+//     the worker then checks the opt-out stored in this origin's IndexedDB (set by a stop, below)
+//     before any request.
 // A later {vantage: 'stop'} from the parent (the reader pressed Opt out in embed.js) ends the run:
 // the report in flight is neither sent nor queued, queued reports are dropped, the opt-out is kept
-// in this frame's storage,
-// and the frame answers 'vantage-stopped' so that the host page may remove it.
+// in this frame's storage (by the worker, started for it if need be), and once it is stored the
+// frame answers 'vantage-stopped' so that the host page may remove it.
 
-const Q = 'vantage-q', LAST = 'vantage-last', OPTOUT = 'vantage-optout', URL = '/v1/reports', DAY = 864e5;
-const load = k => { try { return JSON.parse(localStorage.getItem(k)) } catch (e) {} };
-const save = (k, v) => { try { localStorage.setItem(k, JSON.stringify(v)) } catch (e) {} };
-// true: done with this report (2xx, or a 4xx other than 429: invalid, drop); false: keep it queued.
-const post = b => fetch(URL, { method: 'POST', keepalive: true, body: b })
-  .then(r => r.ok || (r.status > 399 && r.status < 500 && r.status != 429), () => false);
-const send = e => (e.r.age_s = Math.max(0, Math.floor((Date.now() - e.t) / 1e3)), post(JSON.stringify(e.r)));
-// Queue edits re-read storage, so another tab's entries are not lost.
-const queue = (add, drop) => {
-  const now = Date.now();
-  save(Q, (load(Q) || []).filter(e => e && e.r && e.r.id != drop && now - e.t < DAY).concat(add || []).slice(-20));
-};
 const nav = navigator, nonce = location.hash.slice(1);
 // Any privacy signal, or automation the snippet did not allow (`auto`).
 const refused = auto => [nav.doNotTrack, self.doNotTrack, nav.msDoNotTrack].some(v => v == '1' || v == 'yes') ||
-  nav.globalPrivacyControl || (nav.webdriver && !auto) || load(OPTOUT) == 1;
+  nav.globalPrivacyControl || (nav.webdriver && !auto);
 let state = 0; // 0 waiting for the loader, 1 running, 2 stopped by the reader
+// worker: the running worker (0 once its run is over); part: the latest report it posted; left:
+// the report as it stood at beforeunload ('' for none yet); stopTo: the origin to answer a stop.
+let worker, part, left, stopTo;
 
-const main = async site => {
-  const now = Date.now();
-  for (const e of load(Q) || []) if (state < 2 && now - e.t < DAY && await send(e)) queue(0, e.r.id);
-  queue();
-  if (!site || now - (load(LAST) || 0) < 6e5) return;
-  save(LAST, now);
-  // The measurement runs in a worker (worker.js): the wasm is compiled, instantiated and timed
-  // there, and fetches the target list itself. This thread only starts it, keeps the latest
-  // partial report, and queues, delivers or beacons the result. Started only when measuring: a
-  // view that just flushes the queue loads no worker, no glue and no wasm.
-  const w = new Worker('worker.js', { type: 'module' });
-  // A worker that fails to load or dies answers nothing: {} ends the run.
-  const ask = m => new Promise(res => { w.onmessage = ({ data: d }) => 'p' in d ? part = d.p : res(d); w.onerror = () => res({}); w.postMessage(m) });
-  let done, left, part;
-  const finish = s => { done = 1; const e = { t: Date.now(), r: JSON.parse(s) }; queue(e); return e };
-  // The report as it stood when the page began to leave. A navigation stops our requests before
-  // pagehide (Firefox rejects them as network errors), so outcomes after this would be false
-  // `error`s. Listened to only while measuring: in Firefox a beforeunload listener keeps the
-  // host page out of the back/forward cache.
-  const leave = () => { left ??= part || '' };
-  addEventListener('beforeunload', leave);
-  // The beacon goes first: Firefox tears an out-of-process frame down soon after its pagehide
-  // starts, and a beacon sent after the queue write was sometimes lost (the queue still keeps it).
-  addEventListener('pagehide', () => {
-    const s = !done && state < 2 && (left ?? part);
-    if (s) navigator.sendBeacon(URL, s), finish(s);
-  });
-  const s = (await ask(site)).r;
-  removeEventListener('beforeunload', leave);
-  // Queued first, then sent by the worker (gloo-net); dropped from the queue once it is done.
-  if (s && !done && state < 2 && left == null) { const e = finish(s); if ((await ask({ send: s })).sent) queue(0, e.r.id) }
-  w.terminate();
+// The report as it stood when the page began to leave. A navigation stops our requests before
+// pagehide (Firefox rejects them as network errors), so outcomes after this would be false
+// `error`s; the worker is told to queue and send nothing more. Listened to only while measuring:
+// in Firefox a beforeunload listener keeps the host page out of the back/forward cache.
+const leave = () => { left ??= part || ''; worker.postMessage({ hold: 1 }) };
+
+// The run is over (or stopped): a later stop starts a worker of its own.
+const end = () => { worker.terminate(); worker = 0; removeEventListener('beforeunload', leave) };
+const answer = ({ data: d }) => {
+  if (d.m) addEventListener('beforeunload', leave);
+  if (d.p) part = d.p;
+  // Reports still queued: ask the loader to lift its own 10-minute window so the next view loads
+  // this frame again and retries them (the worker's 10-minute rule still holds). After a stop the
+  // worker is kept until it says the opt-out is stored.
+  if (d.q != null && state < 2) end(), d.q && parent.postMessage('vantage-retry', '*');
+  if (d.stopped) end(), parent.postMessage('vantage-stopped', stopTo);
 };
+// The measurement worker, started on the first call (a view the loader does not start loads none).
+// One that fails to load or dies answers nothing: the run is over (a stop is answered anyway).
+const start = () => worker ||= Object.assign(new Worker('worker.js', { type: 'module' }), {
+  onmessage: answer,
+  onerror: () => answer({ data: { q: 0, stopped: state > 1 } }),
+});
+
+// The beacon holds the latest report the worker posted (the worker keeps the same one queued; the
+// collector stores an id once). Firefox tears an out-of-process frame down soon after its pagehide
+// starts, so nothing else is done here.
+addEventListener('pagehide', () => {
+  const s = worker && state < 2 && (left ?? part);
+  if (s) nav.sendBeacon('/v1/reports', s);
+});
 
 addEventListener('message', e => {
   const m = e.data;
   if (e.source != parent || parent == self || !m) return;
   if (m.vantage == 'stop') {
     state = 2;
-    save(OPTOUT, 1);
-    save(Q, []);
-    e.source.postMessage('vantage-stopped', e.origin == 'null' ? '*' : e.origin);
+    stopTo = e.origin == 'null' ? '*' : e.origin;
+    start().postMessage({ stop: 1 });
   }
   if (m.vantage != 'start' || state || !nonce || m.n !== nonce || refused(m.a)) return;
   state = 1;
-  main(new URLSearchParams(location.search).get('site')).catch(() => {}).then(() => {
-    // Reports still queued: ask the loader to lift its own 10-minute window so the next view
-    // loads this frame again and retries them (the measurement rule above still holds).
-    if (state < 2 && (load(Q) || []).length) parent.postMessage('vantage-retry', '*');
-  });
+  start().postMessage({ site: new URLSearchParams(location.search).get('site') });
 });

@@ -17,19 +17,22 @@
   if (consent == '') consent = 'opt-in';
 
   var origin, storage, storedConsent;
-  var measure = 1; // 1: this view may measure
   try {
     origin = new URL(script.src).origin;
+  } catch (e) {
+    return;
+  }
+
+  // 1: this view may measure. Privacy signals, automation the snippet did not allow, and sampling
+  // (default 10 %) come first: storage is read only by a view that may measure, because the first
+  // localStorage access is a synchronous load of the origin's storage on the host's main thread.
+  var measure = !(!site || nav.doNotTrack == '1' || win.doNotTrack == '1' || nav.globalPrivacyControl ||
+      (nav.webdriver && attr('allow-automation') == null) || !(Math.random() < (sample == null ? .1 : +sample)));
+  if (measure) try {
     storage = localStorage;
     if (storage.getItem('vantage-optout') == '1') measure = 0;
     storedConsent = storage.getItem('vantage-consent');
-  } catch (e) {
-    if (!origin) return;
-  }
-
-  // Privacy signals, automation the snippet did not allow, and sampling (default 10 %).
-  if (!site || nav.doNotTrack == '1' || win.doNotTrack == '1' || nav.globalPrivacyControl ||
-      (nav.webdriver && attr('allow-automation') == null) || !(Math.random() < (sample == null ? .1 : +sample))) measure = 0;
+  } catch (e) {}
   // `consent` becomes the question embed.js must still ask, or 0 when there is none to ask.
   if (!measure || consent == 'none' || storedConsent == 'yes' || storedConsent == consent) consent = 0;
 

@@ -9,6 +9,9 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
+/// The environment variable naming another build's files to measure (see `run`).
+const WIDGET_FROM: &str = "VANTAGE_BENCH_WIDGET_FROM";
+
 /// Target id -> injected delay (ms). Two targets a delay: six timed requests a visit.
 const DELAYS: [(&str, &str, u32); 6] = [
     ("x.main", "x", 50),
@@ -69,6 +72,18 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> 
     let dir = tempfile::Builder::new().prefix("vantage-bench-widget-").tempdir()?;
     let fixtures = Server::fixtures()?;
     let mut config = util::collector_config(dir.path().join("vantage.db"));
+    // Another build's files (a directory holding `www/` and `dist/widget/`, e.g. a copy of the
+    // previous commit's), served from disk: old and new builds can then be measured alternately by
+    // one binary, whose compiled-in files are this checkout's.
+    let served = match std::env::var_os(WIDGET_FROM) {
+        Some(from) => {
+            let from = std::path::PathBuf::from(from);
+            config.www = Some(from.join("www"));
+            config.widget_dir = Some(from.join("dist/widget"));
+            from
+        }
+        None => root.clone(),
+    };
     config.targets = vantage_collector::targets::parse_targets(&target_list(fixtures.addr.port()), "bench targets")?;
     let collector = Server::collector(config)?;
     let mut hosts: Vec<String> = DELAYS.iter().map(|d| format!("{}.test", d.1)).collect();
@@ -138,7 +153,7 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> 
             })
             .unwrap_or_default()
     };
-    let (loader_gz, after_gz) = gzip_sizes(&root)?;
+    let (loader_gz, after_gz) = gzip_sizes(&served)?;
     figures.push(
         Figure::new("widget", "widget.gzip_sampled", "gzip -9 bytes a sampled visitor downloads", "B", loader_gz + after_gz)
             .goal(Goal::at_most(1024.0 + 24_576.0))
