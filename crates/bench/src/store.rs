@@ -41,9 +41,10 @@ pub(crate) fn reports(reports: std::ops::Range<usize>, seed: u64, span_minutes: 
         .collect()
 }
 
-/// Report `i` of the run seeded `seed`: 32 hex digits, unique in the run.
+/// Report `i` of the run seeded `seed`: 32 hex digits in random order (as the widget's), unique
+/// in the run.
 fn report_id(seed: u64, i: usize) -> ReportId {
-    format!("{seed:016x}{i:016x}").parse().expect("32 hex digits")
+    crate::util::random_order_id(seed as u32, i as u64).parse().expect("32 hex digits")
 }
 
 /// A row of report `id` for target `t`, its measurement and country still to draw.

@@ -176,6 +176,20 @@ pub(crate) fn nonce() -> u32 {
     (t.as_nanos() as u32) ^ std::process::id().rotate_left(16)
 }
 
+/// The `i`th report id of run `nonce`: 32 hex digits in random order, as the widget's are (they
+/// come from `crypto.getRandomValues`), so the store's id index is exercised as in production.
+/// Distinct for distinct `(nonce, i)` with `i < 2^32`: the first half is splitmix64's finalizer,
+/// a bijection of u64, applied to `nonce << 32 | i`.
+pub(crate) fn random_order_id(nonce: u32, i: u64) -> String {
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let hi = mix(u64::from(nonce) << 32 | (i & 0xffff_ffff));
+    format!("{hi:016x}{:016x}", mix(hi ^ 0x9e37_79b9_7f4a_7c15))
+}
+
 /// `/proc/loadavg`'s first three fields: how busy the shared machine was.
 pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
@@ -213,4 +227,21 @@ pub(crate) async fn served_targets(url: &str) -> anyhow::Result<(Vec<String>, St
         anyhow::bail!("empty target list");
     }
     Ok((ids, v["version"].as_str().unwrap_or_default().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::random_order_id;
+
+    /// Ids are valid report ids, never repeat within or across runs, and do not arrive in order
+    /// (the point: sorted ids would append to the store's index and flatter it).
+    #[test]
+    fn random_order_ids_are_distinct_and_unordered() {
+        let ids: Vec<String> = (0..2u32).flat_map(|nonce| (0..50_000u64).map(move |i| random_order_id(nonce, i))).collect();
+        assert!(ids.iter().all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))));
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        let ascending = ids.windows(2).filter(|w| w[0] < w[1]).count();
+        assert!((40_000..60_000).contains(&ascending), "{ascending} of {} steps ascend", ids.len() - 1);
+    }
 }

@@ -80,7 +80,7 @@ pub(crate) fn run(url: &str, sample: &Sample, nonce: u32, rate: f64, secs: f64, 
             outstanding.fetch_add(1, Ordering::Relaxed);
             let (client, tx, out) = (client.clone(), tx.clone(), outstanding.clone());
             let (pre, post) = &bodies[i % bodies.len()];
-            let body = format!("{pre}{nonce:08x}ff{i:022}{post}");
+            let body = format!("{pre}{}{post}", util::random_order_id(nonce, i as u64));
             let xff = sample.clients[i % sample.clients.len()].to_string();
             let url = url.to_string();
             tokio::spawn(async move {

@@ -70,8 +70,11 @@ impl Script {
 }
 
 /// The script: each wrk thread loads the clients, starts at its own offset and walks them in
-/// order (arrival order); ids are nonce | thread | counter (32 hex digits), the nonce from
-/// `VANTAGE_NONCE`, which the harness sets afresh for every run.
+/// order (arrival order). Ids are random, as the widget's are (`crypto.getRandomValues`), so the
+/// store's id index takes them in random order as it does in production (sequential ids would
+/// append to its right edge and flatter it): 96 random bits from a generator seeded by
+/// `VANTAGE_NONCE` (set afresh for every run) and the thread, then the thread's counter, which
+/// keeps a thread's ids distinct whatever the generator does (32 hex digits in all).
 fn lua(clients: &Path, bodies: &[String]) -> String {
     let bodies: Vec<String> = bodies
         .iter()
@@ -96,13 +99,15 @@ end
 function init(args)
   for line in io.lines("{clients}") do CLIENTS[#CLIENTS + 1] = line end
   i = math.floor(#CLIENTS * (tid - 1) / {threads})
+  math.randomseed(tonumber(NONCE, 16) * 16 + tid)
 end
+local function hex16() return string.format("%04x", math.random(0, 65535)) end
 function request()
   n = n + 1
   i = i % #CLIENTS + 1
   wrk.headers["X-Forwarded-For"] = CLIENTS[i]
   local b = BODIES[n % #BODIES + 1]
-  return wrk.format(nil, nil, nil, b[1] .. string.format("%s%08x%016d", NONCE, tid, n) .. b[2])
+  return wrk.format(nil, nil, nil, b[1] .. hex16() .. hex16() .. hex16() .. hex16() .. hex16() .. hex16() .. string.format("%08x", n) .. b[2])
 end
 function done(summary, latency, requests)
   local e = summary.errors
