@@ -273,7 +273,7 @@ fn an_override_directory_lacking_a_served_file_stops_start_up() {
 #[test]
 fn the_scripts_ten_minute_rule_is_the_protocols() {
     let written = format!("< {}e5", vantage_protocol::MIN_MEASURE_INTERVAL_S / 100);
-    for script in ["www/loader.js", "www/frame.js"] {
+    for script in ["www/loader.js", "www/worker.js"] {
         let source = String::from_utf8(checkout(script)).unwrap();
         assert_eq!(source.matches(&written).count(), 1, "{script} must compare with `{written}` (MIN_MEASURE_INTERVAL_S ms) once");
     }
