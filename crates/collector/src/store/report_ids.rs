@@ -13,8 +13,9 @@ use vantage_protocol::ReportId;
 
 /// Ids held in memory at which the growing set is sealed at once (with its rollups), without
 /// waiting for the minute: with the sealed set still being written, at most twice this is held
-/// (ARCHITECTURE.md, the memory bound: about 40 bytes an id in a `HashSet`).
-pub(super) const MAX_IDS: usize = 1_000_000;
+/// (ARCHITECTURE.md, the memory bound: a 32-byte id in a hash set's slot, at worst about 70 bytes
+/// an id just after the table doubles, so 35 MiB a set).
+pub(super) const MAX_IDS: usize = 500_000;
 
 /// The ids of reports committed since the flush mark, in the two generations of `unflushed`.
 #[derive(Debug, Default)]
