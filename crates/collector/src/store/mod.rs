@@ -12,6 +12,7 @@ mod column;
 mod error;
 pub(crate) mod json_row;
 pub(crate) mod publish;
+mod report_ids;
 pub mod series;
 mod sqlite;
 mod sqlite_export;

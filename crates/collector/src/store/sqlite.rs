@@ -4,6 +4,7 @@
 //! (`unflushed`) and are flushed in small transactions about once a minute (`sqlite_flush`), so a
 //! report costs the same however many networks a minute has.
 
+use super::report_ids::{self, IdSet, Ids};
 use super::sqlite_raw::{self, TargetCodes};
 use super::sqlite_read::{self, Readers};
 use super::unflushed::Unflushed;
@@ -85,6 +86,9 @@ pub struct SqliteStore {
     /// Rollups of committed rows not yet in the rollup tables: shared by the writer (adds,
     /// flushes), import (adds) and every rollup read (adds them in).
     unflushed: Arc<Unflushed>,
+    /// Ids of reports committed since the rollup flush mark: shared by the writer (decides
+    /// duplicates with them, flushes them) and import (decides the same way).
+    ids: Arc<Ids>,
 }
 
 pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -135,6 +139,10 @@ impl SqliteStore {
         if moved > 0 {
             tracing::info!(reports = moved, ms = started.elapsed().as_millis() as u64, "raw observations moved to one row per report");
         }
+        let rebuilt = sqlite_migrate::drop_id_key(&mut conn).map_err(schema("moving report ids into report_ids".into()))?;
+        if rebuilt > 0 {
+            tracing::info!(reports = rebuilt, ms = started.elapsed().as_millis() as u64, "reports rebuilt without their id key (format 2)");
+        }
         conn.pragma_update(None, "user_version", sqlite_raw::FORMAT).map_err(schema("recording the format".into()))?;
         let started = std::time::Instant::now();
         let recovered = conn.execute_batch(&sqlite_flush::schema("reports")).and_then(|()| sqlite_flush::recover(&conn)).map_err(|e| {
@@ -143,20 +151,23 @@ impl SqliteStore {
                 corrupt => corrupt,
             }
         })?;
+        let (recovered, recovered_ids) = recovered;
         let entries = recovered.sealed.entries + recovered.growing.entries;
         if entries > 0 {
             tracing::info!(entries, ms = started.elapsed().as_millis() as u64, "unflushed rollups rebuilt from raw rows");
         }
         let unflushed = Arc::new(Unflushed::default());
         *unflushed.lock() = recovered;
+        let ids = Arc::new(Ids::default());
+        *ids.lock() = recovered_ids;
         // Whatever was rebuilt goes to the tables before the first report is taken.
-        sqlite_flush::step(&mut conn, &unflushed, true).map_err(schema("flushing rebuilt rollups".into()))?;
+        sqlite_flush::step(&mut conn, &unflushed, &ids, true).map_err(schema("flushing rebuilt rollups".into()))?;
         let (tx, rx) = mpsc::channel(capacity);
         let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)));
-        let (c, u) = (counters.clone(), unflushed.clone());
+        let (c, u, i) = (counters.clone(), unflushed.clone(), ids.clone());
         let writer = std::thread::Builder::new()
             .name("vantage-sqlite-writer".into())
-            .spawn(move || write_loop(conn, rx, &c, &u))
+            .spawn(move || write_loop(conn, rx, &c, &u, &i))
             .map_err(|e| StoreError::Thread(format!("cannot start the sqlite writer: {e}")))?;
         let readers = Readers::new(path);
         Ok(SqliteStore {
@@ -169,6 +180,7 @@ impl SqliteStore {
             alive: Arc::new(()),
             published: Default::default(),
             unflushed,
+            ids,
         })
     }
 
@@ -176,6 +188,12 @@ impl SqliteStore {
     #[cfg(test)]
     pub(super) fn unflushed(&self) -> &Unflushed {
         &self.unflushed
+    }
+
+    /// The writer's unflushed report ids (tests drive flushes through them).
+    #[cfg(test)]
+    pub(super) fn ids(&self) -> &Ids {
+        &self.ids
     }
 
     /// Stops the writer the way a crash would: nothing unflushed is written.
@@ -216,17 +234,26 @@ impl SqliteStore {
 /// Deletes raw reports with `ts < cutoff` (unix seconds), at most [`RETENTION_BATCH`] a
 /// transaction with a pause between, so ingest is never held up for long; returns the reports
 /// deleted. Their ids go with them: a report that old can no longer arrive again (`age_s` is at
-/// most a day), so nothing is left to deduplicate against.
+/// most a day), so nothing is left to deduplicate against: they leave `report_ids` in the same
+/// transaction.
 pub(super) fn delete_raw_before(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<u64> {
     let mut total = 0;
     loop {
+        let tx = conn.transaction()?;
         // Never the row with the highest rowid: SQLite would hand its rowid out again, below
         // `rollup_flushed.through`, and a crash would then lose that report's rollups.
-        let n = conn.execute(
-            "DELETE FROM reports WHERE rowid IN (SELECT rowid FROM reports WHERE ts < ?1
-             AND rowid < (SELECT max(rowid) FROM reports) LIMIT ?2)",
-            params![cutoff, RETENTION_BATCH as i64],
-        )?;
+        let ids: Vec<String> = tx
+            .prepare(
+                "DELETE FROM reports WHERE rowid IN (SELECT rowid FROM reports WHERE ts < ?1
+                 AND rowid < (SELECT max(rowid) FROM reports) LIMIT ?2) RETURNING id",
+            )?
+            .query_map(params![cutoff, RETENTION_BATCH as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in &ids {
+            tx.prepare_cached("DELETE FROM report_ids WHERE id = ?1")?.execute([id])?;
+        }
+        tx.commit()?;
+        let n = ids.len();
         total += n as u64;
         if n < RETENTION_BATCH {
             return Ok(total);
@@ -268,7 +295,7 @@ enum Handoff {
 /// up: the serial part of ingest is the commit alone (BENCHMARKS.md, issue 10). The rollup thread
 /// takes batches in commit order, and a seal waits for it (`Handoff::Barrier`), so a flush never
 /// marks a committed row flushed before its rollups are in memory.
-fn write_loop(conn: Connection, rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64, AtomicU64), unflushed: &Unflushed) {
+fn write_loop(conn: Connection, rx: mpsc::Receiver<Job>, counters: &(AtomicU64, AtomicU64, AtomicU64), unflushed: &Unflushed, ids: &Ids) {
     // One batch waits while the rollup thread works on another: the writer runs at most one ahead.
     let (to_rollups, from_writer) = std::sync::mpsc::sync_channel::<Handoff>(1);
     std::thread::scope(|scope| {
@@ -276,7 +303,7 @@ fn write_loop(conn: Connection, rx: mpsc::Receiver<Job>, counters: &(AtomicU64, 
             .name("vantage-sqlite-rollups".into())
             .spawn_scoped(scope, move || roll_up(from_writer, counters, unflushed));
         match rollups {
-            Ok(_) => commit_loop(conn, rx, &to_rollups, unflushed),
+            Ok(_) => commit_loop(conn, rx, &to_rollups, unflushed, ids),
             Err(e) => tracing::error!(error = %e, "cannot start the sqlite rollup thread; the writer stops"),
         }
         drop(to_rollups);
@@ -325,6 +352,7 @@ fn commit_loop(
     mut rx: mpsc::Receiver<Job>,
     to_rollups: &std::sync::mpsc::SyncSender<Handoff>,
     unflushed: &Unflushed,
+    ids: &Ids,
 ) {
     // A runtime of the writer's own, only to wait on the queue with a timeout.
     let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
@@ -343,7 +371,7 @@ fn commit_loop(
             Err(_) => None,
         };
         let idle = first.is_none();
-        let stop = first.is_some_and(|job| write_batch(&mut conn, &mut codes, job, &mut rx, to_rollups));
+        let stop = first.is_some_and(|job| write_batch(&mut conn, &mut codes, ids, job, &mut rx, to_rollups));
         // A draining generation only writes its next chunk (no seal, so no wait); a seal waits
         // for the rollup thread, so a busy writer looks for one only every SEAL_CHECK_EVERY.
         let may_seal = stop || (!draining && (idle || last_seal_check.elapsed() >= SEAL_CHECK_EVERY));
@@ -352,7 +380,7 @@ fn commit_loop(
             last_seal_check = std::time::Instant::now();
         }
         if draining || may_seal {
-            if let Err(e) = sqlite_flush::step(&mut conn, unflushed, stop) {
+            if let Err(e) = sqlite_flush::step(&mut conn, unflushed, ids, stop) {
                 tracing::error!(error = %e, "sqlite rollup flush failed; retried on the next step (the rollups stay in memory)");
             }
         }
@@ -367,6 +395,7 @@ fn commit_loop(
 fn write_batch(
     conn: &mut Connection,
     codes: &mut TargetCodes,
+    ids: &Ids,
     first: Job,
     rx: &mut mpsc::Receiver<Job>,
     to_rollups: &std::sync::mpsc::SyncSender<Handoff>,
@@ -394,7 +423,7 @@ fn write_batch(
     if reports.is_empty() {
         return stop;
     }
-    match commit(conn, codes, &reports) {
+    match commit(conn, codes, &mut ids.lock(), &reports) {
         Ok(outcomes) => {
             let through = conn.last_insert_rowid();
             if let Err(std::sync::mpsc::SendError(Handoff::Committed { replies, .. })) =
@@ -418,21 +447,39 @@ fn write_batch(
     stop
 }
 
-/// One transaction for the whole batch, one raw row per report: duplicates are decided by that
-/// insert, against committed reports and earlier reports of the same batch. Returns each
-/// report's outcome (the rollup thread adds the new ones' rollups once committed).
-fn commit(conn: &mut Connection, codes: &mut TargetCodes, reports: &[(ReportId, Vec<Observation>)]) -> rusqlite::Result<Vec<Stored>> {
+/// One transaction for the whole batch, one raw row appended per new report. A report is a
+/// duplicate when its id is in `ids` (committed since the flush mark, or earlier in this batch)
+/// or in `report_ids` (flushed): a point lookup, never an index insert, on this serial path.
+/// Returns each report's outcome (the rollup thread adds the new ones' rollups once committed);
+/// on an error the batch's ids leave `ids` again. The caller holds `ids` locked throughout, so
+/// no other writer decides an id between the check and the commit.
+fn commit(
+    conn: &mut Connection,
+    codes: &mut TargetCodes,
+    ids: &mut IdSet,
+    reports: &[(ReportId, Vec<Observation>)],
+) -> rusqlite::Result<Vec<Stored>> {
+    let mut added = Vec::new();
     let written = (|| {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(reports.len());
         for (id, obs) in reports {
-            let new = sqlite_raw::insert_report(&tx, codes, id, obs)?;
+            let new = !ids.contains(id) && !report_ids::flushed(&tx, id)? && sqlite_raw::insert_report(&tx, codes, id, obs)?;
+            if new {
+                ids.add(*id);
+                added.push(*id);
+            }
             outcomes.push(if new { Stored::New } else { Stored::Duplicate });
         }
         tx.commit()?;
         Ok(outcomes)
     })();
-    written.inspect_err(|_| codes.forget())
+    written.inspect_err(|_| {
+        codes.forget();
+        for id in &added {
+            ids.growing.remove(id);
+        }
+    })
 }
 
 impl Store for SqliteStore {
@@ -459,11 +506,13 @@ impl Store for SqliteStore {
         let mut conn = connect(&self.path)?;
         let err = StoreError::write("import");
         tune_writer(&conn).map_err(&err)?;
-        // Commit and hand-over to the unflushed rollups under one lock: the writer cannot seal a
-        // generation in between and mark these rows flushed before their rollups are in it.
+        // Commit and hand-over to the unflushed rollups and ids under their locks (ids first, as
+        // everywhere): the writer cannot decide these ids meanwhile, nor seal a generation in
+        // between and mark these rows flushed before their rollups and ids are in it.
+        let mut ids = self.ids.lock();
         let mut unflushed = self.unflushed.lock();
         // Codes of its own: the writer's memory is never told of codes this import adds.
-        let outcomes = commit(&mut conn, &mut TargetCodes::default(), &reports).map_err(&err)?;
+        let outcomes = commit(&mut conn, &mut TargetCodes::default(), &mut ids, &reports).map_err(&err)?;
         let mut delta = RollupDelta::default();
         let mut new = 0;
         for ((_, obs), outcome) in reports.iter().zip(outcomes) {

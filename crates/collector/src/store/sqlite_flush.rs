@@ -6,8 +6,11 @@
 //! (key order). (Before its migration, a legacy store's marks are rowids of `observations`.) Each
 //! chunk and its `rollup_flushed` update are one transaction, so after a crash replaying the raw
 //! rows above the marks rebuilds exactly what is missing: no rollup lost, none counted twice.
+//! The transaction that moves `through` also writes the sealed generation's report ids to
+//! `report_ids` (`report_ids.rs`), so the ids of reports after `through` are the ones in memory.
 
 use super::column;
+use super::report_ids::{self, IdSet, Ids};
 use super::sqlite_migrate::{self, Source};
 use super::sqlite_raw::{self, CodeBook};
 use super::unflushed::{by_cell, CellMap, Generation, State, Unflushed};
@@ -49,10 +52,24 @@ fn marks(conn: &Connection) -> rusqlite::Result<Marks> {
     })
 }
 
-/// Rebuilds the unflushed rollups from the raw rows above the marks (at start-up, before the
-/// writer runs).
-pub(super) fn recover(conn: &Connection) -> rusqlite::Result<State> {
-    recover_from(conn, Source::Raw)
+/// Rebuilds the unflushed rollups and report ids from the raw rows above the marks (at start-up,
+/// before the writer runs).
+pub(super) fn recover(conn: &Connection) -> rusqlite::Result<(State, IdSet)> {
+    let state = recover_from(conn, Source::Raw)?;
+    let m = marks(conn)?;
+    let mut ids = IdSet::default();
+    let growing_from = match m.sealed {
+        Some((sealed_to, _)) => {
+            ids.sealed = report_ids::replay(conn, m.through, sealed_to)?;
+            sealed_to
+        }
+        None => m.through,
+    };
+    ids.growing = report_ids::replay(conn, growing_from, i64::MAX)?;
+    if !ids.growing.is_empty() {
+        ids.growing_since = Some(std::time::Instant::now());
+    }
+    Ok((state, ids))
 }
 
 /// [`recover`] from the raw table `source`.
@@ -95,16 +112,21 @@ fn replay(conn: &Connection, source: Source, from: i64, to: i64) -> rusqlite::Re
 /// One step of the writer's flushing: seals the growing generation when it is due, then writes
 /// one chunk of the sealed one (`all`: every sealed cell, in chunks; at shutdown). Holds the lock
 /// across each commit, so a read sees each cell either in memory or in the tables.
-pub(super) fn step(conn: &mut Connection, unflushed: &Unflushed, all: bool) -> rusqlite::Result<()> {
+/// The report ids go with the rollups: sealed together, written with the mark that covers them.
+pub(super) fn step(conn: &mut Connection, unflushed: &Unflushed, ids: &Ids, all: bool) -> rusqlite::Result<()> {
     loop {
+        let mut ids = ids.lock();
         let mut s = unflushed.lock();
-        if s.sealed.cells.is_empty() {
-            if (!all || s.growing.cells.is_empty()) && !s.due(std::time::Instant::now()) {
+        if s.sealed.cells.is_empty() && ids.sealed.is_empty() {
+            let now = std::time::Instant::now();
+            let pending = !s.growing.cells.is_empty() || !ids.growing.is_empty();
+            if !(s.due(now) || ids.due(now) || all && pending) {
                 return Ok(());
             }
             s.seal();
+            ids.seal();
         }
-        write_chunk(conn, &mut s.sealed)?;
+        write_chunk(conn, &mut s.sealed, &mut ids)?;
         if !all {
             return Ok(());
         }
@@ -112,8 +134,9 @@ pub(super) fn step(conn: &mut Connection, unflushed: &Unflushed, all: bool) -> r
 }
 
 /// Writes the first cells of `g` (about [`CHUNK_ENTRIES`] network rows) and the marks, in one
-/// transaction, then drops them from memory; on an error nothing changes.
-fn write_chunk(conn: &mut Connection, g: &mut Generation) -> rusqlite::Result<()> {
+/// transaction (the last chunk with the sealed ids), then drops them from memory; on an error
+/// nothing changes.
+fn write_chunk(conn: &mut Connection, g: &mut Generation, ids: &mut IdSet) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut written = Vec::new();
     let mut entries = 0;
@@ -125,20 +148,25 @@ fn write_chunk(conn: &mut Connection, g: &mut Generation) -> rusqlite::Result<()
         entries += sums.nets.len();
         written.push(key.clone());
     }
-    let done = written.last().expect("a sealed generation has cells");
-    if written.len() == g.cells.len() {
+    let last = written.len() == g.cells.len();
+    if last {
+        ids.write_sealed(&tx)?;
         tx.execute(
             "UPDATE rollup_flushed SET through = ?1, sealed_to = NULL, done_minute = NULL, done_platform = NULL,
              done_country = NULL, done_asn = NULL",
             [g.through],
         )?;
     } else {
+        let done = written.last().expect("a chunk that is not the last has cells");
         tx.execute(
             "UPDATE rollup_flushed SET sealed_to = ?1, done_minute = ?2, done_platform = ?3, done_country = ?4, done_asn = ?5",
             params![g.through, done.minute, done.platform.as_str(), done.country.as_str(), done.asn],
         )?;
     }
     tx.commit()?;
+    if last {
+        ids.sealed.clear();
+    }
     for key in written {
         if let Some(c) = g.cells.remove(&key) {
             g.entries -= c.nets.len();
@@ -194,4 +222,4 @@ pub(super) fn pin_snapshot(conn: &Connection) -> rusqlite::Result<()> {
 
 #[cfg(test)]
 #[path = "sqlite_flush_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -94,7 +94,7 @@ fn assert_reads(store: &SqliteStore, reports: &[(ReportId, Vec<Observation>)], w
 }
 
 /// Queues every report at once (so the writer commits them in a few batches), then waits.
-fn submit(store: &SqliteStore, reports: &[(ReportId, Vec<Observation>)]) -> Vec<Stored> {
+pub(in crate::store) fn submit(store: &SqliteStore, reports: &[(ReportId, Vec<Observation>)]) -> Vec<Stored> {
     let acks: Vec<_> = reports.iter().map(|(id, rows)| store.submit(*id, rows.clone()).unwrap()).collect();
     acks.into_iter().map(|a| a.blocking_recv().unwrap().unwrap()).collect()
 }
@@ -118,7 +118,7 @@ fn reads_count_every_report_once_unflushed_partly_flushed_and_after_a_crash() {
     // generation is in the tables, the rest in memory.
     let mut conn = super::super::sqlite::connect(&path).unwrap();
     store.unflushed().lock().seal();
-    super::step(&mut conn, store.unflushed(), false).unwrap();
+    super::step(&mut conn, store.unflushed(), store.ids(), false).unwrap();
     let left = store.unflushed().lock().sealed.entries;
     assert!(left > 0 && left < entries, "one chunk written: {left} of {entries} left");
     assert_reads(&store, &all, "partly flushed");

@@ -6,8 +6,13 @@
 //! resumes where it stopped. The last transaction drops the old table, creates the view, and
 //! moves the rollup marks to the new table: everything migrated is in the rollup tables by then.
 //! Rows of one report that disagree on a per-report column (no writer made such rows) are kept
-//! with the values of the report's first row.
+//! with the values of the report's first row. Every moved report's id goes to `report_ids` in
+//! the transaction that moves it (all of them end up behind the flush mark).
+//!
+//! A store of raw format 1 (`reports.id` its primary key) is rebuilt at open in one transaction
+//! into format 2 ([`drop_id_key`]).
 
+use super::report_ids::Ids;
 use super::sqlite_raw::{self, CodeBook, TargetCodes};
 use super::unflushed::Unflushed;
 use super::{column, sqlite_flush, Observation};
@@ -50,7 +55,7 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<u64> {
     conn.execute_batch(&sqlite_flush::schema("observations"))?;
     let unflushed = Unflushed::default();
     *unflushed.lock() = sqlite_flush::recover_from(conn, Source::Legacy)?;
-    sqlite_flush::step(conn, &unflushed, true)?;
+    sqlite_flush::step(conn, &unflushed, &Ids::default(), true)?;
     // The old `reports` (ids only; every id's rows are in `observations`) makes way for the new.
     let tx = conn.transaction()?;
     let old_ids: bool =
@@ -88,7 +93,8 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<u64> {
         for mut report in reports {
             sqlite_raw::distinct_targets(&mut report);
             let id = report[0].report_id;
-            if sqlite_raw::insert_report(&tx, &mut codes, &id, &report)? {
+            let new = tx.prepare_cached("INSERT OR IGNORE INTO report_ids (id) VALUES (?1)")?.execute([id.as_str()])? > 0;
+            if new && sqlite_raw::insert_report(&tx, &mut codes, &id, &report)? {
                 moved += 1;
             } else {
                 // The report's first rows came in an earlier batch (or disagree on a per-report
@@ -101,13 +107,21 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<u64> {
     }
 }
 
-/// Adds `report`'s measurements of targets not yet in its stored row to that row.
+/// Adds `report`'s measurements of targets not yet in its stored row to that row. `reports` has
+/// no index on `id`: the stored row is searched from the newest back, as it is nearly always one
+/// of the last moved (a report's rows are consecutive in `observations`).
 fn merge(tx: &rusqlite::Transaction<'_>, codes: &mut TargetCodes, report: Vec<Observation>) -> rusqlite::Result<()> {
     let id = report[0].report_id;
-    let mut stored = {
+    let (rowid, mut stored) = {
         let mut book = CodeBook::default();
-        let mut stmt = tx.prepare(&format!("SELECT {} FROM reports WHERE id = ?1", sqlite_raw::COLUMNS))?;
-        stmt.query_row([id.as_str()], |r| sqlite_raw::read_report(tx, &mut book, r, 0))?
+        let mut stmt = tx.prepare(&format!("SELECT rowid, {} FROM reports ORDER BY rowid DESC", sqlite_raw::COLUMNS))?;
+        let mut rows = stmt.query([])?;
+        loop {
+            let r = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            if r.get_ref(1)?.as_str()? == id.as_str() {
+                break (r.get::<_, i64>(0)?, sqlite_raw::read_report(tx, &mut book, r, 1)?);
+            }
+        }
     };
     let first = stored[0].clone();
     stored.extend(report.into_iter().map(|o| Observation {
@@ -119,7 +133,7 @@ fn merge(tx: &rusqlite::Transaction<'_>, codes: &mut TargetCodes, report: Vec<Ob
         ..first.clone()
     }));
     sqlite_raw::distinct_targets(&mut stored);
-    tx.execute("DELETE FROM reports WHERE id = ?1", [id.as_str()])?;
+    tx.execute("DELETE FROM reports WHERE rowid = ?1", [rowid])?;
     sqlite_raw::insert_report(tx, codes, &id, &stored).map(drop)
 }
 
@@ -134,6 +148,41 @@ fn finish(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         params![],
     )?;
     tx.pragma_update(None, "user_version", sqlite_raw::FORMAT)
+}
+
+/// Rebuilds a store of raw format 1 (`reports.id TEXT PRIMARY KEY`) into format 2, in one
+/// transaction: the ids of reports up to the rollup flush mark go to `report_ids` (in key order,
+/// straight from the old key), the ones after it are left to recovery's memory as in format 2;
+/// `reports` is copied without the key, keeping every rowid (the flush marks are rowids), then
+/// its index and the view are made again. Returns the reports copied; 0 on a format 2 store.
+pub(super) fn drop_id_key(conn: &mut Connection) -> rusqlite::Result<u64> {
+    let keyed: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('reports') WHERE name = 'id' AND pk = 1)", [], |r| r.get(0))?;
+    if !keyed {
+        return Ok(0);
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(&sqlite_flush::schema("reports"))?;
+    tx.execute_batch(
+        "INSERT OR IGNORE INTO report_ids (id) SELECT id FROM reports
+             WHERE rowid <= (SELECT through FROM rollup_flushed) ORDER BY id;
+         DROP VIEW IF EXISTS observations;
+         DROP INDEX IF EXISTS reports_ts;
+         ALTER TABLE reports RENAME TO reports_format1;",
+    )?;
+    tx.execute_batch(sqlite_raw::SCHEMA)?;
+    let copied = tx.execute(
+        &format!(
+            "INSERT INTO reports (rowid, {cols}) SELECT rowid, {cols} FROM reports_format1 ORDER BY rowid",
+            cols = sqlite_raw::COLUMNS
+        ),
+        [],
+    )?;
+    tx.execute_batch("DROP TABLE reports_format1")?;
+    tx.execute_batch(sqlite_raw::VIEWS)?;
+    tx.pragma_update(None, "user_version", sqlite_raw::FORMAT)?;
+    tx.commit()?;
+    Ok(copied as u64)
 }
 
 /// Where rollups are rebuilt from after a crash.

@@ -1,8 +1,9 @@
 //! The SQLite store's raw table: one row per report (`reports`), its measurements packed in
-//! one column, so committing a report is one row insert (and its two index entries) instead of
+//! one column, so committing a report is one row appended (and its `ts` index entry) instead of
 //! one row per measurement (BENCHMARKS.md, issue 10: "One row per report").
 //!
-//! Raw format 1 (`PRAGMA user_version = 1`): `reports` holds the per-report columns once and
+//! Raw format 2 (`PRAGMA user_version = 2`; format 1 had `id` as primary key, format 2 decides
+//! duplicates with `report_ids`, see `report_ids.rs`): `reports` holds the per-report columns once and
 //! `measurements`, a JSON array with one `[code, outcome, ms, status]` array per measurement
 //! (`status` null unless `http_error`), in the report's order, each target once. `code` is
 //! `report_targets.code`, the (platform, target) pair the target stood for when it was stored; codes
@@ -17,20 +18,21 @@ use std::collections::HashMap;
 use vantage_protocol::{Outcome, Platform, ReportId, SiteKey, TargetId};
 
 /// The raw format this code writes and reads; a file of a later one is refused at open.
-pub(super) const FORMAT: i64 = 1;
+pub(super) const FORMAT: i64 = 2;
 
-/// Tables and index of format 1 (a legacy store gets them when its migration starts, and the
+/// Tables and index of format 2 (a legacy store gets them when its migration starts, and the
 /// view, [`VIEWS`], when it ends).
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS report_targets (
     code INTEGER PRIMARY KEY, platform TEXT NOT NULL, target TEXT NOT NULL, UNIQUE (platform, target)
 );
 CREATE TABLE IF NOT EXISTS reports (
-    id TEXT PRIMARY KEY, ts INTEGER NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL, network INTEGER NOT NULL,
+    id TEXT NOT NULL, ts INTEGER NOT NULL, country TEXT NOT NULL, asn INTEGER NOT NULL, network INTEGER NOT NULL,
     site TEXT NOT NULL, control_outcome TEXT NOT NULL, control_ms REAL NOT NULL, browser_family TEXT, net_type TEXT,
     late INTEGER NOT NULL, measurements TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reports_ts ON reports (ts);
+CREATE TABLE IF NOT EXISTS report_ids (id TEXT PRIMARY KEY) WITHOUT ROWID;
 ";
 
 /// The earlier stores' one row per measurement as a view (read-only): a query written for it
@@ -49,7 +51,7 @@ CREATE VIEW IF NOT EXISTS observations AS SELECT r.rowid * 65536 + m.key AS rowi
 pub(super) const COLUMNS: &str =
     "id, ts, country, asn, network, site, control_outcome, control_ms, browser_family, net_type, late, measurements";
 
-const INSERT: &str = "INSERT OR IGNORE INTO reports (id, ts, country, asn, network, site, control_outcome, control_ms,
+const INSERT: &str = "INSERT INTO reports (id, ts, country, asn, network, site, control_outcome, control_ms,
     browser_family, net_type, late, measurements) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 /// One packed measurement: (target code, outcome, ms, status).
@@ -97,8 +99,9 @@ pub(super) fn distinct_targets(obs: &mut Vec<Observation>) {
     }
 }
 
-/// Inserts one report (rows with distinct targets, every per-report column the same); returns
-/// false when its id is already stored (nothing written).
+/// Inserts one report (rows with distinct targets, every per-report column the same), appended
+/// with no check of its id (the caller decides duplicates, `report_ids`); returns false when it
+/// has no rows (nothing written).
 pub(super) fn insert_report(tx: &Transaction<'_>, codes: &mut TargetCodes, id: &ReportId, obs: &[Observation]) -> rusqlite::Result<bool> {
     let Some(first) = obs.first() else { return Ok(false) };
     let mut packed: Vec<Packed<'_>> = Vec::with_capacity(obs.len());
@@ -106,7 +109,7 @@ pub(super) fn insert_report(tx: &Transaction<'_>, codes: &mut TargetCodes, id: &
         packed.push((codes.code(tx, &o.platform, &o.target)?, o.outcome.as_str(), o.ms, o.status));
     }
     let measurements = serde_json::to_string(&packed).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let inserted = tx.prepare_cached(INSERT)?.execute(params![
+    tx.prepare_cached(INSERT)?.execute(params![
         id.as_str(),
         first.ts,
         first.country.as_str(),
@@ -120,7 +123,7 @@ pub(super) fn insert_report(tx: &Transaction<'_>, codes: &mut TargetCodes, id: &
         first.late,
         measurements
     ])?;
-    Ok(inserted > 0)
+    Ok(true)
 }
 
 /// The per-report column of `o` that differs from `first`'s, if any: rows of one report must
@@ -209,4 +212,4 @@ pub(super) fn read_report(conn: &Connection, book: &mut CodeBook, r: &Row<'_>, a
 
 #[cfg(test)]
 #[path = "sqlite_raw_tests.rs"]
-mod tests;
+pub(super) mod tests;

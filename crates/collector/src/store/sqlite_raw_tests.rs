@@ -11,7 +11,7 @@ const MINUTE: i64 = 29_000_000;
 
 /// `n` reports of `per` measurements each over 10 minutes (every outcome, some `http_error`s with
 /// a status, a few late, ms that are no short decimals), rows sorted as an export writes them.
-fn rows(n: u64, per: u64) -> Vec<Observation> {
+pub(in crate::store) fn rows(n: u64, per: u64) -> Vec<Observation> {
     let mut out = Vec::new();
     for r in 0..n {
         let id: ReportId = format!("{:032x}", r * 7919).parse().unwrap();
@@ -67,14 +67,14 @@ fn rollups(store: &SqliteStore) -> Vec<CellRollup> {
 }
 
 /// Asserts `got == want`, showing the first row that differs.
-fn assert_rows(got: &[Observation], want: &[Observation], what: &str) {
+pub(in crate::store) fn assert_rows(got: &[Observation], want: &[Observation], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: rows");
     if let Some((g, w)) = got.iter().zip(want).find(|(g, w)| g != w) {
         panic!("{what}: got {g:?}, want {w:?}");
     }
 }
 
-fn count(path: &std::path::Path, sql: &str) -> i64 {
+pub(in crate::store) fn count(path: &std::path::Path, sql: &str) -> i64 {
     rusqlite::Connection::open(path).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
@@ -227,6 +227,7 @@ fn retention_deletes_old_reports_in_batches_but_never_the_newest_row() {
     let cutoff = recent[0].ts;
     assert_eq!(super::super::sqlite::delete_raw_before(&mut conn, cutoff).unwrap(), 2_500, "three batches of old reports");
     assert_eq!(count(&path, "SELECT count(*) FROM reports"), 1);
+    assert_eq!(count(&path, "SELECT count(*) FROM report_ids"), 1, "the deleted reports' ids went with them");
     // Now the only report is the newest row: old or not, it stays.
     assert_eq!(super::super::sqlite::delete_raw_before(&mut conn, cutoff + 60).unwrap(), 0);
     let store = SqliteStore::open(&path, 4).unwrap();
