@@ -14,6 +14,7 @@
 mod front;
 mod nginx;
 mod open_loop;
+mod profile;
 mod wrk;
 
 use crate::report::{Figure, Goal};
@@ -197,7 +198,9 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> 
                 let before = rt.block_on(Counters::read(&metrics_url))?;
                 let label = format!("wrk -c{} {name} {}/{}", at.connections, r + 1, len.rounds);
                 let cpu_before = open_loop::cpu_s("/proc/self/stat");
+                let perf = if *name == "collector" { profile::start(r, at.connections) } else { None };
                 at.runs[i].push(wrk::run(url, &realistic, at.connections, len.wrk_s, &label)?);
+                drop(perf);
                 if *name == "collector" {
                     at.server_cpu_s += open_loop::cpu_s("/proc/self/stat") - cpu_before;
                     let after = rt.block_on(Counters::read(&metrics_url))?.since(before);
