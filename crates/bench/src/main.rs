@@ -60,6 +60,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 type Runner = fn(bool, &mut Vec<Figure>) -> anyhow::Result<()>;
 
 fn main() -> ExitCode {
+    vantage_collector::allocator::tune();
     let cli = Cli::parse();
     let smoke = cli.smoke;
     if let Some(n) = cli.observations {

@@ -4,6 +4,7 @@
 //! Entry points: [`app`] builds the router for a [`Collector`]; [`run`] serves it on a listener
 //! until a shutdown future resolves, then flushes the store.
 
+pub mod allocator;
 mod api;
 pub(crate) mod assets;
 pub mod auth;

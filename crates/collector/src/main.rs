@@ -21,6 +21,7 @@ type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    vantage_collector::allocator::tune();
     // Usage errors (a flag clap or `Cli::check` refuses) exit 2 with the flag named; every
     // error after this point is a runtime failure and exits 1.
     let cli = Cli::parse();
