@@ -12,6 +12,7 @@
 //!   the harness's own on loopback).
 
 mod front;
+mod http1;
 mod nginx;
 mod open_loop;
 mod profile;
