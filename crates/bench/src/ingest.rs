@@ -16,6 +16,8 @@ mod http1;
 mod nginx;
 mod open_loop;
 mod profile;
+#[cfg(test)]
+mod test_server;
 mod wrk;
 
 use crate::report::{Figure, Goal};

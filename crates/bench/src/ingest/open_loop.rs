@@ -269,7 +269,8 @@ async fn exchange(addr: SocketAddr, stream: &mut Option<TcpStream>, request: &[u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use crate::ingest::test_server::{self, Answer};
+    use std::sync::atomic::Ordering;
 
     fn sample() -> Sample {
         let model = crate::traffic::Model::new(&crate::traffic::ModelSpec::with_networks(10));
@@ -286,79 +287,17 @@ mod tests {
         assert_eq!(run.latencies_ms.len(), 1_000);
     }
 
-    /// Counters of the [`flaky`] server.
-    #[derive(Default)]
-    struct Seen {
-        /// Requests read whole.
-        requests: AtomicU64,
-        /// Answered 202.
-        accepted: AtomicU64,
-        /// Connections accepted.
-        connections: AtomicU64,
-    }
-
-    /// A server that reads each request whole and then, by its running count, answers 202,
-    /// answers 500, or closes the connection without a word.
-    fn flaky(seen: Arc<Seen>) -> SocketAddr {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let (mut s, _) = listener.accept().await.unwrap();
-                    seen.connections.fetch_add(1, Ordering::Relaxed);
-                    let seen = seen.clone();
-                    tokio::spawn(async move {
-                        let mut buf = Vec::new();
-                        loop {
-                            let len = loop {
-                                let mut headers = [httparse::EMPTY_HEADER; 16];
-                                let mut req = httparse::Request::new(&mut headers);
-                                if let Ok(httparse::Status::Complete(head)) = req.parse(&buf) {
-                                    let cl = req.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length")).unwrap();
-                                    let len = head + std::str::from_utf8(cl.value).unwrap().parse::<usize>().unwrap();
-                                    if buf.len() >= len {
-                                        break len;
-                                    }
-                                }
-                                if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
-                                    return;
-                                }
-                            };
-                            buf.drain(..len);
-                            let answer: &[u8] = match seen.requests.fetch_add(1, Ordering::Relaxed) % 3 {
-                                0 => b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}",
-                                1 => b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
-                                _ => return,
-                            };
-                            if answer.starts_with(b"HTTP/1.1 202") {
-                                seen.accepted.fetch_add(1, Ordering::Relaxed);
-                            }
-                            if s.write_all(answer).await.is_err() {
-                                return;
-                            }
-                        }
-                    });
-                }
-            })
-        });
-        addr
-    }
-
     /// A 500 counts as failed, and so does a connection closed before the answer, after which
     /// the connection is opened afresh; every 2xx the server sent is counted ok, no more.
     #[test]
     fn refusals_and_dropped_connections_count_as_failed_and_reconnect() {
-        let seen = Arc::new(Seen::default());
-        let addr = flaky(seen.clone());
+        // By the running count: 202, 500, or the connection closed unanswered.
+        let (addr, seen) = test_server::start(|n| [Answer::Accept, Answer::Fail, Answer::Drop][(n % 3) as usize]);
         let run = run(&format!("http://{addr}/v1/reports"), &sample(), 6, 2_000.0, 0.5, "test").unwrap();
         assert_eq!(run.shed, 0, "{}", run.note());
         assert_eq!(run.ok + run.failed, 1_000, "{}", run.note());
         assert_eq!(run.ok, seen.accepted.load(Ordering::Relaxed), "{}", run.note());
-        assert_eq!(seen.requests.load(Ordering::Relaxed), 1_000);
+        assert_eq!(seen.requests.lock().unwrap().len(), 1_000);
         assert_eq!(run.ok, 334, "{}", run.note());
         // Every third request closes its connection; each is opened again for the next job.
         assert!(
