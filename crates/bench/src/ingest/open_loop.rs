@@ -26,7 +26,7 @@ use tokio::time::Instant;
 const MAX_OUTSTANDING: usize = 2048;
 /// Keep-alive connections of the pool: as many as wrk's headline run, far more than 10,000
 /// reports/s need at a few ms each, so a queue forms only when the server falls behind.
-const CONNECTIONS: usize = 256;
+pub(crate) const CONNECTIONS: usize = 256;
 /// A request not answered within this is failed and its connection dropped (reqwest's timeout
 /// in the generator before this one).
 const TIMEOUT: Duration = Duration::from_secs(10);
