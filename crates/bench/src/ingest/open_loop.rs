@@ -53,6 +53,9 @@ pub(crate) struct FixedRun {
     pub send_lag_ms: Vec<f64>,
     /// CPU seconds of the generator's thread over the run.
     pub generator_cpu_s: f64,
+    /// Requests that found every connection busy and waited for one: a server falling behind
+    /// (a large send lag with none queued is the generator's own).
+    pub queued: u64,
 }
 
 impl FixedRun {
@@ -65,10 +68,11 @@ impl FixedRun {
 
     pub(crate) fn note(&self) -> String {
         format!(
-            "achieved {:.0}/s, {} failed, {} shed; due to sent p99 {:.2} ms; generator CPU {:.1} us a request",
+            "achieved {:.0}/s, {} failed, {} shed, {} waited for a connection; due to sent p99 {:.2} ms; generator CPU {:.1} us a request",
             self.achieved,
             self.failed,
             self.shed,
+            self.queued,
             util::percentile(&self.send_lag_ms, 99.0),
             self.generator_cpu_s * 1e6 / (self.ok + self.failed).max(1) as f64
         )
@@ -169,7 +173,10 @@ async fn dispatch(
             let job = Job { i: i as u64, due };
             match idle.pop() {
                 Some(conn) => pool[conn].try_send(job).expect("an idle connection has room for a request"),
-                None => waiting.push_back(job),
+                None => {
+                    run.queued += 1;
+                    waiting.push_back(job);
+                }
             }
         }
         let next_due = arrivals.peek().map(|&(_, due)| due);
