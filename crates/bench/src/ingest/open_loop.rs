@@ -54,7 +54,9 @@ pub(crate) struct FixedRun {
     /// CPU seconds of the generator's thread over the run.
     pub generator_cpu_s: f64,
     /// Requests that found every connection busy and waited for one: a server falling behind
-    /// (a large send lag with none queued is the generator's own).
+    /// (a large send lag with none queued is the generator's own). After the generator's thread
+    /// was held off the core, some count that were due before the answers that would have freed
+    /// a connection were read.
     pub queued: u64,
 }
 
@@ -142,45 +144,83 @@ pub(crate) fn run(url: &str, sample: &Sample, nonce: u32, rate: f64, secs: f64, 
     Ok(run)
 }
 
-/// Sends each arrival when due to an idle connection (the most recently idle: its cache is
-/// warm) or queues it, sheds beyond [`MAX_OUTSTANDING`], and records what the connections report.
+/// The pool as the dispatcher sees it, and what it has recorded.
+struct Pool {
+    /// Each connection's job queue (room for one: a connection gets a job only when idle).
+    senders: Vec<mpsc::Sender<Job>>,
+    /// Idle connections, the most recently idle last (its cache is warm).
+    idle: Vec<usize>,
+    /// Due requests that found every connection busy, oldest first.
+    waiting: VecDeque<Job>,
+    /// Requests sent or waiting, not yet finished.
+    outstanding: usize,
+    /// The results so far.
+    run: FixedRun,
+}
+
+impl Pool {
+    /// A request fell due: to an idle connection, else to the queue, else (too many) shed.
+    fn due(&mut self, job: Job) {
+        if self.outstanding >= MAX_OUTSTANDING {
+            self.run.shed += 1;
+            return;
+        }
+        self.outstanding += 1;
+        match self.idle.pop() {
+            Some(conn) => self.senders[conn].try_send(job).expect("an idle connection has room for a request"),
+            None => {
+                self.run.queued += 1;
+                self.waiting.push_back(job);
+            }
+        }
+    }
+
+    /// A connection finished a request: record it and give the connection the oldest waiting one.
+    fn finished(&mut self, d: Done) {
+        self.outstanding -= 1;
+        self.run.send_lag_ms.push((d.sent - d.due).as_secs_f64() * 1000.0);
+        if d.ok {
+            self.run.ok += 1;
+            self.run.latencies_ms.push((d.at - d.due).as_secs_f64() * 1000.0);
+        } else {
+            self.run.failed += 1;
+        }
+        match self.waiting.pop_front() {
+            Some(job) => self.senders[d.conn].try_send(job).expect("a connection that just finished has room for a request"),
+            None => self.idle.push(d.conn),
+        }
+    }
+}
+
+/// Sends each arrival when due (see [`Pool::due`]), sheds beyond [`MAX_OUTSTANDING`], and
+/// records what the connections report.
 async fn dispatch(
-    pool: Vec<mpsc::Sender<Job>>,
+    senders: Vec<mpsc::Sender<Job>>,
     mut done: mpsc::UnboundedReceiver<Done>,
     arrivals: impl Iterator<Item = f64>,
     pb: &indicatif::ProgressBar,
 ) -> FixedRun {
-    let mut run = FixedRun::default();
-    let mut idle: Vec<usize> = (0..pool.len()).rev().collect();
-    let mut waiting: VecDeque<Job> = VecDeque::new();
-    let mut outstanding = 0usize;
+    let idle = (0..senders.len()).rev().collect();
+    let mut pool = Pool { senders, idle, waiting: VecDeque::new(), outstanding: 0, run: FixedRun::default() };
     let start = Instant::now() + Duration::from_millis(20);
     let mut arrivals = arrivals.map(|at| start + Duration::from_secs_f64(at)).enumerate().peekable();
     let timer = tokio::time::sleep_until(start);
     tokio::pin!(timer);
     loop {
+        // Answers already read first, so a request due now finds the connections they freed.
+        while let Ok(d) = done.try_recv() {
+            pool.finished(d);
+        }
         let now = Instant::now();
         while let Some(&(i, due)) = arrivals.peek().filter(|(_, due)| *due <= now) {
             arrivals.next();
             if i % 1000 == 0 {
                 pb.set_position(i as u64);
             }
-            if outstanding >= MAX_OUTSTANDING {
-                run.shed += 1;
-                continue;
-            }
-            outstanding += 1;
-            let job = Job { i: i as u64, due };
-            match idle.pop() {
-                Some(conn) => pool[conn].try_send(job).expect("an idle connection has room for a request"),
-                None => {
-                    run.queued += 1;
-                    waiting.push_back(job);
-                }
-            }
+            pool.due(Job { i: i as u64, due });
         }
         let next_due = arrivals.peek().map(|&(_, due)| due);
-        if next_due.is_none() && outstanding == 0 {
+        if next_due.is_none() && pool.outstanding == 0 {
             break;
         }
         if let Some(due) = next_due {
@@ -188,24 +228,13 @@ async fn dispatch(
         }
         tokio::select! {
             biased;
-            d = done.recv() => {
-                let d = d.expect("connections live while the pool's senders do");
-                outstanding -= 1;
-                run.send_lag_ms.push((d.sent - d.due).as_secs_f64() * 1000.0);
-                if d.ok {
-                    run.ok += 1;
-                    run.latencies_ms.push((d.at - d.due).as_secs_f64() * 1000.0);
-                } else {
-                    run.failed += 1;
-                }
-                match waiting.pop_front() {
-                    Some(job) => pool[d.conn].try_send(job).expect("a connection that just finished has room for a request"),
-                    None => idle.push(d.conn),
-                }
-            }
-            () = &mut timer, if next_due.is_some() => {}
+            d = done.recv() => pool.finished(d.expect("connections live while the pool's senders do")),
+            // Woken by the timer: let the connections whose answers arrived meanwhile read them
+            // before dispatching.
+            () = &mut timer, if next_due.is_some() => tokio::task::yield_now().await,
         }
     }
+    let mut run = pool.run;
     run.achieved = run.ok as f64 / start.elapsed().as_secs_f64();
     run
 }
