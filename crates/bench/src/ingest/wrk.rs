@@ -221,6 +221,9 @@ mod tests {
         }
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "ids repeat");
         let ascending = ids.windows(2).filter(|w| w[0] < w[1]).count() as f64 / (ids.len() - 1) as f64;
-        assert!((0.4..0.6).contains(&ascending), "{ascending} of the steps ascend");
+        // Random order: about half the steps ascend (5 standard deviations of a random order's
+        // share, 0.29/sqrt(n), however few requests a loaded machine let wrk send).
+        let tolerance = 1.5 / (ids.len() as f64).sqrt();
+        assert!((ascending - 0.5).abs() < tolerance.max(0.1), "{ascending} of the {} steps ascend", ids.len() - 1);
     }
 }
