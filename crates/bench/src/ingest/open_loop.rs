@@ -40,7 +40,8 @@ pub(crate) struct FixedRun {
     pub ok: u64,
     /// Answered otherwise, or not at all.
     pub failed: u64,
-    /// Not sent because too many were outstanding (the server fell behind).
+    /// Not sent because too many were outstanding (the server fell behind, or this thread was
+    /// held off the cores long enough for that many to fall due).
     pub shed: u64,
     /// 2xx answers a second over the run.
     pub achieved: f64,
