@@ -176,18 +176,30 @@ pub(crate) fn nonce() -> u32 {
     (t.as_nanos() as u32) ^ std::process::id().rotate_left(16)
 }
 
+/// Hex digits of a report id.
+pub(crate) const ID_LEN: usize = 32;
+
 /// The `i`th report id of run `nonce`: 32 hex digits in random order, as the widget's are (they
 /// come from `crypto.getRandomValues`), so the store's id index is exercised as in production.
 /// Distinct for distinct `(nonce, i)` with `i < 2^32`: the first half is splitmix64's finalizer,
 /// a bijection of u64, applied to `nonce << 32 | i`.
 pub(crate) fn random_order_id(nonce: u32, i: u64) -> String {
+    let mut id = [0; ID_LEN];
+    write_random_order_id(nonce, i, &mut id);
+    String::from_utf8(id.to_vec()).expect("hex digits")
+}
+
+/// [`random_order_id`] written in place: the open-loop generator splices it into a pre-built
+/// request without allocating.
+pub(crate) fn write_random_order_id(nonce: u32, i: u64, out: &mut [u8; ID_LEN]) {
     fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
     let hi = mix(u64::from(nonce) << 32 | (i & 0xffff_ffff));
-    format!("{hi:016x}{:016x}", mix(hi ^ 0x9e37_79b9_7f4a_7c15))
+    let lo = mix(hi ^ 0x9e37_79b9_7f4a_7c15);
+    std::io::Write::write_fmt(&mut &mut out[..], format_args!("{hi:016x}{lo:016x}")).expect("32 hex digits fit");
 }
 
 /// `/proc/loadavg`'s first three fields: how busy the shared machine was.
