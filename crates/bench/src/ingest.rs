@@ -172,6 +172,15 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> 
         Lengths { wrk_s: 10, rounds: 2, fixed_s: 10.0, clients: 500_000, smoke: false, fixed_rate: FIXED_RATE }
     };
     let dir = tempfile::Builder::new().prefix("vantage-bench-ingest-").tempdir()?;
+    // `VANTAGE_BENCH_INGEST_PART=networks`: the cost-by-networks table alone (about a minute),
+    // to compare builds on it alternately.
+    if std::env::var("VANTAGE_BENCH_INGEST_PART").is_ok_and(|p| p == "networks") {
+        let collector = Server::collector(util::collector_config_for(StoreUrl::Sqlite(dir.path().join("targets.db"))))?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (targets, version) = rt.block_on(util::served_targets(&collector.url("/v1/targets")))?;
+        collector.stop()?;
+        return network_table(figures, &len, dir.path(), &targets, &version);
+    }
     let model = Model::new(&ModelSpec::default());
     let geo = traffic::write_geo(&model, &dir.path().join("geo"))?;
     let db = dir.path().join("vantage.db");
