@@ -13,8 +13,8 @@ use super::column;
 use super::report_ids::{self, IdSet, Ids};
 use super::sqlite_migrate::{self, Source};
 use super::sqlite_raw::{self, CodeBook};
-use super::unflushed::{by_cell, CellMap, Generation, State, Unflushed};
-use crate::rollup::{CellKey, RollupDelta, KIND_CONTROL, KIND_TIMES};
+use super::unflushed::{Generation, State, Unflushed};
+use crate::rollup::{CellKey, KIND_CONTROL, KIND_TIMES};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// Network rows written per flush transaction: small, so a report committed meanwhile waits little.
@@ -78,35 +78,33 @@ pub(super) fn recover_from(conn: &Connection, source: Source) -> rusqlite::Resul
     let mut state = State::default();
     let mut growing_from = m.through;
     if let Some((sealed_to, done)) = m.sealed {
-        let mut cells = replay(conn, source, m.through, sealed_to)?;
-        cells.retain(|k, _| *k > done);
-        state.sealed.add(cells, sealed_to);
+        replay(conn, source, m.through, sealed_to, &mut state.sealed)?;
+        state.sealed.retain_after(&done);
+        state.sealed.through = sealed_to;
         growing_from = sealed_to;
     }
-    let cells = replay(conn, source, growing_from, i64::MAX)?;
+    replay(conn, source, growing_from, i64::MAX, &mut state.growing)?;
     let table = if source == Source::Raw { "reports" } else { "observations" };
     let last: i64 = conn.query_row(&format!("SELECT coalesce(max(rowid), 0) FROM {table}"), [], |r| r.get(0))?;
-    if !cells.is_empty() {
+    if !state.growing.is_empty() {
         state.growing_since = Some(std::time::Instant::now());
     }
-    state.growing.add(cells, last.max(growing_from));
+    state.growing.through = last.max(growing_from);
     Ok(state)
 }
 
-/// The rollups of on-time reports with `from < rowid <= to`.
-fn replay(conn: &Connection, source: Source, from: i64, to: i64) -> rusqlite::Result<CellMap> {
-    let mut delta = RollupDelta::default();
+/// Adds the rollups of on-time reports with `from < rowid <= to` to `into`.
+fn replay(conn: &Connection, source: Source, from: i64, to: i64, into: &mut Generation) -> rusqlite::Result<()> {
     if source == Source::Legacy {
-        sqlite_migrate::replay_legacy(conn, from, to, &mut delta)?;
-        return Ok(by_cell(delta));
+        return sqlite_migrate::replay_legacy(conn, from, to, &mut |report| into.add_report(report));
     }
     let mut book = CodeBook::default();
     let mut stmt = conn.prepare(&format!("SELECT {} FROM reports WHERE rowid > ?1 AND rowid <= ?2 AND late = 0", sqlite_raw::COLUMNS))?;
     let mut rows = stmt.query(params![from, to])?;
     while let Some(r) = rows.next()? {
-        delta.add(&sqlite_raw::read_report(conn, &mut book, r, 0)?);
+        into.add_report(&sqlite_raw::read_report(conn, &mut book, r, 0)?);
     }
-    Ok(by_cell(delta))
+    Ok(())
 }
 
 /// One step of the writer's flushing: seals the growing generation when it is due, then writes
@@ -117,9 +115,9 @@ pub(super) fn step(conn: &mut Connection, unflushed: &Unflushed, ids: &Ids, all:
     loop {
         let mut ids = ids.lock();
         let mut s = unflushed.lock();
-        if s.sealed.cells.is_empty() && ids.sealed.is_empty() {
+        if s.sealed.is_empty() && ids.sealed.is_empty() {
             let now = std::time::Instant::now();
-            let pending = !s.growing.cells.is_empty() || !ids.growing.is_empty();
+            let pending = !s.growing.is_empty() || !ids.growing.is_empty();
             if !(s.due(now) || ids.due(now) || all && pending) {
                 return Ok(());
             }
@@ -140,7 +138,7 @@ fn write_chunk(conn: &mut Connection, g: &mut Generation, ids: &mut IdSet) -> ru
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut written = Vec::new();
     let mut entries = 0;
-    for (key, sums) in &g.cells {
+    for (key, sums) in g.iter() {
         if entries >= CHUNK_ENTRIES {
             break;
         }
@@ -148,7 +146,7 @@ fn write_chunk(conn: &mut Connection, g: &mut Generation, ids: &mut IdSet) -> ru
         entries += sums.nets.len();
         written.push(key.clone());
     }
-    let last = written.len() == g.cells.len();
+    let last = written.len() == g.len();
     if last {
         ids.write_sealed(&tx)?;
         tx.execute(
@@ -167,10 +165,8 @@ fn write_chunk(conn: &mut Connection, g: &mut Generation, ids: &mut IdSet) -> ru
     if last {
         ids.sealed.clear();
     }
-    for key in written {
-        if let Some(c) = g.cells.remove(&key) {
-            g.entries -= c.nets.len();
-        }
+    for key in &written {
+        g.remove(key);
     }
     Ok(())
 }
