@@ -356,8 +356,9 @@ fn commit_loop(
     let mut last_seal_check = std::time::Instant::now();
     let mut codes = TargetCodes::default();
     loop {
-        // While a sealed generation drains, the queue is only polled between its chunks.
-        let draining = !unflushed.lock().sealed.is_empty();
+        // While a sealed generation (its cells, then its ids) drains, the queue is only polled
+        // between its chunks.
+        let draining = !unflushed.lock().sealed.is_empty() || !ids.lock().sealed.is_empty();
         let wait = if draining { std::time::Duration::ZERO } else { IDLE_TICK };
         let first = match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
             Ok(Some(job)) => Some(job),

@@ -6,8 +6,9 @@
 //! (key order). (Before its migration, a legacy store's marks are rowids of `observations`.) Each
 //! chunk and its `rollup_flushed` update are one transaction, so after a crash replaying the raw
 //! rows above the marks rebuilds exactly what is missing: no rollup lost, none counted twice.
-//! The transaction that moves `through` also writes the sealed generation's report ids to
-//! `report_ids` (`report_ids.rs`), so the ids of reports after `through` are the ones in memory.
+//! The sealed generation's report ids go to `report_ids` (`report_ids.rs`) in chunks after its
+//! cells, the last with the transaction that moves `through`, so the ids of reports after
+//! `through` are all in memory (some perhaps in `report_ids` too).
 
 use super::column;
 use super::report_ids::{self, IdSet, Ids};
@@ -131,9 +132,13 @@ pub(super) fn step(conn: &mut Connection, unflushed: &Unflushed, ids: &Ids, all:
     }
 }
 
-/// Writes the first cells of `g` (about [`CHUNK_ENTRIES`] network rows) and the marks, in one
-/// transaction (the last chunk with the sealed ids), then drops them from memory; on an error
-/// nothing changes.
+/// Writes the next chunk of the sealed generation and the marks in one transaction, then drops
+/// what it wrote from memory; on an error nothing changes. The cells go first (about
+/// [`CHUNK_ENTRIES`] network rows a transaction), then the sealed report ids
+/// ([`report_ids::ID_CHUNK`] a transaction), so ingest commits between any two; the transaction
+/// that writes the last of both moves `through` past them. Until then a crash replays the
+/// sealed reports' ids from the raw rows (some may be in `report_ids` already: their insert is
+/// ignored), so a duplicate is refused from memory or the table throughout.
 fn write_chunk(conn: &mut Connection, g: &mut Generation, ids: &mut IdSet) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut written = Vec::new();
@@ -146,25 +151,23 @@ fn write_chunk(conn: &mut Connection, g: &mut Generation, ids: &mut IdSet) -> ru
         entries += sums.nets.len();
         written.push(key.clone());
     }
-    let last = written.len() == g.len();
+    // Ids in transactions of their own, once every cell is written.
+    let id_count = if written.is_empty() { ids.write_sealed_chunk(&tx)? } else { 0 };
+    let last = written.len() == g.len() && ids.sealed_left_after(id_count) == 0;
     if last {
-        ids.write_sealed(&tx)?;
         tx.execute(
             "UPDATE rollup_flushed SET through = ?1, sealed_to = NULL, done_minute = NULL, done_platform = NULL,
              done_country = NULL, done_asn = NULL",
             [g.through],
         )?;
-    } else {
-        let done = written.last().expect("a chunk that is not the last has cells");
+    } else if let Some(done) = written.last() {
         tx.execute(
             "UPDATE rollup_flushed SET sealed_to = ?1, done_minute = ?2, done_platform = ?3, done_country = ?4, done_asn = ?5",
             params![g.through, done.minute, done.platform.as_str(), done.country.as_str(), done.asn],
         )?;
     }
     tx.commit()?;
-    if last {
-        ids.sealed.clear();
-    }
+    ids.chunk_written(id_count);
     for key in &written {
         g.remove(key);
     }
