@@ -175,6 +175,15 @@ pub(crate) fn run(smoke: bool, figures: &mut Vec<Figure>) -> anyhow::Result<()> 
         Lengths { wrk_s: 10, rounds: 2, fixed_s: 10.0, clients: 500_000, smoke: false, fixed_rate: FIXED_RATE }
     };
     let dir = tempfile::Builder::new().prefix("vantage-bench-ingest-").tempdir()?;
+    // `VANTAGE_BENCH_INGEST_PART=networks`: the cost-by-networks table alone (about a minute),
+    // to compare builds on it alternately.
+    if std::env::var("VANTAGE_BENCH_INGEST_PART").is_ok_and(|p| p == "networks") {
+        let collector = Server::collector(util::collector_config_for(StoreUrl::Sqlite(dir.path().join("targets.db"))))?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (targets, version) = rt.block_on(util::served_targets(&collector.url("/v1/targets")))?;
+        collector.stop()?;
+        return network_table(figures, &len, dir.path(), &targets, &version);
+    }
     let model = Model::new(&ModelSpec::default());
     let geo = traffic::write_geo(&model, &dir.path().join("geo"))?;
     let db = dir.path().join("vantage.db");
@@ -437,7 +446,9 @@ fn network_table(figures: &mut Vec<Figure>, len: &Lengths, dir: &Path, targets: 
             )),
         );
         let collector = Server::collector(collector_config(StoreUrl::Sqlite(dir.join(format!("networks-{n}.db"))), &geo, false))?;
+        let threads_before = thread_cpu_s();
         let run = open_loop::run(&collector.url("/v1/reports"), &sample, util::nonce(), rate, len.fixed_s, &format!("{n} networks"))?;
+        let by_thread = cpu_by_thread_name(&threads_before, &thread_cpu_s(), run.ok);
         collector.stop()?;
         let us = run.server_cpu_s * 1e6 / run.ok.max(1) as f64;
         let base = *first.get_or_insert(us);
@@ -445,7 +456,7 @@ fn network_table(figures: &mut Vec<Figure>, len: &Lengths, dir: &Path, targets: 
             Figure::new("ingest", &format!("ingest.cpu_per_report_{n}_networks"), &format!("server CPU per report, {n} distinct networks"), "us", us)
                 .baseline(base)
                 .note(format!(
-                    "open loop at {rate:.0} reports/s for {} s, Poisson arrivals, {} networks drawn; p99 {:.1} ms; {}; CPU of the bench process minus the generator's thread (includes the commit; the collector's own thread pool and writer); rate limit off (one /24 at this rate is 8 reports/s per host); baseline: the 1-network row",
+                    "open loop at {rate:.0} reports/s for {} s, Poisson arrivals, {} networks drawn; p99 {:.1} ms; {}; CPU of the bench process minus the generator's thread (includes the commit; the collector's own thread pool and writer); by thread, us a report: {by_thread}; rate limit off (one /24 at this rate is 8 reports/s per host); baseline: the 1-network row",
                     len.fixed_s,
                     sample.networks,
                     run.p99(),
@@ -454,6 +465,34 @@ fn network_table(figures: &mut Vec<Figure>, len: &Lengths, dir: &Path, targets: 
         );
     }
     Ok(())
+}
+
+/// CPU seconds of each of this process's threads, by thread id, with its name.
+fn thread_cpu_s() -> std::collections::HashMap<String, (String, f64)> {
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten();
+    tasks
+        .map(|t| {
+            let tid = t.file_name().to_string_lossy().into_owned();
+            let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string();
+            (tid.clone(), (name, open_loop::cpu_s(&format!("/proc/self/task/{tid}/stat"))))
+        })
+        .collect()
+}
+
+/// Where a row's CPU went: us a report by thread name (threads that ended meanwhile are not
+/// counted), largest first, so growth with networks can be attributed.
+fn cpu_by_thread_name(
+    before: &std::collections::HashMap<String, (String, f64)>,
+    after: &std::collections::HashMap<String, (String, f64)>,
+    reports: u64,
+) -> String {
+    let mut by_name: std::collections::BTreeMap<&str, f64> = Default::default();
+    for (tid, (name, cpu)) in after {
+        *by_name.entry(name).or_default() += cpu - before.get(tid).map_or(0.0, |(_, c)| *c);
+    }
+    let mut named: Vec<_> = by_name.into_iter().filter(|(_, s)| *s > 0.0).collect();
+    named.sort_by(|a, b| b.1.total_cmp(&a.1));
+    named.iter().map(|(name, s)| format!("{name} {:.1}", s * 1e6 / reports.max(1) as f64)).collect::<Vec<_>>().join(", ")
 }
 
 /// The same throughput and latency on `--store clickhouse:` against a clickhouse-server of our

@@ -34,7 +34,7 @@ pub(crate) const KIND_TIMES: u8 = 0;
 pub(crate) const KIND_CONTROL: u8 = 1;
 
 /// One cell: a platform in one ASN of one country during one minute.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CellKey {
     /// Unix minutes.
     pub minute: i64,
@@ -52,6 +52,51 @@ impl CellKey {
     pub fn first_of(minute: i64) -> CellKey {
         let platform = Platform::try_from("-").expect("`-` is a valid platform");
         CellKey { minute, platform, country: Country::try_from("AA").expect("`AA` is a valid country"), asn: 0 }
+    }
+}
+
+// Hashed as its borrowed form, so a map of keys can be searched with a `CellRef` (no clone).
+impl std::hash::Hash for CellKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        CellRef::of(self).hash(h);
+    }
+}
+
+/// A [`CellKey`] borrowed from a row: what the writer looks its cell up with, once a platform a
+/// report measured, without cloning the platform's shared name (an atomic count per clone).
+#[derive(Debug, Clone, Copy, Hash)]
+pub(crate) struct CellRef<'a> {
+    /// Unix minutes.
+    pub minute: i64,
+    /// Platform name.
+    pub platform: &'a Platform,
+    /// ISO country code.
+    pub country: Country,
+    /// AS number, 0 unknown.
+    pub asn: u32,
+}
+
+impl<'a> CellRef<'a> {
+    /// The cell of an observation.
+    pub(crate) fn of_row(o: &'a Observation) -> CellRef<'a> {
+        CellRef { minute: o.ts.div_euclid(60), platform: &o.platform, country: o.country, asn: o.asn }
+    }
+
+    fn of(k: &'a CellKey) -> CellRef<'a> {
+        CellRef { minute: k.minute, platform: &k.platform, country: k.country, asn: k.asn }
+    }
+}
+
+impl hashbrown::Equivalent<CellKey> for CellRef<'_> {
+    fn equivalent(&self, k: &CellKey) -> bool {
+        self.minute == k.minute && self.asn == k.asn && self.country == k.country && *self.platform == k.platform
+    }
+}
+
+// Also how a new cell's key is made from the row's borrowed one.
+impl From<&CellRef<'_>> for CellKey {
+    fn from(r: &CellRef<'_>) -> CellKey {
+        CellKey { minute: r.minute, platform: r.platform.clone(), country: r.country, asn: r.asn }
     }
 }
 
@@ -150,6 +195,41 @@ pub(crate) struct RollupDelta {
     pub hist: HashMap<(CellKey, u8, u8), u32, FastHash>,
 }
 
+/// The time-histogram buckets one row fills, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowBuckets {
+    /// Bucket of the control's time in `KIND_CONTROL`, when the control answered.
+    pub control: Option<usize>,
+    /// Bucket of the row's time in `KIND_TIMES`, when the row counts.
+    pub times: Option<usize>,
+}
+
+/// Adds one on-time row to its network's counters, all but `reports` (a report counts once per
+/// platform: the caller knows when a row is its report's first of the platform), and says which
+/// histogram buckets it fills. The one definition of a row's contribution: the SQLite store's
+/// cells and `RollupDelta` (ClickHouse rows, tests) both use it.
+pub(crate) fn add_row(o: &Observation, n: &mut NetRollup) -> RowBuckets {
+    let control_ok = o.control_outcome == Outcome::Ok;
+    let counted = control_ok && o.control_ms <= CONTROL_LIMIT_MS && o.outcome != Outcome::BlockedByClient;
+    let buckets = RowBuckets { control: control_ok.then(|| bucket_of(o.control_ms)), times: counted.then(|| bucket_of(o.ms)) };
+    if !control_ok || o.control_ms > CONTROL_LIMIT_MS {
+        n.excluded_control += 1;
+        return buckets;
+    }
+    match o.outcome {
+        Outcome::Ok => n.ok += 1,
+        // A block page is a failure like a reset; the raw row keeps `http_error` and its status.
+        Outcome::Error | Outcome::HttpError => n.error += 1,
+        Outcome::Timeout => n.timeout += 1,
+        Outcome::BlockedByClient => {
+            n.blocked += 1;
+            return buckets;
+        }
+    }
+    n.log_ms_sum += o.ms.max(1.0).ln();
+    buckets
+}
+
 impl RollupDelta {
     /// Adds newly stored rows, except late ones. A report's rows share minute, country, asn and
     /// network, so a report counts once per platform it measured.
@@ -157,33 +237,16 @@ impl RollupDelta {
         let mut seen: HashSet<(ReportId, &Platform), FastHash> = HashSet::default();
         // A late report is stored raw only: it must not change a minute already published or judged.
         for o in rows.into_iter().filter(|o| !o.late) {
-            let key = CellKey { minute: o.ts.div_euclid(60), platform: o.platform.clone(), country: o.country, asn: o.asn };
-            let control_ok = o.control_outcome == Outcome::Ok;
-            if control_ok {
-                *self.hist.entry((key.clone(), KIND_CONTROL, bucket_of(o.control_ms) as u8)).or_default() += 1;
-            }
-            let counted = control_ok && o.control_ms <= CONTROL_LIMIT_MS && o.outcome != Outcome::BlockedByClient;
-            if counted {
-                *self.hist.entry((key.clone(), KIND_TIMES, bucket_of(o.ms) as u8)).or_default() += 1;
-            }
+            let key = CellKey::from(&CellRef::of_row(o));
             let first = seen.insert((o.report_id, &o.platform));
-            let n = self.nets.entry((key, o.network)).or_insert_with(|| NetRollup { network: o.network, ..NetRollup::default() });
+            let n = self.nets.entry((key.clone(), o.network)).or_insert_with(|| NetRollup { network: o.network, ..NetRollup::default() });
             n.reports += u32::from(first);
-            if !control_ok || o.control_ms > CONTROL_LIMIT_MS {
-                n.excluded_control += 1;
-                continue;
-            }
-            match o.outcome {
-                Outcome::Ok => n.ok += 1,
-                // A block page is a failure like a reset; the raw row keeps `http_error` and its status.
-                Outcome::Error | Outcome::HttpError => n.error += 1,
-                Outcome::Timeout => n.timeout += 1,
-                Outcome::BlockedByClient => {
-                    n.blocked += 1;
-                    continue;
+            let buckets = add_row(o, n);
+            for (kind, bucket) in [(KIND_CONTROL, buckets.control), (KIND_TIMES, buckets.times)] {
+                if let Some(b) = bucket {
+                    *self.hist.entry((key.clone(), kind, b as u8)).or_default() += 1;
                 }
             }
-            n.log_ms_sum += o.ms.max(1.0).ln();
         }
     }
 }

@@ -17,12 +17,22 @@ use vantage_protocol::ReportId;
 /// an id just after the table doubles, so 35 MiB a set).
 pub(super) const MAX_IDS: usize = 500_000;
 
+/// Sealed ids written to `report_ids` per transaction: a sealed set can hold [`MAX_IDS`], and
+/// written in one transaction it held the writer (so every ingest commit) for its whole length.
+pub(super) const ID_CHUNK: usize = 4096;
+
 /// The ids of reports committed since the flush mark, in the two generations of `unflushed`.
 #[derive(Debug, Default)]
 pub(super) struct IdSet {
-    /// Ids of the reports in the sealed rollup generation: written to `report_ids` by the flush
-    /// transaction that moves the mark past them, dropped only after it commits.
+    /// Ids of the reports in the sealed rollup generation not yet in `report_ids`: written a
+    /// chunk per transaction, each dropped from here once its chunk has committed (then the
+    /// table answers for it).
     pub sealed: HashSet<ReportId>,
+    /// The sealed ids in key order, made at the first chunk (each insert then lands next to the
+    /// previous one in the b-tree); the ones before `sealed_written` are in `report_ids`.
+    sealed_order: Vec<ReportId>,
+    /// How many of `sealed_order` are written.
+    sealed_written: usize,
     /// Ids of reports committed since the last seal.
     pub growing: HashSet<ReportId>,
     /// When the growing set got its first id: a late report has an id but no rollup, so the set
@@ -53,23 +63,45 @@ impl IdSet {
     /// Seals the growing set (the sealed one must be empty).
     pub(super) fn seal(&mut self) {
         self.sealed = std::mem::take(&mut self.growing);
+        (self.sealed_order, self.sealed_written) = (Vec::new(), 0);
         self.growing_since = None;
     }
 
-    /// Writes the sealed ids to `report_ids` in `tx`, in key order (each insert then lands next
-    /// to the previous one in the b-tree); the caller drops them once `tx` has committed.
-    pub(super) fn write_sealed(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    /// Writes the next [`ID_CHUNK`] sealed ids (in key order) to `report_ids` in `tx`; returns
+    /// how many, for [`IdSet::chunk_written`] once `tx` has committed. An id already there (a
+    /// flush that crashed after this chunk, replayed) is left as it is.
+    pub(super) fn write_sealed_chunk(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<usize> {
         if self.sealed.is_empty() {
             // Also: a legacy store's flush, before its migration made `report_ids`.
-            return Ok(());
+            return Ok(0);
         }
-        let mut sorted: Vec<&ReportId> = self.sealed.iter().collect();
-        sorted.sort_unstable();
-        let mut insert = tx.prepare_cached("INSERT INTO report_ids (id) VALUES (?1)")?;
-        for id in sorted {
+        if self.sealed_order.is_empty() {
+            self.sealed_order = self.sealed.iter().copied().collect();
+            self.sealed_order.sort_unstable();
+        }
+        let chunk = &self.sealed_order[self.sealed_written..(self.sealed_written + ID_CHUNK).min(self.sealed_order.len())];
+        let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO report_ids (id) VALUES (?1)")?;
+        for id in chunk {
             insert.execute([id.as_str()])?;
         }
-        Ok(())
+        Ok(chunk.len())
+    }
+
+    /// Sealed ids left to write after the next `n`.
+    pub(super) fn sealed_left_after(&self, n: usize) -> usize {
+        self.sealed.len() - n
+    }
+
+    /// The next `n` sealed ids have committed to `report_ids`: memory no longer needs them.
+    pub(super) fn chunk_written(&mut self, n: usize) {
+        for id in &self.sealed_order[self.sealed_written..self.sealed_written + n] {
+            self.sealed.remove(id);
+        }
+        self.sealed_written += n;
+        if self.sealed.is_empty() {
+            self.sealed = HashSet::new();
+            (self.sealed_order, self.sealed_written) = (Vec::new(), 0);
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 use super::super::sqlite_flush::tests::submit;
 use super::super::sqlite_raw::tests::{assert_rows, count, rows};
 use super::super::sqlite_raw::{COLUMNS, VIEWS};
-use super::super::{sqlite, sqlite_flush, Observation, SqliteStore, Store, Stored};
+use super::super::unflushed::Unflushed;
+use super::super::{report_ids, sqlite, sqlite_flush, Observation, RollupFilter, SqliteStore, Store, Stored};
+use super::{IdSet, Ids};
 use vantage_protocol::ReportId;
 
 /// `n` reports (id, rows) of `rows(n, 3)`; every 25th is late (an id, no rollup).
@@ -124,4 +126,51 @@ fn a_store_of_format_1_opens_as_format_2_with_its_rows_rowids_and_duplicates() {
     assert_eq!(store.submit(new, fresh).unwrap().blocking_recv().unwrap().unwrap(), Stored::New);
     store.close().unwrap();
     assert_eq!(count(&path, "SELECT count(*) FROM reports"), 301);
+}
+
+/// A flush that crashed between two of its id chunks: part of the sealed ids are in
+/// `report_ids`, the mark has not moved, and every id is still refused, before and after the
+/// restart (whose replay writes the rest, the ones already there ignored).
+#[test]
+fn a_duplicate_is_refused_when_a_flush_stopped_between_id_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    let all = reports(report_ids::ID_CHUNK as u64 * 2 + 300);
+    let store = SqliteStore::open(&path, 64).unwrap();
+    assert_eq!(store.import(&all.iter().flat_map(|(_, r)| r.clone()).collect::<Vec<_>>()).unwrap(), all.len() * 3);
+    // The writer stops with everything unflushed; the flush below runs without it, chunk by chunk.
+    store.crash();
+    let mut conn = sqlite::connect(&path).unwrap();
+    let (state, recovered) = sqlite_flush::recover(&conn).unwrap();
+    let (unflushed, ids) = (Unflushed::default(), Ids::default());
+    *unflushed.lock() = state;
+    *ids.lock() = recovered;
+    unflushed.lock().seal();
+    ids.lock().seal();
+    // The cells' chunks, then the first id chunk.
+    while count(&path, "SELECT count(*) FROM report_ids") == 0 {
+        sqlite_flush::step(&mut conn, &unflushed, &ids, false).unwrap();
+    }
+    let moved = count(&path, "SELECT count(*) FROM report_ids");
+    assert_eq!(moved, report_ids::ID_CHUNK as i64, "one id chunk written");
+    assert_eq!(ids.lock().sealed.len(), all.len() - report_ids::ID_CHUNK, "the written ids left memory");
+    assert_eq!(count(&path, "SELECT through FROM rollup_flushed"), 0, "the mark waits for the last id");
+    let refused =
+        |ids: &IdSet, conn: &rusqlite::Connection| all.iter().all(|(id, _)| ids.contains(id) || report_ids::flushed(conn, id).unwrap());
+    assert!(refused(&ids.lock(), &conn), "each id in memory or in report_ids");
+    drop(conn);
+
+    // The crash: the memory is gone. Reopening replays every sealed id, writes the rest.
+    let store = SqliteStore::open(&path, all.len()).unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM report_ids"), all.len() as i64);
+    assert!(submit(&store, &all).iter().all(|s| *s == Stored::Duplicate), "every repeat refused");
+    assert_eq!(count(&path, "SELECT count(*) FROM reports"), all.len() as i64);
+    let mut reports_counted = 0;
+    let minutes = all.iter().map(|(_, r)| r[0].ts.div_euclid(60));
+    let every = RollupFilter { from: minutes.clone().min().unwrap(), to: minutes.max().unwrap() + 1, ..RollupFilter::default() };
+    store.scan_rollups(&every, &mut |c| reports_counted += c.nets.iter().map(|n| u64::from(n.reports)).sum::<u64>()).unwrap();
+    // rows(n, 3): platforms x and youtube alternate, so an on-time report counts on both.
+    let on_time = all.iter().filter(|(_, r)| !r[0].late).count() as u64;
+    assert_eq!(reports_counted, on_time * 2, "each on-time report's rollups counted once");
+    store.close().unwrap();
 }

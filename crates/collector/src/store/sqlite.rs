@@ -12,7 +12,7 @@ use super::{
     sqlite_flush, sqlite_incidents, sqlite_migrate, Ack, Incident, IncidentFilter, Observation, RollupFilter, Store, StoreError,
     StoreStats, Stored, SubmitError,
 };
-use crate::rollup::{CellRollup, RollupDelta};
+use crate::rollup::CellRollup;
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -315,16 +315,10 @@ fn roll_up(rx: std::sync::mpsc::Receiver<Handoff>, counters: &(AtomicU64, Atomic
     for handoff in rx {
         match handoff {
             Handoff::Committed { reports, outcomes, replies, through } => {
-                let mut delta = RollupDelta::default();
-                let mut rows = 0;
-                for ((_, obs), outcome) in reports.iter().zip(&outcomes) {
-                    if *outcome == Stored::New {
-                        rows += obs.len() as u64;
-                        delta.add(obs);
-                    }
-                }
+                let new = || reports.iter().zip(&outcomes).filter(|(_, o)| **o == Stored::New).map(|((_, obs), _)| obs.as_slice());
+                let rows = new().map(|obs| obs.len() as u64).sum();
                 // Before the answers: a client that reads after its 2xx sees its report counted.
-                unflushed.add(delta, through);
+                unflushed.lock().add_reports(new(), through);
                 counters.0.fetch_add(1, Ordering::Relaxed);
                 counters.1.fetch_add(rows, Ordering::Relaxed);
                 counters.2.fetch_add(super::late_rows(&reports, &outcomes), Ordering::Relaxed);
@@ -362,8 +356,9 @@ fn commit_loop(
     let mut last_seal_check = std::time::Instant::now();
     let mut codes = TargetCodes::default();
     loop {
-        // While a sealed generation drains, the queue is only polled between its chunks.
-        let draining = !unflushed.lock().sealed.cells.is_empty();
+        // While a sealed generation (its cells, then its ids) drains, the queue is only polled
+        // between its chunks.
+        let draining = !unflushed.lock().sealed.is_empty() || !ids.lock().sealed.is_empty();
         let wait = if draining { std::time::Duration::ZERO } else { IDLE_TICK };
         let first = match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
             Ok(Some(job)) => Some(job),
@@ -513,16 +508,11 @@ impl Store for SqliteStore {
         let mut unflushed = self.unflushed.lock();
         // Codes of its own: the writer's memory is never told of codes this import adds.
         let outcomes = commit(&mut conn, &mut TargetCodes::default(), &mut ids, &reports).map_err(&err)?;
-        let mut delta = RollupDelta::default();
-        let mut new = 0;
-        for ((_, obs), outcome) in reports.iter().zip(outcomes) {
-            if outcome == Stored::New {
-                new += obs.len();
-                delta.add(obs);
-            }
-        }
-        unflushed.add(delta, conn.last_insert_rowid());
-        Ok(new)
+        let new: Vec<&[Observation]> =
+            reports.iter().zip(outcomes).filter(|(_, o)| *o == Stored::New).map(|((_, obs), _)| obs.as_slice()).collect();
+        let rows = new.iter().map(|obs| obs.len()).sum();
+        unflushed.add_reports(new, conn.last_insert_rowid());
+        Ok(rows)
     }
 
     fn scan_observations(&self, from: Option<i64>, to: Option<i64>, each: &mut super::Sink<'_, Observation>) -> Result<(), StoreError> {

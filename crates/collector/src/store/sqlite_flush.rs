@@ -6,15 +6,16 @@
 //! (key order). (Before its migration, a legacy store's marks are rowids of `observations`.) Each
 //! chunk and its `rollup_flushed` update are one transaction, so after a crash replaying the raw
 //! rows above the marks rebuilds exactly what is missing: no rollup lost, none counted twice.
-//! The transaction that moves `through` also writes the sealed generation's report ids to
-//! `report_ids` (`report_ids.rs`), so the ids of reports after `through` are the ones in memory.
+//! The sealed generation's report ids go to `report_ids` (`report_ids.rs`) in chunks after its
+//! cells, the last with the transaction that moves `through`, so the ids of reports after
+//! `through` are all in memory (some perhaps in `report_ids` too).
 
 use super::column;
 use super::report_ids::{self, IdSet, Ids};
 use super::sqlite_migrate::{self, Source};
 use super::sqlite_raw::{self, CodeBook};
-use super::unflushed::{by_cell, CellMap, Generation, State, Unflushed};
-use crate::rollup::{CellKey, RollupDelta, KIND_CONTROL, KIND_TIMES};
+use super::unflushed::{Generation, State, Unflushed};
+use crate::rollup::{CellKey, KIND_CONTROL, KIND_TIMES};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// Network rows written per flush transaction: small, so a report committed meanwhile waits little.
@@ -78,35 +79,33 @@ pub(super) fn recover_from(conn: &Connection, source: Source) -> rusqlite::Resul
     let mut state = State::default();
     let mut growing_from = m.through;
     if let Some((sealed_to, done)) = m.sealed {
-        let mut cells = replay(conn, source, m.through, sealed_to)?;
-        cells.retain(|k, _| *k > done);
-        state.sealed.add(cells, sealed_to);
+        replay(conn, source, m.through, sealed_to, &mut state.sealed)?;
+        state.sealed.retain_after(&done);
+        state.sealed.through = sealed_to;
         growing_from = sealed_to;
     }
-    let cells = replay(conn, source, growing_from, i64::MAX)?;
+    replay(conn, source, growing_from, i64::MAX, &mut state.growing)?;
     let table = if source == Source::Raw { "reports" } else { "observations" };
     let last: i64 = conn.query_row(&format!("SELECT coalesce(max(rowid), 0) FROM {table}"), [], |r| r.get(0))?;
-    if !cells.is_empty() {
+    if !state.growing.is_empty() {
         state.growing_since = Some(std::time::Instant::now());
     }
-    state.growing.add(cells, last.max(growing_from));
+    state.growing.through = last.max(growing_from);
     Ok(state)
 }
 
-/// The rollups of on-time reports with `from < rowid <= to`.
-fn replay(conn: &Connection, source: Source, from: i64, to: i64) -> rusqlite::Result<CellMap> {
-    let mut delta = RollupDelta::default();
+/// Adds the rollups of on-time reports with `from < rowid <= to` to `into`.
+fn replay(conn: &Connection, source: Source, from: i64, to: i64, into: &mut Generation) -> rusqlite::Result<()> {
     if source == Source::Legacy {
-        sqlite_migrate::replay_legacy(conn, from, to, &mut delta)?;
-        return Ok(by_cell(delta));
+        return sqlite_migrate::replay_legacy(conn, from, to, &mut |report| into.add_report(report));
     }
     let mut book = CodeBook::default();
     let mut stmt = conn.prepare(&format!("SELECT {} FROM reports WHERE rowid > ?1 AND rowid <= ?2 AND late = 0", sqlite_raw::COLUMNS))?;
     let mut rows = stmt.query(params![from, to])?;
     while let Some(r) = rows.next()? {
-        delta.add(&sqlite_raw::read_report(conn, &mut book, r, 0)?);
+        into.add_report(&sqlite_raw::read_report(conn, &mut book, r, 0)?);
     }
-    Ok(by_cell(delta))
+    Ok(())
 }
 
 /// One step of the writer's flushing: seals the growing generation when it is due, then writes
@@ -117,9 +116,9 @@ pub(super) fn step(conn: &mut Connection, unflushed: &Unflushed, ids: &Ids, all:
     loop {
         let mut ids = ids.lock();
         let mut s = unflushed.lock();
-        if s.sealed.cells.is_empty() && ids.sealed.is_empty() {
+        if s.sealed.is_empty() && ids.sealed.is_empty() {
             let now = std::time::Instant::now();
-            let pending = !s.growing.cells.is_empty() || !ids.growing.is_empty();
+            let pending = !s.growing.is_empty() || !ids.growing.is_empty();
             if !(s.due(now) || ids.due(now) || all && pending) {
                 return Ok(());
             }
@@ -133,14 +132,18 @@ pub(super) fn step(conn: &mut Connection, unflushed: &Unflushed, ids: &Ids, all:
     }
 }
 
-/// Writes the first cells of `g` (about [`CHUNK_ENTRIES`] network rows) and the marks, in one
-/// transaction (the last chunk with the sealed ids), then drops them from memory; on an error
-/// nothing changes.
+/// Writes the next chunk of the sealed generation and the marks in one transaction, then drops
+/// what it wrote from memory; on an error nothing changes. The cells go first (about
+/// [`CHUNK_ENTRIES`] network rows a transaction), then the sealed report ids
+/// ([`report_ids::ID_CHUNK`] a transaction), so ingest commits between any two; the transaction
+/// that writes the last of both moves `through` past them. Until then a crash replays the
+/// sealed reports' ids from the raw rows (some may be in `report_ids` already: their insert is
+/// ignored), so a duplicate is refused from memory or the table throughout.
 fn write_chunk(conn: &mut Connection, g: &mut Generation, ids: &mut IdSet) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut written = Vec::new();
     let mut entries = 0;
-    for (key, sums) in &g.cells {
+    for (key, sums) in g.iter() {
         if entries >= CHUNK_ENTRIES {
             break;
         }
@@ -148,29 +151,25 @@ fn write_chunk(conn: &mut Connection, g: &mut Generation, ids: &mut IdSet) -> ru
         entries += sums.nets.len();
         written.push(key.clone());
     }
-    let last = written.len() == g.cells.len();
+    // Ids in transactions of their own, once every cell is written.
+    let id_count = if written.is_empty() { ids.write_sealed_chunk(&tx)? } else { 0 };
+    let last = written.len() == g.len() && ids.sealed_left_after(id_count) == 0;
     if last {
-        ids.write_sealed(&tx)?;
         tx.execute(
             "UPDATE rollup_flushed SET through = ?1, sealed_to = NULL, done_minute = NULL, done_platform = NULL,
              done_country = NULL, done_asn = NULL",
             [g.through],
         )?;
-    } else {
-        let done = written.last().expect("a chunk that is not the last has cells");
+    } else if let Some(done) = written.last() {
         tx.execute(
             "UPDATE rollup_flushed SET sealed_to = ?1, done_minute = ?2, done_platform = ?3, done_country = ?4, done_asn = ?5",
             params![g.through, done.minute, done.platform.as_str(), done.country.as_str(), done.asn],
         )?;
     }
     tx.commit()?;
-    if last {
-        ids.sealed.clear();
-    }
-    for key in written {
-        if let Some(c) = g.cells.remove(&key) {
-            g.entries -= c.nets.len();
-        }
+    ids.chunk_written(id_count);
+    for key in &written {
+        g.remove(key);
     }
     Ok(())
 }

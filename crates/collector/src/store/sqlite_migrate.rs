@@ -16,7 +16,6 @@ use super::report_ids::Ids;
 use super::sqlite_raw::{self, CodeBook, TargetCodes};
 use super::unflushed::Unflushed;
 use super::{column, sqlite_flush, Observation};
-use crate::rollup::RollupDelta;
 use rusqlite::{params, Connection, Row};
 
 /// A legacy store's `observations` columns in [`Observation`] order: what [`observation_at`] reads.
@@ -195,22 +194,24 @@ pub(super) enum Source {
 }
 
 /// The rollups of a legacy store's on-time rows with `from < rowid <= to`.
-pub(super) fn replay_legacy(conn: &Connection, from: i64, to: i64, delta: &mut RollupDelta) -> rusqlite::Result<()> {
+pub(super) fn replay_legacy(conn: &Connection, from: i64, to: i64, each_report: &mut dyn FnMut(&[Observation])) -> rusqlite::Result<()> {
     let mut stmt =
         conn.prepare(&format!("SELECT {} FROM observations WHERE rowid > ?1 AND rowid <= ?2 AND late = 0 ORDER BY rowid", COLUMNS))?;
     let mut rows = stmt.query(params![from, to])?;
-    // A report's rows are consecutive (one writer inserted them together); `add` counts a report
-    // once per platform within one call, so each call gets one whole report.
+    // A report's rows are consecutive (one writer inserted them together); a report counts once
+    // per platform within one call, so each call gets one whole report.
     let mut report: Vec<Observation> = Vec::new();
     while let Some(r) = rows.next()? {
         let o = observation_at(r, 0)?;
         if report.first().is_some_and(|f| f.report_id != o.report_id) {
-            delta.add(&report);
+            each_report(&report);
             report.clear();
         }
         report.push(o);
     }
-    delta.add(&report);
+    if !report.is_empty() {
+        each_report(&report);
+    }
     Ok(())
 }
 

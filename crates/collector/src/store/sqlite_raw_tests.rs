@@ -43,7 +43,7 @@ pub(in crate::store) fn rows(n: u64, per: u64) -> Vec<Observation> {
 }
 
 /// The rollups of `rows` (one whole report per `add`), every cell.
-fn expected(rows: &[Observation]) -> Vec<CellRollup> {
+pub(in crate::store) fn expected(rows: &[Observation]) -> Vec<CellRollup> {
     let mut d = RollupDelta::default();
     for report in rows.chunk_by(|a, b| a.report_id == b.report_id) {
         d.add(report);
@@ -52,7 +52,7 @@ fn expected(rows: &[Observation]) -> Vec<CellRollup> {
 }
 
 /// Cell-minutes with `log_ms_sum` rounded: sums of floats differ in the last bits by order.
-fn normalized(mut cells: Vec<CellRollup>) -> Vec<CellRollup> {
+pub(in crate::store) fn normalized(mut cells: Vec<CellRollup>) -> Vec<CellRollup> {
     for n in cells.iter_mut().flat_map(|c| c.nets.iter_mut()) {
         n.log_ms_sum = (n.log_ms_sum * 1e6).round() / 1e6;
     }

@@ -3,8 +3,9 @@
 //! sealed and flushed in small transactions (`sqlite_flush`). Reads combine the rollup tables with
 //! a copy of this, taken under the same lock as every flush commit, so nothing is counted twice.
 
-use crate::rollup::{CellKey, CellRollup, FastHash, NetRollup, RollupDelta, KIND_TIMES};
-use std::collections::{BTreeMap, HashMap};
+use crate::rollup::{add_row, CellKey, CellRef, CellRollup, FastHash, NetRollup};
+use crate::store::Observation;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use vantage_detect::hist::NUM_BUCKETS;
@@ -22,15 +23,15 @@ pub(super) const FLUSH_EVERY: Duration = Duration::from_secs(60);
 pub(super) struct CellSums {
     /// Per-network counters, by network hash.
     pub nets: HashMap<u32, NetRollup, FastHash>,
-    /// Counted reports' times (`NUM_BUCKETS` bucket counts).
-    pub times: Vec<u32>,
+    /// Counted reports' times (bucket counts): a fixed array, so a cell is one allocation less.
+    pub times: [u32; NUM_BUCKETS],
     /// Answered controls' times.
-    pub control_times: Vec<u32>,
+    pub control_times: [u32; NUM_BUCKETS],
 }
 
 impl Default for CellSums {
     fn default() -> CellSums {
-        CellSums { nets: HashMap::default(), times: vec![0; NUM_BUCKETS], control_times: vec![0; NUM_BUCKETS] }
+        CellSums { nets: HashMap::default(), times: [0; NUM_BUCKETS], control_times: [0; NUM_BUCKETS] }
     }
 }
 
@@ -63,7 +64,7 @@ impl CellSums {
         let mut c = CellRollup::new(key);
         c.nets = self.nets.values().copied().collect();
         c.nets.sort_by_key(|n| n.network);
-        (c.times, c.control_times) = (self.times.clone(), self.control_times.clone());
+        (c.times, c.control_times) = (self.times.to_vec(), self.control_times.to_vec());
         c
     }
 }
@@ -77,20 +78,27 @@ fn add_counts(into: &mut [u32], add: &[u32]) {
 /// Cell-minutes by key, in the order the store's reads hand them out.
 pub(super) type CellMap = BTreeMap<CellKey, CellSums>;
 
-/// A transaction's delta regrouped by cell.
-pub(super) fn by_cell(d: RollupDelta) -> CellMap {
+/// A transaction's delta regrouped by cell: the rollups as `RollupDelta` counts them, which the
+/// tests hold the one-pass [`Generation::add_report`] to.
+#[cfg(test)]
+pub(super) fn by_cell(d: crate::rollup::RollupDelta) -> CellMap {
     let mut out = CellMap::new();
     for ((key, network), n) in d.nets {
         out.entry(key).or_default().nets.insert(network, n);
     }
     for ((key, kind, bucket), n) in d.hist {
         let c = out.entry(key).or_default();
-        let h = if kind == KIND_TIMES { &mut c.times } else { &mut c.control_times };
-        if let Some(slot) = h.get_mut(usize::from(bucket)) {
-            *slot += n;
-        }
+        let h = if kind == crate::rollup::KIND_TIMES { &mut c.times } else { &mut c.control_times };
+        h[usize::from(bucket)] += n;
     }
     out
+}
+
+/// Whether two rows add to the same network entry of the same cell (and are both late or not).
+fn same_cell_and_network(a: &Observation, b: &Observation) -> bool {
+    a.platform == b.platform
+        && a.ts.div_euclid(60) == b.ts.div_euclid(60)
+        && (a.country, a.asn, a.network, a.late) == (b.country, b.asn, b.network, b.late)
 }
 
 /// Which cells a read wants.
@@ -106,8 +114,12 @@ pub(super) fn matches(key: &CellKey, f: &super::RollupFilter) -> bool {
 /// raw rowid (`reports` on SQLite) whose rows they include.
 #[derive(Debug, Default)]
 pub(super) struct Generation {
-    /// The cells.
-    pub cells: CellMap,
+    /// The cells by key: a report's rows find theirs with one hash lookup a platform, and add
+    /// into it in place (issue 10: the writer built, regrouped and merged a delta a batch before).
+    cells: hashbrown::HashMap<CellKey, CellSums, FastHash>,
+    /// The same keys in (minute, platform, country, asn) order: how reads and the flush walk them.
+    /// Touched only when a cell is new or leaves, not per row.
+    order: BTreeSet<CellKey>,
     /// Network entries over all cells: what the memory bound counts.
     pub entries: usize,
     /// Highest raw rowid added (reports up to it are in this or an older generation).
@@ -115,18 +127,101 @@ pub(super) struct Generation {
 }
 
 impl Generation {
-    /// Adds cells (of rows up to rowid `through`).
-    pub(super) fn add(&mut self, cells: CellMap, through: i64) {
-        for (key, sums) in cells {
-            match self.cells.get_mut(&key) {
-                Some(c) => self.entries += c.add(&sums),
-                None => {
-                    self.entries += sums.nets.len();
-                    self.cells.insert(key, sums);
+    /// Whether it holds no cell.
+    pub(super) fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Cells held.
+    pub(super) fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Adds one stored report's rows (rows of one report share minute, country, ASN and network;
+    /// late rows add nothing): one cell lookup and one network entry for each run of rows of one
+    /// platform, counters added in place, nothing allocated unless a cell or network is new here.
+    pub(super) fn add_report(&mut self, rows: &[Observation]) {
+        let mut start = 0;
+        for run in rows.chunk_by(same_cell_and_network) {
+            let (head, earlier) = (&run[0], &rows[..start]);
+            start += run.len();
+            // A late report is stored raw only: it must not change a minute already published or judged.
+            if head.late {
+                continue;
+            }
+            let key = CellRef::of_row(head);
+            let cell = match self.cells.entry_ref(&key) {
+                hashbrown::hash_map::EntryRef::Occupied(o) => o.into_mut(),
+                hashbrown::hash_map::EntryRef::Vacant(v) => {
+                    self.order.insert(CellKey::from(&key));
+                    v.insert_with_key(CellKey::from(&key), CellSums::default())
+                }
+            };
+            let nets_before = cell.nets.len();
+            let n = cell.nets.entry(head.network).or_insert_with(|| NetRollup { network: head.network, ..NetRollup::default() });
+            // Once per (report, platform), however its rows are ordered.
+            let first = !earlier.iter().any(|o| o.platform == head.platform && o.report_id == head.report_id);
+            n.reports += u32::from(first);
+            for o in run {
+                let buckets = add_row(o, n);
+                if let Some(b) = buckets.control {
+                    cell.control_times[b] += 1;
+                }
+                if let Some(b) = buckets.times {
+                    cell.times[b] += 1;
                 }
             }
+            self.entries += cell.nets.len() - nets_before;
         }
-        self.through = self.through.max(through);
+    }
+
+    /// Keeps only the cells after `done` (key order): a flush that crashed had written the rest.
+    pub(super) fn retain_after(&mut self, done: &CellKey) {
+        let kept = self.order.split_off(done);
+        for key in std::mem::replace(&mut self.order, kept) {
+            if let Some(c) = self.cells.remove(&key) {
+                self.entries -= c.nets.len();
+            }
+        }
+        if let Some(c) = self.order.take(done).and_then(|key| self.cells.remove(&key)) {
+            self.entries -= c.nets.len();
+        }
+    }
+
+    /// The cells in key order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&CellKey, &CellSums)> {
+        self.order.iter().map(|k| (k, &self.cells[k]))
+    }
+
+    /// Drops a cell (written to the tables).
+    pub(super) fn remove(&mut self, key: &CellKey) {
+        self.order.remove(key);
+        if let Some(c) = self.cells.remove(key) {
+            self.entries -= c.nets.len();
+        }
+    }
+
+    /// Hands the cells matching `f` to `each`, in key order. With a platform and a country (the
+    /// live detector's reads, one a touched pair), only that pair's keys of each minute are
+    /// visited, so a read costs its own cells, not every cell of the generation.
+    fn each_matching(&self, f: &super::RollupFilter, mut each: impl FnMut(&CellKey, &CellSums)) {
+        let (Some(lo), Some(hi)) = (self.order.first(), self.order.last()) else { return };
+        let (from, to) = (f.from.max(lo.minute), f.to.min(hi.minute.saturating_add(1)));
+        let mut visit = |keys: &mut dyn Iterator<Item = &CellKey>, same: &dyn Fn(&CellKey) -> bool| {
+            for key in keys.take_while(|k| same(k)).filter(|k| matches(k, f)) {
+                each(key, &self.cells[key]);
+            }
+        };
+        match (&f.platform, f.country) {
+            (Some(platform), Some(country)) => {
+                for minute in from..to {
+                    let first = CellKey { minute, platform: platform.clone(), country, asn: 0 };
+                    let pair = |k: &CellKey| k.minute == minute && k.platform == *platform && k.country == country;
+                    visit(&mut self.order.range(first..), &pair);
+                }
+            }
+            _ => visit(&mut self.order.range(CellKey::first_of(from)..), &|k: &CellKey| k.minute < to),
+        }
     }
 }
 
@@ -142,19 +237,22 @@ pub(super) struct State {
 }
 
 impl State {
-    /// Adds committed rows' rollups (rows up to rowid `through`) to the growing generation.
-    pub(super) fn add(&mut self, delta: RollupDelta, through: i64) {
-        let cells = by_cell(delta);
-        if self.growing_since.is_none() && !cells.is_empty() {
+    /// Adds stored reports (their rows, each report's together; rows up to rowid `through`) to
+    /// the growing generation.
+    pub(super) fn add_reports<'a>(&mut self, reports: impl IntoIterator<Item = &'a [Observation]>, through: i64) {
+        for rows in reports {
+            self.growing.add_report(rows);
+        }
+        if self.growing_since.is_none() && !self.growing.is_empty() {
             self.growing_since = Some(Instant::now());
         }
-        self.growing.add(cells, through);
+        self.growing.through = self.growing.through.max(through);
     }
 
     /// Whether the growing generation should be sealed now (the sealed one must be empty).
     pub(super) fn due(&self, now: Instant) -> bool {
-        self.sealed.cells.is_empty()
-            && !self.growing.cells.is_empty()
+        self.sealed.is_empty()
+            && !self.growing.is_empty()
             && (self.growing.entries >= MAX_ENTRIES || self.growing_since.is_some_and(|s| now.duration_since(s) >= FLUSH_EVERY))
     }
 
@@ -170,22 +268,17 @@ impl State {
     pub(super) fn copy(&self, f: &super::RollupFilter) -> CellMap {
         let mut out = CellMap::new();
         for g in [&self.sealed, &self.growing] {
-            for (key, sums) in g.cells.range(CellKey::first_of(f.from)..) {
-                if key.minute >= f.to {
-                    break;
-                }
-                if matches(key, f) {
-                    out.entry(key.clone()).or_default().add(sums);
-                }
-            }
+            g.each_matching(f, |key, sums| {
+                out.entry(key.clone()).or_default().add(sums);
+            });
         }
         out
     }
 
     /// First and last minute held.
     pub(super) fn bounds(&self) -> Option<(i64, i64)> {
-        let keys = [&self.sealed, &self.growing].into_iter().flat_map(|g| [g.cells.first_key_value(), g.cells.last_key_value()]);
-        keys.flatten().map(|(k, _)| k.minute).fold(None, |acc, m| Some(acc.map_or((m, m), |(lo, hi): (i64, i64)| (lo.min(m), hi.max(m)))))
+        let keys = [&self.sealed, &self.growing].into_iter().flat_map(|g| [g.order.first(), g.order.last()]);
+        keys.flatten().map(|k| k.minute).fold(None, |acc, m| Some(acc.map_or((m, m), |(lo, hi): (i64, i64)| (lo.min(m), hi.max(m)))))
     }
 }
 
@@ -201,11 +294,6 @@ impl Unflushed {
     /// The state, locked.
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Adds committed rows' rollups (rows up to rowid `through`).
-    pub(super) fn add(&self, delta: RollupDelta, through: i64) {
-        self.lock().add(delta, through);
     }
 }
 
@@ -241,3 +329,7 @@ impl<'a> Merge<'a> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "unflushed_tests.rs"]
+mod tests;
