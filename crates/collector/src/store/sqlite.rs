@@ -358,7 +358,7 @@ fn commit_loop(
     loop {
         // While a sealed generation (its cells, then its ids) drains, the queue is only polled
         // between its chunks.
-        let draining = !unflushed.lock().sealed.is_empty() || !ids.lock().sealed.is_empty();
+        let draining = (!unflushed.lock().sealed.is_empty() || !ids.lock().sealed.is_empty()) && unflushed.flush_allowed();
         let wait = if draining { std::time::Duration::ZERO } else { IDLE_TICK };
         let first = match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
             Ok(Some(job)) => Some(job),
@@ -374,7 +374,7 @@ fn commit_loop(
             barrier(to_rollups);
             last_seal_check = std::time::Instant::now();
         }
-        if draining || may_seal {
+        if (draining || may_seal) && (stop || unflushed.flush_allowed()) {
             if let Err(e) = sqlite_flush::step(&mut conn, unflushed, ids, stop) {
                 tracing::error!(error = %e, "sqlite rollup flush failed; retried on the next step (the rollups stay in memory)");
             }

@@ -114,9 +114,10 @@ fn reads_count_every_report_once_unflushed_partly_flushed_and_after_a_crash() {
     let entries = store.unflushed().lock().growing.entries;
     assert!(entries > 2 * super::CHUNK_ENTRIES, "{entries} network entries: too few for a partial flush");
 
-    // Seal and write one chunk, from a connection of its own (the writer is idle): part of the
+    // Seal and write one chunk, from a connection of its own (the writer held off): part of the
     // generation is in the tables, the rest in memory.
     let mut conn = super::super::sqlite::connect(&path).unwrap();
+    store.unflushed().hold_flush.store(true, std::sync::atomic::Ordering::SeqCst);
     store.unflushed().lock().seal();
     super::step(&mut conn, store.unflushed(), store.ids(), false).unwrap();
     let left = store.unflushed().lock().sealed.entries;

@@ -288,12 +288,25 @@ pub(super) struct Unflushed {
     /// Held by the writer while it adds a batch or commits a flush chunk, and by a read while it
     /// starts its database snapshot and copies the cells it wants.
     state: Mutex<State>,
+    /// Tests only: set, the writer leaves a sealed generation to the test, which writes its
+    /// chunks from a connection of its own and must see them half written (the writer's idle
+    /// tick would otherwise drain them at any moment).
+    #[cfg(test)]
+    pub(super) hold_flush: std::sync::atomic::AtomicBool,
 }
 
 impl Unflushed {
     /// The state, locked.
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the writer may write flush chunks now: always, except while a test holds them.
+    pub(super) fn flush_allowed(&self) -> bool {
+        #[cfg(test)]
+        return !self.hold_flush.load(std::sync::atomic::Ordering::SeqCst);
+        #[cfg(not(test))]
+        true
     }
 }
 
