@@ -3,6 +3,7 @@
 
 use crate::error::AppError;
 use crate::geo::{client_ip, is_trusted_peer};
+use crate::rollup::FastHash;
 use crate::store::{Observation, Stored, SubmitError};
 use crate::AppState;
 use axum::extract::{ConnectInfo, Request, State};
@@ -48,10 +49,8 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
         .map_err(|_| AppError::BodyTimeout)?
         .map_err(|_| AppError::TooLarge)?;
     let received = c.clock.now();
-    let (country, asn) = c.geo.locate(ip, &parts.headers, via_proxy);
+    let (country, asn) = c.geo.locate_country(ip, &parts.headers, via_proxy);
     let network = c.hasher.network_at(ip, received);
-    // A code the lookup could not vouch for is an unknown country, as a missing one is.
-    let country = Country::try_from(country.as_str()).unwrap_or(Country::UNKNOWN);
     let (report, id, rows) = {
         let targets = c.targets.read().unwrap_or_else(|e| e.into_inner());
         let report = parse_report(&bytes, |t| targets.platform(t).is_some()).map_err(AppError::InvalidReport)?;
@@ -112,32 +111,31 @@ fn observations<'t>(
     let net_type = report.net.as_ref().and_then(|n| n.kind.clone());
     // Measured too long ago to enter a published or judged minute (store/publish.rs).
     let late = i64::from(report.age_s) > crate::store::publish::LATE_AFTER_S;
-    report
-        .measurements
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let (platform, target) = names(&m.target, platform(&m.target)).map_err(|e| refused(format!("measurements[{i}].target"), e))?;
-            Ok(Observation {
-                ts,
-                country,
-                asn,
-                network,
-                site: site.clone(),
-                platform,
-                target,
-                outcome: m.outcome,
-                ms: m.ms,
-                control_outcome: report.control.outcome,
-                control_ms: report.control.ms,
-                browser_family: browser_family.clone(),
-                net_type: net_type.clone(),
-                report_id,
-                late,
-                status: m.status,
-            })
-        })
-        .collect()
+    // Filled in a loop, not collected from a fallible iterator: that collect cannot see the
+    // length, and grew the vector of 16 large rows by copying it three times.
+    let mut rows = Vec::with_capacity(report.measurements.len());
+    for (i, m) in report.measurements.iter().enumerate() {
+        let (platform, target) = names(&m.target, platform(&m.target)).map_err(|e| refused(format!("measurements[{i}].target"), e))?;
+        rows.push(Observation {
+            ts,
+            country,
+            asn,
+            network,
+            site: site.clone(),
+            platform,
+            target,
+            outcome: m.outcome,
+            ms: m.ms,
+            control_outcome: report.control.outcome,
+            control_ms: report.control.ms,
+            browser_family: browser_family.clone(),
+            net_type: net_type.clone(),
+            report_id,
+            late,
+            status: m.status,
+        });
+    }
+    Ok(rows)
 }
 
 /// Most (target, platform) pairs a runtime thread keeps as shared names: the catalog's targets
@@ -148,7 +146,7 @@ thread_local! {
     /// Each target's names as the store's shared types, by target id, with the platform they were
     /// made for: a report's 16 measurements then clone two `Arc`s each instead of allocating two
     /// new names (BENCHMARKS.md, issue 10: allocations per report).
-    static NAMES: RefCell<HashMap<Box<str>, (Platform, TargetId)>> = RefCell::new(HashMap::new());
+    static NAMES: RefCell<HashMap<Box<str>, (Platform, TargetId), FastHash>> = RefCell::new(HashMap::default());
 }
 
 /// The shared `(platform, target)` names of `target` measured for `platform`.
