@@ -3,6 +3,7 @@
 //! only what is stored (an ISO code, an AS number); it does not choose the address (see
 //! `client_addr`) and never sees a network hash (see `network_hash`).
 
+use super::memo::Memo;
 use axum::http::HeaderMap;
 use maxminddb::Reader;
 use std::net::IpAddr;
@@ -105,6 +106,10 @@ pub struct Geo {
     asn: Option<Reader<Vec<u8>>>,
     /// CDN country header, believed before the country database, and only from a trusted proxy.
     country_header: Option<String>,
+    /// Country records decoded so far, by offset (packed by [`pack_country`]).
+    countries: Memo,
+    /// AS numbers decoded so far, by record offset (0: none).
+    asns: Memo,
 }
 
 impl Geo {
@@ -114,6 +119,8 @@ impl Geo {
             country: country.map(|p| open_mmdb(p, GeoipLayout::Country)).transpose()?,
             asn: asn.map(|p| open_mmdb(p, GeoipLayout::Asn)).transpose()?,
             country_header,
+            countries: Memo::new(),
+            asns: Memo::new(),
         })
     }
 
@@ -139,18 +146,37 @@ impl Geo {
             // `XX` is what CDNs send for "no country" (Cloudflare: unknown or Tor).
             .filter(|c| c.as_str() != "XX");
         let from_db = || {
-            let reader = self.country.as_ref()?;
-            let record = reader.lookup(ip?).ok()?.decode::<CountryOnly<'_>>().ok()??;
-            record.country?.iso_code.and_then(country_any_case)
+            let found = self.country.as_ref()?.lookup(ip?).ok()?;
+            let decode = || {
+                let record = found.decode::<CountryOnly<'_>>().ok().flatten();
+                pack_country(record.and_then(|r| r.country?.iso_code.and_then(country_any_case)))
+            };
+            unpack_country(self.countries.get(found.offset()?, decode))
         };
         let country = from_header.or_else(from_db).unwrap_or(Country::UNKNOWN);
         let asn = (|| {
-            let reader = self.asn.as_ref()?;
-            reader.lookup(ip?).ok()?.decode::<AsnOnly>().ok()??.autonomous_system_number
+            let found = self.asn.as_ref()?.lookup(ip?).ok()?;
+            let decode = || found.decode::<AsnOnly>().ok().flatten().and_then(|r| r.autonomous_system_number).unwrap_or(0);
+            Some(self.asns.get(found.offset()?, decode))
         })()
         .unwrap_or(0);
         (country, asn)
     }
+}
+
+/// A record's country as the 32 bits [`Memo`] keeps: 0 for none, else a marker bit and the
+/// code's two letters.
+fn pack_country(country: Option<Country>) -> u32 {
+    country.map_or(0, |c| match c.as_str().as_bytes() {
+        &[a, b] => 1 << 16 | u32::from(a) << 8 | u32::from(b),
+        _ => 0,
+    })
+}
+
+/// The country [`pack_country`] packed.
+fn unpack_country(packed: u32) -> Option<Country> {
+    let code = [(packed >> 8) as u8, packed as u8];
+    (packed != 0).then(|| Country::try_from(std::str::from_utf8(&code).ok()?).ok()).flatten()
 }
 
 /// A country code given in either case, as [`Country::from_any_case`] reads it, without
@@ -205,6 +231,13 @@ mod tests {
     fn a_code_in_either_case_reads_as_from_any_case_reads_it() {
         for s in ["PK", "pk", "Pk", "ZZ", "XX", "P", "PAK", "", "p1", "é", "ÿÿ", "P\u{0}", " PK"] {
             assert_eq!(country_any_case(s), Country::from_any_case(s).ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_packed_country_unpacks_to_itself() {
+        for c in [None, Some(Country::UNKNOWN), Some(Country::try_from("PK").unwrap()), Some(Country::try_from("AA").unwrap())] {
+            assert_eq!(unpack_country(pack_country(c)), c);
         }
     }
 }
