@@ -7,6 +7,7 @@
 
 mod client_addr;
 mod geoip;
+mod memo;
 mod network_hash;
 
 pub use client_addr::{client_ip, is_trusted_peer, Cidr, CidrError};

@@ -3,13 +3,13 @@
 
 use crate::error::AppError;
 use crate::geo::{client_ip, is_trusted_peer};
+use crate::rollup::FastHash;
 use crate::store::{Observation, Stored, SubmitError};
+use crate::web::Uncompressed;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -48,17 +48,15 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
         .map_err(|_| AppError::BodyTimeout)?
         .map_err(|_| AppError::TooLarge)?;
     let received = c.clock.now();
-    let (country, asn) = c.geo.locate(ip, &parts.headers, via_proxy);
+    let (country, asn) = c.geo.locate_country(ip, &parts.headers, via_proxy);
     let network = c.hasher.network_at(ip, received);
-    // A code the lookup could not vouch for is an unknown country, as a missing one is.
-    let country = Country::try_from(country.as_str()).unwrap_or(Country::UNKNOWN);
-    let (report, id, rows) = {
+    let (id, rows) = {
         let targets = c.targets.read().unwrap_or_else(|e| e.into_inner());
         let report = parse_report(&bytes, |t| targets.platform(t).is_some()).map_err(AppError::InvalidReport)?;
         let id = ReportId::try_from(report.id.as_str()).map_err(|e| refused("id".into(), e))?;
         let ts = (received - i64::from(report.age_s)).div_euclid(60) * 60;
         let rows = observations(&report, id, ts, country, asn, network, |t| targets.platform(t).unwrap_or("unknown"))?;
-        (report, id, rows)
+        (id, rows)
     };
     let mut platforms: Vec<Platform> = rows.iter().map(|o| o.platform.clone()).collect();
     platforms.sort_unstable();
@@ -71,28 +69,33 @@ async fn ingest(c: &AppState, req: Request) -> Result<Response, AppError> {
         Ok(Ok(Stored::New)) => {
             c.metrics.accepted();
             c.live.touch(country, platforms);
-            Ok((StatusCode::ACCEPTED, Json(Answer { accepted: true, duplicate: None, id: &report.id })).into_response())
+            Ok(answer(StatusCode::ACCEPTED, id))
         }
         Ok(Ok(Stored::Duplicate)) => {
             c.metrics.duplicate();
-            Ok((StatusCode::OK, Json(Answer { accepted: true, duplicate: Some(true), id: &report.id })).into_response())
+            Ok(answer(StatusCode::OK, id))
         }
         _ => Err(AppError::Overloaded(5, "the store is unavailable")),
     }
 }
 
-/// The body of a 202 or a duplicate's 200 (docs/protocol.md §1), serialized straight from the
-/// report: no JSON value tree built per answer.
-#[derive(Serialize)]
-struct Answer<'a> {
-    /// Always true: a refusal is an error status with its own body.
-    accepted: bool,
-    /// Present (true) when the id was already stored. (Fields in key order: the bytes are those
-    /// of the sorted `json!` map this replaced.)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    duplicate: Option<bool>,
-    /// The report's id, echoed.
-    id: &'a str,
+/// The body of a 202 (`{"accepted":true,"id":ID}`) or a duplicate's 200 (`"duplicate":true`
+/// too; docs/protocol.md §1), written out directly: the id is 32 hex digits, so nothing needs
+/// escaping, and the bytes are those `serde_json` made of the sorted map this replaced. Marked
+/// [`Uncompressed`]: some 60 bytes gain nothing from gzip or brotli, whose encoders a browser's
+/// `Accept-Encoding` would otherwise start for every report.
+fn answer(status: StatusCode, id: ReportId) -> Response {
+    let (head, tail) = (br#"{"accepted":true,"#, br#""}"#);
+    let duplicate: &[u8] = if status == StatusCode::OK { br#""duplicate":true,"# } else { b"" };
+    let mut body = Vec::with_capacity(head.len() + duplicate.len() + 6 + 32 + tail.len());
+    body.extend_from_slice(head);
+    body.extend_from_slice(duplicate);
+    body.extend_from_slice(br#""id":""#);
+    body.extend_from_slice(id.as_str().as_bytes());
+    body.extend_from_slice(tail);
+    let mut res = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    res.extensions_mut().insert(Uncompressed);
+    res
 }
 
 /// One row per measurement of a report `parse_report` accepted, its names as the store's types
@@ -112,32 +115,31 @@ fn observations<'t>(
     let net_type = report.net.as_ref().and_then(|n| n.kind.clone());
     // Measured too long ago to enter a published or judged minute (store/publish.rs).
     let late = i64::from(report.age_s) > crate::store::publish::LATE_AFTER_S;
-    report
-        .measurements
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let (platform, target) = names(&m.target, platform(&m.target)).map_err(|e| refused(format!("measurements[{i}].target"), e))?;
-            Ok(Observation {
-                ts,
-                country,
-                asn,
-                network,
-                site: site.clone(),
-                platform,
-                target,
-                outcome: m.outcome,
-                ms: m.ms,
-                control_outcome: report.control.outcome,
-                control_ms: report.control.ms,
-                browser_family: browser_family.clone(),
-                net_type: net_type.clone(),
-                report_id,
-                late,
-                status: m.status,
-            })
-        })
-        .collect()
+    // Filled in a loop, not collected from a fallible iterator: that collect cannot see the
+    // length, and grew the vector of 16 large rows by copying it three times.
+    let mut rows = Vec::with_capacity(report.measurements.len());
+    for (i, m) in report.measurements.iter().enumerate() {
+        let (platform, target) = names(&m.target, platform(&m.target)).map_err(|e| refused(format!("measurements[{i}].target"), e))?;
+        rows.push(Observation {
+            ts,
+            country,
+            asn,
+            network,
+            site: site.clone(),
+            platform,
+            target,
+            outcome: m.outcome,
+            ms: m.ms,
+            control_outcome: report.control.outcome,
+            control_ms: report.control.ms,
+            browser_family: browser_family.clone(),
+            net_type: net_type.clone(),
+            report_id,
+            late,
+            status: m.status,
+        });
+    }
+    Ok(rows)
 }
 
 /// Most (target, platform) pairs a runtime thread keeps as shared names: the catalog's targets
@@ -148,7 +150,7 @@ thread_local! {
     /// Each target's names as the store's shared types, by target id, with the platform they were
     /// made for: a report's 16 measurements then clone two `Arc`s each instead of allocating two
     /// new names (BENCHMARKS.md, issue 10: allocations per report).
-    static NAMES: RefCell<HashMap<Box<str>, (Platform, TargetId)>> = RefCell::new(HashMap::new());
+    static NAMES: RefCell<HashMap<Box<str>, (Platform, TargetId), FastHash>> = RefCell::new(HashMap::default());
 }
 
 /// The shared `(platform, target)` names of `target` measured for `platform`.
@@ -173,12 +175,10 @@ fn refused(field: String, e: IdError) -> AppError {
 
 /// `text/plain` (any parameters: what sendBeacon sends) or `application/json`; else 415.
 fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
-    let essence = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    match essence.as_deref() {
-        Some("text/plain" | "application/json") => Ok(()),
+    let essence = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or("").trim());
+    // Compared without case, not lowercased into a copy: no allocation per report.
+    match essence {
+        Some(e) if e.eq_ignore_ascii_case("text/plain") || e.eq_ignore_ascii_case("application/json") => Ok(()),
         _ => Err(AppError::UnsupportedMediaType),
     }
 }

@@ -24,6 +24,7 @@
 //! shard emptied; each sweep frees at least a quarter of a shard, so the sweeps cost O(1) per
 //! request amortized.
 
+use crate::rollup::FastHash;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -54,7 +55,8 @@ pub struct RateLimiter {
     /// Bucket size: reports a client may send at once.
     burst: f64,
     /// Client key -> bucket, split by key into [`SHARDS`] maps (keys are keyed hashes: uniform).
-    shards: Vec<Mutex<HashMap<u64, Bucket>>>,
+    /// Hashed again with foldhash, not SipHash: the key is secret already, only spread matters.
+    shards: Vec<Mutex<HashMap<u64, Bucket, FastHash>>>,
 }
 
 impl RateLimiter {
@@ -98,7 +100,7 @@ impl RateLimiter {
 
     /// Drops the buckets that are full again (the same as absent); empties the shard when that
     /// frees less than a quarter of it.
-    fn sweep(&self, shard: &mut HashMap<u64, Bucket>, now: Instant) {
+    fn sweep(&self, shard: &mut HashMap<u64, Bucket, FastHash>, now: Instant) {
         shard.retain(|_, b| self.refilled(b, now) < self.burst);
         if shard.len() > SHARD_CAP * 3 / 4 {
             tracing::warn!(clients = MAX_CLIENTS, "rate limit: too many clients mid-limit at once; forgetting one shard of them");

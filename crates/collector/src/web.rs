@@ -3,12 +3,13 @@
 use crate::assets::{built_or_source, Source};
 use crate::{ingest, targets::origin_of, AppState};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::convert::Infallible;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -67,10 +68,20 @@ pub fn app(state: AppState) -> Router {
         .nest_service("/v1/w", widget.tree())
         .fallback_service(www.tree())
         .layer(middleware::from_fn(harden))
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_marked_uncompressed)))
         .layer(middleware::map_response(etag_per_encoding))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A response extension: an answer too small to gain from compression (ingest's 202), which the
+/// compression layer then leaves as it is whatever the client accepts.
+#[derive(Clone, Copy)]
+pub(crate) struct Uncompressed;
+
+/// The compression layer's own test, plus: not a response marked [`Uncompressed`].
+fn not_marked_uncompressed(_: StatusCode, _: Version, _: &HeaderMap, extensions: &Extensions) -> bool {
+    extensions.get::<Uncompressed>().is_none()
 }
 
 fn set_if_absent(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -4,6 +4,7 @@
 //! widget developer can fix the bug from the 400 alone.
 
 use crate::{Measurement, Outcome, Report, ReportId, SiteKey, CONTROL_ID, MAX_AGE_S, MAX_MEASUREMENTS, MAX_MS, MAX_VERSION_LEN, VERSION};
+use serde::Deserialize;
 use std::fmt;
 
 /// Why a report was refused: the field (a JSON path, empty for the body as a whole) and a message.
@@ -36,6 +37,26 @@ impl std::error::Error for ValidationError {}
 /// Parses and validates a report body. `is_known_target` says whether a target id belongs to the
 /// current or the previous target list.
 pub fn parse_report(body: &[u8], is_known_target: impl Fn(&str) -> bool) -> Result<Report, ValidationError> {
+    let report = match decode(body) {
+        Some(report) => report,
+        None => decode_with_path(body)?,
+    };
+    validate(&report, &is_known_target)?;
+    Ok(report)
+}
+
+/// The report in `body`, or `None` if it is not one. Plain serde_json: tracking the field path
+/// costs allocations on every key of every report, and only a refusal needs it
+/// ([`decode_with_path`] runs then, on the same bytes).
+fn decode(body: &[u8]) -> Option<Report> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let report = Report::deserialize(&mut *de).ok()?;
+    de.end().ok()?;
+    Some(report)
+}
+
+/// [`decode`] again, tracking the path of the field being read, so the refusal names it.
+fn decode_with_path(body: &[u8]) -> Result<Report, ValidationError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let report: Report = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
@@ -48,7 +69,6 @@ pub fn parse_report(body: &[u8], is_known_target: impl Fn(&str) -> bool) -> Resu
         ValidationError::new(field, cut(&clean_serde_message(&inner), MAX_MESSAGE_ECHO))
     })?;
     de.end().map_err(|_| ValidationError::new("", "invalid JSON: trailing characters after the report"))?;
-    validate(&report, &is_known_target)?;
     Ok(report)
 }
 
@@ -99,12 +119,12 @@ fn validate(r: &Report, is_known_target: &impl Fn(&str) -> bool) -> Result<(), V
     if r.control.target != CONTROL_ID {
         return Err(ValidationError::new("control.target", format!("must be \"{CONTROL_ID}\"")));
     }
-    check_measurement("control", &r.control)?;
+    check_measurement(&"control", &r.control)?;
     if r.measurements.is_empty() || r.measurements.len() > MAX_MEASUREMENTS {
         return Err(ValidationError::new("measurements", format!("must hold between 1 and {MAX_MEASUREMENTS} entries")));
     }
     for (i, m) in r.measurements.iter().enumerate() {
-        let at = format!("measurements[{i}]");
+        let at = Measured(i);
         if !is_known_target(&m.target) {
             return Err(ValidationError::new(
                 format!("{at}.target"),
@@ -119,7 +139,17 @@ fn validate(r: &Report, is_known_target: &impl Fn(&str) -> bool) -> Result<(), V
     Ok(())
 }
 
-fn check_measurement(at: &str, m: &Measurement) -> Result<(), ValidationError> {
+/// The path of measurement `i` (`measurements[i]`), written out only into an error: a valid
+/// report's 16 measurements then format nothing.
+struct Measured(usize);
+
+impl fmt::Display for Measured {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "measurements[{}]", self.0)
+    }
+}
+
+fn check_measurement(at: &dyn fmt::Display, m: &Measurement) -> Result<(), ValidationError> {
     if !m.ms.is_finite() || !(0.0..=MAX_MS).contains(&m.ms) {
         return Err(ValidationError::new(format!("{at}.ms"), format!("must be between 0 and {MAX_MS}")));
     }
@@ -142,7 +172,7 @@ fn check_measurement(at: &str, m: &Measurement) -> Result<(), ValidationError> {
 
 /// `status` belongs to `http_error` alone: without it a block page's code is lost, and on any other
 /// outcome it would be a status the browser never showed.
-fn check_status(at: &str, m: &Measurement) -> Result<(), ValidationError> {
+fn check_status(at: &dyn fmt::Display, m: &Measurement) -> Result<(), ValidationError> {
     match (m.outcome, m.status) {
         (Outcome::HttpError, None) => Err(ValidationError::new(format!("{at}.status"), "is required when outcome is \"http_error\"")),
         (Outcome::HttpError, Some(s)) if !(100..=599).contains(&s) => {

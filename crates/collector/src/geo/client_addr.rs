@@ -74,10 +74,10 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) ->
     if !is_trusted(peer) {
         return Some(peer);
     }
-    let hops: Vec<&str> =
-        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).collect();
+    // Right to left, header lines and the entries in each (no list of them is built).
+    let hops = headers.get_all("x-forwarded-for").iter().rev().filter_map(|v| v.to_str().ok()).flat_map(|v| v.rsplit(',')).map(str::trim);
     let mut chosen = peer;
-    for hop in hops.iter().rev() {
+    for hop in hops {
         match hop.parse::<IpAddr>() {
             Ok(ip) => {
                 chosen = ip.to_canonical();
@@ -132,5 +132,21 @@ mod tests {
         assert_eq!(client_ip(Some("127.0.0.1".parse().unwrap()), &h, &trusted), Some("10.0.0.9".parse().unwrap()));
         assert_eq!(client_ip(Some("8.8.8.8".parse().unwrap()), &h, &trusted), Some("8.8.8.8".parse().unwrap()));
         assert_eq!(client_ip(Some("127.0.0.1".parse().unwrap()), &HeaderMap::new(), &trusted), Some("127.0.0.1".parse().unwrap()));
+    }
+
+    /// Proxies may append a header line of their own instead of extending the one list: the lines
+    /// read as one list, in order, right to left.
+    #[test]
+    fn forwarded_for_lines_read_as_one_list() {
+        let trusted = vec!["127.0.0.0/8".parse().unwrap(), "192.168.0.0/16".parse().unwrap()];
+        let peer = Some("127.0.0.1".parse().unwrap());
+        let mut h = xff("6.6.6.6, 10.0.0.9");
+        h.append("x-forwarded-for", "192.168.1.1, 192.168.1.2".parse().unwrap());
+        assert_eq!(client_ip(peer, &h, &trusted), Some("10.0.0.9".parse().unwrap()));
+        h.append("x-forwarded-for", "7.7.7.7".parse().unwrap());
+        assert_eq!(client_ip(peer, &h, &trusted), Some("7.7.7.7".parse().unwrap()));
+        // An entry that is not an address stops the walk at the last trusted hop before it.
+        let h = xff("6.6.6.6, junk, 192.168.1.1");
+        assert_eq!(client_ip(peer, &h, &trusted), Some("192.168.1.1".parse().unwrap()));
     }
 }

@@ -3,10 +3,12 @@
 //! only what is stored (an ISO code, an AS number); it does not choose the address (see
 //! `client_addr`) and never sees a network hash (see `network_hash`).
 
+use super::memo::Memo;
 use axum::http::HeaderMap;
 use maxminddb::Reader;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use vantage_protocol::Country;
 
 /// Why a `--geoip-*` file cannot be used; every message names the flag, the file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,10 @@ pub struct Geo {
     asn: Option<Reader<Vec<u8>>>,
     /// CDN country header, believed before the country database, and only from a trusted proxy.
     country_header: Option<String>,
+    /// Country records decoded so far, by offset (packed by [`pack_country`]).
+    countries: Memo,
+    /// AS numbers decoded so far, by record offset (0: none).
+    asns: Memo,
 }
 
 impl Geo {
@@ -113,6 +119,8 @@ impl Geo {
             country: country.map(|p| open_mmdb(p, GeoipLayout::Country)).transpose()?,
             asn: asn.map(|p| open_mmdb(p, GeoipLayout::Asn)).transpose()?,
             country_header,
+            countries: Memo::new(),
+            asns: Memo::new(),
         })
     }
 
@@ -120,6 +128,13 @@ impl Geo {
     /// only when `from_trusted_proxy` (the TCP peer is a `--trusted-proxy`): anyone else could
     /// pick their country by sending it.
     pub fn locate(&self, ip: Option<IpAddr>, headers: &HeaderMap, from_trusted_proxy: bool) -> (String, u32) {
+        let (country, asn) = self.locate_country(ip, headers, from_trusted_proxy);
+        (country.to_string(), asn)
+    }
+
+    /// [`Self::locate`] with the country as its type ([`Country::UNKNOWN`] unknown), allocating
+    /// nothing: what ingest calls for every report.
+    pub fn locate_country(&self, ip: Option<IpAddr>, headers: &HeaderMap, from_trusted_proxy: bool) -> (Country, u32) {
         let from_header = self
             .country_header
             .as_ref()
@@ -127,22 +142,48 @@ impl Geo {
             .and_then(|h| headers.get(h.as_str()))
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
-            .and_then(|v| vantage_protocol::Country::from_any_case(v).ok())
-            .map(|c| c.to_string())
-            .filter(|c| c != "XX");
+            .and_then(country_any_case)
+            // `XX` is what CDNs send for "no country" (Cloudflare: unknown or Tor).
+            .filter(|c| c.as_str() != "XX");
         let from_db = || {
-            let reader = self.country.as_ref()?;
-            let record = reader.lookup(ip?).ok()?.decode::<CountryOnly<'_>>().ok()??;
-            record.country?.iso_code.and_then(|c| vantage_protocol::Country::from_any_case(c).ok()).map(|c| c.to_string())
+            let found = self.country.as_ref()?.lookup(ip?).ok()?;
+            let decode = || {
+                let record = found.decode::<CountryOnly<'_>>().ok().flatten();
+                pack_country(record.and_then(|r| r.country?.iso_code.and_then(country_any_case)))
+            };
+            unpack_country(self.countries.get(found.offset()?, decode))
         };
-        let country = from_header.or_else(from_db).unwrap_or_else(|| "ZZ".into());
+        let country = from_header.or_else(from_db).unwrap_or(Country::UNKNOWN);
         let asn = (|| {
-            let reader = self.asn.as_ref()?;
-            reader.lookup(ip?).ok()?.decode::<AsnOnly>().ok()??.autonomous_system_number
+            let found = self.asn.as_ref()?.lookup(ip?).ok()?;
+            let decode = || found.decode::<AsnOnly>().ok().flatten().and_then(|r| r.autonomous_system_number).unwrap_or(0);
+            Some(self.asns.get(found.offset()?, decode))
         })()
         .unwrap_or(0);
         (country, asn)
     }
+}
+
+/// A record's country as the 32 bits [`Memo`] keeps: 0 for none, else a marker bit and the
+/// code's two letters.
+fn pack_country(country: Option<Country>) -> u32 {
+    country.map_or(0, |c| match c.as_str().as_bytes() {
+        &[a, b] => 1 << 16 | u32::from(a) << 8 | u32::from(b),
+        _ => 0,
+    })
+}
+
+/// The country [`pack_country`] packed.
+fn unpack_country(packed: u32) -> Option<Country> {
+    let code = [(packed >> 8) as u8, packed as u8];
+    (packed != 0).then(|| Country::try_from(std::str::from_utf8(&code).ok()?).ok()).flatten()
+}
+
+/// A country code given in either case, as [`Country::from_any_case`] reads it, without
+/// allocating the upper-cased copy.
+fn country_any_case(s: &str) -> Option<Country> {
+    let code: [u8; 2] = s.as_bytes().try_into().ok()?;
+    Country::try_from(std::str::from_utf8(&code.map(|b| b.to_ascii_uppercase())).ok()?).ok()
 }
 
 /// The part of a GeoLite2-Country (or -City) record the collector reads. Decoding only this
@@ -178,4 +219,25 @@ fn open_mmdb(path: &Path, layout: GeoipLayout) -> Result<Reader<Vec<u8>>, GeoipE
         return Err(GeoipError::WrongLayout { layout, path: path.into(), found: found.clone() });
     }
     Ok(reader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The allocation-free reading of a code agrees with `Country::from_any_case` on every kind
+    /// of input a header or a database can hold.
+    #[test]
+    fn a_code_in_either_case_reads_as_from_any_case_reads_it() {
+        for s in ["PK", "pk", "Pk", "ZZ", "XX", "P", "PAK", "", "p1", "é", "ÿÿ", "P\u{0}", " PK"] {
+            assert_eq!(country_any_case(s), Country::from_any_case(s).ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_packed_country_unpacks_to_itself() {
+        for c in [None, Some(Country::UNKNOWN), Some(Country::try_from("PK").unwrap()), Some(Country::try_from("AA").unwrap())] {
+            assert_eq!(unpack_country(pack_country(c)), c);
+        }
+    }
 }

@@ -24,6 +24,28 @@ async fn stored_202_then_duplicate_200_stored_once() {
     assert!(text.contains("vantage_store_rows_total 2"), "{text}");
 }
 
+/// A browser's beacon says `Accept-Encoding: gzip, deflate, br, zstd`; the answer is some 60
+/// bytes, which compression only makes longer, so it goes out as it is, byte for byte.
+#[tokio::test]
+async fn the_answer_is_never_compressed_and_keeps_its_bytes() {
+    let t = TestDir::new();
+    let (router, _state) = router(t.config());
+    let beacon = |body: String| {
+        let mut req = post(body, "text/plain;charset=UTF-8");
+        req.headers_mut().insert("accept-encoding", "gzip, deflate, br, zstd".parse().unwrap());
+        req
+    };
+    let a = oneshot(&router, beacon(report(&id(3)))).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    assert_eq!(a.header("content-encoding"), "");
+    assert_eq!(String::from_utf8_lossy(&a.body), format!(r#"{{"accepted":true,"id":"{}"}}"#, id(3)));
+    assert_eq!(a.header("content-type"), "application/json");
+    let again = oneshot(&router, beacon(report(&id(3)))).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.header("content-encoding"), "");
+    assert_eq!(String::from_utf8_lossy(&again.body), format!(r#"{{"accepted":true,"duplicate":true,"id":"{}"}}"#, id(3)));
+}
+
 #[tokio::test]
 async fn stored_row_columns() {
     let t = TestDir::new();

@@ -152,3 +152,30 @@ fn target_mode_defaults_to_no_cors_and_round_trips() {
     );
     assert_eq!(FetchMode::from_wire("cors"), Some(FetchMode::Cors));
 }
+
+/// The fast decode (no path tracking) and the path-tracking one accept exactly the same bodies:
+/// a body the fast one refuses gets the path-tracking refusal, and one it accepts must not be
+/// one the other would refuse (it would then pass without the 400 it gets today).
+#[test]
+fn the_fast_decode_accepts_what_the_path_tracking_decode_accepts() {
+    let bodies = [
+        GOOD.to_string(),
+        format!("{GOOD} x"),
+        format!("{GOOD}  \n"),
+        "{not json".into(),
+        String::new(),
+        GOOD.replace(r#""ms":3.2"#, r#""ms":"fast""#),
+        GOOD.replace(r#""outcome":"error""#, r#""outcome":"censored""#),
+        GOOD.replacen("\"v\":1", "\"extra\":1,\"v\":1", 1),
+        GOOD.replacen("\"v\":1,", "", 1),
+        GOOD.replace("\"major\":156", "\"major\":-1"),
+        GOOD.replace("\"bytes\":1150", "\"bytes\":1150,\"bytes\":1"),
+        http_error(r#","status":70000"#),
+        GOOD.replace(r#""ms":41.2"#, r#""ms":41.2,"timing":"rt""#),
+    ];
+    for body in &bodies {
+        assert_eq!(decode(body.as_bytes()).is_some(), decode_with_path(body.as_bytes()).is_ok(), "{body}");
+    }
+    assert!(decode(GOOD.as_bytes()).is_some());
+    assert_eq!(decode(GOOD.as_bytes()), decode_with_path(GOOD.as_bytes()).ok());
+}
