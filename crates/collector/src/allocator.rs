@@ -34,9 +34,12 @@ mod tests {
     /// no neighbouring option has, and it reads back what `tune` set.
     #[test]
     fn the_option_index_is_the_purge_delay() {
+        // SAFETY: `mi_option_get` reads mimalloc's option table; any index below its last is valid.
         let before = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
         assert!(before == 1000 || before == PURGE_DELAY_MS, "option {MI_OPTION_PURGE_DELAY} is {before}, not mimalloc v3's purge delay");
         tune();
-        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }, PURGE_DELAY_MS);
+        // SAFETY: as above.
+        let after = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(after, PURGE_DELAY_MS);
     }
 }

@@ -73,7 +73,14 @@ async fn three_times_capacity_sheds_load_and_loses_nothing() {
         run.shed.len(),
         100.0 * shed_rate
     );
-    assert!(offered > 2.5 * capacity, "the generator could not offer 3x: {offered:.0}/s vs {capacity:.0}/s");
+    // Overloaded while it ran: offered at least twice what was accepted in the same seconds. (Not
+    // 2.5x the capacity measured before: tests beside this one can slow the generator and the
+    // collector after the measurement, and then the offered rate alone failed it once.)
+    let accepted_rate = run.accepted.len() as f64 / elapsed;
+    assert!(
+        offered > 2.0 * accepted_rate,
+        "not overloaded: offered {offered:.0}/s, accepted {accepted_rate:.0}/s (capacity measured before: {capacity:.0}/s)"
+    );
     assert!(run.other.is_empty(), "answers other than 202/503: {:?}", &run.other[..run.other.len().min(5)]);
     assert_eq!(run.shed_without_retry_after, 0, "a 503 without Retry-After");
     assert!(shed_rate > 0.2, "3x capacity must be shed, shed {:.1}%", 100.0 * shed_rate);
