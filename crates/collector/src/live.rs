@@ -33,6 +33,18 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 fn recompute_every(publish_interval_s: u64) -> Duration {
     (Duration::from_secs(publish_interval_s.max(1)) / 4).max(DEBOUNCE)
 }
+
+/// A recompute reads every network entry of the touched cells' fresh minutes, so its time grows
+/// with readers' networks; after one that took `took`, the next waits `RECOMPUTE_SHARE` times
+/// that, so it takes at most about a tenth of a core however many networks report (the cost a
+/// report must not grow with adoption, issue 10), but never longer than a publication interval,
+/// so every tick still sees a recompute.
+const RECOMPUTE_SHARE: u32 = 10;
+
+/// Least time from the start of a recompute that took `took` to the next.
+fn recompute_gap(every: Duration, took: Duration, publish_interval_s: u64) -> Duration {
+    every.max(took.saturating_mul(RECOMPUTE_SHARE)).min(Duration::from_secs(publish_interval_s.max(1)).max(every))
+}
 /// A minute is stepped this many seconds after it ends, so reports in flight land first.
 const STEP_GRACE_S: i64 = 2;
 /// Events buffered per SSE client before it counts as lagging (and is dropped).
@@ -361,8 +373,9 @@ async fn detect(c: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut others = HashMap::new();
     let every = recompute_every(c.config.publish_interval_s);
-    let mut last_recompute: Option<Instant> = None;
-    let until_due = |last: Option<Instant>| last.map_or(Duration::ZERO, |t| every.saturating_sub(t.elapsed()));
+    // When the last recompute started, and the least time to the next.
+    let mut last_recompute: Option<(Instant, Duration)> = None;
+    let until_due = |last: Option<(Instant, Duration)>| last.map_or(Duration::ZERO, |(t, gap)| gap.saturating_sub(t.elapsed()));
     loop {
         let ticked = tokio::select! {
             _ = tick.tick() => true,
@@ -384,8 +397,9 @@ async fn detect(c: AppState) {
         }
         let pairs = std::mem::take(&mut *c.live.pending.lock().unwrap_or_else(|e| e.into_inner()));
         if !pairs.is_empty() {
-            last_recompute = Some(Instant::now());
-            recompute(&c, &engine, minute, pairs).await;
+            let started = Instant::now();
+            let took = recompute(&c, &engine, minute, pairs).await;
+            last_recompute = Some((started, recompute_gap(every, took, c.config.publish_interval_s)));
         }
     }
 }
@@ -515,17 +529,47 @@ async fn step(c: &AppState, engine: &Arc<Mutex<Engine>>, t: i64, outbox: &mut Ou
     }
 }
 
-/// Between steps: recompute the touched cells at the current (partial) minute.
-async fn recompute(c: &AppState, engine: &Arc<Mutex<Engine>>, minute: i64, pairs: BTreeSet<Pair>) {
+/// Between steps: recompute the touched cells at the current (partial) minute. Returns how long
+/// the recompute itself ran (not its wait for the engine, which a minute step may hold).
+async fn recompute(c: &AppState, engine: &Arc<Mutex<Engine>>, minute: i64, pairs: BTreeSet<Pair>) -> Duration {
     let (e, store, p) = (engine.clone(), c.store.clone(), pairs.clone());
     let result = tokio::task::spawn_blocking(move || {
         let e = e.lock().unwrap_or_else(|e| e.into_inner());
-        e.preview(store.as_ref(), minute, &p)
+        let started = Instant::now();
+        (e.preview(store.as_ref(), minute, &p), started.elapsed())
     })
     .await;
     match result {
-        Ok(Ok(statuses)) => c.live.apply(statuses, Some(&pairs)),
-        Ok(Err(e)) => tracing::error!(error = %e, "live recompute failed"),
-        Err(e) => tracing::error!(error = %e, "live recompute panicked"),
+        Ok((Ok(statuses), took)) => {
+            c.live.apply(statuses, Some(&pairs));
+            took
+        }
+        Ok((Err(e), took)) => {
+            tracing::error!(error = %e, "live recompute failed");
+            took
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "live recompute panicked");
+            Duration::ZERO
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_recompute_spaces_the_next_but_never_past_a_publication_interval() {
+        let every = recompute_every(10);
+        assert_eq!(every, Duration::from_millis(2500));
+        // Cheap: the usual quarter interval.
+        assert_eq!(recompute_gap(every, Duration::from_millis(20), 10), every);
+        // 400 ms: ten times that, so at most a tenth of a core.
+        assert_eq!(recompute_gap(every, Duration::from_millis(400), 10), Duration::from_secs(4));
+        // 3 s: capped at the publication interval.
+        assert_eq!(recompute_gap(every, Duration::from_secs(3), 10), Duration::from_secs(10));
+        // An interval shorter than the debounce keeps the debounce.
+        assert_eq!(recompute_gap(recompute_every(0), Duration::from_secs(1), 0), Duration::from_secs(1));
     }
 }
