@@ -539,20 +539,14 @@ async fn recompute(c: &AppState, engine: &Arc<Mutex<Engine>>, minute: i64, pairs
         (e.preview(store.as_ref(), minute, &p), started.elapsed())
     })
     .await;
-    match result {
-        Ok((Ok(statuses), took)) => {
-            c.live.apply(statuses, Some(&pairs));
-            took
-        }
-        Ok((Err(e), took)) => {
-            tracing::error!(error = %e, "live recompute failed");
-            took
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "live recompute panicked");
-            Duration::ZERO
-        }
+    let Ok((statuses, took)) = result.map_err(|e| tracing::error!(error = %e, "live recompute panicked")) else {
+        return Duration::ZERO;
+    };
+    match statuses {
+        Ok(statuses) => c.live.apply(statuses, Some(&pairs)),
+        Err(e) => tracing::error!(error = %e, "live recompute failed"),
     }
+    took
 }
 
 #[cfg(test)]

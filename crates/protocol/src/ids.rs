@@ -109,7 +109,13 @@ impl Country {
     /// A code given in either case, as people type it (`pk` is `PK`): API parameters, CLI flags and
     /// a proxy's country header.
     pub fn from_any_case(s: &str) -> Result<Country, IdError> {
-        Country::try_from(s.to_ascii_uppercase().as_str())
+        // Without an upper-cased copy: ingest reads one for every report (a CDN header).
+        match s.as_bytes() {
+            &[a, b] => {
+                Country::try_from(std::str::from_utf8(&[a.to_ascii_uppercase(), b.to_ascii_uppercase()]).map_err(|_| IdError::Country)?)
+            }
+            _ => Err(IdError::Country),
+        }
     }
 }
 
@@ -204,6 +210,15 @@ string_newtype!(ReportId);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read without an upper-cased copy, a code in either case is what the copy read: on every
+    /// kind of input a CDN header or a geo database can hold.
+    #[test]
+    fn a_code_in_either_case_reads_as_its_upper_case_copy() {
+        for s in ["PK", "pk", "Pk", "ZZ", "XX", "P", "PAK", "", "p1", "é", "ÿÿ", "P\u{0}", " PK"] {
+            assert_eq!(Country::from_any_case(s).ok(), Country::try_from(s.to_ascii_uppercase().as_str()).ok(), "{s:?}");
+        }
+    }
 
     #[test]
     fn country_is_two_upper_case_letters() {
